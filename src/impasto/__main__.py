@@ -1,0 +1,7 @@
+"""python -m impasto"""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

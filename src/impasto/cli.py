@@ -1,0 +1,261 @@
+"""The ``impasto`` command: a thin layer over the API.
+
+User mistakes print one line (``impasto: error: FILE: problem``) and exit with status 2;
+Ctrl-C writes the current image and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import ImpastoError
+
+EXIT_USAGE = 2
+EXIT_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a non-negative number, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _non_negative_float(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be greater than zero")
+    return value
+
+
+def _name_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _float_list(text: str) -> list[float]:
+    return [_non_negative_float(part) for part in _name_list(text)]
+
+
+def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    from .optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIMIZERS, PRECISIONS, StyleSettings
+
+    d = StyleSettings()
+    size = parser.add_argument_group("size")
+    size.add_argument("-s", "--size", type=_positive_int, default=d.size, help="long side of the output in pixels (default %(default)s)")
+    size.add_argument("--style-scale", type=_positive_float, default=d.style_scale,
+                      help="style image size relative to the output (default %(default)s; smaller = finer brushwork)")
+    size.add_argument("--max-pixels", type=_positive_int, default=d.max_pixels,
+                      help="refuse input images with more pixels than this (default %(default)s)")
+
+    opt = parser.add_argument_group("optimisation")
+    opt.add_argument("-n", "--iterations", type=_positive_int, default=d.iterations, help="maximum iterations (default %(default)s)")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
+    opt.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer)")
+    opt.add_argument("--tolerance", type=_non_negative_float, default=d.tolerance,
+                     help="stop when the relative loss change stays below this for --patience iterations (0 = never; default %(default)s)")
+    opt.add_argument("--patience", type=_positive_int, default=d.patience, help="(default %(default)s)")
+    opt.add_argument("--init", default="content", help="start from 'content' (default), 'noise' or an image file")
+    opt.add_argument("--seed", type=int, default=d.seed, help="seed for noise init (default %(default)s)")
+
+    loss = parser.add_argument_group("losses")
+    loss.add_argument("--content-weight", type=_non_negative_float, default=d.content_weight, help="alpha (default %(default)s)")
+    loss.add_argument("--style-weight", type=_non_negative_float, default=d.style_weight, help="beta (default %(default)s)")
+    loss.add_argument("--tv-weight", type=_non_negative_float, default=d.tv_weight, help="total variation (default %(default)s)")
+    loss.add_argument("--content-layers", type=_name_list, default=list(DEFAULT_CONTENT_LAYERS),
+                      help="comma-separated (default %s)" % ",".join(DEFAULT_CONTENT_LAYERS))
+    loss.add_argument("--content-layer-weights", type=_float_list, default=None, help="comma-separated, one per content layer")
+    loss.add_argument("--style-layers", type=_name_list, default=list(DEFAULT_STYLE_LAYERS),
+                      help="comma-separated (default %s)" % ",".join(DEFAULT_STYLE_LAYERS))
+    loss.add_argument("--style-layer-weights", type=_float_list, default=None, help="comma-separated, one per style layer")
+    loss.add_argument("--style-blend", type=_float_list, default=None,
+                      help="comma-separated weights of the style images (normalised; default equal)")
+
+    net = parser.add_argument_group("network and hardware")
+    net.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:N or mps")
+    net.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+                     help="backbone arithmetic: auto = bf16 where the hardware has it, else fp32 (default)")
+    net.add_argument("--backbone", choices=("vgg19", "vgg16"), default=d.backbone, help="(default %(default)s)")
+    net.add_argument("--weights", default=d.weights,
+                     help="'caffe' (original VGG-19, offline; default), 'torchvision' (hub cache/download) or a .pth file")
+    net.add_argument("--pooling", choices=("max", "avg"), default=d.pooling, help="(default %(default)s)")
+
+
+def _settings(args: argparse.Namespace):
+    from .optimize import StyleSettings
+
+    return StyleSettings(
+        size=args.size, style_scale=args.style_scale, iterations=args.iterations, optimizer=args.optimizer,
+        learning_rate=args.lr, tolerance=args.tolerance, patience=args.patience,
+        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
+        style_layers=args.style_layers, style_layer_weights=args.style_layer_weights, style_blend=args.style_blend,
+        init=args.init, seed=args.seed, device=args.device, precision=args.precision, backbone=args.backbone,
+        weights=args.weights, pooling=args.pooling, max_pixels=args.max_pixels,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="impasto", description="Neural style transfer: repaint a photo in the style of artworks.")
+    parser.add_argument("--version", action="version", version=f"impasto {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    stylize = commands.add_parser("stylize", help="repaint CONTENT in the style of one or more STYLE images",
+                                  description="Optimise the pixels of CONTENT to match the style of STYLE image(s).")
+    stylize.add_argument("content", metavar="CONTENT", help="photo to repaint")
+    stylize.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s); several are blended")
+    stylize.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif = 16-bit)")
+    stylize.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
+                         help="also write OUTPUT_NNNN.ext every N iterations")
+    stylize.add_argument("--overwrite-input", action="store_true", help="allow OUTPUT to be one of the inputs")
+    stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_engine_options(stylize)
+
+    demo = commands.add_parser("demo", help="stylize a bundled sample photo with a style impasto paints itself",
+                               description="Offline demo: scikit-image's cat photo in a procedural brushstroke style.")
+    demo.add_argument("-o", "--output", default="impasto-demo.png", help="(default %(default)s)")
+    demo.add_argument("-s", "--size", type=_positive_int, default=512, help="(default %(default)s)")
+    demo.add_argument("-n", "--iterations", type=_positive_int, default=150, help="(default %(default)s)")
+    demo.add_argument("--device", default="auto")
+    demo.add_argument("-q", "--quiet", action="store_true")
+
+    layers = commands.add_parser("layers", help="list the layer names of a backbone")
+    layers.add_argument("--backbone", choices=("vgg19", "vgg16"), default="vgg19")
+    return parser
+
+
+# ------------------------------------------------------------------------------------- commands
+
+
+def _progress_bar(total: int, quiet: bool) -> tuple[Callable, Callable[[], None]]:
+    """A tqdm bar showing the loss terms; returns (update(progress), close())."""
+    if quiet:
+        return (lambda progress: None), (lambda: None)
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="it", dynamic_ncols=True, file=sys.stderr)
+
+    def update(progress) -> None:
+        t = progress.terms
+        bar.set_postfix_str(f"content {t['content']:.3g} style {t['style']:.3g} tv {t['tv']:.3g}", refresh=False)
+        bar.update(progress.iteration - bar.n)
+
+    return update, bar.close
+
+
+def _intermediate_path(output: Path, iteration: int) -> Path:
+    return output.with_name(f"{output.stem}_{iteration:04d}{output.suffix}")
+
+
+def _run_and_save(content, styles, settings, output: Path, quiet: bool, save_every: int | None) -> int:
+    from .images import save_image
+    from .optimize import run
+
+    update, close = _progress_bar(settings.iterations, quiet)
+
+    def on_step(progress) -> None:
+        update(progress)
+        if save_every and progress.iteration % save_every == 0:
+            save_image(progress.image.clamp(0, 1), _intermediate_path(output, progress.iteration))
+
+    try:
+        result = run(content, styles, settings, on_step)
+    finally:
+        close()
+    save_image(result.image, output)
+    height, width = result.image.shape[-2:]
+    if result.stop_reason == "non-finite":
+        print(f"impasto: error: the loss became NaN or infinite after iteration {result.iterations}; "
+              f"wrote the last good image to {output} (lower the learning rate or the weights)", file=sys.stderr)
+        return EXIT_FAILED
+    if result.stop_reason == "interrupted":
+        print(f"impasto: interrupted after {result.iterations} iterations; wrote {output} "
+              f"(continue with --init {output})", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not quiet:
+        how = "converged" if result.stop_reason == "converged" else "done"
+        print(f"wrote {output} ({width}x{height}, {result.iterations} iterations, {how}, "
+              f"{result.seconds:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    from .images import check_output_path
+
+    output = check_output_path(args.output, (args.content, *args.styles, args.init), args.overwrite_input)
+    settings = _settings(args)
+    return _run_and_save(args.content, args.styles, settings, output, args.quiet, args.save_every)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .images import check_output_path
+    from .optimize import StyleSettings
+    from .samples import painted_style, sample_photo_path
+
+    started = time.perf_counter()
+    output = check_output_path(args.output)
+    content = sample_photo_path("chelsea.png")
+    style = painted_style(512)
+    settings = StyleSettings(size=args.size, iterations=args.iterations, device=args.device)
+    if not args.quiet:
+        print(f"impasto demo: {content.name} (scikit-image) in a brushstroke style impasto paints itself, "
+              f"{args.size} px, {args.iterations} iterations", file=sys.stderr)
+    code = _run_and_save(content, [style], settings, output, args.quiet, None)
+    if code == 0:
+        print(f"result: {output.resolve()} ({time.perf_counter() - started:.1f} s in all)")
+    return code
+
+
+def cmd_layers(args: argparse.Namespace) -> int:
+    from .backbone import layer_names
+
+    print(" ".join(layer_names(args.backbone)))
+    return 0
+
+
+COMMANDS = {"stylize": cmd_stylize, "demo": cmd_demo, "layers": cmd_layers}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        return COMMANDS[args.command](args)
+    except ImpastoError as exc:
+        print(f"impasto: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("impasto: interrupted before any image was made", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

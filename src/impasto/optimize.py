@@ -1,0 +1,404 @@
+"""The optimisation method (Gatys et al. 2015): the output pixels are the parameters.
+
+``run`` prepares the images, computes the fixed content and style targets once, then lets an
+optimiser (L-BFGS by default, with a strong-Wolfe line search) move the pixels to lower
+alpha * content + beta * style + tv.  It stops after a number of iterations, when the relative
+loss change stays under a tolerance, on Ctrl-C (returning the current image), or on a
+non-finite loss (returning the last good image).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+from PIL import Image
+
+from . import images
+from .backbone import VGG, check_layers, layer_names, load_backbone, min_input_size
+from .errors import ImpastoError
+from .losses import StyleObjective, gram_matrix, normalised
+
+DEFAULT_CONTENT_LAYERS = ("relu4_2",)
+DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+#: Learning rates that work on pixels in [0, 1] with the default loss weights.
+DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.5, "rmsprop": 0.005}
+OPTIMIZERS = tuple(DEFAULT_LEARNING_RATES)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class StyleSettings:
+    """Everything that decides an optimisation run.  Defaults give a good result at 512 px."""
+
+    size: int = 512
+    style_scale: float = 1.0
+    iterations: int = 300
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None
+    tolerance: float = 1e-5
+    patience: int = 10
+    content_weight: float = 1.0
+    style_weight: float = 30.0
+    tv_weight: float = 0.0
+    content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
+    content_layer_weights: Sequence[float] | None = None
+    style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
+    style_layer_weights: Sequence[float] | None = None
+    style_blend: Sequence[float] | None = None
+    init: str | os.PathLike | Image.Image | torch.Tensor = "content"
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    backbone: str = "vgg19"
+    weights: str | os.PathLike = "caffe"
+    pooling: str = "max"
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
+
+    def validate(self, n_styles: int) -> None:
+        """Raise :class:`ImpastoError` for any value that cannot work."""
+        for name in ("size", "iterations", "max_pixels", "patience"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ImpastoError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}")
+        if not self.style_scale > 0:
+            raise ImpastoError(f"style scale must be positive, got {self.style_scale}")
+        for name in ("content_weight", "style_weight", "tv_weight", "tolerance"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ImpastoError(f"{name.replace('_', ' ')} must be a non-negative number, got {value}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ImpastoError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.learning_rate is not None and not self.learning_rate > 0:
+            raise ImpastoError(f"learning rate must be positive, got {self.learning_rate}")
+        if self.precision not in PRECISIONS:
+            raise ImpastoError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if not self.content_layers and not self.style_layers:
+            raise ImpastoError("no content and no style layers: nothing to optimise")
+        check_layers(self.content_layers, self.backbone)
+        check_layers(self.style_layers, self.backbone)
+        _layer_weights(self.content_layers, self.content_layer_weights, "content")
+        _layer_weights(self.style_layers, self.style_layer_weights, "style")
+        if self.style_blend is not None:
+            if len(self.style_blend) != n_styles:
+                raise ImpastoError(f"{len(self.style_blend)} style blend weights given for {n_styles} style images")
+            normalised(self.style_blend, "style blend weights")
+        if isinstance(self.init, str) and self.init not in ("content", "noise") and not os.path.exists(self.init):
+            raise ImpastoError("init must be 'content', 'noise' or an image file; file not found", self.init)
+
+
+@dataclass
+class Progress:
+    """What a step callback sees after each iteration."""
+
+    iteration: int
+    iterations: int
+    evaluations: int
+    terms: dict[str, float]
+    image: torch.Tensor  # current pixels (1, 3, H, W), not clamped; do not modify
+
+
+@dataclass
+class Result:
+    """The outcome of a run: the image (clamped to [0, 1], on the CPU) and how it ended."""
+
+    image: torch.Tensor
+    iterations: int
+    evaluations: int
+    terms: dict[str, float]
+    stop_reason: str  # "iterations", "converged", "interrupted" or "non-finite"
+    seconds: float
+    history: list[float] = field(default_factory=list)
+
+    def to_pil(self) -> Image.Image:
+        return images.tensor_to_pil(self.image)
+
+
+class NonFiniteLoss(Exception):
+    """The loss became NaN or infinite."""
+
+
+def _layer_weights(layers: Sequence[str], weights: Sequence[float] | None, kind: str) -> dict[str, float]:
+    if weights is None:
+        return {name: 1.0 for name in layers}
+    if len(weights) != len(layers):
+        raise ImpastoError(f"{len(weights)} {kind} layer weights given for {len(layers)} {kind} layers")
+    if any(not (w >= 0 and math.isfinite(w)) for w in weights):
+        raise ImpastoError(f"{kind} layer weights must be non-negative numbers, got {list(weights)}")
+    return dict(zip(layers, map(float, weights)))
+
+
+# ----------------------------------------------------------------------------- device & precision
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then the CPU; asking for an absent device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ImpastoError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ImpastoError("CUDA was asked for but is not available (no GPU, or PyTorch built without CUDA)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ImpastoError(f"CUDA device {device.index} asked for, but only {torch.cuda.device_count()} present")
+    elif device.type == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ImpastoError("MPS was asked for but is not available on this machine")
+    elif device.type != "cpu":
+        raise ImpastoError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
+    return device
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX), where autocast pays off."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the backbone (None = float32).  Losses are always float32."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_backbone(arch: str, weights: str, pooling: str, last_layer: str) -> VGG:
+    return load_backbone(arch, weights, pooling, last_layer)
+
+
+def get_backbone(arch: str, weights: str | os.PathLike, pooling: str, layers: Sequence[str], device: torch.device) -> VGG:
+    """The frozen backbone, built up to the deepest of ``layers``, on ``device`` (cached on the CPU)."""
+    all_names = layer_names(arch)
+    last = max(layers, key=all_names.index)
+    model = _cached_backbone(arch, os.fspath(weights), pooling, last)
+    return model.to(device)
+
+
+# ----------------------------------------------------------------------------------------- images
+
+
+def _label(source: object, what: str) -> str:
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"<{what}>"
+
+
+def _check_size(image: torch.Tensor, needed: int, label: str) -> None:
+    height, width = image.shape[-2:]
+    if min(height, width) < needed:
+        raise ImpastoError(
+            f"image is {width}x{height} after resizing, smaller than the {needed} px the chosen layers need "
+            "(use a larger --size or shallower layers)",
+            label,
+        )
+
+
+def prepare(
+    content: images.ImageLike, styles: Sequence[images.ImageLike], settings: StyleSettings, needed: int
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Load and resize the content (long side = size) and styles (long side = size * style_scale)."""
+    content_t = images.resize_max_side(images.as_tensor(content, settings.max_pixels), settings.size)
+    _check_size(content_t, needed, _label(content, "content image"))
+    style_side = max(1, round(max(content_t.shape[-2:]) * settings.style_scale))
+    style_ts = []
+    for style in styles:
+        style_t = images.resize_max_side(images.as_tensor(style, settings.max_pixels), style_side)
+        _check_size(style_t, needed, _label(style, "style image"))
+        style_ts.append(style_t)
+    return content_t, style_ts
+
+
+def initial_image(content: torch.Tensor, init: object, seed: int, max_pixels: int) -> torch.Tensor:
+    """The starting pixels: the content image, seeded noise, or a given image resized to fit."""
+    if isinstance(init, str) and init == "content":
+        return content.clone()
+    if isinstance(init, str) and init == "noise":
+        generator = torch.Generator().manual_seed(seed)
+        return (0.5 + 0.15 * torch.randn(content.shape, generator=generator)).clamp(0, 1)
+    start = images.as_tensor(init, max_pixels)  # a path, PIL image or tensor
+    return images.resize(start, tuple(content.shape[-2:]))
+
+
+# ----------------------------------------------------------------------------------------- engine
+
+
+def make_optimizer(name: str, params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
+    if name == "lbfgs":
+        return torch.optim.LBFGS(params, lr=lr, max_iter=1, max_eval=25, history_size=50,
+                                 line_search_fn="strong_wolfe",
+                                 tolerance_grad=0.0, tolerance_change=0.0)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
+    return torch.optim.RMSprop(params, lr=lr)
+
+
+class Evaluator:
+    """Computes loss and pixel gradient, caching the last point.
+
+    L-BFGS re-evaluates the point its line search just accepted at the start of every step; the
+    cache makes that free, so one iteration costs one forward+backward in the usual case.
+    """
+
+    def __init__(self, model: VGG, objective: StyleObjective, image: torch.Tensor, cast: Callable) -> None:
+        self.model, self.objective, self.image, self.cast = model, objective, image, cast
+        self.layers = objective.layers
+        self.evaluations = 0
+        self.terms: dict[str, float] = {}
+        self._point: torch.Tensor | None = None
+        self._grad: torch.Tensor | None = None
+        self._loss: torch.Tensor | None = None
+
+    def __call__(self) -> torch.Tensor:
+        pixels = self.image.detach()
+        if self._point is not None and torch.equal(self._point, pixels):
+            self.image.grad = self._grad.clone()
+            return self._loss
+        self.image.grad = None
+        with self.cast():
+            features = self.model(self.image, self.layers)
+        terms = self.objective.terms(self.image, features)
+        loss = terms["total"]
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss()
+        loss.backward()
+        self.evaluations += 1
+        self.terms = {name: float(value.detach()) for name, value in terms.items()}
+        self._point, self._grad, self._loss = pixels.clone(), self.image.grad.detach().clone(), loss.detach()
+        return self._loss
+
+
+def build_objective(
+    model: VGG,
+    content: torch.Tensor,
+    styles: Sequence[torch.Tensor],
+    settings: StyleSettings,
+    cast: Callable,
+) -> StyleObjective:
+    """Fixed targets: content features, and the blend-weighted Gram matrices of the styles."""
+    blend = normalised(settings.style_blend or [1.0] * len(styles), "style blend weights")
+    with torch.no_grad(), cast():
+        content_targets = {k: v.float() for k, v in model(content, settings.content_layers).items()} if settings.content_layers else {}
+        grams: dict[str, torch.Tensor] = {}
+        if settings.style_layers:
+            for weight, style in zip(blend, styles):
+                for name, feats in model(style, settings.style_layers).items():
+                    grams[name] = grams.get(name, 0) + weight * gram_matrix(feats)
+    return StyleObjective(
+        content_targets=content_targets,
+        style_grams=grams,
+        content_weight=settings.content_weight,
+        style_weight=settings.style_weight,
+        tv_weight=settings.tv_weight,
+        content_layer_weights=_layer_weights(settings.content_layers, settings.content_layer_weights, "content"),
+        style_layer_weights=_layer_weights(settings.style_layers, settings.style_layer_weights, "style"),
+    )
+
+
+def run(
+    content: images.ImageLike,
+    styles: Sequence[images.ImageLike],
+    settings: StyleSettings | None = None,
+    on_step: Callable[[Progress], None] | None = None,
+) -> Result:
+    """Stylize ``content`` with one or more ``styles``; see :class:`StyleSettings` for the knobs."""
+    settings = settings or StyleSettings()
+    if not styles:
+        raise ImpastoError("at least one style image is needed")
+    settings.validate(len(styles))
+    device = resolve_device(settings.device)
+    layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
+    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device)
+    content_t, style_ts = prepare(content, styles, settings, min_input_size(model, layers))
+    start = initial_image(content_t, settings.init, settings.seed, settings.max_pixels)
+    dtype = resolve_precision(settings.precision, device)
+    cast = functools.partial(autocast, device, dtype)
+
+    started = time.perf_counter()
+    objective = build_objective(model, content_t.to(device), [s.to(device) for s in style_ts], settings, cast)
+    image = start.to(device).requires_grad_(True)
+    lr = settings.learning_rate or DEFAULT_LEARNING_RATES[settings.optimizer]
+    optimizer = make_optimizer(settings.optimizer, [image], lr)
+    evaluate = Evaluator(model, objective, image, cast)
+    last_good = image.detach().clone()
+    history: list[float] = []
+    stop_reason, calm, iteration = "iterations", 0, 0
+    try:
+        for iteration in range(1, settings.iterations + 1):
+            optimizer.step(evaluate)
+            evaluate()  # the terms of the accepted point (free: cached, and reused by the next step)
+            if settings.optimizer != "lbfgs":
+                with torch.no_grad():
+                    image.clamp_(0, 1)  # projected gradient; L-BFGS keeps its curvature pairs unclamped
+            if not torch.isfinite(image).all():
+                raise NonFiniteLoss()
+            last_good = image.detach().clone()
+            total = evaluate.terms["total"]
+            if history:
+                change = abs(history[-1] - total) / max(abs(history[-1]), 1e-12)
+                calm = calm + 1 if change < settings.tolerance else 0
+            history.append(total)
+            if on_step is not None:
+                on_step(Progress(iteration, settings.iterations, evaluate.evaluations, dict(evaluate.terms), image.detach()))
+            if calm >= settings.patience:
+                stop_reason = "converged"
+                break
+    except KeyboardInterrupt:
+        stop_reason, iteration = "interrupted", max(iteration - 1, 0)
+    except NonFiniteLoss:
+        stop_reason, iteration = "non-finite", max(iteration - 1, 0)
+    output = last_good.clamp(0, 1).float().cpu()
+    return Result(output, iteration, evaluate.evaluations, dict(evaluate.terms), stop_reason,
+                  time.perf_counter() - started, history)
+
+
+def stylize(
+    content: images.ImageLike,
+    style: images.ImageLike | Sequence[images.ImageLike],
+    **options: object,
+) -> Image.Image:
+    """Repaint ``content`` in the style of ``style`` (one image, or a list to blend) and return a PIL image.
+
+    ``content`` and styles may be file paths, PIL images or tensors.  ``options`` are the fields of
+    :class:`StyleSettings` (size, iterations, optimizer, style_weight, init, seed, device, ...).
+    """
+    styles = list(style) if isinstance(style, (list, tuple)) else [style]
+    unknown = set(options) - set(StyleSettings.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown option(s) {', '.join(sorted(unknown))}; see impasto.StyleSettings")
+    result = run(content, styles, StyleSettings(**options))  # type: ignore[arg-type]
+    if result.stop_reason == "non-finite":
+        raise ImpastoError("the loss became NaN or infinite; lower the learning rate or the weights")
+    return result.to_pil()
