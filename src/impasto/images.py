@@ -246,8 +246,12 @@ def check_output_path(
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ImpastoError("cannot write output: the folder does not exist", path)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ImpastoError("cannot write output: the folder is not writable", path)
+    try:  # the only reliable test (root, read-only mounts, network file systems): try it
+        fd, probe = tempfile.mkstemp(prefix=".impasto-probe-", dir=parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ImpastoError(f"cannot write output: the folder is not writable ({exc.strerror or exc})", path) from None
     if path.exists() and not os.access(path, os.W_OK):
         raise ImpastoError("cannot write output: the file is read-only", path)
     if not overwrite_inputs and path.exists():
@@ -265,7 +269,10 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike, quali
     """
     path = check_output_path(path)
     fmt = OUTPUT_FORMATS[path.suffix.lower()]
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise ImpastoError(f"cannot write output ({exc.strerror or exc})", path) from None
     try:
         with os.fdopen(fd, "wb") as handle:
             if fmt == "TIFF" and isinstance(image, torch.Tensor):
@@ -298,7 +305,9 @@ def _write_tiff16(image: torch.Tensor, handle) -> None:
     if t.dim() == 4:
         t = t[0]
     array = (t.clamp(0, 1).permute(1, 2, 0).numpy() * 65535.0 + 0.5).astype(np.uint16)
-    tifffile.imwrite(handle, array, photometric="rgb", compression="zlib")
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, array, photometric="rgb", compression="zlib")
+    handle.write(buffer.getvalue())
 
 
 def _umask() -> int:

@@ -29,7 +29,7 @@ DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 #: Learning rates that work on pixels in [0, 1] with the default loss weights.
-DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.5, "rmsprop": 0.005}
+DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.002, "rmsprop": 0.005}
 OPTIMIZERS = tuple(DEFAULT_LEARNING_RATES)
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -272,8 +272,11 @@ class Evaluator:
     cache makes that free, so one iteration costs one forward+backward in the usual case.
     """
 
-    def __init__(self, model: VGG, objective: StyleObjective, image: torch.Tensor, cast: Callable) -> None:
+    def __init__(
+        self, model: VGG, objective: StyleObjective, image: torch.Tensor, cast: Callable, unit_gradient: bool = False
+    ) -> None:
         self.model, self.objective, self.image, self.cast = model, objective, image, cast
+        self.unit_gradient = unit_gradient
         self.layers = objective.layers
         self.evaluations = 0
         self.terms: dict[str, float] = {}
@@ -294,6 +297,8 @@ class Evaluator:
         if not torch.isfinite(loss):
             raise NonFiniteLoss()
         loss.backward()
+        if self.unit_gradient:  # plain SGD: a step of lr moves pixels by about lr, whatever the loss scale
+            self.image.grad /= self.image.grad.pow(2).mean().sqrt().clamp_min(1e-20)
         self.evaluations += 1
         self.terms = {name: float(value.detach()) for name, value in terms.items()}
         self._point, self._grad, self._loss = pixels.clone(), self.image.grad.detach().clone(), loss.detach()
@@ -351,7 +356,7 @@ def run(
     image = start.to(device).requires_grad_(True)
     lr = settings.learning_rate or DEFAULT_LEARNING_RATES[settings.optimizer]
     optimizer = make_optimizer(settings.optimizer, [image], lr)
-    evaluate = Evaluator(model, objective, image, cast)
+    evaluate = Evaluator(model, objective, image, cast, unit_gradient=settings.optimizer == "sgd")
     last_good = image.detach().clone()
     history: list[float] = []
     stop_reason, calm, iteration = "iterations", 0, 0

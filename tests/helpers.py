@@ -1,0 +1,37 @@
+"""Test helpers: small synthetic images and the test data folder beside the project."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+#: Test and training images live beside the project, never inside it.
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def need_data(*parts: str) -> Path:
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"test data not present: {path}")
+    return path
+
+
+def stripes(size: int = 64, colours=((220, 40, 30), (250, 220, 60)), period: int = 8, vertical: bool = True) -> Image.Image:
+    """A two-colour stripe texture: a simple, strong 'style'."""
+    idx = np.arange(size) // (period // 2) % 2
+    mask = np.broadcast_to(idx[None, :] if vertical else idx[:, None], (size, size))
+    array = np.where(mask[..., None] == 1, np.array(colours[1]), np.array(colours[0])).astype(np.uint8)
+    return Image.fromarray(array, "RGB")
+
+
+def gradient_photo(width: int = 64, height: int = 48) -> Image.Image:
+    """A smooth 'photo' with a bright disc: some structure for content losses."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    r = x / width * 255
+    g = y / height * 255
+    b = 255 * ((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(width, height) / 4) ** 2)
+    return Image.fromarray(np.stack([r, g, b], axis=-1).astype(np.uint8), "RGB")

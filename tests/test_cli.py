@@ -1,0 +1,154 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impasto import __version__
+from impasto.cli import main
+
+from helpers import gradient_photo, stripes
+
+FAST = ["--size", "48", "--precision", "fp32", "--device", "cpu", "-q"]
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    content, style = tmp_path / "content.png", tmp_path / "style.jpg"
+    gradient_photo().save(content)
+    stripes(64).save(style)
+    return content, style
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_stylize_writes_output_and_intermediates(capsys, inputs, tmp_path):
+    content, style = inputs
+    out = tmp_path / "out.png"
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", out, "-n", "4", "--save-every", "2", *FAST)
+    assert code == 0, err
+    assert Image.open(out).size == (48, 36)
+    assert (tmp_path / "out_0002.png").exists() and (tmp_path / "out_0004.png").exists()
+    assert content.read_bytes() == content.read_bytes()
+
+
+def test_summary_line_without_quiet(capsys, inputs, tmp_path):
+    content, style = inputs
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "o.webp", "-n", "2",
+                           "--size", "40", "--device", "cpu")
+    assert code == 0
+    assert "wrote" in err and "40x30" in err
+
+
+def test_two_styles_with_blend_and_layer_options(capsys, inputs, tmp_path):
+    content, style = inputs
+    style2 = tmp_path / "style2.png"
+    stripes(64, vertical=False).save(style2)
+    code, _, err = run_cli(capsys, "stylize", content, style, style2, "-o", tmp_path / "o.png", "-n", "2",
+                           "--style-blend", "3,1", "--style-layers", "relu1_1,relu2_1,relu3_1",
+                           "--style-layer-weights", "1,0.5,0.25", "--content-layers", "relu3_2",
+                           "--optimizer", "adam", "--lr", "0.01", "--init", "noise", "--seed", "3", *FAST)
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "make_args, fragment",
+    [
+        (lambda c, s, t: ["stylize", t / "missing.jpg", s, "-o", t / "o.png"], "missing.jpg: file not found"),
+        (lambda c, s, t: ["stylize", c, t / "notes.png", "-o", t / "o.png"], "notes.png: not an image"),
+        (lambda c, s, t: ["stylize", c, t / "cut.png", "-o", t / "o.png"], "cut.png: truncated or corrupt"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--max-pixels", "100"], "content.png: image is 64x48"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--size", "8"], "smaller than the 16 px"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--style-layers", "relu1_1,relu6_1"], "unknown layer 'relu6_1'"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--size", "-5"], "--size: must be a positive"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--size", "0"], "--size: must be a positive"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "-n", "0"], "--iterations: must be a positive"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--weights", t / "bad.pth"], "bad.pth: wrong shape"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "nowhere" / "o.png"], "folder does not exist"),
+        (lambda c, s, t: ["stylize", c, s, "-o", "/proc/o.png"], "not writable"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.gifx"], "unknown output format"),
+        (lambda c, s, t: ["stylize", c, s, "-o", c], "refusing to overwrite an input"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--style-blend", "1,2"], "2 style blend weights given for 1"),
+    ],
+)
+def test_bad_input_one_line_exit_2(capsys, inputs, tmp_path, make_args, fragment):
+    content, style = inputs
+    (tmp_path / "notes.png").write_text("not a picture")
+    full = (tmp_path / "full.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)).save(full)
+    (tmp_path / "cut.png").write_bytes(full.read_bytes()[:20000])
+    torch.save({"features.0.weight": torch.zeros(64, 3, 3, 3), "features.0.bias": torch.zeros(64),
+                "features.2.weight": torch.zeros(64, 3, 3, 3), "features.2.bias": torch.zeros(64)},
+               tmp_path / "bad.pth")
+    before = content.read_bytes()
+    args = [str(a) for a in make_args(content, style, tmp_path)]
+    extra = ["--precision", "fp32", "--device", "cpu", "-q"] + ([] if "--size" in args else ["--size", "48"])
+    code, out, err = run_cli(capsys, *args, *extra)
+    assert code == 2
+    line = one_error_line(err)
+    assert fragment in line, line
+    assert content.read_bytes() == before  # inputs untouched
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_absent_is_exit_2(capsys, inputs, tmp_path):
+    content, style = inputs
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "o.png", "--device", "cuda", "-q")
+    assert code == 2 and "CUDA was asked for but is not available" in one_error_line(err)
+
+
+def test_nan_loss_keeps_last_good_image(capsys, inputs, tmp_path):
+    content, style = inputs
+    out = tmp_path / "o.png"
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", out, "--optimizer", "sgd", "--lr", "1e30",
+                           "-n", "10", *FAST)
+    assert code == 1
+    assert "NaN or infinite" in err and out.exists()
+
+
+def test_version_and_help():
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    done = subprocess.run([sys.executable, "-m", "impasto", "--version"], capture_output=True, text=True, env=env)
+    assert done.returncode == 0 and done.stdout.strip() == f"impasto {__version__}"
+    helped = subprocess.run([sys.executable, "-m", "impasto", "stylize", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "--style-weight" in helped.stdout and "--save-every" in helped.stdout
+
+
+def test_layers_command(capsys):
+    code, out, _ = run_cli(capsys, "layers", "--backbone", "vgg16")
+    assert code == 0 and out.split()[0] == "conv1_1" and "conv5_3" in out and "conv5_4" not in out
+
+
+def test_ctrl_c_writes_current_image(inputs, tmp_path):
+    content, style = inputs
+    out = tmp_path / "o.png"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "impasto", "stylize", str(content), str(style), "-o", str(out), "-n", "100000",
+         "--size", "48", "--device", "cpu", "--tolerance", "0", "--save-every", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.time() + 120
+    while not (tmp_path / "o_0003.png").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted after" in err and "Traceback" not in err
+    assert Image.open(out).size == (48, 36)

@@ -1,0 +1,98 @@
+import pytest
+import torch
+
+from impasto.errors import ImpastoError
+from impasto.losses import (
+    StyleObjective,
+    content_loss,
+    gram_matrix,
+    gram_style_loss,
+    mean_std,
+    mean_std_loss,
+    normalised,
+    total_variation,
+)
+
+
+def direct_gram(f: torch.Tensor) -> torch.Tensor:
+    """Gram matrix by explicit sums over positions, for comparison."""
+    n, c, h, w = f.shape
+    out = torch.zeros(n, c, c, dtype=torch.float64)
+    for b in range(n):
+        for i in range(c):
+            for j in range(c):
+                out[b, i, j] = (f[b, i].double() * f[b, j].double()).sum() / (c * h * w)
+    return out
+
+
+def test_gram_matches_direct_computation():
+    f = torch.randn(2, 5, 7, 3)
+    assert torch.allclose(gram_matrix(f).double(), direct_gram(f), atol=1e-6)
+
+
+def test_gram_same_for_channels_last_layout():
+    f = torch.randn(1, 8, 9, 11)
+    assert torch.allclose(gram_matrix(f), gram_matrix(f.contiguous(memory_format=torch.channels_last)), atol=1e-6)
+
+
+def test_gram_is_size_invariant_for_a_repeated_texture():
+    tile = torch.rand(1, 4, 6, 6)
+    big = tile.repeat(1, 1, 3, 3)
+    assert torch.allclose(gram_matrix(tile), gram_matrix(big), atol=1e-6)
+
+
+def test_gram_bf16_close_to_fp32():
+    f = torch.rand(1, 16, 20, 20) * 50
+    exact = gram_matrix(f)
+    approx = gram_matrix(f.bfloat16())
+    assert approx.dtype == torch.float32
+    assert (approx - exact).norm() / exact.norm() < 1e-2
+
+
+def test_content_and_style_loss_values():
+    a, b = torch.randn(1, 3, 4, 4), torch.randn(1, 3, 4, 4)
+    assert content_loss(a, b).item() == pytest.approx(((a - b) ** 2).mean().item(), rel=1e-6)
+    target = gram_matrix(b)
+    expected = ((direct_gram(a) - direct_gram(b)) ** 2).mean().item()
+    assert gram_style_loss(a, target).item() == pytest.approx(expected, rel=1e-4)
+    assert gram_style_loss(b, target).item() == pytest.approx(0.0, abs=1e-10)
+
+
+def test_mean_std_and_its_loss():
+    f = torch.randn(2, 3, 8, 8) * 2 + 5
+    mean, std = mean_std(f)
+    assert torch.allclose(mean.flatten(), f.mean(dim=(2, 3)).flatten(), atol=1e-5)
+    assert torch.allclose(std.flatten(), f.std(dim=(2, 3), unbiased=False).flatten(), atol=1e-4)
+    assert mean_std_loss(f, mean, std).item() == pytest.approx(0.0, abs=1e-8)
+
+
+def test_total_variation():
+    flat = torch.full((1, 3, 8, 8), 0.3)
+    assert total_variation(flat).item() == 0.0
+    x = torch.zeros(1, 1, 2, 2)
+    x[..., 0, 1] = 1.0  # one bright pixel: two horizontal... and vertical differences
+    expected = ((x[..., :, 1:] - x[..., :, :-1]) ** 2).mean() + ((x[..., 1:, :] - x[..., :-1, :]) ** 2).mean()
+    assert total_variation(x).item() == pytest.approx(expected.item())
+
+
+def test_normalised_weights():
+    assert normalised([2, 6], "w") == [0.25, 0.75]
+    with pytest.raises(ImpastoError):
+        normalised([0, 0], "w")
+    with pytest.raises(ImpastoError):
+        normalised([1, -1], "w")
+
+
+def test_objective_combines_weighted_terms():
+    feats = {"a": torch.randn(1, 2, 4, 4), "b": torch.randn(1, 3, 2, 2)}
+    target_c = torch.randn(1, 2, 4, 4)
+    target_g = torch.randn(1, 3, 3)
+    obj = StyleObjective({"a": target_c}, {"b": target_g}, content_weight=2.0, style_weight=3.0, tv_weight=5.0,
+                         style_layer_weights={"b": 0.5})
+    image = torch.rand(1, 3, 8, 8)
+    terms = obj.terms(image, feats)
+    assert terms["content"].item() == pytest.approx(2.0 * content_loss(feats["a"], target_c).item(), rel=1e-5)
+    assert terms["style"].item() == pytest.approx(3.0 * 0.5 * gram_style_loss(feats["b"], target_g).item(), rel=1e-5)
+    assert terms["tv"].item() == pytest.approx(5.0 * total_variation(image).item(), rel=1e-5)
+    assert terms["total"].item() == pytest.approx(sum(terms[k].item() for k in ("content", "style", "tv")), rel=1e-5)
+    assert obj.layers == ["a", "b"]
