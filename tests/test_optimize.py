@@ -185,3 +185,36 @@ def test_gram_targets_are_blended():
         g0 = gram_matrix(model(styles[0], ["relu3_1"])["relu3_1"])
         g1 = gram_matrix(model(styles[1], ["relu3_1"])["relu3_1"])
     assert torch.allclose(objective.style_grams["relu3_1"], 0.25 * g0 + 0.75 * g1, rtol=1e-4, atol=1e-3)
+
+
+def test_pyramid_plan():
+    from impasto.optimize import pyramid_plan
+
+    assert pyramid_plan(512, 40) == [(256, 90), (362, 60), (512, 40)]
+    assert pyramid_plan(300, 40) == [(300, 40)]
+    assert pyramid_plan(2048, 10, levels=3) == [(1024, 22), (1448, 15), (2048, 10)]
+    sizes = [s for s, _ in pyramid_plan(2048, 10)]
+    assert sizes[0] == 256 and sizes[-1] == 2048 and len(sizes) == 7
+
+
+def test_pyramid_runs_coarse_to_fine():
+    seen = []
+    settings = StyleSettings(size=64, pyramid_min=32, iterations=3, **{k: v for k, v in FAST.items() if k != "size"})
+    result = run(gradient_photo(), [stripes()], settings, lambda p: seen.append((p.level, p.levels, tuple(p.image.shape[-2:]), p.iteration, p.iterations)))
+    levels = sorted({s[0] for s in seen})
+    assert levels == [1, 2, 3] and all(s[1] == 3 for s in seen)
+    widths = [s[2][1] for s in seen]
+    assert widths == sorted(widths) and widths[0] == 32 and widths[-1] == 64
+    assert [s[3] for s in seen] == list(range(1, len(seen) + 1))  # iterations count across levels
+    assert seen[-1][4] == 7 + 4 + 3
+    assert result.image.shape == (1, 3, 48, 64)
+
+
+def test_interrupt_in_a_coarse_level_still_gives_full_size():
+    def on_step(progress):
+        if progress.iteration == 2:
+            raise KeyboardInterrupt
+
+    settings = StyleSettings(size=64, pyramid_min=32, iterations=3, **{k: v for k, v in FAST.items() if k != "size"})
+    result = run(gradient_photo(), [stripes()], settings, on_step)
+    assert result.stop_reason == "interrupted" and result.image.shape == (1, 3, 48, 64)

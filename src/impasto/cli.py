@@ -74,7 +74,12 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                       help="refuse input images with more pixels than this (default %(default)s)")
 
     opt = parser.add_argument_group("optimisation")
-    opt.add_argument("-n", "--iterations", type=_positive_int, default=d.iterations, help="maximum iterations (default %(default)s)")
+    opt.add_argument("-n", "--iterations", type=_positive_int, default=d.iterations,
+                     help="iterations at the output size; each coarser pyramid level runs 1.5x as many (default %(default)s)")
+    opt.add_argument("--pyramid", type=_positive_int, default=None, metavar="LEVELS",
+                     help="coarse-to-fine levels, sizes growing by sqrt(2) (default: as many as keep the coarsest "
+                          "at least --pyramid-min px; 1 = optimise at the output size only)")
+    opt.add_argument("--pyramid-min", type=_positive_int, default=d.pyramid_min, help="(default %(default)s)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
     opt.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer)")
     opt.add_argument("--tolerance", type=_non_negative_float, default=d.tolerance,
@@ -111,6 +116,7 @@ def _settings(args: argparse.Namespace):
 
     return StyleSettings(
         size=args.size, style_scale=args.style_scale, iterations=args.iterations, optimizer=args.optimizer,
+        pyramid=args.pyramid, pyramid_min=args.pyramid_min,
         learning_rate=args.lr, tolerance=args.tolerance, patience=args.patience,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
@@ -140,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Offline demo: scikit-image's cat photo in a procedural brushstroke style.")
     demo.add_argument("-o", "--output", default="impasto-demo.png", help="(default %(default)s)")
     demo.add_argument("-s", "--size", type=_positive_int, default=512, help="(default %(default)s)")
-    demo.add_argument("-n", "--iterations", type=_positive_int, default=150, help="(default %(default)s)")
+    demo.add_argument("-n", "--iterations", type=_positive_int, default=50, help="(default %(default)s)")
     demo.add_argument("--device", default="auto")
     demo.add_argument("-q", "--quiet", action="store_true")
 
@@ -152,17 +158,19 @@ def build_parser() -> argparse.ArgumentParser:
 # ------------------------------------------------------------------------------------- commands
 
 
-def _progress_bar(total: int, quiet: bool) -> tuple[Callable, Callable[[], None]]:
-    """A tqdm bar showing the loss terms; returns (update(progress), close())."""
+def _progress_bar(quiet: bool) -> tuple[Callable, Callable[[], None]]:
+    """A tqdm bar showing pyramid level and loss terms; returns (update(progress), close())."""
     if quiet:
         return (lambda progress: None), (lambda: None)
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="it", dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=None, unit="it", dynamic_ncols=True, file=sys.stderr)
 
     def update(progress) -> None:
+        bar.total = progress.iterations
         t = progress.terms
-        bar.set_postfix_str(f"content {t['content']:.3g} style {t['style']:.3g} tv {t['tv']:.3g}", refresh=False)
+        level = f"level {progress.level}/{progress.levels} {progress.image.shape[-1]}x{progress.image.shape[-2]} "
+        bar.set_postfix_str(f"{level}content {t['content']:.3g} style {t['style']:.3g} tv {t['tv']:.3g}", refresh=False)
         bar.update(progress.iteration - bar.n)
 
     return update, bar.close
@@ -176,7 +184,7 @@ def _run_and_save(content, styles, settings, output: Path, quiet: bool, save_eve
     from .images import save_image
     from .optimize import run
 
-    update, close = _progress_bar(settings.iterations, quiet)
+    update, close = _progress_bar(quiet)
 
     def on_step(progress) -> None:
         update(progress)

@@ -10,6 +10,7 @@ non-finite loss (returning the last good image).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import os
@@ -40,7 +41,9 @@ class StyleSettings:
 
     size: int = 512
     style_scale: float = 1.0
-    iterations: int = 300
+    iterations: int = 50
+    pyramid: int | None = None
+    pyramid_min: int = 256
     optimizer: str = "lbfgs"
     learning_rate: float | None = None
     tolerance: float = 1e-5
@@ -64,7 +67,9 @@ class StyleSettings:
 
     def validate(self, n_styles: int) -> None:
         """Raise :class:`ImpastoError` for any value that cannot work."""
-        for name in ("size", "iterations", "max_pixels", "patience"):
+        if self.pyramid is not None and (not isinstance(self.pyramid, int) or self.pyramid <= 0):
+            raise ImpastoError(f"pyramid levels must be a positive whole number, got {self.pyramid}")
+        for name in ("size", "iterations", "max_pixels", "patience", "pyramid_min"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ImpastoError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}")
@@ -98,11 +103,13 @@ class StyleSettings:
 class Progress:
     """What a step callback sees after each iteration."""
 
-    iteration: int
-    iterations: int
+    iteration: int  # counted over all pyramid levels
+    iterations: int  # planned over all pyramid levels
     evaluations: int
     terms: dict[str, float]
     image: torch.Tensor  # current pixels (1, 3, H, W), not clamped; do not modify
+    level: int = 1
+    levels: int = 1
 
 
 @dataclass
@@ -224,19 +231,47 @@ def _check_size(image: torch.Tensor, needed: int, label: str) -> None:
         )
 
 
-def prepare(
-    content: images.ImageLike, styles: Sequence[images.ImageLike], settings: StyleSettings, needed: int
+def load_inputs(
+    content: images.ImageLike, styles: Sequence[images.ImageLike], max_pixels: int
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Load and resize the content (long side = size) and styles (long side = size * style_scale)."""
+    """Read the content and style images once, at their own resolution."""
+    return images.as_tensor(content, max_pixels), [images.as_tensor(style, max_pixels) for style in styles]
+
+
+def prepare(
+    content: images.ImageLike | torch.Tensor,
+    styles: Sequence[images.ImageLike | torch.Tensor],
+    settings: StyleSettings,
+    needed: int,
+    labels: Sequence[str] | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Resize the content (long side = size) and styles (long side = size * style_scale)."""
+    labels = labels or [_label(content, "content image")] + [_label(style, "style image") for style in styles]
     content_t = images.resize_max_side(images.as_tensor(content, settings.max_pixels), settings.size)
-    _check_size(content_t, needed, _label(content, "content image"))
+    _check_size(content_t, needed, labels[0])
     style_side = max(1, round(max(content_t.shape[-2:]) * settings.style_scale))
     style_ts = []
-    for style in styles:
+    for style, label in zip(styles, labels[1:]):
         style_t = images.resize_max_side(images.as_tensor(style, settings.max_pixels), style_side)
-        _check_size(style_t, needed, _label(style, "style image"))
+        _check_size(style_t, needed, label)
         style_ts.append(style_t)
     return content_t, style_ts
+
+
+def pyramid_plan(size: int, iterations: int, levels: int | None = None, smallest: int = 256) -> list[tuple[int, int]]:
+    """(size, iterations) per level, coarse to fine.
+
+    Sizes grow by sqrt(2) up to ``size``; by default there are as many levels as fit with the
+    coarsest at least ``smallest`` px.  The finest level runs ``iterations``; each coarser one
+    runs 1.5 times as many as the next finer, since its iterations cost half as much and settle
+    the large-scale layout that is slow to converge at full size.
+    """
+    if levels is None:
+        levels = 1 + max(0, int(math.floor(math.log(max(size, 1) / smallest, math.sqrt(2)) + 1e-9)))
+    plan = []
+    for k in range(levels):  # k = 0 is the finest
+        plan.append((max(1, round(size / math.sqrt(2) ** k)), max(1, round(iterations * 1.5 ** k))))
+    return plan[::-1]
 
 
 def initial_image(content: torch.Tensor, init: object, seed: int, max_pixels: int) -> torch.Tensor:
@@ -332,28 +367,16 @@ def build_objective(
     )
 
 
-def run(
-    content: images.ImageLike,
-    styles: Sequence[images.ImageLike],
-    settings: StyleSettings | None = None,
-    on_step: Callable[[Progress], None] | None = None,
-) -> Result:
-    """Stylize ``content`` with one or more ``styles``; see :class:`StyleSettings` for the knobs."""
-    settings = settings or StyleSettings()
-    if not styles:
-        raise ImpastoError("at least one style image is needed")
-    settings.validate(len(styles))
-    device = resolve_device(settings.device)
-    layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device)
-    content_t, style_ts = prepare(content, styles, settings, min_input_size(model, layers))
-    start = initial_image(content_t, settings.init, settings.seed, settings.max_pixels)
-    dtype = resolve_precision(settings.precision, device)
-    cast = functools.partial(autocast, device, dtype)
-
-    started = time.perf_counter()
-    objective = build_objective(model, content_t.to(device), [s.to(device) for s in style_ts], settings, cast)
-    image = start.to(device).requires_grad_(True)
+def _optimize(
+    model: VGG,
+    objective: StyleObjective,
+    start: torch.Tensor,
+    settings: StyleSettings,
+    cast: Callable,
+    report: Callable[[int, int, dict[str, float], torch.Tensor], None],
+) -> tuple[torch.Tensor, int, int, dict[str, float], str, list[float]]:
+    """One level of optimisation: (image, iterations, evaluations, terms, stop reason, loss history)."""
+    image = start.clone().requires_grad_(True)
     lr = settings.learning_rate or DEFAULT_LEARNING_RATES[settings.optimizer]
     optimizer = make_optimizer(settings.optimizer, [image], lr)
     evaluate = Evaluator(model, objective, image, cast, unit_gradient=settings.optimizer == "sgd")
@@ -375,8 +398,7 @@ def run(
                 change = abs(history[-1] - total) / max(abs(history[-1]), 1e-12)
                 calm = calm + 1 if change < settings.tolerance else 0
             history.append(total)
-            if on_step is not None:
-                on_step(Progress(iteration, settings.iterations, evaluate.evaluations, dict(evaluate.terms), image.detach()))
+            report(iteration, evaluate.evaluations, dict(evaluate.terms), image.detach())
             if calm >= settings.patience:
                 stop_reason = "converged"
                 break
@@ -384,8 +406,71 @@ def run(
         stop_reason, iteration = "interrupted", max(iteration - 1, 0)
     except NonFiniteLoss:
         stop_reason, iteration = "non-finite", max(iteration - 1, 0)
-    output = last_good.clamp(0, 1).float().cpu()
-    return Result(output, iteration, evaluate.evaluations, dict(evaluate.terms), stop_reason,
+    return last_good, iteration, evaluate.evaluations, dict(evaluate.terms), stop_reason, history
+
+
+def run(
+    content: images.ImageLike,
+    styles: Sequence[images.ImageLike],
+    settings: StyleSettings | None = None,
+    on_step: Callable[[Progress], None] | None = None,
+) -> Result:
+    """Stylize ``content`` with one or more ``styles``; see :class:`StyleSettings` for the knobs.
+
+    Runs coarse to fine (see :func:`pyramid_plan`): each level starts from the previous level's
+    result, upsampled, and computes its style targets at the matching style scale.
+    """
+    settings = settings or StyleSettings()
+    if not styles:
+        raise ImpastoError("at least one style image is needed")
+    settings.validate(len(styles))
+    device = resolve_device(settings.device)
+    layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
+    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device)
+    labels = [_label(content, "content image")] + [_label(style, "style image") for style in styles]
+    content_full, styles_full = load_inputs(content, styles, settings.max_pixels)
+    needed = min_input_size(model, layers)
+    plan = pyramid_plan(settings.size, settings.iterations, settings.pyramid, settings.pyramid_min)
+    if settings.pyramid is None:  # automatic levels never go below what the layers need
+        plan = [step for step in plan if step[0] >= needed] or plan[-1:]
+    final_content, _ = prepare(content_full, styles_full, settings, needed, labels)
+    dtype = resolve_precision(settings.precision, device)
+    cast = functools.partial(autocast, device, dtype)
+    planned = sum(iterations for _, iterations in plan)
+
+    started = time.perf_counter()
+    image: torch.Tensor | None = None
+    done_iterations = done_evaluations = 0
+    history: list[float] = []
+    terms: dict[str, float] = {}
+    stop_reason = "iterations"
+    for level, (level_size, level_iterations) in enumerate(plan, start=1):
+        level_settings = dataclasses.replace(settings, size=level_size, iterations=level_iterations)
+        content_t, style_ts = prepare(content_full, styles_full, level_settings, needed, labels)
+        if image is None:
+            start = initial_image(content_t, settings.init, settings.seed, settings.max_pixels)
+        else:
+            start = images.resize(image, tuple(content_t.shape[-2:]))
+        objective = build_objective(model, content_t.to(device), [s.to(device) for s in style_ts], level_settings, cast)
+        offset, evaluations_before = done_iterations, done_evaluations
+
+        def report(iteration: int, evaluations: int, step_terms: dict[str, float], pixels: torch.Tensor,
+                   level: int = level, offset: int = offset, evaluations_before: int = evaluations_before) -> None:
+            if on_step is not None:
+                on_step(Progress(offset + iteration, planned, evaluations_before + evaluations, step_terms, pixels,
+                                 level, len(plan)))
+
+        result, iterations, evaluations, terms, stop_reason, level_history = _optimize(
+            model, objective, start.to(device), level_settings, cast, report)
+        image = result.clamp(0, 1).float().cpu()
+        done_iterations += iterations
+        done_evaluations += evaluations
+        history += level_history
+        if stop_reason in ("interrupted", "non-finite"):
+            break
+    assert image is not None
+    output = images.resize(image, tuple(final_content.shape[-2:]))
+    return Result(output, done_iterations, done_evaluations, terms, stop_reason,
                   time.perf_counter() - started, history)
 
 
