@@ -4,6 +4,7 @@ import torch
 from impasto.errors import ImpastoError
 from impasto.losses import (
     StyleObjective,
+    StyleTarget,
     content_loss,
     gram_matrix,
     gram_style_loss,
@@ -87,8 +88,8 @@ def test_objective_combines_weighted_terms():
     feats = {"a": torch.randn(1, 2, 4, 4), "b": torch.randn(1, 3, 2, 2)}
     target_c = torch.randn(1, 2, 4, 4)
     target_g = torch.randn(1, 3, 3)
-    obj = StyleObjective({"a": target_c}, {"b": target_g}, content_weight=2.0, style_weight=3.0, tv_weight=5.0,
-                         style_layer_weights={"b": 0.5})
+    obj = StyleObjective({"a": target_c}, [StyleTarget({"b": target_g})], content_weight=2.0, style_weight=3.0,
+                         tv_weight=5.0, style_layer_weights={"b": 0.5})
     image = torch.rand(1, 3, 8, 8)
     terms = obj.terms(image, feats)
     assert terms["content"].item() == pytest.approx(2.0 * content_loss(feats["a"], target_c).item(), rel=1e-5)

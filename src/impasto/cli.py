@@ -63,6 +63,8 @@ def _float_list(text: str) -> list[float]:
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    from .color import METHODS as COLOR_METHODS
+    from .losses import STYLE_LOSSES
     from .optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIMIZERS, PRECISIONS, StyleSettings
 
     d = StyleSettings()
@@ -80,7 +82,8 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                      help="coarse-to-fine levels, sizes growing by sqrt(2) (default: as many as keep the coarsest "
                           "at least --pyramid-min px; 1 = optimise at the output size only)")
     opt.add_argument("--pyramid-min", type=_positive_int, default=d.pyramid_min, help="(default %(default)s)")
-    opt.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer, help="(default %(default)s)")
+    opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                     help="(default lbfgs; adam with --style-loss swd)")
     opt.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer)")
     opt.add_argument("--tolerance", type=_non_negative_float, default=d.tolerance,
                      help="stop when the relative loss change stays below this for --patience iterations (0 = never; default %(default)s)")
@@ -90,7 +93,13 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
 
     loss = parser.add_argument_group("losses")
     loss.add_argument("--content-weight", type=_non_negative_float, default=d.content_weight, help="alpha (default %(default)s)")
-    loss.add_argument("--style-weight", type=_non_negative_float, default=d.style_weight, help="beta (default %(default)s)")
+    loss.add_argument("--style-weight", type=_non_negative_float, default=None,
+                      help="beta (default: the style loss's own: gram 30, mean_std 300, swd 3000)")
+    loss.add_argument("--strength", type=_non_negative_float, default=None,
+                      help="0..1 style strength, the same at any size (0 = the photo, 0.5 = default, 1 = strong); "
+                           "sets --style-weight on a log scale")
+    loss.add_argument("--style-loss", choices=tuple(STYLE_LOSSES), default=d.style_loss,
+                      help="gram (Gatys; default), mean_std (lighter), swd (sliced Wasserstein; sharper textures)")
     loss.add_argument("--tv-weight", type=_non_negative_float, default=d.tv_weight, help="total variation (default %(default)s)")
     loss.add_argument("--content-layers", type=_name_list, default=list(DEFAULT_CONTENT_LAYERS),
                       help="comma-separated (default %s)" % ",".join(DEFAULT_CONTENT_LAYERS))
@@ -101,6 +110,14 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     loss.add_argument("--style-blend", type=_float_list, default=None,
                       help="comma-separated weights of the style images (normalised; default equal)")
 
+    control = parser.add_argument_group("artistic control")
+    control.add_argument("--mask", action="append", default=None, metavar="MASK",
+                         help="grayscale image: where the style applies (white) and the photo stays (black); "
+                              "repeat once per STYLE to give each style its own region")
+    control.add_argument("--preserve-color", choices=COLOR_METHODS, default=d.preserve_color,
+                         help="keep the photo's colours: luminance (transfer brightness only) or histogram "
+                              "(recolour the style to the photo's palette first)")
+
     net = parser.add_argument_group("network and hardware")
     net.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:N or mps")
     net.add_argument("--precision", choices=PRECISIONS, default=d.precision,
@@ -109,6 +126,11 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--weights", default=d.weights,
                      help="'caffe' (original VGG-19, offline; default), 'torchvision' (hub cache/download) or a .pth file")
     net.add_argument("--pooling", choices=("max", "avg"), default=d.pooling, help="(default %(default)s)")
+    net.add_argument("--padding", choices=("zeros", "replicate"), default=d.padding,
+                     help="padding of the first convolution; replicate avoids edge artefacts (default %(default)s)")
+    opt.add_argument("--ema", type=_non_negative_float, default=None,
+                     help="output the moving average of the iterates with this decay (first-order optimisers; "
+                          "default 0.9 for adam, off otherwise)")
 
 
 def _settings(args: argparse.Namespace):
@@ -119,6 +141,8 @@ def _settings(args: argparse.Namespace):
         pyramid=args.pyramid, pyramid_min=args.pyramid_min,
         learning_rate=args.lr, tolerance=args.tolerance, patience=args.patience,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        strength=args.strength, style_loss=args.style_loss, masks=args.mask, preserve_color=args.preserve_color,
+        padding=args.padding, ema=args.ema,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
         style_layers=args.style_layers, style_layer_weights=args.style_layer_weights, style_blend=args.style_blend,
         init=args.init, seed=args.seed, device=args.device, precision=args.precision, backbone=args.backbone,
@@ -215,7 +239,8 @@ def _run_and_save(content, styles, settings, output: Path, quiet: bool, save_eve
 def cmd_stylize(args: argparse.Namespace) -> int:
     from .images import check_output_path
 
-    output = check_output_path(args.output, (args.content, *args.styles, args.init), args.overwrite_input)
+    inputs = (args.content, *args.styles, args.init, *(args.mask or ()))
+    output = check_output_path(args.output, inputs, args.overwrite_input)
     settings = _settings(args)
     return _run_and_save(args.content, args.styles, settings, output, args.quiet, args.save_every)
 

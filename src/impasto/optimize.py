@@ -24,7 +24,9 @@ from PIL import Image
 from . import images
 from .backbone import VGG, check_layers, layer_names, load_backbone, min_input_size
 from .errors import ImpastoError
-from .losses import StyleObjective, gram_matrix, normalised
+from .color import METHODS as COLOR_METHODS
+from .color import match_histogram, match_luminance, transfer_luminance
+from .losses import STYLE_LOSSES, StyleObjective, StyleTarget, make_style_loss, mask_pyramid, normalised, resize_mask
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -44,18 +46,22 @@ class StyleSettings:
     iterations: int = 50
     pyramid: int | None = None
     pyramid_min: int = 256
-    optimizer: str = "lbfgs"
+    optimizer: str | None = None  # None: lbfgs, or adam for the (non-smooth) swd style loss
     learning_rate: float | None = None
     tolerance: float = 1e-5
     patience: int = 10
     content_weight: float = 1.0
-    style_weight: float = 30.0
+    style_weight: float | None = None  # None: the style loss's own default (Gram: 30)
+    strength: float | None = None  # 0..1, sets style_weight on a log scale around the default (0.5)
+    style_loss: str = "gram"
     tv_weight: float = 0.0
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
     content_layer_weights: Sequence[float] | None = None
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
     style_layer_weights: Sequence[float] | None = None
     style_blend: Sequence[float] | None = None
+    masks: Sequence[images.ImageLike] | None = None  # one per style: where it applies (white) or not (black)
+    preserve_color: str = "none"  # "luminance" or "histogram"
     init: str | os.PathLike | Image.Image | torch.Tensor = "content"
     seed: int = 0
     device: str = "auto"
@@ -63,7 +69,29 @@ class StyleSettings:
     backbone: str = "vgg19"
     weights: str | os.PathLike = "caffe"
     pooling: str = "max"
+    padding: str = "zeros"  # "replicate": the first convolution pads by repeating edge pixels
+    ema: float | None = None  # decay of an average of iterates (first-order optimisers); None = 0.9 for adam
     max_pixels: int = images.DEFAULT_MAX_PIXELS
+
+    def resolved_style_weight(self) -> float:
+        """beta: explicit, or from --strength, or the style loss's default."""
+        default = STYLE_LOSSES[self.style_loss].default_weight
+        if self.strength is not None:
+            return 0.0 if self.strength == 0 else default * 10 ** (3 * (self.strength - 0.5))
+        return default if self.style_weight is None else self.style_weight
+
+    def resolved_optimizer(self) -> str:
+        if self.optimizer is not None:
+            return self.optimizer
+        return "adam" if self.style_loss == "swd" else "lbfgs"
+
+    def resolved_ema(self) -> float | None:
+        optimizer = self.resolved_optimizer()
+        if optimizer == "lbfgs":
+            return None
+        if self.ema is None:
+            return 0.9 if optimizer == "adam" else None
+        return self.ema or None
 
     def validate(self, n_styles: int) -> None:
         """Raise :class:`ImpastoError` for any value that cannot work."""
@@ -77,9 +105,11 @@ class StyleSettings:
             raise ImpastoError(f"style scale must be positive, got {self.style_scale}")
         for name in ("content_weight", "style_weight", "tv_weight", "tolerance"):
             value = getattr(self, name)
+            if value is None and name == "style_weight":
+                continue
             if not (value >= 0 and math.isfinite(value)):
                 raise ImpastoError(f"{name.replace('_', ' ')} must be a non-negative number, got {value}")
-        if self.optimizer not in OPTIMIZERS:
+        if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
             raise ImpastoError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.learning_rate is not None and not self.learning_rate > 0:
             raise ImpastoError(f"learning rate must be positive, got {self.learning_rate}")
@@ -95,6 +125,18 @@ class StyleSettings:
             if len(self.style_blend) != n_styles:
                 raise ImpastoError(f"{len(self.style_blend)} style blend weights given for {n_styles} style images")
             normalised(self.style_blend, "style blend weights")
+        if self.style_loss not in STYLE_LOSSES:
+            raise ImpastoError(f"unknown style loss {self.style_loss!r}; choose one of {', '.join(STYLE_LOSSES)}")
+        if self.strength is not None and not 0 <= self.strength <= 1:
+            raise ImpastoError(f"strength must be between 0 and 1, got {self.strength}")
+        if self.preserve_color not in COLOR_METHODS:
+            raise ImpastoError(f"unknown colour preservation {self.preserve_color!r}; choose one of {', '.join(COLOR_METHODS)}")
+        if self.padding not in ("zeros", "replicate"):
+            raise ImpastoError(f"unknown padding {self.padding!r}; choose zeros or replicate")
+        if self.ema is not None and not 0 <= self.ema < 1:
+            raise ImpastoError(f"ema decay must be in [0, 1), got {self.ema}")
+        if self.masks is not None and len(self.masks) != n_styles:
+            raise ImpastoError(f"{len(self.masks)} masks given for {n_styles} style images; give one mask per style")
         if isinstance(self.init, str) and self.init not in ("content", "noise") and not os.path.exists(self.init):
             raise ImpastoError("init must be 'content', 'noise' or an image file; file not found", self.init)
 
@@ -202,15 +244,20 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_backbone(arch: str, weights: str, pooling: str, last_layer: str) -> VGG:
-    return load_backbone(arch, weights, pooling, last_layer)
+def _cached_backbone(arch: str, weights: str, pooling: str, last_layer: str, padding: str = "zeros") -> VGG:
+    model = load_backbone(arch, weights, pooling, last_layer)
+    model.layers[0].padding_mode = padding  # the first convolution only: avoids dark/bright frame artefacts
+    return model
 
 
-def get_backbone(arch: str, weights: str | os.PathLike, pooling: str, layers: Sequence[str], device: torch.device) -> VGG:
+def get_backbone(
+    arch: str, weights: str | os.PathLike, pooling: str, layers: Sequence[str], device: torch.device,
+    padding: str = "zeros",
+) -> VGG:
     """The frozen backbone, built up to the deepest of ``layers``, on ``device`` (cached on the CPU)."""
     all_names = layer_names(arch)
     last = max(layers, key=all_names.index)
-    model = _cached_backbone(arch, os.fspath(weights), pooling, last)
+    model = _cached_backbone(arch, os.fspath(weights), pooling, last, padding)
     return model.to(device)
 
 
@@ -236,6 +283,17 @@ def load_inputs(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Read the content and style images once, at their own resolution."""
     return images.as_tensor(content, max_pixels), [images.as_tensor(style, max_pixels) for style in styles]
+
+
+def load_masks(masks: Sequence[images.ImageLike], max_pixels: int) -> list[torch.Tensor]:
+    """Grayscale masks as ``(1, 1, H, W)`` weights in [0, 1]; an all-black mask is an error."""
+    loaded = []
+    for mask in masks:
+        weights = images.as_tensor(mask, max_pixels).mean(dim=1, keepdim=True)
+        if float(weights.max()) < 1 / 255:
+            raise ImpastoError("mask is empty (all black): its style would apply nowhere", _label(mask, "mask"))
+        loaded.append(weights)
+    return loaded
 
 
 def prepare(
@@ -346,24 +404,44 @@ def build_objective(
     styles: Sequence[torch.Tensor],
     settings: StyleSettings,
     cast: Callable,
+    masks: Sequence[torch.Tensor] | None = None,
 ) -> StyleObjective:
-    """Fixed targets: content features, and the blend-weighted Gram matrices of the styles."""
+    """Fixed targets: content features, and each style's statistics with its blend weight and region.
+
+    Without masks, losses whose target can be blended (Gram, mean/std) get a single blended
+    target; with masks, each style keeps its own target and region (``masks`` are ``(1, 1, H, W)``
+    at the content's size).
+    """
     blend = normalised(settings.style_blend or [1.0] * len(styles), "style blend weights")
+    style_loss = make_style_loss(settings.style_loss)
     with torch.no_grad(), cast():
-        content_targets = {k: v.float() for k, v in model(content, settings.content_layers).items()} if settings.content_layers else {}
-        grams: dict[str, torch.Tensor] = {}
+        content_feats = model(content, settings.content_layers) if settings.content_layers else {}
+        content_targets = {k: v.float() for k, v in content_feats.items()}
+        targets: list[StyleTarget] = []
         if settings.style_layers:
-            for weight, style in zip(blend, styles):
-                for name, feats in model(style, settings.style_layers).items():
-                    grams[name] = grams.get(name, 0) + weight * gram_matrix(feats)
+            per_style = [
+                {name: style_loss.target(f, name) for name, f in model(style, settings.style_layers).items()}
+                for style in styles
+            ]
+            if masks is not None:
+                shapes = model(content, settings.style_layers)
+                targets = [StyleTarget(stats, weight, mask_pyramid(mask.to(content.device), shapes))
+                           for stats, weight, mask in zip(per_style, blend, masks)]
+            else:
+                blended = {name: style_loss.blend([stats[name] for stats in per_style], blend) for name in per_style[0]}
+                if all(value is not None for value in blended.values()):
+                    targets = [StyleTarget(blended)]
+                else:
+                    targets = [StyleTarget(stats, weight) for stats, weight in zip(per_style, blend)]
     return StyleObjective(
         content_targets=content_targets,
-        style_grams=grams,
+        style_targets=targets,
         content_weight=settings.content_weight,
-        style_weight=settings.style_weight,
+        style_weight=settings.resolved_style_weight(),
         tv_weight=settings.tv_weight,
         content_layer_weights=_layer_weights(settings.content_layers, settings.content_layer_weights, "content"),
         style_layer_weights=_layer_weights(settings.style_layers, settings.style_layer_weights, "style"),
+        style_loss=style_loss,
     )
 
 
@@ -377,22 +455,28 @@ def _optimize(
 ) -> tuple[torch.Tensor, int, int, dict[str, float], str, list[float]]:
     """One level of optimisation: (image, iterations, evaluations, terms, stop reason, loss history)."""
     image = start.clone().requires_grad_(True)
-    lr = settings.learning_rate or DEFAULT_LEARNING_RATES[settings.optimizer]
-    optimizer = make_optimizer(settings.optimizer, [image], lr)
-    evaluate = Evaluator(model, objective, image, cast, unit_gradient=settings.optimizer == "sgd")
+    name = settings.resolved_optimizer()
+    lr = settings.learning_rate or DEFAULT_LEARNING_RATES[name]
+    optimizer = make_optimizer(name, [image], lr)
+    evaluate = Evaluator(model, objective, image, cast, unit_gradient=name == "sgd")
     last_good = image.detach().clone()
+    decay = settings.resolved_ema()
+    average, average_weight = torch.zeros_like(last_good), 0.0
     history: list[float] = []
     stop_reason, calm, iteration = "iterations", 0, 0
     try:
         for iteration in range(1, settings.iterations + 1):
             optimizer.step(evaluate)
             evaluate()  # the terms of the accepted point (free: cached, and reused by the next step)
-            if settings.optimizer != "lbfgs":
+            if name != "lbfgs":
                 with torch.no_grad():
                     image.clamp_(0, 1)  # projected gradient; L-BFGS keeps its curvature pairs unclamped
             if not torch.isfinite(image).all():
                 raise NonFiniteLoss()
             last_good = image.detach().clone()
+            if decay is not None:  # bias-corrected exponential moving average of the iterates
+                average.mul_(decay).add_(last_good, alpha=1 - decay)
+                average_weight = average_weight * decay + (1 - decay)
             total = evaluate.terms["total"]
             if history:
                 change = abs(history[-1] - total) / max(abs(history[-1]), 1e-12)
@@ -406,6 +490,8 @@ def _optimize(
         stop_reason, iteration = "interrupted", max(iteration - 1, 0)
     except NonFiniteLoss:
         stop_reason, iteration = "non-finite", max(iteration - 1, 0)
+    if decay is not None and average_weight > 0 and stop_reason != "non-finite":
+        last_good = average / average_weight
     return last_good, iteration, evaluate.evaluations, dict(evaluate.terms), stop_reason, history
 
 
@@ -426,9 +512,14 @@ def run(
     settings.validate(len(styles))
     device = resolve_device(settings.device)
     layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device)
+    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device, settings.padding)
     labels = [_label(content, "content image")] + [_label(style, "style image") for style in styles]
     content_full, styles_full = load_inputs(content, styles, settings.max_pixels)
+    masks_full = load_masks(settings.masks, settings.max_pixels) if settings.masks is not None else None
+    if settings.preserve_color == "histogram":
+        styles_full = [match_histogram(style, content_full) for style in styles_full]
+    elif settings.preserve_color == "luminance":
+        styles_full = [match_luminance(style, content_full) for style in styles_full]
     needed = min_input_size(model, layers)
     plan = pyramid_plan(settings.size, settings.iterations, settings.pyramid, settings.pyramid_min)
     if settings.pyramid is None:  # automatic levels never go below what the layers need
@@ -451,7 +542,10 @@ def run(
             start = initial_image(content_t, settings.init, settings.seed, settings.max_pixels)
         else:
             start = images.resize(image, tuple(content_t.shape[-2:]))
-        objective = build_objective(model, content_t.to(device), [s.to(device) for s in style_ts], level_settings, cast)
+        level_masks = None if masks_full is None else [
+            resize_mask(mask, tuple(content_t.shape[-2:])) for mask in masks_full]
+        objective = build_objective(model, content_t.to(device), [s.to(device) for s in style_ts], level_settings,
+                                    cast, level_masks)
         offset, evaluations_before = done_iterations, done_evaluations
 
         def report(iteration: int, evaluations: int, step_terms: dict[str, float], pixels: torch.Tensor,
@@ -470,6 +564,8 @@ def run(
             break
     assert image is not None
     output = images.resize(image, tuple(final_content.shape[-2:]))
+    if settings.preserve_color == "luminance":
+        output = transfer_luminance(output, final_content)
     return Result(output, done_iterations, done_evaluations, terms, stop_reason,
                   time.perf_counter() - started, history)
 
