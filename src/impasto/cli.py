@@ -72,6 +72,9 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     size.add_argument("-s", "--size", type=_positive_int, default=d.size, help="long side of the output in pixels (default %(default)s)")
     size.add_argument("--style-scale", type=_positive_float, default=d.style_scale,
                       help="style image size relative to the output (default %(default)s; smaller = finer brushwork)")
+    size.add_argument("--tile-size", type=_positive_int, default=d.tile_size,
+                      help="levels larger than this are optimised in overlapping tiles, to bound memory (default %(default)s)")
+    size.add_argument("--tile-overlap", type=_positive_int, default=d.tile_overlap, help="(default %(default)s)")
     size.add_argument("--max-pixels", type=_positive_int, default=d.max_pixels,
                       help="refuse input images with more pixels than this (default %(default)s)")
 
@@ -142,7 +145,7 @@ def _settings(args: argparse.Namespace):
         learning_rate=args.lr, tolerance=args.tolerance, patience=args.patience,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
         strength=args.strength, style_loss=args.style_loss, masks=args.mask, preserve_color=args.preserve_color,
-        padding=args.padding, ema=args.ema,
+        padding=args.padding, ema=args.ema, tile_size=args.tile_size, tile_overlap=args.tile_overlap,
         content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
         style_layers=args.style_layers, style_layer_weights=args.style_layer_weights, style_blend=args.style_blend,
         init=args.init, seed=args.seed, device=args.device, precision=args.precision, backbone=args.backbone,

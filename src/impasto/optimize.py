@@ -24,9 +24,11 @@ from PIL import Image
 from . import images
 from .backbone import VGG, check_layers, layer_names, load_backbone, min_input_size
 from .errors import ImpastoError
+from .tiling import blend_weight, tile_boxes
 from .color import METHODS as COLOR_METHODS
 from .color import match_histogram, match_luminance, transfer_luminance
-from .losses import STYLE_LOSSES, StyleObjective, StyleTarget, make_style_loss, mask_pyramid, normalised, resize_mask
+from . import tiling
+from .losses import STYLE_LOSSES, GramLoss, StyleObjective, StyleTarget, make_style_loss, mask_pyramid, normalised, resize_mask
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -71,6 +73,8 @@ class StyleSettings:
     pooling: str = "max"
     padding: str = "zeros"  # "replicate": the first convolution pads by repeating edge pixels
     ema: float | None = None  # decay of an average of iterates (first-order optimisers); None = 0.9 for adam
+    tile_size: int = 1024  # levels larger than this are optimised in overlapping tiles (memory)
+    tile_overlap: int = 128
     max_pixels: int = images.DEFAULT_MAX_PIXELS
 
     def resolved_style_weight(self) -> float:
@@ -97,7 +101,7 @@ class StyleSettings:
         """Raise :class:`ImpastoError` for any value that cannot work."""
         if self.pyramid is not None and (not isinstance(self.pyramid, int) or self.pyramid <= 0):
             raise ImpastoError(f"pyramid levels must be a positive whole number, got {self.pyramid}")
-        for name in ("size", "iterations", "max_pixels", "patience", "pyramid_min"):
+        for name in ("size", "iterations", "max_pixels", "patience", "pyramid_min", "tile_size", "tile_overlap"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ImpastoError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}")
@@ -125,6 +129,8 @@ class StyleSettings:
             if len(self.style_blend) != n_styles:
                 raise ImpastoError(f"{len(self.style_blend)} style blend weights given for {n_styles} style images")
             normalised(self.style_blend, "style blend weights")
+        if self.tile_overlap >= self.tile_size:
+            raise ImpastoError(f"tile overlap ({self.tile_overlap}) must be smaller than the tile size ({self.tile_size})")
         if self.style_loss not in STYLE_LOSSES:
             raise ImpastoError(f"unknown style loss {self.style_loss!r}; choose one of {', '.join(STYLE_LOSSES)}")
         if self.strength is not None and not 0 <= self.strength <= 1:
@@ -366,9 +372,11 @@ class Evaluator:
     """
 
     def __init__(
-        self, model: VGG, objective: StyleObjective, image: torch.Tensor, cast: Callable, unit_gradient: bool = False
+        self, model: VGG, objective: StyleObjective, image: torch.Tensor, cast: Callable, unit_gradient: bool = False,
+        compose: Callable[[torch.Tensor], torch.Tensor] | None = None,
     ) -> None:
         self.model, self.objective, self.image, self.cast = model, objective, image, cast
+        self.compose = compose or (lambda pixels: pixels)  # the network's input made from the pixels
         self.unit_gradient = unit_gradient
         self.layers = objective.layers
         self.evaluations = 0
@@ -384,8 +392,9 @@ class Evaluator:
             return self._loss
         self.image.grad = None
         with self.cast():
-            features = self.model(self.image, self.layers)
-        terms = self.objective.terms(self.image, features)
+            seen = self.compose(self.image)
+            features = self.model(seen, self.layers)
+        terms = self.objective.terms(seen, features)
         loss = terms["total"]
         if not torch.isfinite(loss):
             raise NonFiniteLoss()
@@ -398,6 +407,67 @@ class Evaluator:
         return self._loss
 
 
+def style_statistics(
+    model: VGG, styles: Sequence[torch.Tensor], settings: StyleSettings, cast: Callable, blend_targets: bool = True
+) -> list[StyleTarget]:
+    """Each style's statistics per layer with its blend weight (no region yet).
+
+    With ``blend_targets``, losses whose target can be blended (Gram, mean/std) get one blended
+    target.  Style images larger than a tile have their Gram matrices averaged over tiles
+    (weighted by area), which keeps memory bounded at any size.
+    """
+    if not settings.style_layers:
+        return []
+    blend = normalised(settings.style_blend or [1.0] * len(styles), "style blend weights")
+    style_loss = make_style_loss(settings.style_loss)
+    per_style = []
+    with torch.no_grad(), cast():
+        for style in styles:
+            height, width = style.shape[-2:]
+            if max(height, width) > settings.tile_size and isinstance(style_loss, GramLoss):
+                stats: dict[str, torch.Tensor] = {}
+                for box in tile_boxes(height, width, settings.tile_size, 0):
+                    area = box[2] * box[3] / (height * width)
+                    for name, f in model(tiling.crop(style, box), settings.style_layers).items():
+                        stats[name] = stats.get(name, 0) + area * style_loss.target(f, name)
+            else:
+                stats = {name: style_loss.target(f, name) for name, f in model(style, settings.style_layers).items()}
+            per_style.append(stats)
+    if blend_targets:
+        blended = {name: style_loss.blend([stats[name] for stats in per_style], blend) for name in per_style[0]}
+        if all(value is not None for value in blended.values()):
+            return [StyleTarget(blended)]
+    return [StyleTarget(stats, weight) for stats, weight in zip(per_style, blend)]
+
+
+def make_objective(
+    model: VGG,
+    content: torch.Tensor,
+    targets: Sequence[StyleTarget],
+    settings: StyleSettings,
+    cast: Callable,
+    masks: Sequence[torch.Tensor] | None = None,
+) -> StyleObjective:
+    """The objective for one image (or tile): its content targets, the style targets, their regions."""
+    with torch.no_grad(), cast():
+        content_feats = model(content, settings.content_layers) if settings.content_layers else {}
+        content_targets = {k: v.float() for k, v in content_feats.items()}
+        if masks is not None and targets:
+            shapes = model(content, settings.style_layers)
+            targets = [StyleTarget(t.stats, t.weight, mask_pyramid(mask.to(content.device), shapes))
+                       for t, mask in zip(targets, masks)]
+    return StyleObjective(
+        content_targets=content_targets,
+        style_targets=list(targets),
+        content_weight=settings.content_weight,
+        style_weight=settings.resolved_style_weight(),
+        tv_weight=settings.tv_weight,
+        content_layer_weights=_layer_weights(settings.content_layers, settings.content_layer_weights, "content"),
+        style_layer_weights=_layer_weights(settings.style_layers, settings.style_layer_weights, "style"),
+        style_loss=make_style_loss(settings.style_loss),
+    )
+
+
 def build_objective(
     model: VGG,
     content: torch.Tensor,
@@ -408,41 +478,17 @@ def build_objective(
 ) -> StyleObjective:
     """Fixed targets: content features, and each style's statistics with its blend weight and region.
 
-    Without masks, losses whose target can be blended (Gram, mean/std) get a single blended
-    target; with masks, each style keeps its own target and region (``masks`` are ``(1, 1, H, W)``
-    at the content's size).
+    ``masks`` (``(1, 1, H, W)`` at the content's size, one per style) give each style its region.
     """
-    blend = normalised(settings.style_blend or [1.0] * len(styles), "style blend weights")
-    style_loss = make_style_loss(settings.style_loss)
-    with torch.no_grad(), cast():
-        content_feats = model(content, settings.content_layers) if settings.content_layers else {}
-        content_targets = {k: v.float() for k, v in content_feats.items()}
-        targets: list[StyleTarget] = []
-        if settings.style_layers:
-            per_style = [
-                {name: style_loss.target(f, name) for name, f in model(style, settings.style_layers).items()}
-                for style in styles
-            ]
-            if masks is not None:
-                shapes = model(content, settings.style_layers)
-                targets = [StyleTarget(stats, weight, mask_pyramid(mask.to(content.device), shapes))
-                           for stats, weight, mask in zip(per_style, blend, masks)]
-            else:
-                blended = {name: style_loss.blend([stats[name] for stats in per_style], blend) for name in per_style[0]}
-                if all(value is not None for value in blended.values()):
-                    targets = [StyleTarget(blended)]
-                else:
-                    targets = [StyleTarget(stats, weight) for stats, weight in zip(per_style, blend)]
-    return StyleObjective(
-        content_targets=content_targets,
-        style_targets=targets,
-        content_weight=settings.content_weight,
-        style_weight=settings.resolved_style_weight(),
-        tv_weight=settings.tv_weight,
-        content_layer_weights=_layer_weights(settings.content_layers, settings.content_layer_weights, "content"),
-        style_layer_weights=_layer_weights(settings.style_layers, settings.style_layer_weights, "style"),
-        style_loss=style_loss,
-    )
+    targets = style_statistics(model, styles, settings, cast, blend_targets=masks is None)
+    return make_objective(model, content, targets, settings, cast, masks)
+
+
+def _level_tiles(height: int, width: int, settings: StyleSettings) -> list[tiling.Box]:
+    """One box for the whole image, or overlapping tiles when it is larger than the tile size."""
+    if max(height, width) <= settings.tile_size:
+        return [(0, 0, height, width)]
+    return tile_boxes(height, width, settings.tile_size, settings.tile_overlap)
 
 
 def _optimize(
@@ -452,13 +498,14 @@ def _optimize(
     settings: StyleSettings,
     cast: Callable,
     report: Callable[[int, int, dict[str, float], torch.Tensor], None],
+    compose: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, int, int, dict[str, float], str, list[float]]:
-    """One level of optimisation: (image, iterations, evaluations, terms, stop reason, loss history)."""
+    """One level (or tile) of optimisation: (image, iterations, evaluations, terms, stop reason, loss history)."""
     image = start.clone().requires_grad_(True)
     name = settings.resolved_optimizer()
     lr = settings.learning_rate or DEFAULT_LEARNING_RATES[name]
     optimizer = make_optimizer(name, [image], lr)
-    evaluate = Evaluator(model, objective, image, cast, unit_gradient=name == "sgd")
+    evaluate = Evaluator(model, objective, image, cast, unit_gradient=name == "sgd", compose=compose)
     last_good = image.detach().clone()
     decay = settings.resolved_ema()
     average, average_weight = torch.zeros_like(last_good), 0.0
@@ -527,7 +574,10 @@ def run(
     final_content, _ = prepare(content_full, styles_full, settings, needed, labels)
     dtype = resolve_precision(settings.precision, device)
     cast = functools.partial(autocast, device, dtype)
-    planned = sum(iterations for _, iterations in plan)
+    level_shapes = [prepare(content_full, [], dataclasses.replace(settings, size=size), needed, labels[:1])[0].shape[-2:]
+                    for size, _ in plan]
+    level_tiles = [_level_tiles(int(h), int(w), settings) for h, w in level_shapes]
+    planned = sum(iterations * len(tiles) for (_, iterations), tiles in zip(plan, level_tiles))
 
     started = time.perf_counter()
     image: torch.Tensor | None = None
@@ -535,31 +585,49 @@ def run(
     history: list[float] = []
     terms: dict[str, float] = {}
     stop_reason = "iterations"
-    for level, (level_size, level_iterations) in enumerate(plan, start=1):
+    for level, ((level_size, level_iterations), boxes) in enumerate(zip(plan, level_tiles), start=1):
         level_settings = dataclasses.replace(settings, size=level_size, iterations=level_iterations)
         content_t, style_ts = prepare(content_full, styles_full, level_settings, needed, labels)
+        height, width = content_t.shape[-2:]
         if image is None:
-            start = initial_image(content_t, settings.init, settings.seed, settings.max_pixels)
+            canvas = initial_image(content_t, settings.init, settings.seed, settings.max_pixels)
         else:
-            start = images.resize(image, tuple(content_t.shape[-2:]))
-        level_masks = None if masks_full is None else [
-            resize_mask(mask, tuple(content_t.shape[-2:])) for mask in masks_full]
-        objective = build_objective(model, content_t.to(device), [s.to(device) for s in style_ts], level_settings,
-                                    cast, level_masks)
-        offset, evaluations_before = done_iterations, done_evaluations
+            canvas = images.resize(image, (height, width)).clone()
+        level_masks = None if masks_full is None else [resize_mask(mask, (height, width)) for mask in masks_full]
+        targets = style_statistics(model, [s.to(device) for s in style_ts], level_settings, cast,
+                                   blend_targets=level_masks is None)
+        for box in boxes:
+            # A tile is optimised inside a window of fixed surrounding pixels, so that the network
+            # sees the neighbouring image instead of padding; the losses' style region is the tile.
+            window = tiling.expand(box, height, width, settings.tile_overlap) if len(boxes) > 1 else box
+            inner = tiling.inner_box(box, window)
+            region = tiling.box_mask(inner, window)
+            tile_masks = [region] * len(targets)
+            if level_masks is not None:
+                tile_masks = [region * tiling.crop(mask, window) for mask in level_masks]
+            objective = make_objective(model, tiling.crop(content_t, window).to(device), targets, level_settings,
+                                       cast, tile_masks if len(boxes) > 1 or level_masks is not None else None)
+            surroundings = tiling.crop(canvas, window).to(device)
+            compose = None if window == box else functools.partial(tiling.insert, surroundings, inner)
+            offset, evaluations_before = done_iterations, done_evaluations
 
-        def report(iteration: int, evaluations: int, step_terms: dict[str, float], pixels: torch.Tensor,
-                   level: int = level, offset: int = offset, evaluations_before: int = evaluations_before) -> None:
-            if on_step is not None:
-                on_step(Progress(offset + iteration, planned, evaluations_before + evaluations, step_terms, pixels,
-                                 level, len(plan)))
+            def report(iteration: int, evaluations: int, step_terms: dict[str, float], pixels: torch.Tensor,
+                       level: int = level, offset: int = offset, evaluations_before: int = evaluations_before) -> None:
+                if on_step is not None:
+                    on_step(Progress(offset + iteration, planned, evaluations_before + evaluations, step_terms,
+                                     pixels, level, len(plan)))
 
-        result, iterations, evaluations, terms, stop_reason, level_history = _optimize(
-            model, objective, start.to(device), level_settings, cast, report)
-        image = result.clamp(0, 1).float().cpu()
-        done_iterations += iterations
-        done_evaluations += evaluations
-        history += level_history
+            start = tiling.crop(canvas, box).to(device)
+            result, iterations, evaluations, terms, stop_reason, level_history = _optimize(
+                model, objective, start, level_settings, cast, report, compose)
+            weight = blend_weight(box, height, width, settings.tile_size, settings.tile_overlap)
+            tiling.paste(canvas, result.clamp(0, 1).float().cpu(), box, weight)
+            done_iterations += iterations
+            done_evaluations += evaluations
+            history += level_history
+            if stop_reason in ("interrupted", "non-finite"):
+                break
+        image = canvas
         if stop_reason in ("interrupted", "non-finite"):
             break
     assert image is not None
