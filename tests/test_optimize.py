@@ -194,8 +194,9 @@ def test_pyramid_plan():
     assert pyramid_plan(512, 40) == [(256, 90), (362, 60), (512, 40)]
     assert pyramid_plan(300, 40) == [(300, 40)]
     assert pyramid_plan(2048, 10, levels=3) == [(1024, 22), (1448, 15), (2048, 10)]
-    sizes = [s for s, _ in pyramid_plan(2048, 10)]
-    assert sizes[0] == 256 and sizes[-1] == 2048 and len(sizes) == 7
+    plan = pyramid_plan(2048, 10)
+    assert plan[0][0] == 256 and plan[-1][0] == 2048 and len(plan) == 7
+    assert [n for _, n in plan] == [22, 22, 22, 22, 22, 15, 10]  # coarse levels capped
 
 
 def test_pyramid_runs_coarse_to_fine():

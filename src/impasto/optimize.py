@@ -327,14 +327,14 @@ def pyramid_plan(size: int, iterations: int, levels: int | None = None, smallest
 
     Sizes grow by sqrt(2) up to ``size``; by default there are as many levels as fit with the
     coarsest at least ``smallest`` px.  The finest level runs ``iterations``; each coarser one
-    runs 1.5 times as many as the next finer, since its iterations cost half as much and settle
-    the large-scale layout that is slow to converge at full size.
+    runs 1.5 times as many as the next finer (up to 2.25 times the finest's), since its iterations
+    cost half as much and settle the large-scale layout that is slow to converge at full size.
     """
     if levels is None:
         levels = 1 + max(0, int(math.floor(math.log(max(size, 1) / smallest, math.sqrt(2)) + 1e-9)))
     plan = []
     for k in range(levels):  # k = 0 is the finest
-        plan.append((max(1, round(size / math.sqrt(2) ** k)), max(1, round(iterations * 1.5 ** k))))
+        plan.append((max(1, round(size / math.sqrt(2) ** k)), max(1, round(iterations * 1.5 ** min(k, 2)))))
     return plan[::-1]
 
 

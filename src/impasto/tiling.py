@@ -18,37 +18,37 @@ import torch
 Box = tuple[int, int, int, int]  # top, left, height, width
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
+def _axis(length: int, tile: int, overlap: int) -> tuple[list[int], int]:
+    """Tile starts and tile length along one axis: as few tiles as fit, each as short as that allows."""
     if length <= tile:
-        return [0]
+        return [0], length
     count = math.ceil((length - overlap) / (tile - overlap))
-    return [round(i * (length - tile) / (count - 1)) for i in range(count)]
+    size = min(tile, math.ceil((length + (count - 1) * overlap) / count))
+    return [round(i * (length - size) / (count - 1)) for i in range(count)], size
 
 
 def tile_boxes(height: int, width: int, tile: int, overlap: int) -> list[Box]:
     """Tiles covering a ``height`` x ``width`` image, in raster order."""
     if overlap >= tile:
         raise ValueError("the overlap must be smaller than the tile")
-    return [
-        (top, left, min(tile, height), min(tile, width))
-        for top in _starts(height, tile, overlap)
-        for left in _starts(width, tile, overlap)
-    ]
+    tops, tile_height = _axis(height, tile, overlap)
+    lefts, tile_width = _axis(width, tile, overlap)
+    return [(top, left, tile_height, tile_width) for top in tops for left in lefts]
 
 
 def _ramp(start: int, size: int, starts: list[int], tile_size: int) -> torch.Tensor:
     """1-D weight along one axis: ramps up across the overlap with the previous tile, 1 elsewhere.
 
     Tiles are written in raster order, so only the side facing an already written tile needs a
-    cross-fade; the side facing a later tile is cross-faded when that tile is written.
+    cross-fade; the side facing a later tile is cross-faded when that tile is written.  The
+    quarter of the overlap at each end is left to one tile alone: pixels next to a tile's inner
+    edge saw the edge of its window, not the image.
     """
     weight = torch.ones(size)
     previous = [s for s in starts if s < start]
     if previous:
         overlap = min(previous[-1] + tile_size - start, size)
         if overlap > 0:
-            # Skip a margin at both ends of the overlap: pixels next to a tile's inner edge saw the
-            # padding there, not the neighbouring image, and are the least trustworthy of both tiles.
             margin = overlap // 4
             position = torch.arange(overlap, dtype=torch.float32)
             weight[:overlap] = ((position - margin + 1) / (overlap - 2 * margin + 1)).clamp(0, 1)
@@ -58,8 +58,8 @@ def _ramp(start: int, size: int, starts: list[int], tile_size: int) -> torch.Ten
 def blend_weight(box: Box, height: int, width: int, tile: int, overlap: int) -> torch.Tensor:
     """``(1, 1, h, w)`` write-back weight of one tile (1 inside, ramps where it overlaps others)."""
     top, left, h, w = box
-    rows = _ramp(top, h, _starts(height, tile, overlap), min(tile, height))
-    cols = _ramp(left, w, _starts(width, tile, overlap), min(tile, width))
+    rows = _ramp(top, h, *_axis(height, tile, overlap))
+    cols = _ramp(left, w, *_axis(width, tile, overlap))
     return (rows[:, None] * cols[None, :]).view(1, 1, h, w)
 
 
