@@ -73,7 +73,7 @@ class StyleSettings:
     pooling: str = "max"
     padding: str = "zeros"  # "replicate": the first convolution pads by repeating edge pixels
     ema: float | None = None  # decay of an average of iterates (first-order optimisers); None = 0.9 for adam
-    tile_size: int = 1024  # levels larger than this are optimised in overlapping tiles (memory)
+    tile_size: int = 1536  # levels larger than this are optimised in overlapping tiles (memory)
     tile_overlap: int = 128
     max_pixels: int = images.DEFAULT_MAX_PIXELS
 

@@ -15,11 +15,17 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from .errors import ImpastoError
 
-#: Night-sky palette (RGB): deep blues, cobalt, teal, ochre, lemon, cream.
-PALETTE = [
-    (18, 32, 78), (30, 60, 130), (52, 96, 170), (86, 140, 196), (40, 110, 120),
-    (212, 170, 60), (236, 210, 90), (246, 236, 190), (12, 20, 40),
-]
+#: Palettes (RGB): five background colours, three accents, one outline colour.
+PALETTES = {
+    "night": [  # deep blues, cobalt, teal; ochre, lemon, cream
+        (18, 32, 78), (30, 60, 130), (52, 96, 170), (86, 140, 196), (40, 110, 120),
+        (212, 170, 60), (236, 210, 90), (246, 236, 190), (12, 20, 40),
+    ],
+    "ember": [  # maroon, brick, vermilion, rust, plum; amber, gold, pale yellow
+        (90, 20, 24), (150, 40, 30), (200, 70, 40), (170, 90, 50), (110, 40, 70),
+        (240, 160, 40), (250, 210, 80), (255, 240, 200), (30, 10, 10),
+    ],
+}
 
 
 def sample_photo_path(name: str = "chelsea.png") -> Path:
@@ -49,14 +55,17 @@ def _flow_angle(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, size: in
     return np.arctan2(vy, vx)
 
 
-def painted_style(size: int = 512, seed: int = 0, strokes: int = 6000) -> Image.Image:
+def painted_style(size: int = 512, seed: int = 0, strokes: int = 6000, palette: str = "night") -> Image.Image:
     """Paint the procedural brushstroke style image (square, ``size`` px, deterministic per seed)."""
+    if palette not in PALETTES:
+        raise ImpastoError(f"unknown palette {palette!r}; choose one of {', '.join(PALETTES)}")
+    colours = PALETTES[palette]
     rng = np.random.default_rng(seed)
     grid = np.arange(size, dtype=np.float64)
     gx, gy = np.meshgrid(grid, grid)
     angle = _flow_angle(gx, gy, rng, size)
     # Background: a vertical blend from deep blue to teal, so gaps between strokes are not white.
-    top, bottom = np.array(PALETTE[0], float), np.array(PALETTE[4], float)
+    top, bottom = np.array(colours[0], float), np.array(colours[4], float)
     t = (gy / size)[..., None]
     canvas = Image.fromarray(((1 - t) * top + t * bottom).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(canvas)
@@ -65,7 +74,7 @@ def painted_style(size: int = 512, seed: int = 0, strokes: int = 6000) -> Image.
     for _ in range(strokes):
         x, y = rng.uniform(0, size, 2)
         near_star = np.min(np.hypot(stars[:, 0] - x, stars[:, 1] - y)) < size * 0.09
-        base = PALETTE[rng.integers(5, 8)] if near_star or rng.random() < 0.12 else PALETTE[rng.integers(0, 5)]
+        base = colours[rng.integers(5, 8)] if near_star or rng.random() < 0.12 else colours[rng.integers(0, 5)]
         colour = tuple(int(np.clip(c + rng.normal(0, 14), 0, 255)) for c in base)
         width = int(rng.integers(2, 7))
         points = [(x, y)]
@@ -75,5 +84,5 @@ def painted_style(size: int = 512, seed: int = 0, strokes: int = 6000) -> Image.
             points.append((x, y))
         draw.line(points, fill=colour, width=width, joint="curve")
         if rng.random() < 0.25:  # a dark edge beside some strokes, like a painted outline
-            draw.line([(px + 2, py + 2) for px, py in points], fill=PALETTE[8], width=1)
+            draw.line([(px + 2, py + 2) for px, py in points], fill=colours[8], width=1)
     return canvas.filter(ImageFilter.SMOOTH)
