@@ -35,3 +35,18 @@ def gradient_photo(width: int = 64, height: int = 48) -> Image.Image:
     g = y / height * 255
     b = 255 * ((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(width, height) / 4) ** 2)
     return Image.fromarray(np.stack([r, g, b], axis=-1).astype(np.uint8), "RGB")
+
+
+def image_folder(folder: Path, count: int, kind: str = "photo", size: int = 48) -> Path:
+    """``count`` small PNGs: smooth 'photos' or striped 'paintings' in varied colours."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(count + len(kind))
+    for i in range(count):
+        if kind == "photo":
+            img = gradient_photo(size + 8 * (i % 3), size)
+            img = Image.fromarray(np.roll(np.asarray(img), 7 * i, axis=1))
+        else:
+            colours = tuple(tuple(int(c) for c in rng.integers(0, 256, 3)) for _ in range(2))
+            img = stripes(size, colours, period=4 + 2 * (i % 4), vertical=bool(i % 2))
+        img.save(folder / f"{kind}_{i:02d}.png")
+    return folder

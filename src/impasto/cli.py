@@ -158,16 +158,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    stylize = commands.add_parser("stylize", help="repaint CONTENT in the style of one or more STYLE images",
-                                  description="Optimise the pixels of CONTENT to match the style of STYLE image(s).")
-    stylize.add_argument("content", metavar="CONTENT", help="photo to repaint")
-    stylize.add_argument("styles", metavar="STYLE", nargs="+", help="style image(s); several are blended")
-    stylize.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif = 16-bit)")
+    stylize = commands.add_parser(
+        "stylize", help="repaint a photo in the style of artworks (optimisation, a trained model, or AdaIN)",
+        description="impasto stylize CONTENT STYLE... -o OUT             optimise the pixels (best quality)\n"
+                    "impasto stylize --method adain CONTENT STYLE... -o OUT   any style, one forward pass\n"
+                    "impasto stylize --model MODEL CONTENT... -o OUT      a trained feed-forward model "
+                    "(files or folders; OUT a folder when several)",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    stylize.add_argument("inputs", metavar="CONTENT STYLE", nargs="+",
+                         help="the photo, then the style image(s) (several are blended); with a feed-forward "
+                              "--model, only photos and folders of photos")
+    stylize.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif = 16-bit), or folder")
+    stylize.add_argument("--method", choices=("optimize", "adain", "fast"), default=None,
+                         help="(default: optimize; fast or adain when --model is such a model)")
+    stylize.add_argument("--model", default=None,
+                         help="a trained model: a file, or the name of one that ships (see `impasto models`)")
     stylize.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
                          help="also write OUTPUT_NNNN.ext every N iterations")
     stylize.add_argument("--overwrite-input", action="store_true", help="allow OUTPUT to be one of the inputs")
     stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_engine_options(stylize)
+    feed = stylize.add_argument_group("adain and feed-forward models")
+    feed.add_argument("--alpha", type=_non_negative_float, default=1.0,
+                      help="adain: 0 = the photo's features, 1 = full style transfer (default %(default)s)")
+    feed.add_argument("--style-mix", type=_float_list, default=None,
+                      help="multi-style model: weights of its styles, e.g. 0.7,0.3 (normalised; default: its first style)")
 
     demo = commands.add_parser("demo", help="stylize a bundled sample photo with a style impasto paints itself",
                                description="Offline demo: scikit-image's cat photo in a procedural brushstroke style.")
@@ -179,7 +194,45 @@ def build_parser() -> argparse.ArgumentParser:
 
     layers = commands.add_parser("layers", help="list the layer names of a backbone")
     layers.add_argument("--backbone", choices=("vgg19", "vgg16"), default="vgg19")
+
+    commands.add_parser("models", help="list the trained models that ship with impasto")
+
+    train = commands.add_parser("train", help="train a network (feed-forward per style, or the AdaIN decoder)")
+    kinds = train.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser, required=True)
+    adain = kinds.add_parser("adain", help="train an AdaIN decoder on folders of photos and paintings")
+    adain.add_argument("--content", required=True, metavar="DIR", help="folder of content photos")
+    adain.add_argument("--style", required=True, metavar="DIR", help="folder of style images")
+    adain.add_argument("--style-weight", type=_non_negative_float, default=10.0, help="(default %(default)s)")
+    adain.add_argument("--hold-out", type=_name_list, default=None, metavar="NAMES",
+                       help="comma-separated style file names to keep out of training (for a held-out check)")
+    _add_training_options(adain, crop=128, batch=8, lr=1e-4, lr_decay=5e-5, steps=10_000)
     return parser
+
+
+def _add_training_options(parser: argparse.ArgumentParser, crop: int, batch: int, lr: float, lr_decay: float,
+                          steps: int) -> None:
+    parser.add_argument("-o", "--output", required=True, help="the model file to write (.pt)")
+    group = parser.add_argument_group("training")
+    group.add_argument("--crop", type=_positive_int, default=crop, help="training crop size in px (default %(default)s)")
+    group.add_argument("--shorter-side", type=_positive_int, default=None,
+                       help="images are scaled to this shorter side before cropping (default: 2 x crop)")
+    group.add_argument("--batch-size", type=_positive_int, default=batch, help="(default %(default)s)")
+    group.add_argument("--steps", type=_positive_int, default=steps, help="(default %(default)s)")
+    group.add_argument("--lr", type=_positive_float, default=lr, help="Adam learning rate (default %(default)s)")
+    group.add_argument("--lr-decay", type=_non_negative_float, default=lr_decay,
+                       help="lr / (1 + decay * step) (default %(default)s)")
+    group.add_argument("--seed", type=int, default=0, help="(default %(default)s)")
+    group.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    group.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                       help="autocast for the networks (default: bf16 where the hardware has it)")
+    group.add_argument("--checkpoint-every", type=_positive_int, default=500, metavar="N",
+                       help="write OUTPUT.ckpt and refresh OUTPUT every N steps (default %(default)s)")
+    group.add_argument("--preview-every", type=_positive_int, default=None, metavar="N",
+                       help="write a preview image every N steps (default: at each checkpoint)")
+    group.add_argument("--previews", default=None, metavar="DIR",
+                       help="folder for previews (default: OUTPUT's name + '-previews')")
+    group.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
+    group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 # ------------------------------------------------------------------------------------- commands
@@ -239,13 +292,140 @@ def _run_and_save(content, styles, settings, output: Path, quiet: bool, save_eve
     return 0
 
 
+def _method(args: argparse.Namespace) -> tuple[str, Path | None]:
+    """Which method runs, from --method and the kind of --model."""
+    from .modelfile import model_kind, resolve_model
+
+    if args.model is None:
+        if args.method == "fast":
+            raise ImpastoError("--method fast needs --model (a trained model; see `impasto models`)")
+        return args.method or "optimize", None
+    path = resolve_model(args.model)
+    kind = model_kind(path)
+    method = {"fast": "fast", "adain-decoder": "adain"}.get(kind)
+    if method is None:
+        raise ImpastoError(f"is a {kind!r} model, which stylize cannot use", path)
+    if args.method is not None and args.method != method:
+        raise ImpastoError(f"is a {method} model, not usable with --method {args.method}", path)
+    return method, path
+
+
+def _content_and_styles(args: argparse.Namespace) -> tuple[str, list[str]]:
+    if len(args.inputs) < 2:
+        raise ImpastoError("give the content photo and at least one style image (impasto stylize CONTENT STYLE -o OUT)")
+    return args.inputs[0], args.inputs[1:]
+
+
 def cmd_stylize(args: argparse.Namespace) -> int:
     from .images import check_output_path
 
-    inputs = (args.content, *args.styles, args.init, *(args.mask or ()))
+    method, model = _method(args)
+    if method == "fast":
+        return _stylize_fast(args, model)
+    content, styles = _content_and_styles(args)
+    inputs = (content, *styles, args.init, *(args.mask or ()))
     output = check_output_path(args.output, inputs, args.overwrite_input)
+    if method == "adain":
+        return _stylize_adain(args, content, styles, output, model)
     settings = _settings(args)
-    return _run_and_save(args.content, args.styles, settings, output, args.quiet, args.save_every)
+    return _run_and_save(content, styles, settings, output, args.quiet, args.save_every)
+
+
+def _stylize_adain(args: argparse.Namespace, content: str, styles: list[str], output: Path, model: Path | None) -> int:
+    from . import adain
+    from .images import save_image
+
+    if args.alpha > 1:
+        raise ImpastoError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    started = time.perf_counter()
+    image = adain.stylize(
+        content, styles, weights=args.style_blend, masks=args.mask, alpha=args.alpha, size=args.size,
+        style_size=max(1, round(args.size * args.style_scale)), preserve_color=args.preserve_color,
+        model=model, device=args.device, precision=args.precision,
+    )
+    save_image(image, output)
+    if not args.quiet:
+        h, w = image.shape[-2:]
+        print(f"wrote {output} ({w}x{h}, adain, {time.perf_counter() - started:.2f} s)", file=sys.stderr)
+    return 0
+
+
+def _stylize_fast(args: argparse.Namespace, model: Path) -> int:
+    raise ImpastoError("feed-forward models are not available yet", model)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .training import TrainSettings, format_losses, train
+
+    output = Path(args.output)
+    if output.suffix != ".pt":
+        raise ImpastoError("model files end in .pt", output)
+    settings = TrainSettings(
+        steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, lr_decay=args.lr_decay,
+        seed=args.seed, device=args.device, precision=args.precision, checkpoint_every=args.checkpoint_every,
+        preview_every=args.preview_every or 0, resume=args.resume,
+    )
+    task = _training_task(args)
+    previews = Path(args.previews) if args.previews else output.with_name(output.stem + "-previews")
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=settings.steps, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def progress(step: int, total: int, losses: dict[str, float]) -> None:
+        if bar is not None:
+            bar.n = step
+            bar.set_postfix_str(format_losses(losses), refresh=False)
+            bar.update(0)
+
+    for folder in (getattr(task, "content", None), getattr(task, "style", None)):
+        note = folder.skipped_note() if folder is not None and hasattr(folder, "skipped_note") else None
+        if note:
+            print(f"impasto: warning: {note}", file=sys.stderr)
+    try:
+        report = train(task, settings, output, preview_dir=previews, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    if report.stop_reason == "interrupted":
+        print(f"impasto: interrupted at step {report.steps}; wrote {output} and {report.checkpoint_path} "
+              f"(continue with --resume)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(f"wrote {output} ({report.steps} steps, {report.seconds / 60:.1f} min, {format_losses(report.losses)})",
+              file=sys.stderr)
+    return 0
+
+
+def _training_task(args: argparse.Namespace):
+    from .training import ImageFolder
+
+    shorter = args.shorter_side or 2 * args.crop
+    if args.kind == "adain":
+        from . import adain
+
+        content = ImageFolder(args.content, args.crop, shorter, what="content photos")
+        style = ImageFolder(args.style, args.crop, shorter, what="style images", exclude=args.hold_out or ())
+        return adain.AdainTask(content, style, style_weight=args.style_weight, hold_out=args.hold_out or ())
+    raise ImpastoError(f"unknown kind of training {args.kind!r}")
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .modelfile import shipped_models
+
+    models = shipped_models()
+    if not models:
+        print("no trained models ship with this installation (train one with `impasto train`)")
+        return 0
+    for model in models:
+        t = model.training
+        styles = ", ".join(model.config.get("styles", [])) or "any style"
+        losses = ", ".join(f"{k} {v:.3g}" for k, v in (t.get("final_losses") or {}).items())
+        print(f"{model.path.stem:24s} {model.kind:14s} {styles}")
+        print(f"{'':24s} {t.get('steps_done', '?')} steps, {t.get('crop', '?')} px crops, batch {t.get('batch_size', '?')}, "
+              f"{t.get('hardware', '?')}, {float(t.get('seconds', 0)) / 60:.0f} min; losses: {losses}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -274,7 +454,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "demo": cmd_demo, "layers": cmd_layers}
+COMMANDS = {"stylize": cmd_stylize, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Union
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImpastoError
+from .files import atomic_write
 
 ImageLike = Union[str, os.PathLike, Image.Image, torch.Tensor, np.ndarray]
 
@@ -198,6 +199,22 @@ def as_tensor(source: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.
 # ---------------------------------------------------------------------------------------- resizing
 
 
+def source_label(source: object, what: str) -> str:
+    """How to name an input in a message: its path, or ``<what>`` for an in-memory image."""
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else f"<{what}>"
+
+
+def load_masks(masks: Sequence[ImageLike], max_pixels: int) -> list[torch.Tensor]:
+    """Grayscale masks as ``(1, 1, H, W)`` weights in [0, 1]; an all-black mask is an error."""
+    loaded = []
+    for mask in masks:
+        weights = as_tensor(mask, max_pixels).mean(dim=1, keepdim=True)
+        if float(weights.max()) < 1 / 255:
+            raise ImpastoError("mask is empty (all black): its style would apply nowhere", source_label(mask, "mask"))
+        loaded.append(weights)
+    return loaded
+
+
 def scaled_size(height: int, width: int, max_side: int) -> tuple[int, int]:
     """The (height, width) with the long side equal to ``max_side``, keeping the aspect ratio."""
     if max_side <= 0:
@@ -222,6 +239,20 @@ def resize_max_side(image: torch.Tensor, max_side: int | None) -> torch.Tensor:
 
 
 # ----------------------------------------------------------------------------------------- writing
+
+
+def pad_to_multiple(image: torch.Tensor, multiple: int, minimum: int = 0) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad the bottom/right so both sides divide by ``multiple`` (and reach ``minimum``); returns the original size.
+
+    Networks that downsample need this for inputs of any size; crop their output back to it.
+    """
+    h, w = image.shape[-2:]
+    ph, pw = max(minimum - h, (-h) % multiple), max(minimum - w, (-w) % multiple)
+    ph, pw = ph + (-(h + ph)) % multiple, pw + (-(w + pw)) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        image = F.pad(image, (0, pw, 0, ph), mode=mode)
+    return image, (h, w)
 
 
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
@@ -269,33 +300,18 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike, quali
     """
     path = check_output_path(path)
     fmt = OUTPUT_FORMATS[path.suffix.lower()]
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    except OSError as exc:
-        raise ImpastoError(f"cannot write output ({exc.strerror or exc})", path) from None
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            if fmt == "TIFF" and isinstance(image, torch.Tensor):
-                _write_tiff16(image, handle)
-            else:
-                pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
-                if pil.mode not in ("RGB", "L"):
-                    pil = pil.convert("RGB")
-                options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-                pil.save(handle, format=fmt, **options)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp_name, 0o666 & ~_umask())
-        os.replace(tmp_name, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):
-            raise ImpastoError(f"cannot write output ({exc.strerror or exc})", path) from None
-        raise
-    return path
+
+    def write(handle) -> None:
+        if fmt == "TIFF" and isinstance(image, torch.Tensor):
+            _write_tiff16(image, handle)
+            return
+        pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
+        if pil.mode not in ("RGB", "L"):
+            pil = pil.convert("RGB")
+        options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        pil.save(handle, format=fmt, **options)
+
+    return atomic_write(path, write)
 
 
 def _write_tiff16(image: torch.Tensor, handle) -> None:
@@ -308,9 +324,3 @@ def _write_tiff16(image: torch.Tensor, handle) -> None:
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, array, photometric="rgb", compression="zlib")
     handle.write(buffer.getvalue())
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

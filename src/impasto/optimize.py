@@ -9,7 +9,6 @@ non-finite loss (returning the last good image).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import math
@@ -22,11 +21,12 @@ import torch
 from PIL import Image
 
 from . import images
-from .backbone import VGG, check_layers, layer_names, load_backbone, min_input_size
+from .backbone import VGG, check_layers, min_input_size
 from .errors import ImpastoError
 from .color import METHODS as COLOR_METHODS
 from .color import match_histogram, match_luminance, transfer_luminance
 from . import tiling
+from .runtime import PRECISIONS, autocast, cpu_has_fast_bf16, get_backbone, resolve_device, resolve_precision  # noqa: F401
 from .losses import STYLE_LOSSES, GramLoss, StyleObjective, StyleTarget, make_style_loss, mask_pyramid, normalised, resize_mask
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -35,7 +35,6 @@ DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 #: Learning rates that work on pixels in [0, 1] with the default loss weights.
 DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.002, "rmsprop": 0.005}
 OPTIMIZERS = tuple(DEFAULT_LEARNING_RATES)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
 
 @dataclass
@@ -189,81 +188,6 @@ def _layer_weights(layers: Sequence[str], weights: Sequence[float] | None, kind:
     return dict(zip(layers, map(float, weights)))
 
 
-# ----------------------------------------------------------------------------- device & precision
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """'auto' picks CUDA, then Apple MPS, then the CPU; asking for an absent device is an error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ImpastoError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ImpastoError("CUDA was asked for but is not available (no GPU, or PyTorch built without CUDA)")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ImpastoError(f"CUDA device {device.index} asked for, but only {torch.cuda.device_count()} present")
-    elif device.type == "mps":
-        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-            raise ImpastoError("MPS was asked for but is not available on this machine")
-    elif device.type != "cpu":
-        raise ImpastoError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
-    return device
-
-
-def cpu_has_fast_bf16() -> bool:
-    """True when this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX), where autocast pays off."""
-    try:
-        with open("/proc/cpuinfo") as handle:
-            flags = handle.read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for the backbone (None = float32).  Losses are always float32."""
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if precision == "fp16":
-        return torch.float16
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and cpu_has_fast_bf16():
-        return torch.bfloat16
-    return None
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=device.type, dtype=dtype)
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_backbone(arch: str, weights: str, pooling: str, last_layer: str, padding: str = "zeros") -> VGG:
-    return load_backbone(arch, weights, pooling, last_layer, padding)
-
-
-def get_backbone(
-    arch: str, weights: str | os.PathLike, pooling: str, layers: Sequence[str], device: torch.device,
-    padding: str = "zeros",
-) -> VGG:
-    """The frozen backbone, built up to the deepest of ``layers``, on ``device`` (cached on the CPU)."""
-    all_names = layer_names(arch)
-    last = max(layers, key=all_names.index)
-    model = _cached_backbone(arch, os.fspath(weights), pooling, last, padding)
-    return model.to(device)
-
-
 # ----------------------------------------------------------------------------------------- images
 
 
@@ -286,17 +210,6 @@ def load_inputs(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Read the content and style images once, at their own resolution."""
     return images.as_tensor(content, max_pixels), [images.as_tensor(style, max_pixels) for style in styles]
-
-
-def load_masks(masks: Sequence[images.ImageLike], max_pixels: int) -> list[torch.Tensor]:
-    """Grayscale masks as ``(1, 1, H, W)`` weights in [0, 1]; an all-black mask is an error."""
-    loaded = []
-    for mask in masks:
-        weights = images.as_tensor(mask, max_pixels).mean(dim=1, keepdim=True)
-        if float(weights.max()) < 1 / 255:
-            raise ImpastoError("mask is empty (all black): its style would apply nowhere", _label(mask, "mask"))
-        loaded.append(weights)
-    return loaded
 
 
 def prepare(
@@ -559,7 +472,7 @@ def run(
     model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device, settings.padding)
     labels = [_label(content, "content image")] + [_label(style, "style image") for style in styles]
     content_full, styles_full = load_inputs(content, styles, settings.max_pixels)
-    masks_full = load_masks(settings.masks, settings.max_pixels) if settings.masks is not None else None
+    masks_full = images.load_masks(settings.masks, settings.max_pixels) if settings.masks is not None else None
     if settings.preserve_color == "histogram":
         styles_full = [match_histogram(style, content_full) for style in styles_full]
     elif settings.preserve_color == "luminance":

@@ -1,0 +1,290 @@
+"""Arbitrary style transfer with Adaptive Instance Normalisation (Huang & Belongie 2017).
+
+The frozen VGG-19 backbone encodes the content and the style up to relu4_1; AdaIN moves the
+content features' channel means and standard deviations to the style's; a trained decoder turns
+the result back into an image.  No per-style training: any style image works at once.
+
+Controls: ``alpha`` interpolates between the content features and the transferred ones; several
+styles mix their transferred features with normalised weights; masks give each style its own
+region (the content's statistics are then taken per region, so each region is normalised on
+its own); ``preserve_color`` keeps the photo's colours.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import images
+from .backbone import VGG
+from .color import match_histogram, transfer_luminance
+from .errors import ImpastoError
+from .losses import content_loss, mean_std, mean_std_loss, normalised
+from .modelfile import load_model, load_weights
+from .runtime import autocast, get_backbone, resolve_device, resolve_precision
+from .training import ImageFolder, random_flip
+
+KIND = "adain-decoder"
+ENCODER_LAYER = "relu4_1"
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+#: Mean activation of the Caffe VGG-19 on natural photos (measured on BSDS500 crops).  The losses
+#: divide each layer by it, as the paper's "normalised" VGG did with its weights, so that every
+#: layer counts alike and the paper's style weight (10) means what it meant there.
+LAYER_SCALE = {"relu1_1": 20.0, "relu2_1": 120.0, "relu3_1": 120.0, "relu4_1": 500.0}
+DEFAULT_DECODER = Path(__file__).parent / "models" / "adain-decoder.pt"
+#: Style images of the training set kept out of the shipped decoder's training, for the held-out check.
+HELD_OUT_STYLES = ("asheville.jpg", "la_muse.jpg", "picasso_self_portrait.jpg", "starry_night.jpg",
+                   "the_scream.jpg", "woman-with-hat-matisse.jpg")
+#: The decoder upsamples three times, so inputs are padded to a multiple of 8.
+MULTIPLE = 8
+
+
+def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Content features with the style features' channel-wise mean and std (both ``(N, C, H, W)``)."""
+    style_mean, style_std = mean_std(style, eps)
+    return adain_to(content, style_mean, style_std, eps)
+
+
+def adain_to(content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor,
+             eps: float = 1e-5, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """AdaIN to given statistics; with a mask, the content is normalised by the masked region's statistics."""
+    content = content.float()
+    mean, std = mean_std(content, eps, mask=mask)
+    return (content - mean) / std * style_std + style_mean
+
+
+class Decoder(nn.Module):
+    """Mirror of VGG-19 up to relu4_1: 3x3 convs with reflection padding, nearest upsampling.
+
+    Output is RGB in [0, 1] (not clamped, so that training gradients do not vanish).
+    """
+
+    PLAN = (512, 256, "up", 256, 256, 256, 128, "up", 128, 64, "up", 64, 3)
+
+    def __init__(self) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = self.PLAN[0]
+        outputs = [step for step in self.PLAN[1:] if step != "up"]
+        last = len(outputs) - 1
+        count = 0
+        for step in self.PLAN[1:]:
+            if step == "up":
+                layers.append(nn.Upsample(scale_factor=2, mode="nearest"))
+                continue
+            layers.append(nn.Conv2d(channels, step, 3, padding=1, padding_mode="reflect"))
+            if count != last:
+                layers.append(nn.ReLU())
+            channels = step
+            count += 1
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.layers(features)
+
+
+# ------------------------------------------------------------------------------------- inference
+
+
+@dataclass
+class StyleCode:
+    """A style's relu4_1 channel statistics: all the decoder needs (compute once per clip/batch)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+
+class AdaIN:
+    """A loaded encoder/decoder pair on a device; ``stylize`` takes tensors, ``style_code`` caches styles."""
+
+    def __init__(self, decoder: str | os.PathLike | None = None, device: str = "auto",
+                 precision: str = "auto") -> None:
+        path = Path(decoder) if decoder is not None else DEFAULT_DECODER
+        if decoder is None and not path.exists():
+            raise ImpastoError(
+                "no AdaIN decoder ships with this installation; train one with "
+                "`impasto train adain --content PHOTOS_DIR --style PAINTINGS_DIR -o decoder.pt` "
+                "and pass it with --model decoder.pt"
+            )
+        model = load_model(path, KIND)
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.decoder = Decoder()
+        load_weights(self.decoder, model.state_dict, path)
+        self.decoder.eval().requires_grad_(False)
+        self.decoder.to(self.device, memory_format=torch.channels_last)
+        self.encoder: VGG = get_backbone("vgg19", "caffe", "max", [ENCODER_LAYER], self.device)
+        self.training = model.training
+        self.path = path
+
+    @torch.no_grad()
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        with autocast(self.device, self.dtype):
+            return self.encoder(image.to(self.device), [ENCODER_LAYER])[ENCODER_LAYER].float()
+
+    @torch.no_grad()
+    def style_code(self, style: torch.Tensor) -> StyleCode:
+        mean, std = mean_std(self.encode(style))
+        return StyleCode(mean, std)
+
+    @torch.no_grad()
+    def stylize(self, content: torch.Tensor, styles: Sequence[StyleCode], weights: Sequence[float] | None = None,
+                masks: Sequence[torch.Tensor] | None = None, alpha: float = 1.0) -> torch.Tensor:
+        """``content`` ``(1, 3, H, W)`` in [0, 1] -> stylized image of the same size (on the CPU, clamped)."""
+        if not 0.0 <= alpha <= 1.0:
+            raise ImpastoError(f"alpha must be between 0 and 1, got {alpha}")
+        padded, (h, w) = images.pad_to_multiple(content, MULTIPLE, minimum=2 * MULTIPLE)
+        features = self.encode(padded)
+        target = transfer(features, styles, weights, _feature_masks(masks, padded.shape[-2:], (h, w), features))
+        target = alpha * target + (1.0 - alpha) * features
+        with autocast(self.device, self.dtype):
+            out = self.decoder(target.contiguous(memory_format=torch.channels_last))
+        return out.float()[..., :h, :w].clamp(0, 1).cpu()
+
+
+def transfer(features: torch.Tensor, styles: Sequence[StyleCode], weights: Sequence[float] | None = None,
+             masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+    """The AdaIN target for one or several styles.
+
+    Without masks: the weighted sum of per-style AdaIN outputs (weights normalised to sum to 1).
+    With masks (one per style, at feature resolution): each region gets its own style, with the
+    content normalised by that region's statistics; where no mask covers, the content stays.
+    """
+    if not styles:
+        raise ImpastoError("at least one style is needed")
+    if masks is None:
+        weights = normalised(weights if weights is not None else [1.0] * len(styles), "style weights")
+        if len(weights) != len(styles):
+            raise ImpastoError(f"{len(weights)} style weights given for {len(styles)} styles")
+        return sum(w * adain_to(features, code.mean, code.std) for w, code in zip(weights, styles))
+    if len(masks) != len(styles):
+        raise ImpastoError(f"{len(masks)} masks given for {len(styles)} styles; give one mask per style")
+    total = torch.stack(list(masks)).sum(dim=0)
+    scale = total.clamp_min(1.0)  # overlapping masks share their region
+    out = features * (1.0 - total.clamp(0, 1))
+    for mask, code in zip(masks, styles):
+        out = out + mask / scale * adain_to(features, code.mean, code.std, mask=mask)
+    return out
+
+
+def _feature_masks(masks: Sequence[torch.Tensor] | None, padded: tuple[int, int], size: tuple[int, int],
+                   features: torch.Tensor) -> list[torch.Tensor] | None:
+    if masks is None:
+        return None
+    out = []
+    for mask in masks:
+        full = F.interpolate(mask.float(), size=size, mode="bilinear", align_corners=False)
+        full = F.pad(full, (0, padded[1] - size[1], 0, padded[0] - size[0]), mode="replicate")
+        out.append(F.adaptive_avg_pool2d(full, features.shape[-2:]).to(features.device))
+    return out
+
+
+def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | images.ImageLike, *,
+            weights: Sequence[float] | None = None, masks: Sequence[images.ImageLike] | None = None,
+            alpha: float = 1.0, size: int | None = 512, style_size: int | None = 512,
+            preserve_color: str | None = None, model: str | os.PathLike | None = None,
+            device: str = "auto", precision: str = "auto") -> torch.Tensor:
+    """Stylize an image with AdaIN; returns ``(1, 3, H, W)`` in [0, 1] (content resized to ``size``)."""
+    if not isinstance(styles, (list, tuple)):
+        styles = [styles]
+    engine = cached_engine(model, device, precision)
+    content_t = images.resize_max_side(images.as_tensor(content), size)
+    style_ts = [images.resize_max_side(images.as_tensor(style), style_size) for style in styles]
+    if preserve_color == "histogram":
+        style_ts = [match_histogram(style, content_t) for style in style_ts]
+    elif preserve_color not in (None, "none", "luminance"):
+        raise ImpastoError(f"unknown colour mode {preserve_color!r}; choose luminance or histogram")
+    mask_ts = images.load_masks(masks, images.DEFAULT_MAX_PIXELS) if masks is not None else None
+    codes = [engine.style_code(style) for style in style_ts]
+    out = engine.stylize(content_t, codes, weights=weights, masks=mask_ts, alpha=alpha)
+    if preserve_color == "luminance":
+        out = transfer_luminance(out, content_t)
+    return out
+
+
+_ENGINES: dict[tuple, AdaIN] = {}
+
+
+def cached_engine(model: str | os.PathLike | None, device: str, precision: str) -> AdaIN:
+    """One loaded AdaIN per (model file, device, precision): loading costs more than a 512 px image."""
+    key = (os.fspath(model) if model is not None else None, device, precision)
+    path = Path(model) if model is not None else DEFAULT_DECODER
+    stamp = path.stat().st_mtime if path.exists() else None
+    cached = _ENGINES.get(key)
+    if cached is None or getattr(cached, "_stamp", None) != stamp:
+        cached = AdaIN(model, device, precision)
+        cached._stamp = stamp  # type: ignore[attr-defined]
+        _ENGINES[key] = cached
+    return cached
+
+
+# -------------------------------------------------------------------------------------- training
+
+
+class AdainTask:
+    """Train the decoder: content loss against the AdaIN target, mean/std style loss on relu1_1..relu4_1."""
+
+    kind = KIND
+
+    def __init__(self, content: ImageFolder, style: ImageFolder, style_weight: float = 10.0,
+                 preview: tuple[torch.Tensor, torch.Tensor] | None = None, hold_out: Sequence[str] = ()) -> None:
+        self.content = content
+        self.style = style
+        self.style_weight = style_weight
+        self.network = Decoder().to(memory_format=torch.channels_last)
+        self._preview = preview
+        self.hold_out = sorted(hold_out)
+
+    def losses(self, network: nn.Module, batch_size: int, rng: random.Random,
+               device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+        encoder = get_backbone("vgg19", "caffe", "max", list(STYLE_LAYERS), device)
+        content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
+        style = random_flip(self.style.sample(batch_size, rng), rng).to(device)
+        with torch.no_grad(), autocast(device, dtype):
+            content_features = encoder(content, [ENCODER_LAYER])[ENCODER_LAYER]
+            style_features = encoder(style, STYLE_LAYERS)
+        style_stats = {name: mean_std(value) for name, value in style_features.items()}
+        target = adain_to(content_features, *style_stats[ENCODER_LAYER])
+        with autocast(device, dtype):
+            output = network(target.contiguous(memory_format=torch.channels_last))
+            output_features = encoder(output, STYLE_LAYERS)
+        scale = LAYER_SCALE
+        content_term = content_loss(output_features[ENCODER_LAYER], target) / scale[ENCODER_LAYER] ** 2
+        style_term = sum(mean_std_loss(output_features[name], *style_stats[name]) / scale[name] ** 2
+                         for name in STYLE_LAYERS)
+        total = content_term + self.style_weight * style_term
+        return {"total": total, "content": content_term.detach(), "style": style_term.detach()}
+
+    def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
+        if self._preview is None:
+            content = self.content.sample(1, random.Random(0))
+            style = self.style.sample(1, random.Random(1))
+        else:
+            content, style = self._preview
+        encoder = get_backbone("vgg19", "caffe", "max", [ENCODER_LAYER], device)
+        content_f = encoder(content.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
+        style_f = encoder(style.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
+        out = network(adain(content_f, style_f).contiguous(memory_format=torch.channels_last)).float().clamp(0, 1)
+        h = content.shape[-2]
+        style_small = images.resize(style, (h, max(1, round(style.shape[-1] * h / style.shape[-2]))))
+        return torch.cat([content.cpu(), style_small.cpu(), out.cpu()], dim=-1)
+
+    def config(self) -> dict[str, Any]:
+        return {"encoder": "vgg19/caffe", "encoder_layer": ENCODER_LAYER, "decoder": "vgg19-mirror"}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "content_data": f"{self.content.root.name} ({len(self.content)} images)",
+            "style_data": f"{self.style.root.name} ({len(self.style)} images)",
+            "crop": self.content.crop,
+            "shorter_side": self.content.shorter_side,
+            "style_weight": self.style_weight,
+            "held_out_styles": self.hold_out,
+        }

@@ -1,0 +1,273 @@
+"""Fast style transfer (Johnson et al. 2016; Ulyanov et al. 2016; Dumoulin et al. 2017).
+
+A small image transformation network is trained once per style (or per set of styles) against
+the optimisation method's own objective (the same backbone, content, Gram style and TV losses,
+via :class:`impasto.losses.StyleObjective`), then stylizes any image in one forward pass.
+
+The network: 9x9 conv, two stride-2 convs, five residual blocks, two nearest-upsample + conv
+stages (no transposed convs, so no checkerboard artefacts), 9x9 conv out; reflection padding;
+instance normalisation.  The normalisation is conditional (one scale/shift per style): a
+single-style network is the case N = 1, and a multi-style network blends styles at inference by
+mixing the styles' normalisation parameters.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import images
+from .errors import ImpastoError
+from .losses import StyleObjective, StyleTarget, gram_matrix, normalised
+from .modelfile import load_model, load_weights
+from .runtime import autocast, get_backbone, resolve_device, resolve_precision
+from .training import ImageFolder, random_flip
+
+KIND = "fast"
+CONTENT_LAYERS = ("relu4_2",)
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+#: Two stride-2 stages: inputs are padded to a multiple of 4.
+MULTIPLE = 4
+
+
+class ConditionalInstanceNorm(nn.Module):
+    """Instance norm with a learned scale and shift per style; ``mix`` (N, styles) blends them."""
+
+    def __init__(self, channels: int, styles: int) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(styles, channels))
+        self.shift = nn.Parameter(torch.zeros(styles, channels))
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        x = F.instance_norm(x, eps=1e-5)
+        scale = (mix @ self.scale.to(mix.dtype))[:, :, None, None]
+        shift = (mix @ self.shift.to(mix.dtype))[:, :, None, None]
+        return x * scale.to(x.dtype) + shift.to(x.dtype)
+
+
+class ConvNorm(nn.Module):
+    """(optional 2x nearest upsample) -> reflection-padded conv -> conditional instance norm -> (ReLU)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, styles: int, stride: int = 1,
+                 upsample: bool = False, relu: bool = True) -> None:
+        super().__init__()
+        self.upsample = upsample
+        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, padding_mode="reflect")
+        self.norm = ConditionalInstanceNorm(cout, styles)
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        if self.upsample:
+            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        x = self.norm(self.conv(x), mix)
+        return F.relu(x) if self.relu else x
+
+
+class Residual(nn.Module):
+    def __init__(self, channels: int, styles: int) -> None:
+        super().__init__()
+        self.first = ConvNorm(channels, channels, 3, styles)
+        self.second = ConvNorm(channels, channels, 3, styles, relu=False)
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        return x + self.second(self.first(x, mix), mix)
+
+
+class TransformerNet(nn.Module):
+    """The image transformation network; ``width`` scales every channel count (0.5 = 4x fewer FLOPs)."""
+
+    def __init__(self, styles: int = 1, width: float = 1.0, residual_blocks: int = 5) -> None:
+        super().__init__()
+        if styles < 1:
+            raise ImpastoError("a network needs at least one style")
+        if not 0.125 <= width <= 4:
+            raise ImpastoError(f"width must be between 0.125 and 4, got {width}")
+        c1, c2, c3 = (max(4, round(c * width)) for c in (32, 64, 128))
+        self.styles = styles
+        self.down = nn.ModuleList([
+            ConvNorm(3, c1, 9, styles), ConvNorm(c1, c2, 3, styles, stride=2), ConvNorm(c2, c3, 3, styles, stride=2),
+        ])
+        self.blocks = nn.ModuleList([Residual(c3, styles) for _ in range(residual_blocks)])
+        self.up = nn.ModuleList([
+            ConvNorm(c3, c2, 3, styles, upsample=True), ConvNorm(c2, c1, 3, styles, upsample=True),
+        ])
+        self.out = nn.Conv2d(c1, 3, 9, padding=4, padding_mode="reflect")
+
+    def forward(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        """``image`` (N, 3, H, W) in [0, 1], H and W multiples of 4; ``mix`` (N, styles) or (styles,)."""
+        n = image.shape[0]
+        if mix is None:
+            mix = torch.zeros(n, self.styles, device=image.device)
+            mix[:, 0] = 1.0
+        elif mix.dim() == 1:
+            mix = mix.unsqueeze(0).expand(n, -1)
+        mix = mix.to(device=image.device, dtype=torch.float32)
+        x = image
+        for layer in self.down:
+            x = layer(x, mix)
+        for block in self.blocks:
+            x = block(x, mix)
+        for layer in self.up:
+            x = layer(x, mix)
+        return self.out(x)
+
+
+# ------------------------------------------------------------------------------------- inference
+
+
+class FastModel:
+    """A loaded feed-forward model on a device."""
+
+    def __init__(self, path: str | os.PathLike, device: str = "auto", precision: str = "auto") -> None:
+        path = Path(path)
+        model = load_model(path, KIND)
+        config = model.config
+        try:
+            self.network = TransformerNet(int(config["styles"]), float(config["width"]),
+                                          int(config.get("residual_blocks", 5)))
+        except (KeyError, TypeError, ValueError):
+            raise ImpastoError("model file has an incomplete configuration", path) from None
+        load_weights(self.network, model.state_dict, path)
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)
+        self.network.eval().requires_grad_(False)
+        self.network.to(self.device, memory_format=torch.channels_last)
+        self.style_names: list[str] = list(config.get("style_names", [])) or [path.stem]
+        self.training = model.training
+        self.path = path
+
+    def mix(self, weights: Sequence[float] | None) -> torch.Tensor:
+        """Normalised style weights as a vector; None = the first style."""
+        count = self.network.styles
+        if weights is None:
+            weights = [1.0] + [0.0] * (count - 1)
+        if len(weights) != count:
+            raise ImpastoError(f"--style-mix has {len(weights)} weights but the model has {count} style(s) "
+                               f"({', '.join(self.style_names)})", self.path)
+        return torch.tensor(normalised(weights, "style mix"))
+
+    @torch.no_grad()
+    def stylize(self, content: torch.Tensor, weights: Sequence[float] | None = None) -> torch.Tensor:
+        """``(N, 3, H, W)`` in [0, 1] -> stylized, same size, clamped, on the CPU."""
+        padded, (h, w) = images.pad_to_multiple(content, MULTIPLE, minimum=2 * MULTIPLE)
+        mix = self.mix(weights)
+        with autocast(self.device, self.dtype):
+            out = self.network(padded.to(self.device).contiguous(memory_format=torch.channels_last), mix)
+        return out.float()[..., :h, :w].clamp(0, 1).cpu()
+
+
+_MODELS: dict[tuple, FastModel] = {}
+
+
+def cached_model(path: str | os.PathLike, device: str = "auto", precision: str = "auto") -> FastModel:
+    key = (os.fspath(path), device, precision, Path(path).stat().st_mtime if Path(path).exists() else None)
+    if key not in _MODELS:
+        _MODELS[key] = FastModel(path, device, precision)
+    return _MODELS[key]
+
+
+def stylize(content: images.ImageLike, model: str | os.PathLike, *, style_mix: Sequence[float] | None = None,
+            size: int | None = 512, preserve_color: str | None = None, device: str = "auto",
+            precision: str = "auto") -> torch.Tensor:
+    """Stylize one image with a trained model; ``(1, 3, H, W)`` in [0, 1]."""
+    from .color import transfer_luminance
+
+    if preserve_color not in (None, "none", "luminance", "histogram"):
+        raise ImpastoError(f"unknown colour mode {preserve_color!r}; choose luminance or histogram")
+    engine = cached_model(model, device, precision)
+    content_t = images.resize_max_side(images.as_tensor(content), size)
+    out = engine.stylize(content_t, style_mix)
+    if preserve_color in ("luminance", "histogram"):  # a trained network has no style image to recolour
+        out = transfer_luminance(out, content_t)
+    return out
+
+
+# -------------------------------------------------------------------------------------- training
+
+
+class FastTask:
+    """Train a network for one or several styles against the optimisation method's objective."""
+
+    kind = KIND
+
+    def __init__(self, content: ImageFolder, styles: Sequence[torch.Tensor], style_names: Sequence[str],
+                 width: float = 1.0, content_weight: float = 1.0, style_weight: float = 30.0,
+                 tv_weight: float = 0.0, preview: torch.Tensor | None = None) -> None:
+        if not styles:
+            raise ImpastoError("give at least one --style image")
+        self.content = content
+        self.style_images = list(styles)
+        self.style_names = list(style_names)
+        self.width = width
+        self.content_weight = content_weight
+        self.style_weight = style_weight
+        self.tv_weight = tv_weight
+        self.network = TransformerNet(len(styles), width).to(memory_format=torch.channels_last)
+        self._preview = preview
+        self._grams: dict[str, torch.Tensor] | None = None
+
+    def _style_grams(self, device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+        """Per layer, the Gram matrices of all styles stacked ``(styles, C, C)`` (computed once)."""
+        if self._grams is None:
+            encoder = get_backbone("vgg19", "caffe", "max", list(STYLE_LAYERS), device)
+            per_style = []
+            with torch.no_grad(), autocast(device, dtype):
+                for style in self.style_images:
+                    features = encoder(style.to(device), STYLE_LAYERS)
+                    per_style.append({name: gram_matrix(f) for name, f in features.items()})
+            self._grams = {name: torch.cat([g[name] for g in per_style]) for name in STYLE_LAYERS}
+        return self._grams
+
+    def losses(self, network: nn.Module, batch_size: int, rng: random.Random,
+               device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+        encoder = get_backbone("vgg19", "caffe", "max", [*CONTENT_LAYERS, *STYLE_LAYERS], device)
+        grams = self._style_grams(device, dtype)
+        content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
+        count = len(self.style_images)
+        chosen = torch.tensor([rng.randrange(count) for _ in range(batch_size)])
+        mix = F.one_hot(chosen, count).float().to(device)
+        with torch.no_grad(), autocast(device, dtype):
+            content_features = encoder(content, CONTENT_LAYERS)
+        with autocast(device, dtype):
+            output = network(content.contiguous(memory_format=torch.channels_last), mix)
+            features = encoder(output, [*CONTENT_LAYERS, *STYLE_LAYERS])
+        objective = StyleObjective(
+            content_targets=content_features,
+            style_targets=[StyleTarget({name: grams[name][chosen.to(device)] for name in STYLE_LAYERS})],
+            content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=self.tv_weight,
+        )
+        terms = objective.terms(output.float(), features)
+        return {"total": terms["total"], "content": terms["content"].detach(), "style": terms["style"].detach()}
+
+    def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
+        content = self._preview if self._preview is not None else self.content.sample(1, random.Random(0))
+        content, (h, w) = images.pad_to_multiple(content, MULTIPLE)
+        rows = []
+        for index in range(len(self.style_images)):
+            mix = F.one_hot(torch.tensor([index]), len(self.style_images)).float().to(device)
+            rows.append(network(content.to(device), mix).float().clamp(0, 1)[..., :h, :w].cpu())
+        return torch.cat([content[..., :h, :w].cpu(), *rows], dim=-1)
+
+    def config(self) -> dict[str, Any]:
+        return {"styles": len(self.style_images), "width": self.width, "residual_blocks": 5,
+                "style_names": self.style_names}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "content_data": f"{self.content.root.name} ({len(self.content)} images)",
+            "style_images": self.style_names,
+            "style_size": max(self.style_images[0].shape[-2:]),
+            "crop": self.content.crop,
+            "shorter_side": self.content.shorter_side,
+            "content_weight": self.content_weight,
+            "style_weight": self.style_weight,
+            "tv_weight": self.tv_weight,
+            "content_layers": list(CONTENT_LAYERS),
+            "style_layers": list(STYLE_LAYERS),
+        }

@@ -1,0 +1,151 @@
+"""The files trained networks live in: weights plus what they are, how they were made and by which version.
+
+A model file is a plain ``torch.save`` dictionary, loadable with ``weights_only=True`` (no code
+runs on load)::
+
+    {"format": "impasto-model", "kind": "fast" | "adain-decoder", "version": "0.2.0",
+     "config": {...how to build the network...}, "state_dict": {...fp16 tensors...},
+     "training": {...settings, steps, losses, hardware, seconds...}}
+
+Floating-point weights are stored in fp16 (half the size; the networks run in fp32 or bf16 after
+loading).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from .errors import ImpastoError
+from .files import atomic_write
+
+FORMAT = "impasto-model"
+
+
+@dataclass
+class ModelFile:
+    """A loaded model file."""
+
+    kind: str
+    config: dict[str, Any]
+    state_dict: dict[str, torch.Tensor]
+    training: dict[str, Any] = field(default_factory=dict)
+    version: str = ""
+    path: Path | None = None
+
+
+def half_state(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Floating tensors to fp16 on the CPU (integers, e.g. counters, untouched)."""
+    return {
+        key: (value.detach().cpu().half() if value.is_floating_point() else value.detach().cpu())
+        for key, value in state_dict.items()
+    }
+
+
+def save_model(path: str | os.PathLike, model: ModelFile) -> Path:
+    """Write a model file atomically, weights in fp16."""
+    from . import __version__
+
+    payload = {
+        "format": FORMAT,
+        "kind": model.kind,
+        "version": __version__,
+        "config": dict(model.config),
+        "state_dict": half_state(model.state_dict),
+        "training": dict(model.training),
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
+
+
+def load_model(path: str | os.PathLike, kind: str) -> ModelFile:
+    """Read a model file of ``kind``; anything else (missing, corrupt, other kind) is a one-line error."""
+    path = Path(path)
+    if not path.exists():
+        raise ImpastoError("no such model file", path)
+    if path.is_dir():
+        raise ImpastoError("is a directory, not a model file", path)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ImpastoError(f"not a readable model file ({reason[:120]})", path) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ImpastoError("not an impasto model file", path)
+    if payload.get("kind") != kind:
+        raise ImpastoError(f"is a {payload.get('kind')!r} model, not a {kind!r} model", path)
+    state = payload.get("state_dict")
+    config = payload.get("config")
+    if not isinstance(state, dict) or not isinstance(config, dict):
+        raise ImpastoError("model file is incomplete (no weights or no configuration)", path)
+    return ModelFile(
+        kind=kind,
+        config=config,
+        state_dict=state,
+        training=payload.get("training") or {},
+        version=str(payload.get("version", "")),
+        path=path,
+    )
+
+
+def load_weights(module: torch.nn.Module, state_dict: Mapping[str, torch.Tensor], path: Path | None) -> None:
+    """Load weights into a freshly built network, converting dtype; a mismatch is a one-line error."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    if missing or unexpected:
+        what = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0]}"
+        raise ImpastoError(f"model weights do not fit the network ({what})", path)
+    for key, value in state_dict.items():
+        if tuple(value.shape) != tuple(own[key].shape):
+            raise ImpastoError(
+                f"model weights do not fit the network ({key}: {tuple(value.shape)} vs {tuple(own[key].shape)})", path
+            )
+    module.load_state_dict({key: value.to(own[key].dtype) for key, value in state_dict.items()})
+
+
+# ----------------------------------------------------------------------------------- shipped models
+
+SHIPPED_DIR = Path(__file__).parent / "models"
+
+
+def shipped_models() -> list[ModelFile]:
+    """The models inside the package, loaded (they are small), sorted by kind then name."""
+    found = []
+    for path in sorted(SHIPPED_DIR.glob("*.pt")):
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        found.append(load_model(path, payload.get("kind", "")))
+    return sorted(found, key=lambda m: (m.kind, m.path.stem if m.path else ""))
+
+
+def resolve_model(name: str | os.PathLike) -> Path:
+    """A model file path, or the name of a shipped model (``mosaic`` -> the package's ``mosaic.pt``)."""
+    path = Path(name)
+    if path.exists() or path.suffix or os.sep in os.fspath(name):
+        return path
+    shipped = SHIPPED_DIR / f"{name}.pt"
+    if shipped.exists():
+        return shipped
+    names = ", ".join(p.stem for p in sorted(SHIPPED_DIR.glob("*.pt"))) or "none"
+    raise ImpastoError(f"no model file or shipped model named {os.fspath(name)!r} (shipped: {names})")
+
+
+def model_kind(path: Path) -> str:
+    """The kind recorded in a model file (reads it; model files are small)."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise ImpastoError("no such model file", path) from None
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
+        raise ImpastoError(f"not a readable model file ({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})", path) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ImpastoError("not an impasto model file", path)
+    return str(payload.get("kind"))

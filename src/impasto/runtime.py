@@ -1,0 +1,91 @@
+"""Where and in what precision the networks run: device choice, bf16/fp16 autocast, cached backbones.
+
+Shared by every method so that "auto" means the same thing for optimisation, training and
+inference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+from typing import Sequence
+
+import torch
+
+from .backbone import VGG, layer_names, load_backbone
+from .errors import ImpastoError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' picks CUDA, then Apple MPS, then the CPU; asking for an absent device is an error."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ImpastoError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ImpastoError("CUDA was asked for but is not available (no GPU, or PyTorch built without CUDA)")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ImpastoError(f"CUDA device {device.index} asked for, but only {torch.cuda.device_count()} present")
+    elif device.type == "mps":
+        if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+            raise ImpastoError("MPS was asked for but is not available on this machine")
+    elif device.type != "cpu":
+        raise ImpastoError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
+    return device
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when this CPU has native bf16 arithmetic (AVX-512 BF16 or AMX), where autocast pays off."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the backbone (None = float32).  Losses are always float32."""
+    if precision == "fp32":
+        return None
+    if precision == "bf16":
+        return torch.bfloat16
+    if precision == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager:
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_backbone(arch: str, weights: str, pooling: str, last_layer: str, padding: str = "zeros") -> VGG:
+    return load_backbone(arch, weights, pooling, last_layer, padding)
+
+
+def get_backbone(
+    arch: str, weights: str | os.PathLike, pooling: str, layers: Sequence[str], device: torch.device,
+    padding: str = "zeros",
+) -> VGG:
+    """The frozen backbone, built up to the deepest of ``layers``, on ``device`` (cached on the CPU)."""
+    all_names = layer_names(arch)
+    last = max(layers, key=all_names.index)
+    model = _cached_backbone(arch, os.fspath(weights), pooling, last, padding)
+    return model.to(device)

@@ -1,0 +1,370 @@
+"""The training loop shared by the trained methods (feed-forward networks, the AdaIN decoder).
+
+A method supplies a :class:`Task`: the network to train, a function that draws a batch and
+returns its losses, a preview, and how to describe the result in a model file.  This module
+does the rest, the same way for every method:
+
+- folders of images: scanned once, unreadable files skipped and counted, an empty set an error;
+  decoded images kept in memory (up to a budget) so that later epochs cost no decoding;
+- random crops drawn from a generator seeded by (seed, rank, step), so a resumed run draws the
+  same batches the uninterrupted one would have;
+- Adam with an optional hyperbolic learning-rate decay, bf16/fp16 autocast where it pays off;
+- a checkpoint (network, optimiser, step, loss history, time) every N steps and on Ctrl-C,
+  written atomically; ``resume=True`` continues from it; the model file is refreshed at each
+  checkpoint, so a stopped run always leaves a usable model;
+- previews every N steps, a progress bar with the running losses;
+- several processes with PyTorch's launcher (``torchrun``): DDP over gloo (CPU) or NCCL (GPUs),
+  each process drawing its own batches, rank 0 writing files.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import platform
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence
+
+import torch
+import torch.distributed as dist
+from PIL import Image, UnidentifiedImageError
+
+from . import images
+from .errors import ImpastoError
+from .files import atomic_write
+from .modelfile import ModelFile, save_model
+from .runtime import resolve_device, resolve_precision
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+class ImageFolder:
+    """The images under a folder (recursively), served as random square crops.
+
+    ``exclude`` names files (by name) to leave out, e.g. those kept for a held-out evaluation.
+    Each image is scaled so that its shorter side is ``shorter_side`` (then cropped to ``crop``),
+    which sets the scale at which the network sees textures and strokes.
+    """
+
+    def __init__(self, root: str | os.PathLike, crop: int, shorter_side: int | None = None,
+                 cache_mb: int = 1024, what: str = "images", exclude: Sequence[str] = ()) -> None:
+        self.root = Path(root)
+        if not self.root.exists():
+            raise ImpastoError(f"no such folder of {what}", self.root)
+        if not self.root.is_dir():
+            raise ImpastoError(f"is not a folder (expected a folder of {what})", self.root)
+        if crop < 16:
+            raise ImpastoError(f"crop size must be at least 16 px, got {crop}")
+        self.crop = crop
+        self.shorter_side = max(crop, shorter_side or crop)
+        self.what = what
+        self.skipped: list[tuple[Path, str]] = []
+        self.files: list[Path] = []
+        held_out = set(exclude)  # file names kept out of training (for a held-out check)
+        candidates = sorted(p for p in self.root.rglob("*")
+                            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.name not in held_out)
+        for path in candidates:
+            try:
+                with Image.open(path) as img:
+                    img.size  # noqa: B018 - the header is parsed here
+                self.files.append(path)
+            except UnidentifiedImageError:
+                self.skipped.append((path, "not an image Pillow can read"))
+            except (OSError, ValueError) as exc:
+                self.skipped.append((path, str(exc) or type(exc).__name__))
+        if not self.files:
+            note = f" ({len(self.skipped)} unreadable files skipped)" if self.skipped else ""
+            raise ImpastoError(f"no readable {what} in this folder{note}", self.root)
+        self._cache: dict[Path, torch.Tensor] = {}
+        self._cache_budget = cache_mb * 2**20
+        self._cache_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _load(self, path: Path) -> torch.Tensor:
+        cached = self._cache.get(path)
+        if cached is not None:
+            return cached
+        image = images.read_image(path)
+        h, w = image.shape[-2:]
+        scale = self.shorter_side / min(h, w)
+        size = (max(self.crop, round(h * scale)), max(self.crop, round(w * scale)))
+        image = images.resize(image, size)
+        stored = (image.clamp(0, 1) * 255 + 0.5).to(torch.uint8)[0]
+        if self._cache_bytes + stored.numel() <= self._cache_budget:
+            self._cache[path] = stored
+            self._cache_bytes += stored.numel()
+        return stored
+
+    def sample(self, count: int, generator: random.Random) -> torch.Tensor:
+        """``count`` random crops, ``(count, 3, crop, crop)`` floats in [0, 1]."""
+        crops = []
+        while len(crops) < count:
+            if not self.files:
+                raise ImpastoError(f"every file turned out unreadable ({len(self.skipped)} skipped)", self.root)
+            path = self.files[generator.randrange(len(self.files))]
+            try:
+                image = self._load(path)
+            except ImpastoError as exc:  # corrupt beyond the header: skip it from now on
+                self.files.remove(path)
+                self.skipped.append((path, str(exc)))
+                continue
+            h, w = image.shape[-2:]
+            top = generator.randrange(h - self.crop + 1)
+            left = generator.randrange(w - self.crop + 1)
+            crops.append(image[:, top: top + self.crop, left: left + self.crop])
+        return torch.stack(crops).float() / 255.0
+
+    def skipped_note(self) -> str | None:
+        if not self.skipped:
+            return None
+        first, reason = self.skipped[0]
+        return f"skipped {len(self.skipped)} unreadable file(s) in {self.root} (first: {first.name}: {reason[:80]})"
+
+
+# ------------------------------------------------------------------------------------------ loop
+
+
+@dataclass
+class TrainSettings:
+    """How to train, for any method."""
+
+    steps: int = 10_000
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    lr_decay: float = 0.0  # lr = learning_rate / (1 + lr_decay * step)
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    checkpoint_every: int = 500
+    preview_every: int = 0  # 0: at each checkpoint
+    resume: bool = False
+
+
+class Task(Protocol):
+    """What a method gives the loop."""
+
+    kind: str  # the model file's kind
+    network: torch.nn.Module
+
+    def losses(self, network: torch.nn.Module, batch_size: int, rng: random.Random,
+               device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+        """Draw a batch and return named losses, ``"total"`` among them (the one minimised)."""
+
+    def preview(self, network: torch.nn.Module, device: torch.device) -> torch.Tensor:
+        """An image showing the network's current output (``(1, 3, H, W)``)."""
+
+    def config(self) -> dict[str, Any]:
+        """How to rebuild the network (stored in the model file)."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the network was trained on (stored in the model file's training record)."""
+
+
+@dataclass
+class TrainReport:
+    steps: int
+    seconds: float
+    losses: dict[str, float]
+    model_path: Path
+    checkpoint_path: Path
+    stop_reason: str  # "steps" or "interrupted"
+    notes: list[str] = field(default_factory=list)
+
+
+def checkpoint_path_for(output: Path) -> Path:
+    return output.with_name(output.name + ".ckpt")
+
+
+def hardware_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return f"CPU {line.split(':', 1)[1].strip()} ({os.cpu_count()} threads)"
+    except OSError:
+        pass
+    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} threads)"
+
+
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initialises the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        dist.init_process_group(backend)
+    return dist.get_rank(), world
+
+
+def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
+          preview_dir: str | os.PathLike | None = None,
+          progress: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainReport:
+    """Train ``task.network`` and write the model file ``output`` (plus ``output.ckpt``)."""
+    output = Path(output)
+    checkpoint_path = checkpoint_path_for(output)
+    if settings.steps < 1 or settings.batch_size < 1:
+        raise ImpastoError("steps and batch size must be at least 1")
+    if settings.checkpoint_every < 1:
+        raise ImpastoError("--checkpoint-every must be at least 1")
+    if not output.parent.is_dir():
+        raise ImpastoError("cannot write the model: the folder does not exist", output)
+    if settings.resume and not checkpoint_path.exists():
+        raise ImpastoError("nothing to resume: no checkpoint beside the output", checkpoint_path)
+    if not settings.resume and checkpoint_path.exists():
+        raise ImpastoError("a checkpoint of an earlier run exists; pass --resume to continue it, "
+                           "or delete it to start over", checkpoint_path)
+
+    rank, world = _distributed()
+    device = resolve_device(settings.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+    dtype = resolve_precision(settings.precision, device)
+    torch.manual_seed(settings.seed)
+
+    network = task.network.to(device)
+    optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
+    start, elapsed, history = 0, 0.0, []
+    if settings.resume:
+        start, elapsed, history = _load_checkpoint(checkpoint_path, network, optimizer, task)
+    trained = network
+    if world > 1:
+        trained = torch.nn.parallel.DistributedDataParallel(
+            network, device_ids=[device.index] if device.type == "cuda" else None
+        )
+
+    def save(step: int) -> None:
+        if rank != 0:
+            return
+        state = {
+            "kind": task.kind,
+            "config": task.config(),
+            "step": step,
+            "elapsed": elapsed + (time.perf_counter() - began),
+            "history": history,
+            "network": network.state_dict(),
+            "optimizer": optimizer.state_dict(),
+        }
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        atomic_write(checkpoint_path, lambda handle: handle.write(buffer.getvalue()))
+        record = {
+            **asdict(settings),
+            **task.describe(),
+            "steps_done": step,
+            "processes": world,
+            "hardware": hardware_name(device),
+            "precision": str(dtype).replace("torch.", "") if dtype else "float32",
+            "seconds": round(state["elapsed"], 1),
+            "final_losses": history[-1]["losses"] if history else {},
+        }
+        record.pop("resume", None)
+        save_model(output, ModelFile(kind=task.kind, config=task.config(), state_dict=network.state_dict(),
+                                     training=record))
+
+    def write_preview(step: int) -> None:
+        if rank != 0 or preview_dir is None:
+            return
+        network.eval()
+        with torch.no_grad():
+            image = task.preview(network, device)
+        network.train()
+        folder = Path(preview_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        images.save_image(image.float().cpu(), folder / f"step-{step:06d}.jpg")
+
+    began = time.perf_counter()
+    window: dict[str, float] = {}
+    window_count = 0
+    step = start
+    stop_reason = "steps"
+    preview_every = settings.preview_every or settings.checkpoint_every
+    network.train()
+    try:
+        while step < settings.steps:
+            rng = random.Random(f"{settings.seed}/{rank}/{step}")
+            for group in optimizer.param_groups:
+                group["lr"] = settings.learning_rate / (1.0 + settings.lr_decay * step)
+            losses = task.losses(trained, settings.batch_size, rng, device, dtype)
+            total = losses["total"]
+            if not torch.isfinite(total):
+                raise ImpastoError(f"the loss became {total.item()} at step {step + 1}; lower the learning rate "
+                                   "(the last checkpoint is kept)")
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            step += 1
+            for name, value in losses.items():
+                window[name] = window.get(name, 0.0) + float(value.detach())
+            window_count += 1
+            running = {name: value / window_count for name, value in window.items()}
+            if progress is not None and rank == 0:
+                progress(step, settings.steps, running)
+            if step % settings.checkpoint_every == 0 or step == settings.steps:
+                history.append({"step": step, "losses": {k: round(v, 6) for k, v in running.items()}})
+                window, window_count = {}, 0
+                save(step)
+            if step % preview_every == 0 or step == settings.steps:
+                write_preview(step)
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+        if window_count:
+            history.append({"step": step, "losses": {k: round(v / window_count, 6) for k, v in window.items()}})
+        if step > start:
+            save(step)
+    finally:
+        if world > 1 and dist.is_initialized() and stop_reason == "steps":
+            dist.barrier()
+    seconds = elapsed + time.perf_counter() - began
+    return TrainReport(
+        steps=step,
+        seconds=seconds,
+        losses=history[-1]["losses"] if history else {},
+        model_path=output,
+        checkpoint_path=checkpoint_path,
+        stop_reason=stop_reason,
+    )
+
+
+def _load_checkpoint(path: Path, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                     task: Task) -> tuple[int, float, list]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is the same user problem
+        raise ImpastoError(f"cannot read the checkpoint ({str(exc).splitlines()[0][:100]})", path) from None
+    if not isinstance(state, dict) or state.get("kind") != task.kind:
+        raise ImpastoError(f"the checkpoint is not for a {task.kind!r} model", path)
+    if state.get("config") != task.config():
+        raise ImpastoError("the checkpoint was made with other network settings "
+                           f"({state.get('config')}); resume with the same ones", path)
+    network.load_state_dict(state["network"])
+    optimizer.load_state_dict(state["optimizer"])
+    return int(state["step"]), float(state.get("elapsed", 0.0)), list(state.get("history", []))
+
+
+def random_flip(batch: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2 (cheap augmentation)."""
+    flips = [rng.random() < 0.5 for _ in range(batch.shape[0])]
+    if not any(flips):
+        return batch
+    out = batch.clone()
+    for i, flip in enumerate(flips):
+        if flip:
+            out[i] = batch[i].flip(-1)
+    return out
+
+
+def format_losses(losses: dict[str, float]) -> str:
+    return " ".join(f"{k}={v:.4g}" for k, v in losses.items() if math.isfinite(v))

@@ -1,0 +1,142 @@
+"""The shared training loop: data folders, checkpoints, resume, previews, distributed launch."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import image_folder
+from impasto.adain import AdainTask
+from impasto.errors import ImpastoError
+from impasto.modelfile import load_model
+from impasto.training import ImageFolder, TrainSettings, train
+
+
+def _task(tmp_path):
+    content = ImageFolder(image_folder(tmp_path / "photos", 5), crop=32, shorter_side=40)
+    style = ImageFolder(image_folder(tmp_path / "paintings", 3, "painting"), crop=32, shorter_side=40)
+    return AdainTask(content, style)
+
+
+def test_folder_skips_unreadable_files_and_counts_them(tmp_path):
+    folder = image_folder(tmp_path / "photos", 3)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (folder / "notes.txt").write_text("ignored: not an image name")
+    data = ImageFolder(folder, crop=32)
+    assert len(data) == 3
+    assert len(data.skipped) == 1 and "broken.jpg" in data.skipped_note()
+    batch = data.sample(4, random.Random(0))
+    assert batch.shape == (4, 3, 32, 32) and 0 <= batch.min() and batch.max() <= 1
+
+
+def test_folder_that_turns_out_corrupt_past_the_header_is_skipped(tmp_path):
+    folder = image_folder(tmp_path / "photos", 2)
+    good = (folder / "photo_00.png").read_bytes()
+    (folder / "truncated.png").write_bytes(good[: len(good) // 2])  # header fine, data cut short
+    data = ImageFolder(folder, crop=32)
+    for seed in range(6):
+        data.sample(2, random.Random(seed))
+    assert [path.name for path, _ in data.skipped] == ["truncated.png"] and len(data) == 2
+
+
+@pytest.mark.parametrize("make", ["empty", "missing", "only_broken", "file"])
+def test_bad_data_folder_is_a_clear_error(tmp_path, make):
+    folder = tmp_path / "data"
+    if make == "empty":
+        folder.mkdir()
+    elif make == "only_broken":
+        folder.mkdir()
+        (folder / "a.png").write_bytes(b"\x89PNG garbage")
+    elif make == "file":
+        folder.write_text("x")
+    with pytest.raises(ImpastoError) as info:
+        ImageFolder(folder, crop=32, what="content photos")
+    assert str(folder) in str(info.value)
+    if make == "only_broken":
+        assert "1 unreadable" in str(info.value)
+
+
+def test_training_lowers_the_loss(tmp_path):
+    task = _task(tmp_path)
+    device = torch.device("cpu")
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(task.losses(task.network, 4, random.Random(123), device, None)["total"])
+
+    before = loss()
+    train(task, TrainSettings(steps=25, batch_size=4, learning_rate=1e-3, precision="fp32", checkpoint_every=25),
+          tmp_path / "decoder.pt")
+    assert loss() < 0.7 * before
+
+
+def test_resume_continues_exactly_where_it_stopped(tmp_path):
+    settings = dict(batch_size=2, learning_rate=1e-3, precision="fp32", checkpoint_every=3)
+    straight = _task(tmp_path)
+    train(straight, TrainSettings(steps=6, **settings), tmp_path / "straight.pt")
+
+    first = _task(tmp_path)
+    report = train(first, TrainSettings(steps=3, **settings), tmp_path / "resumed.pt")
+    assert report.steps == 3 and report.checkpoint_path.exists()
+    second = _task(tmp_path)
+    report = train(second, TrainSettings(steps=6, resume=True, **settings), tmp_path / "resumed.pt")
+    assert report.steps == 6
+    for a, b in zip(straight.network.parameters(), second.network.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+    record = load_model(tmp_path / "resumed.pt", "adain-decoder").training
+    assert record["steps_done"] == 6 and record["final_losses"]["total"] > 0
+
+
+def test_existing_checkpoint_needs_resume_and_resume_needs_a_checkpoint(tmp_path):
+    task = _task(tmp_path)
+    settings = TrainSettings(steps=1, batch_size=1, precision="fp32", checkpoint_every=1)
+    with pytest.raises(ImpastoError, match="nothing to resume"):
+        train(task, TrainSettings(steps=1, resume=True), tmp_path / "m.pt")
+    train(task, settings, tmp_path / "m.pt")
+    with pytest.raises(ImpastoError, match="--resume"):
+        train(_task(tmp_path), settings, tmp_path / "m.pt")
+
+
+def test_interrupt_saves_a_checkpoint_and_model(tmp_path):
+    task = _task(tmp_path)
+    calls = []
+
+    def progress(step, total, losses):
+        calls.append(step)
+        if step == 2:
+            raise KeyboardInterrupt
+
+    report = train(task, TrainSettings(steps=50, batch_size=1, precision="fp32", checkpoint_every=100),
+                   tmp_path / "m.pt", progress=progress)
+    assert report.stop_reason == "interrupted" and report.steps == 2
+    assert load_model(tmp_path / "m.pt", "adain-decoder").training["steps_done"] == 2
+    assert torch.load(report.checkpoint_path, weights_only=True)["step"] == 2
+
+
+def test_previews_are_written(tmp_path):
+    task = _task(tmp_path)
+    train(task, TrainSettings(steps=2, batch_size=1, precision="fp32", checkpoint_every=2, preview_every=1),
+          tmp_path / "m.pt", preview_dir=tmp_path / "previews")
+    assert sorted(p.name for p in (tmp_path / "previews").iterdir()) == ["step-000001.jpg", "step-000002.jpg"]
+
+
+def test_distributed_training_with_two_cpu_processes(tmp_path):
+    """torchrun (PyTorch's launcher) with two processes and the gloo backend."""
+    photos = image_folder(tmp_path / "photos", 4)
+    paintings = image_folder(tmp_path / "paintings", 2, "painting")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        "-m", "impasto", "train", "adain", "--content", str(photos), "--style", str(paintings),
+        "-o", str(tmp_path / "ddp.pt"), "--crop", "32", "--batch-size", "1", "--steps", "3",
+        "--checkpoint-every", "3", "--precision", "fp32", "-q",
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = load_model(tmp_path / "ddp.pt", "adain-decoder").training
+    assert record["processes"] == 2 and record["steps_done"] == 3
