@@ -161,7 +161,7 @@ def test_cli_train_adain_then_stylize_with_it(tmp_path, capsys):
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "skipped 1 unreadable file" in err and "bad.jpg" in err
-    assert (tmp_path / "trained-previews" / "step-000002.jpg").exists()
+    assert (tmp_path / "trained-previews" / "step-000002.png").exists()
     assert main(args) == 2 and "--resume" in capsys.readouterr().err
     assert main([*args, "--steps", "3", "--resume", "-q"]) == 0
     photo = photos / "photo_00.png"

@@ -122,7 +122,7 @@ def test_previews_are_written(tmp_path):
     task = _task(tmp_path)
     train(task, TrainSettings(steps=2, batch_size=1, precision="fp32", checkpoint_every=2, preview_every=1),
           tmp_path / "m.pt", preview_dir=tmp_path / "previews")
-    assert sorted(p.name for p in (tmp_path / "previews").iterdir()) == ["step-000001.jpg", "step-000002.jpg"]
+    assert sorted(p.name for p in (tmp_path / "previews").iterdir()) == ["step-000001.png", "step-000002.png"]
 
 
 def test_distributed_training_with_two_cpu_processes(tmp_path):

@@ -228,6 +228,29 @@ def cached_engine(model: str | os.PathLike | None, device: str, precision: str) 
 # -------------------------------------------------------------------------------------- training
 
 
+def decoder_losses(decoder: nn.Module, content: torch.Tensor, style: torch.Tensor, device: torch.device,
+                   dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The training objective's two terms for a batch of (content, style) pairs.
+
+    Content: the decoded image's relu4_1 against the AdaIN target; style: mean and std
+    differences on relu1_1..relu4_1; each layer divided by its typical activation squared.
+    """
+    encoder = get_backbone("vgg19", "caffe", "max", list(STYLE_LAYERS), device)
+    with torch.no_grad(), autocast(device, dtype):
+        content_features = encoder(content, [ENCODER_LAYER])[ENCODER_LAYER]
+        style_features = encoder(style, STYLE_LAYERS)
+    style_stats = {name: mean_std(value) for name, value in style_features.items()}
+    target = adain_to(content_features, *style_stats[ENCODER_LAYER])
+    with autocast(device, dtype):
+        output = decoder(target.contiguous(memory_format=torch.channels_last))
+        output_features = encoder(output, STYLE_LAYERS)
+    scale = LAYER_SCALE
+    content_term = content_loss(output_features[ENCODER_LAYER], target) / scale[ENCODER_LAYER] ** 2
+    style_term = sum(mean_std_loss(output_features[name], *style_stats[name]) / scale[name] ** 2
+                     for name in STYLE_LAYERS)
+    return content_term, style_term
+
+
 class AdainTask:
     """Train the decoder: content loss against the AdaIN target, mean/std style loss on relu1_1..relu4_1."""
 
@@ -244,21 +267,9 @@ class AdainTask:
 
     def losses(self, network: nn.Module, batch_size: int, rng: random.Random,
                device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-        encoder = get_backbone("vgg19", "caffe", "max", list(STYLE_LAYERS), device)
         content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
         style = random_flip(self.style.sample(batch_size, rng), rng).to(device)
-        with torch.no_grad(), autocast(device, dtype):
-            content_features = encoder(content, [ENCODER_LAYER])[ENCODER_LAYER]
-            style_features = encoder(style, STYLE_LAYERS)
-        style_stats = {name: mean_std(value) for name, value in style_features.items()}
-        target = adain_to(content_features, *style_stats[ENCODER_LAYER])
-        with autocast(device, dtype):
-            output = network(target.contiguous(memory_format=torch.channels_last))
-            output_features = encoder(output, STYLE_LAYERS)
-        scale = LAYER_SCALE
-        content_term = content_loss(output_features[ENCODER_LAYER], target) / scale[ENCODER_LAYER] ** 2
-        style_term = sum(mean_std_loss(output_features[name], *style_stats[name]) / scale[name] ** 2
-                         for name in STYLE_LAYERS)
+        content_term, style_term = decoder_losses(network, content, style, device, dtype)
         total = content_term + self.style_weight * style_term
         return {"total": total, "content": content_term.detach(), "style": style_term.detach()}
 

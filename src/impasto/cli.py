@@ -176,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
                          help="also write OUTPUT_NNNN.ext every N iterations")
     stylize.add_argument("--overwrite-input", action="store_true", help="allow OUTPUT to be one of the inputs")
+    stylize.add_argument("--skip-existing", action="store_true",
+                         help="feed-forward batches: leave outputs that exist alone (to resume a stopped batch)")
     stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_engine_options(stylize)
     feed = stylize.add_argument_group("adain and feed-forward models")
@@ -206,6 +208,70 @@ def build_parser() -> argparse.ArgumentParser:
     adain.add_argument("--hold-out", type=_name_list, default=None, metavar="NAMES",
                        help="comma-separated style file names to keep out of training (for a held-out check)")
     _add_training_options(adain, crop=128, batch=8, lr=1e-4, lr_decay=5e-5, steps=10_000)
+
+    fast = kinds.add_parser("fast", help="train a feed-forward network for one style (or several: conditional norm)")
+    fast.add_argument("--style", required=True, action="append", metavar="IMAGE",
+                      help="style image; repeat for a multi-style network (blend them with stylize --style-mix)")
+    fast.add_argument("--data", required=True, metavar="DIR", help="folder of content photos")
+    fast.add_argument("--width", type=_positive_float, default=1.0,
+                      help="channel multiplier; 0.5 = a smaller, about 3x faster network (default %(default)s)")
+    fast.add_argument("--style-size", type=_positive_int, default=None,
+                      help="long side of the style image(s) (default: the --shorter-side)")
+    fast.add_argument("--content-weight", type=_non_negative_float, default=1.0, help="(default %(default)s)")
+    fast.add_argument("--style-weight", type=_non_negative_float, default=30.0,
+                      help="Gram style weight, as in the optimisation method (default %(default)s)")
+    fast.add_argument("--tv-weight", type=_non_negative_float, default=0.0, help="(default %(default)s)")
+    fast.add_argument("--preview-image", default=None, metavar="IMAGE",
+                      help="photo to show in previews (default: a crop from --data)")
+    _add_training_options(fast, crop=256, batch=4, lr=1e-3, lr_decay=0.0, steps=4_000)
+
+    video = commands.add_parser(
+        "video", help="stylize a clip (video file or folder of frames) with temporal coherence",
+        description="Stylize a clip with any method; frames are stabilised with optical flow. Rerun the same "
+                    "command to resume: finished frames are kept.")
+    video.add_argument("input", metavar="IN", help="video file (mp4, webm, mov, mkv, gif, ...) or folder of numbered frames")
+    video.add_argument("-o", "--output", required=True, help="video file (.mp4, .webm, .mov, .mkv, .gif) or a folder of frames")
+    video.add_argument("--style", action="append", default=None, metavar="IMAGE",
+                       help="style image (optimize, adain); repeat to blend")
+    video.add_argument("--method", choices=("optimize", "adain", "fast"), default=None,
+                       help="(default: optimize; fast or adain when --model is such a model)")
+    video.add_argument("--model", default=None, help="a trained model file or shipped model name")
+    clip = video.add_argument_group("clip")
+    clip.add_argument("--start", type=int, default=0, help="first frame (0-based, default 0)")
+    clip.add_argument("--end", type=_positive_int, default=None, help="stop before this frame (default: the end)")
+    clip.add_argument("--fps", type=_positive_float, default=None, help="frame rate of a folder of frames (default 25)")
+    clip.add_argument("--independent", action="store_true", help="stylize every frame on its own (no temporal coherence)")
+    clip.add_argument("--flow", choices=("dis", "farneback"), default="dis", help="optical flow (default %(default)s)")
+    clip.add_argument("--temporal-weight", type=_non_negative_float, default=None,
+                      help="optimize: weight of the temporal loss (default %(default)s = the method's own)")
+    clip.add_argument("--frame-iterations", type=_positive_int, default=30,
+                      help="optimize: iterations per frame after the first (default %(default)s)")
+    clip.add_argument("--long-term", type=int, default=0, metavar="K",
+                      help="optimize: also stay consistent with K frames further back (default 0)")
+    clip.add_argument("--blend", type=_non_negative_float, default=None,
+                      help="fast/adain: weight of the warped previous output where the flow is reliable (default 0.7)")
+    clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
+    clip.add_argument("-q", "--quiet", action="store_true")
+    _add_engine_options(video)
+    one_pass = video.add_argument_group("adain and feed-forward models")
+    one_pass.add_argument("--alpha", type=_non_negative_float, default=1.0, help="adain (default %(default)s)")
+    one_pass.add_argument("--style-mix", type=_float_list, default=None, help="multi-style model: weights of its styles")
+    video.set_defaults(size=480)
+
+    score = commands.add_parser("score-video", help="temporal consistency: the warping error of a stylized clip",
+                                description="Mean squared difference (RGB in [0, 1], summed over channels) between "
+                                            "each stylized frame and the previous one warped by the ORIGINAL clip's "
+                                            "optical flow, over pixels where the flow is reliable. Lower is steadier.")
+    score.add_argument("original", metavar="ORIGINAL")
+    score.add_argument("stylized", metavar="STYLIZED")
+    score.add_argument("--flow", choices=("dis", "farneback"), default="dis")
+    score.add_argument("--fps", type=_positive_float, default=None, help="for folders of frames")
+
+    export = commands.add_parser("export", help="export a feed-forward model to ONNX or TorchScript",
+                                 description="The exported network takes (image N x 3 x H x W in [0, 1], H and W "
+                                             "multiples of 4; mix: one weight per style) and returns the image.")
+    export.add_argument("model", metavar="MODEL", help="model file or shipped model name")
+    export.add_argument("-o", "--output", required=True, help="model.onnx or model.ts (TorchScript)")
     return parser
 
 
@@ -351,7 +417,164 @@ def _stylize_adain(args: argparse.Namespace, content: str, styles: list[str], ou
 
 
 def _stylize_fast(args: argparse.Namespace, model: Path) -> int:
-    raise ImpastoError("feed-forward models are not available yet", model)
+    """Photos and folders of photos through a trained network; OUTPUT is a folder for several."""
+    from . import fast
+    from .images import OUTPUT_FORMATS, check_output_path, save_image
+    from .training import IMAGE_SUFFIXES
+
+    sources: list[Path] = []
+    folder_input = False
+    for item in map(Path, args.inputs):
+        if item.is_dir():
+            folder_input = True
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise ImpastoError("no images in this folder", item)
+            sources.extend(found)
+        elif item.exists():
+            sources.append(item)
+        else:
+            raise ImpastoError("no such file or folder", item)
+    output = Path(args.output)
+    if len(sources) == 1 and not folder_input and output.suffix:
+        targets = [check_output_path(output, (sources[0],), args.overwrite_input)]
+    else:
+        if output.suffix.lower() in OUTPUT_FORMATS:
+            raise ImpastoError("several inputs need a folder as output (no image extension)", output)
+        output.mkdir(parents=True, exist_ok=True)
+        targets = []
+        for source in sources:
+            suffix = source.suffix.lower() if source.suffix.lower() in OUTPUT_FORMATS else ".png"
+            targets.append(check_output_path(output / (source.stem + suffix), (source,), args.overwrite_input))
+        if len(set(targets)) != len(targets):
+            raise ImpastoError("two inputs have the same name; their outputs would collide", output)
+    engine = fast.cached_model(model, args.device, args.precision)
+    engine.mix(args.style_mix)  # check the mix against the model before any work
+    started, done, skipped = time.perf_counter(), 0, 0
+    bar = None
+    if not args.quiet and len(sources) > 1:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(sources), unit="img", dynamic_ncols=True, file=sys.stderr)
+    try:
+        for source, target in zip(sources, targets):
+            if args.skip_existing and target.exists():
+                skipped += 1
+            else:
+                image = fast.stylize(source, model, style_mix=args.style_mix, size=args.size,
+                                     preserve_color=args.preserve_color, device=args.device, precision=args.precision)
+                save_image(image, target)
+                done += 1
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        print(f"impasto: interrupted; {done} image(s) written (rerun with --skip-existing to go on)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        where = targets[0] if len(targets) == 1 else output
+        extra = f", {skipped} already there" if skipped else ""
+        print(f"wrote {done} image(s) to {where} ({engine.path.stem}{extra}, {time.perf_counter() - started:.2f} s)",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from . import video
+
+    method, model = _method(args)
+    stylizer = _frame_stylizer(args, method, model)
+    settings = video.VideoSettings(size=args.size, start=args.start, end=args.end, fps=args.fps,
+                                   coherent=not args.independent, flow=args.flow, long_term=args.long_term,
+                                   keep_frames=args.keep_frames)
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(unit="frame", dynamic_ncols=True, file=sys.stderr)
+
+    def on_frame(done: int, total: int | None, skipped: bool) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.set_postfix_str("resumed" if skipped else stylizer.name, refresh=False)
+            bar.update(done - bar.n)
+
+    try:
+        report = video.stylize_video(args.input, args.output, stylizer, settings, on_frame)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        print("impasto: interrupted; finished frames are kept (run the same command again to go on)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if bar is not None:
+        bar.close()
+    if not args.quiet:
+        resumed = f", {report.skipped} resumed" if report.skipped else ""
+        print(f"wrote {report.output} ({report.frames} frames at {float(report.fps):.3g} fps{resumed}, audio: "
+              f"{report.audio}, {report.seconds:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def _frame_stylizer(args: argparse.Namespace, method: str, model: Path | None):
+    from . import video
+
+    styles = args.style or []
+    blend = 0.7 if args.blend is None else args.blend
+    if method == "fast":
+        from . import fast
+
+        engine = fast.cached_model(model, args.device, args.precision)
+        mix = engine.mix(args.style_mix)
+        return video.FeedForwardFrames(lambda frame: _keep_colour(engine.stylize(frame, mix.tolist()), frame, args),
+                                       "fast", blend)
+    if not styles:
+        raise ImpastoError(f"--method {method} needs at least one --style image")
+    if method == "adain":
+        from . import adain
+        from .images import as_tensor, resize_max_side
+
+        engine = adain.cached_engine(model, args.device, args.precision)
+        style_side = max(1, round(args.size * args.style_scale))
+        codes = [engine.style_code(resize_max_side(as_tensor(style), style_side)) for style in styles]  # once per clip
+        if args.alpha > 1:
+            raise ImpastoError(f"--alpha must be between 0 and 1, got {args.alpha}")
+        return video.FeedForwardFrames(
+            lambda frame: _keep_colour(engine.stylize(frame, codes, weights=args.style_blend, alpha=args.alpha), frame, args),
+            "adain", blend)
+    settings = _settings(args)
+    settings.validate(len(styles))
+    weight = 20.0 if args.temporal_weight is None else args.temporal_weight
+    return video.OptimizeFrames(styles, settings, iterations=args.frame_iterations, temporal_weight=weight)
+
+
+def _keep_colour(out, frame, args: argparse.Namespace):
+    if args.preserve_color in ("luminance", "histogram"):
+        from .color import transfer_luminance
+
+        return transfer_luminance(out, frame)
+    return out
+
+
+def cmd_score_video(args: argparse.Namespace) -> int:
+    from .video import score_video
+
+    mean, per_pair = score_video(args.original, args.stylized, args.flow, args.fps)
+    print(f"warping error {mean:.5f} over {len(per_pair)} frame pairs (lower is steadier)")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import logging
+
+    from .fast import export
+    from .modelfile import resolve_model
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    path = export(resolve_model(args.model), args.output)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -408,6 +631,17 @@ def _training_task(args: argparse.Namespace):
         content = ImageFolder(args.content, args.crop, shorter, what="content photos")
         style = ImageFolder(args.style, args.crop, shorter, what="style images", exclude=args.hold_out or ())
         return adain.AdainTask(content, style, style_weight=args.style_weight, hold_out=args.hold_out or ())
+    if args.kind == "fast":
+        from . import fast
+        from .images import read_image, resize_max_side
+
+        content = ImageFolder(args.data, args.crop, shorter, what="content photos")
+        style_size = args.style_size or shorter
+        styles = [resize_max_side(read_image(path), style_size) for path in args.style]
+        names = [Path(path).stem for path in args.style]
+        preview = resize_max_side(read_image(args.preview_image), 256) if args.preview_image else None
+        return fast.FastTask(content, styles, names, width=args.width, content_weight=args.content_weight,
+                             style_weight=args.style_weight, tv_weight=args.tv_weight, preview=preview)
     raise ImpastoError(f"unknown kind of training {args.kind!r}")
 
 
@@ -454,7 +688,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models}
+COMMANDS = {"stylize": cmd_stylize, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
+            "export": cmd_export, "video": cmd_video, "score-video": cmd_score_video}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from .runtime import autocast, get_backbone, resolve_device, resolve_precision
 from .training import ImageFolder, random_flip
 
 KIND = "fast"
-CONTENT_LAYERS = ("relu4_2",)
+CONTENT_LAYERS = ("relu2_2",)  # Johnson et al.: an early layer keeps the photo's structure
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 #: Two stride-2 stages: inputs are padded to a multiple of 4.
 MULTIPLE = 4
@@ -271,3 +271,56 @@ class FastTask:
             "content_layers": list(CONTENT_LAYERS),
             "style_layers": list(STYLE_LAYERS),
         }
+
+
+# ---------------------------------------------------------------------------------------- export
+
+EXPORT_FORMATS = {".onnx": "onnx", ".ts": "torchscript", ".torchscript": "torchscript"}
+
+
+class ExportedNet(nn.Module):
+    """What exported files contain: ``(image (N,3,H,W) in [0,1], H and W multiples of 4; mix (styles,))
+    -> stylized image in [0, 1]``."""
+
+    def __init__(self, network: TransformerNet) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, image: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
+        return self.network(image, mix).clamp(0.0, 1.0)
+
+
+def export(model: str | os.PathLike, output: str | os.PathLike, size: int = 256) -> Path:
+    """Write a model as TorchScript (``.ts``) or ONNX (``.onnx``, dynamic batch/height/width; opset 18)."""
+    import tempfile
+
+    from .files import atomic_write
+
+    output = Path(output)
+    fmt = EXPORT_FORMATS.get(output.suffix.lower())
+    if fmt is None:
+        raise ImpastoError("unknown export format; name the file .onnx or .ts (TorchScript)", output)
+    loaded = FastModel(model, device="cpu", precision="fp32")
+    wrapper = ExportedNet(loaded.network.float().to(memory_format=torch.contiguous_format)).eval()
+    example = (torch.rand(1, 3, size, size), loaded.mix(None))
+    with tempfile.TemporaryDirectory() as folder:
+        scratch = Path(folder) / f"model{output.suffix}"
+        if fmt == "torchscript":
+            with torch.no_grad():
+                traced = torch.jit.trace(wrapper, example, check_trace=False)
+            traced.save(os.fspath(scratch))
+        else:
+            try:
+                import onnxscript  # noqa: F401 - the exporter needs it
+            except ImportError:
+                raise ImpastoError("ONNX export needs the onnx and onnxscript packages "
+                                   "(pip install 'impasto[export]')") from None
+            batch, height, width = (torch.export.Dim(n) for n in ("batch", "height", "width"))
+            program = torch.onnx.export(
+                wrapper, example, dynamo=True, verbose=False,
+                dynamic_shapes={"image": {0: batch, 2: 4 * height, 3: 4 * width}, "mix": None},
+                input_names=["image", "mix"], output_names=["stylized"],
+            )
+            program.save(os.fspath(scratch))
+        data = scratch.read_bytes()
+    return atomic_write(output, lambda handle: handle.write(data))

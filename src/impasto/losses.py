@@ -219,6 +219,24 @@ class StyleTarget:
 
 
 @dataclass
+class TemporalTarget:
+    """Ruder et al. 2016: stay close to an earlier output warped into this frame, where the flow is reliable.
+
+    ``image`` (1, 3, H, W) in [0, 1] and ``reliable`` (1, 1, H, W) weights in [0, 1] are at the
+    size of the image being optimised.  The loss is the mean over all pixels of
+    reliable * (output - image)^2 in 0-255 units (as in the paper), times ``weight``.
+    """
+
+    image: torch.Tensor
+    reliable: torch.Tensor
+    weight: float = 1.0
+
+    def loss(self, image: torch.Tensor) -> torch.Tensor:
+        difference = (image.float() - self.image.to(image.device)) * 255.0
+        return torch.mean(self.reliable.to(image.device) * difference ** 2)
+
+
+@dataclass
 class StyleObjective:
     """alpha * content + beta * style + tv, with per-layer weights, against fixed targets."""
 
@@ -230,6 +248,7 @@ class StyleObjective:
     content_layer_weights: Mapping[str, float] = field(default_factory=dict)
     style_layer_weights: Mapping[str, float] = field(default_factory=dict)
     style_loss: Any = field(default_factory=GramLoss)
+    temporal: Sequence[TemporalTarget] = ()
 
     @property
     def layers(self) -> list[str]:
@@ -257,6 +276,9 @@ class StyleObjective:
             "tv": self.tv_weight * tv,
         }
         terms["total"] = terms["content"] + terms["style"] + terms["tv"]
+        if self.temporal:
+            terms["temporal"] = sum((target.weight * target.loss(image) for target in self.temporal), zero)
+            terms["total"] = terms["total"] + terms["temporal"]
         return terms
 
 

@@ -27,7 +27,7 @@ from .color import METHODS as COLOR_METHODS
 from .color import match_histogram, match_luminance, transfer_luminance
 from . import tiling
 from .runtime import PRECISIONS, autocast, cpu_has_fast_bf16, get_backbone, resolve_device, resolve_precision  # noqa: F401
-from .losses import STYLE_LOSSES, GramLoss, StyleObjective, StyleTarget, make_style_loss, mask_pyramid, normalised, resize_mask
+from .losses import STYLE_LOSSES, GramLoss, StyleObjective, StyleTarget, TemporalTarget, make_style_loss, mask_pyramid, normalised, resize_mask
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
@@ -457,8 +457,12 @@ def run(
     styles: Sequence[images.ImageLike],
     settings: StyleSettings | None = None,
     on_step: Callable[[Progress], None] | None = None,
+    temporal: Sequence[TemporalTarget] = (),
 ) -> Result:
     """Stylize ``content`` with one or more ``styles``; see :class:`StyleSettings` for the knobs.
+
+    ``temporal`` (video): earlier outputs warped into this frame, at the content's size, that the
+    result should stay close to where they are reliable.
 
     Runs coarse to fine (see :func:`pyramid_plan`): each level starts from the previous level's
     result, upsampled, and computes its style targets at the matching style scale.
@@ -517,6 +521,11 @@ def run(
                 tile_masks = [region * tiling.crop(mask, window) for mask in level_masks]
             objective = make_objective(model, tiling.crop(content_t, window).to(device), targets, level_settings,
                                        cast, tile_masks if len(boxes) > 1 or level_masks is not None else None)
+            objective.temporal = [
+                TemporalTarget(tiling.crop(images.resize(t.image, (height, width)), window).to(device),
+                               tiling.crop(resize_mask(t.reliable, (height, width)), window).to(device), t.weight)
+                for t in temporal
+            ]
             surroundings = tiling.crop(canvas, window).to(device)
             compose = None if window == box else functools.partial(tiling.insert, surroundings, inner)
             offset, evaluations_before = done_iterations, done_evaluations

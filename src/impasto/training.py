@@ -283,7 +283,7 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
         network.train()
         folder = Path(preview_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        images.save_image(image.float().cpu(), folder / f"step-{step:06d}.jpg")
+        images.save_image(image.float().cpu(), folder / f"step-{step:06d}.png")
 
     began = time.perf_counter()
     window: dict[str, float] = {}

@@ -1,0 +1,223 @@
+"""Benchmark of the one-pass methods (feed-forward networks and AdaIN) beside the optimisation method.
+
+Run from the repository root (after `make install`), with nothing else busy on the machine:
+
+    .venv/bin/python benchmarks/bench_feedforward.py                 # everything
+    .venv/bin/python benchmarks/bench_feedforward.py --only speed    # or quality, heldout
+
+Sections:
+  speed    ms per image for the feed-forward network (width 1.0 and 0.5) at 256, 512 and 1024 px and
+           for AdaIN (encoder + AdaIN + decoder, style statistics cached) at 512 and 1024 px, in fp32
+           and bf16 autocast, channels-last, on this machine's device; and, measured in the same run,
+           the optimisation method's default 512 px run as the peer.
+  quality  the optimisation objective (content relu4_2 weight 1 + Gram style relu1_1..relu5_1 weight 30,
+           float32) of each shipped single-style model's output, of AdaIN with the same style image,
+           and of the optimisation method (defaults), on the same photos at the same size.
+  heldout  the AdaIN decoder's training losses on training content x training styles and on photos and
+           styles it never saw (the test photos, the held-out styles listed in impasto.adain).
+
+Images come from the project's data beside the repository (../shared/data).  Results are printed as
+Markdown and saved as JSON under benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _timed(fn, repeats: int) -> float:
+    fn()  # warm-up (allocations, oneDNN kernel selection)
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def speed(device: torch.device, repeats: int) -> list[dict]:
+    from impasto import adain, fast
+    from impasto.optimize import StyleSettings, run
+    from impasto.runtime import autocast, get_backbone
+
+    rows = []
+    precisions = {"fp32": None, "bf16": torch.bfloat16}
+    for width in (1.0, 0.5):
+        net = fast.TransformerNet(1, width).eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+        for size in (256, 512, 1024):
+            image = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
+            for label, dtype in precisions.items():
+                def once():
+                    with torch.no_grad(), autocast(device, dtype):
+                        net(image).float()
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                seconds = _timed(once, repeats)
+                rows.append({"method": f"fast (width {width})", "size": size, "precision": label, "ms": seconds * 1e3})
+                print(rows[-1], file=sys.stderr)
+    decoder = adain.Decoder().eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+    encoder = get_backbone("vgg19", "caffe", "max", [adain.ENCODER_LAYER], device)
+    style = torch.rand(1, 3, 512, 512, device=device)
+    for size in (512, 1024):
+        image = torch.rand(1, 3, size, size, device=device)
+        for label, dtype in precisions.items():
+            with torch.no_grad(), autocast(device, dtype):
+                code = adain.StyleCode(*adain.mean_std(encoder(style, [adain.ENCODER_LAYER])[adain.ENCODER_LAYER]))
+
+            def once():
+                with torch.no_grad(), autocast(device, dtype):
+                    features = encoder(image, [adain.ENCODER_LAYER])[adain.ENCODER_LAYER]
+                    target = adain.adain_to(features, code.mean, code.std)
+                    decoder(target.contiguous(memory_format=torch.channels_last)).float()
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+            seconds = _timed(once, repeats)
+            rows.append({"method": "adain", "size": size, "precision": label, "ms": seconds * 1e3})
+            print(rows[-1], file=sys.stderr)
+    content, style_path = DATA / "content" / "tubingen.jpg", DATA / "style" / "starry_night.jpg"
+    began = time.perf_counter()
+    run(content, [style_path], StyleSettings(device=device.type))
+    rows.append({"method": "optimisation (defaults, 50 iterations)", "size": 512, "precision": "auto",
+                 "ms": (time.perf_counter() - began) * 1e3})
+    print(rows[-1], file=sys.stderr)
+    return rows
+
+
+def _objective_terms(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
+    """The optimisation method's default objective, float32, style image at the output's size."""
+    from impasto import images
+    from impasto.losses import StyleObjective, StyleTarget, gram_matrix
+    from impasto.optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+    from impasto.runtime import get_backbone
+
+    layers = [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]
+    vgg = get_backbone("vgg19", "caffe", "max", layers, torch.device("cpu"))
+    style = images.resize_max_side(style, max(image.shape[-2:]))
+    with torch.no_grad():
+        content_f = vgg(content, DEFAULT_CONTENT_LAYERS)
+        grams = {name: gram_matrix(f) for name, f in vgg(style, DEFAULT_STYLE_LAYERS).items()}
+        objective = StyleObjective(content_f, [StyleTarget(grams)], content_weight=1.0, style_weight=30.0)
+        terms = objective.terms(image, vgg(image, layers))
+    return {name: float(value) for name, value in terms.items() if name != "tv"}
+
+
+def quality(size: int, photos: list[str]) -> list[dict]:
+    from impasto import adain, fast, images
+    from impasto.modelfile import shipped_models
+    from impasto.optimize import StyleSettings, run
+
+    rows = []
+    models = [m for m in shipped_models() if m.kind == "fast" and m.config.get("styles") == 1]
+    for model in models:
+        style_name = model.config["style_names"][0]
+        style_path = DATA / "train" / "style" / f"{style_name}.jpg"
+        style = images.read_image(style_path)
+        for photo in photos:
+            content = images.resize_max_side(images.read_image(DATA / "content" / photo), size)
+            outputs = {}
+            began = time.perf_counter()
+            outputs["fast"] = fast.stylize(content, model.path, size=size)
+            took = {"fast": time.perf_counter() - began}
+            began = time.perf_counter()
+            outputs["adain"] = adain.stylize(content, [style], size=size, style_size=size)
+            took["adain"] = time.perf_counter() - began
+            began = time.perf_counter()
+            outputs["optimisation"] = run(content, [style], StyleSettings(size=size)).image
+            took["optimisation"] = time.perf_counter() - began
+            for method, image in outputs.items():
+                terms = _objective_terms(images.as_tensor(images.tensor_to_pil(image)), content, style)
+                rows.append({"style": style_name, "photo": photo, "method": method, "seconds": took[method], **terms})
+                print(rows[-1], file=sys.stderr)
+    return rows
+
+
+def heldout(count: int) -> list[dict]:
+    from impasto import adain, images
+    from impasto.modelfile import load_model
+    from impasto.runtime import resolve_precision
+
+    decoder = adain.Decoder()
+    loaded = load_model(adain.DEFAULT_DECODER, adain.KIND)
+    decoder.load_state_dict({k: v.float() for k, v in loaded.state_dict.items()})
+    decoder.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    device = torch.device("cpu")
+    dtype = resolve_precision("auto", device)
+    held_styles = set(loaded.training.get("held_out_styles") or adain.HELD_OUT_STYLES)
+
+    def prepare(path: Path) -> torch.Tensor:
+        image = images.read_image(path)
+        h, w = image.shape[-2:]
+        scale = 256 / min(h, w)
+        image = images.resize(image, (max(256, round(h * scale)), max(256, round(w * scale))))
+        h, w = image.shape[-2:]
+        top, left = (h - 256) // 2, (w - 256) // 2
+        return image[..., top: top + 256, left: left + 256]
+
+    train_photos = sorted((DATA / "train" / "content").glob("*.jpg"))[:count]
+    train_styles = [p for p in sorted((DATA / "train" / "style").iterdir()) if p.name not in held_styles][:count]
+    test_photos = sorted((DATA / "content").glob("*.jpg"))[:count]
+    test_styles = [DATA / "train" / "style" / name for name in sorted(held_styles)]
+    rows = []
+    for label, photos, styles in (("training photos x training styles", train_photos, train_styles),
+                                  ("unseen photos x unseen styles", test_photos, test_styles)):
+        content_terms, style_terms = [], []
+        for photo in photos:
+            content = prepare(photo)
+            for style_path in styles:
+                with torch.no_grad():
+                    c, s = adain.decoder_losses(decoder, content, prepare(style_path), device, dtype)
+                content_terms.append(float(c))
+                style_terms.append(float(s))
+        rows.append({"pairs": label, "count": len(content_terms),
+                     "content": statistics.mean(content_terms), "style": statistics.mean(style_terms),
+                     "content_sd": statistics.stdev(content_terms), "style_sd": statistics.stdev(style_terms)})
+        print(rows[-1], file=sys.stderr)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=("speed", "quality", "heldout"), action="append")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--size", type=int, default=512, help="quality: output size (default %(default)s)")
+    parser.add_argument("--photos", default="tubingen.jpg,golden_gate.jpg")
+    parser.add_argument("--pairs", type=int, default=6, help="heldout: photos and styles per group")
+    args = parser.parse_args()
+    sections = args.only or ["speed", "quality", "heldout"]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
+    if "speed" in sections:
+        report["speed"] = speed(torch.device(args.device), args.repeats)
+        print("\n| method | size | precision | ms / image |\n| --- | --- | --- | --- |")
+        for row in report["speed"]:
+            print(f"| {row['method']} | {row['size']} | {row['precision']} | {row['ms']:.1f} |")
+    if "quality" in sections:
+        report["quality"] = quality(args.size, args.photos.split(","))
+        print("\n| style | photo | method | content | style | total | seconds |\n| --- | --- | --- | --- | --- | --- | --- |")
+        for row in report["quality"]:
+            print(f"| {row['style']} | {row['photo']} | {row['method']} | {row['content']:,.0f} | {row['style']:,.0f} | "
+                  f"{row['total']:,.0f} | {row['seconds']:.2f} |")
+    if "heldout" in sections:
+        report["heldout"] = heldout(args.pairs)
+        print("\n| pairs | count | content loss | style loss |\n| --- | --- | --- | --- |")
+        for row in report["heldout"]:
+            print(f"| {row['pairs']} | {row['count']} | {row['content']:.2f} ± {row['content_sd']:.2f} | "
+                  f"{row['style']:.2f} ± {row['style_sd']:.2f} |")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (RESULTS / f"feedforward-{stamp}.json").write_text(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,450 @@
+"""Video in and out, and stylizing clips so that the result is stable over time.
+
+Frames come from a video file (decoded by PyAV, which carries its own FFmpeg) or a folder of
+numbered images, and go to a video file (audio copied from the input) or a folder of frames.
+
+Work is done frame by frame into a folder of PNG frames (the output folder itself, or
+``OUTPUT.frames/`` beside an output video), each written atomically.  Running the same command
+again skips the frames already there, so Ctrl-C or a crash loses nothing; the video is encoded
+once every frame exists, and the frame folder is then removed.
+
+Temporal coherence (see :mod:`impasto.flow` for the flow and the reliability masks):
+
+- optimisation (Ruder et al. 2016): each frame starts from the previous stylized frame warped into
+  it and adds a temporal loss that keeps reliable pixels close to it (optionally also to frames
+  further back, ``long_term``), with fewer iterations than a still image needs;
+- feed-forward models and AdaIN: each output is blended with the previous (stabilised) output
+  warped into the frame, where the flow is reliable; AdaIN's style statistics are computed once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterator, Protocol, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import flow as flowlib
+from . import images
+from .errors import ImpastoError
+
+#: Output containers: codec and pixel format of the video stream.
+VIDEO_FORMATS = {
+    ".mp4": ("mp4", "libx264", "yuv420p"),
+    ".m4v": ("mp4", "libx264", "yuv420p"),
+    ".mov": ("mov", "libx264", "yuv420p"),
+    ".mkv": ("matroska", "libx264", "yuv420p"),
+    ".webm": ("webm", "libvpx-vp9", "yuv420p"),
+    ".gif": ("gif", "gif", "rgb8"),
+}
+#: Audio codecs each container takes as they are; others are re-encoded to the first one listed.
+AUDIO_CODECS = {
+    "mp4": ("aac", "mp3", "alac", "opus"),
+    "mov": ("aac", "mp3", "alac", "pcm_s16le"),
+    "matroska": ("aac", "opus", "vorbis", "mp3", "flac", "pcm_s16le"),
+    "webm": ("opus", "vorbis"),
+    "gif": (),
+}
+FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+DEFAULT_FOLDER_FPS = 25
+
+
+# ------------------------------------------------------------------------------------------ input
+
+
+@dataclass
+class Clip:
+    """An opened clip: where it comes from, its rate, and (when known) its frame count."""
+
+    path: Path
+    fps: Fraction
+    count: int | None
+    width: int
+    height: int
+    has_audio: bool
+    files: list[Path] | None = None  # a folder of frames
+
+    def frames(self, start: int = 0, end: int | None = None) -> Iterator[np.ndarray]:
+        """RGB uint8 frames (H x W x 3) from ``start`` to ``end`` (exclusive)."""
+        if self.files is not None:
+            for path in self.files[start:end]:
+                yield np.asarray(images.tensor_to_pil(images.read_image(path)))
+            return
+        import av
+
+        try:
+            with av.open(os.fspath(self.path)) as container:
+                for index, frame in enumerate(container.decode(video=0)):
+                    if end is not None and index >= end:
+                        break
+                    if index >= start:
+                        yield frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as exc:
+            raise ImpastoError(f"the video is damaged and could not be decoded further ({exc})", self.path) from None
+
+
+def _frame_number(path: Path) -> tuple[int, str]:
+    numbers = re.findall(r"\d+", path.stem)
+    return (int(numbers[-1]) if numbers else -1, path.name)
+
+
+def open_clip(path: str | os.PathLike, fps: float | None = None) -> Clip:
+    """Open a video file or a folder of numbered frames; anything unreadable is a one-line error."""
+    path = Path(path)
+    if not path.exists():
+        raise ImpastoError("no such video or folder of frames", path)
+    if path.is_dir():
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in FRAME_SUFFIXES and p.is_file()),
+                       key=_frame_number)
+        if not files:
+            raise ImpastoError("no frames (numbered images) in this folder", path)
+        first = images.read_image(files[0])
+        rate = Fraction(fps if fps else DEFAULT_FOLDER_FPS).limit_denominator(1001)
+        return Clip(path, rate, len(files), first.shape[-1], first.shape[-2], False, files)
+    import av
+
+    try:
+        with av.open(os.fspath(path)) as container:
+            if not container.streams.video:
+                raise ImpastoError("has no video stream", path)
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            if fps:
+                rate = Fraction(fps)
+            if not rate:
+                raise ImpastoError("the video has no frame rate; give one with --fps", path)
+            count = stream.frames or None
+            return Clip(path, Fraction(rate).limit_denominator(100_000), count, stream.codec_context.width,
+                        stream.codec_context.height, bool(container.streams.audio))
+    except av.FFmpegError as exc:
+        raise ImpastoError(f"not a video impasto can read ({type(exc).__name__}: {exc.strerror or exc})", path) from None
+
+
+def frame_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
+    """The working size: long side ``max_side`` (never upscaled), both sides even (video codecs need it)."""
+    if max_side and max(height, width) > max_side:
+        height, width = images.scaled_size(height, width, max_side)
+    return max(2, height - height % 2), max(2, width - width % 2)
+
+
+def _to_tensor(frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    tensor = torch.from_numpy(np.array(frame, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
+    return images.resize(tensor, size) if tuple(tensor.shape[-2:]) != size else tensor
+
+
+def _to_uint8(image: torch.Tensor) -> np.ndarray:
+    return np.asarray(images.tensor_to_pil(image))
+
+
+# -------------------------------------------------------------------------------------- stylizers
+
+
+class FrameStylizer(Protocol):
+    """Stylizes one frame; ``history`` holds (warped earlier output, reliability) pairs, nearest first."""
+
+    name: str
+
+    def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        ...
+
+
+class OptimizeFrames:
+    """Ruder et al.: warm start from the warped previous output, temporal loss on reliable pixels.
+
+    The first frame gets the full still-image run (``settings``, pyramid and all); later frames run
+    ``iterations`` at the frame size only.  Without history (independent mode) every frame runs
+    from the photo with the same per-frame iterations.
+    """
+
+    def __init__(self, styles: Sequence[images.ImageLike], settings, iterations: int = 30,
+                 temporal_weight: float = 20.0) -> None:
+        self.styles = [images.as_tensor(style, settings.max_pixels) for style in styles]
+        self.settings = settings
+        self.iterations = iterations
+        self.temporal_weight = temporal_weight
+        self.name = "optimize"
+        self.first = True
+
+    def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        from .losses import TemporalTarget
+        from .optimize import run
+
+        side = max(frame.shape[-2:])
+        if self.first and not history:
+            settings = dataclasses.replace(self.settings, size=side)
+        else:
+            init = history[0][0] if history else "content"
+            settings = dataclasses.replace(self.settings, size=side, init=init, pyramid=1, iterations=self.iterations)
+        self.first = False
+        temporal = [TemporalTarget(image, reliable, self.temporal_weight) for image, reliable in history]
+        result = run(frame, self.styles, settings, temporal=temporal)
+        if result.stop_reason == "interrupted":
+            raise KeyboardInterrupt
+        return result.image
+
+
+class FeedForwardFrames:
+    """A one-pass stylizer, stabilised by blending with the warped previous output where reliable."""
+
+    def __init__(self, stylize: Callable[[torch.Tensor], torch.Tensor], name: str, blend: float = 0.7) -> None:
+        if not 0.0 <= blend < 1.0:
+            raise ImpastoError(f"the temporal blend must be in [0, 1), got {blend}")
+        self.stylize = stylize
+        self.name = name
+        self.blend = blend
+
+    def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        out = self.stylize(frame)
+        if history:
+            warped, reliable = history[0]
+            weight = self.blend * reliable
+            out = weight * warped + (1.0 - weight) * out
+        return out
+
+
+# ---------------------------------------------------------------------------------------- pipeline
+
+
+@dataclass
+class VideoSettings:
+    """How a clip is processed, whatever the method."""
+
+    size: int | None = 480
+    start: int = 0
+    end: int | None = None
+    fps: float | None = None  # frame folders only (default 25); a video's own rate otherwise
+    coherent: bool = True
+    flow: str = "dis"
+    long_term: int = 0  # optimisation: also keep close to this many frames further back
+    keep_frames: bool = False
+    crf: int = 18  # x264 / VP9 quality (lower = better, larger)
+
+
+@dataclass
+class VideoReport:
+    output: Path
+    frames: int
+    skipped: int
+    fps: Fraction
+    seconds: float
+    audio: str  # "copied", "re-encoded (codec)", "none", or why not
+
+
+def _job_stamp(source: Path, stylizer: FrameStylizer, settings: VideoSettings, size: tuple[int, int]) -> dict:
+    return {"source": os.fspath(source.resolve()), "method": stylizer.name, "size": list(size),
+            "start": settings.start, "end": settings.end, "coherent": settings.coherent}
+
+
+def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer: FrameStylizer,
+                  settings: VideoSettings | None = None,
+                  on_frame: Callable[[int, int | None, bool], None] | None = None) -> VideoReport:
+    """Stylize a clip into a video file or a folder of frames; reruns resume where the last one stopped."""
+    import time
+
+    settings = settings or VideoSettings()
+    if settings.flow not in flowlib.METHODS:
+        raise ImpastoError(f"unknown flow method {settings.flow!r}; choose {' or '.join(flowlib.METHODS)}")
+    if settings.start < 0 or (settings.end is not None and settings.end <= settings.start):
+        raise ImpastoError(f"empty frame range {settings.start}..{settings.end}")
+    clip = open_clip(source, settings.fps)
+    output = Path(output)
+    to_folder = output.suffix == ""
+    if not to_folder and output.suffix.lower() not in VIDEO_FORMATS:
+        known = ", ".join(sorted(VIDEO_FORMATS))
+        raise ImpastoError(f"unknown video format {output.suffix!r}; use one of {known}, or a folder (no extension)", output)
+    if not output.parent.is_dir():
+        raise ImpastoError("cannot write output: the folder does not exist", output)
+    if output.exists() and clip.path.resolve() == output.resolve():
+        raise ImpastoError("refusing to overwrite the input (choose another output)", output)
+    work = output if to_folder else output.with_name(output.name + ".frames")
+    size = frame_size(clip.height, clip.width, settings.size)
+    stamp = _job_stamp(clip.path, stylizer, settings, size)
+    job_file = work / ".impasto-job.json"
+    if work.exists() and any(work.iterdir()):
+        if not job_file.exists() or json.loads(job_file.read_text()) != stamp:
+            raise ImpastoError("holds frames of another job (other input, method, size or range); "
+                               "delete it or choose another output", work)
+    work.mkdir(parents=True, exist_ok=True)
+    job_file.write_text(json.dumps(stamp))
+
+    started = time.perf_counter()
+    total = None
+    if clip.count is not None:
+        total = max(0, min(clip.count, settings.end or clip.count) - settings.start)
+    previous_frames: list[np.ndarray] = []  # originals at working size, nearest first
+    previous_outputs: list[np.ndarray] = []  # stylized, float32 H x W x 3, nearest first
+    keep = 1 + max(0, settings.long_term)
+    written = skipped = count = 0
+    for index, frame in enumerate(clip.frames(settings.start, settings.end)):
+        content = _to_tensor(frame, size)
+        original = _to_uint8(content)
+        target = work / f"frame_{settings.start + index + 1:06d}.png"
+        done_before = target.exists()
+        if done_before:
+            stylized = images.read_image(target)
+            skipped += 1
+        else:
+            history = _history(original, previous_frames, previous_outputs, settings) if settings.coherent else []
+            stylized = stylizer(content, history).clamp(0, 1)
+            images.save_image(stylized, target)
+            written += 1
+        count += 1
+        previous_frames = [original, *previous_frames][:keep]
+        previous_outputs = [flowlib.to_array(stylized), *previous_outputs][:keep]
+        if on_frame is not None:
+            on_frame(count, total, done_before)
+    if count == 0:
+        raise ImpastoError(f"no frames in the range {settings.start}..{settings.end}", clip.path)
+    audio = "none"
+    if not to_folder:
+        frames = [work / f"frame_{settings.start + i + 1:06d}.png" for i in range(count)]
+        audio = encode_video(frames, output, clip, settings)
+        if not settings.keep_frames:
+            shutil.rmtree(work)
+    return VideoReport(output, count, skipped, clip.fps, time.perf_counter() - started, audio)
+
+
+def _history(original: np.ndarray, previous_frames: list[np.ndarray], previous_outputs: list[np.ndarray],
+             settings: VideoSettings) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Earlier outputs warped into this frame, with the pixels where each is the reliable prediction.
+
+    Long-term targets only count where no nearer frame is reliable (Ruder et al.'s long-term weights).
+    """
+    history = []
+    covered = np.zeros(original.shape[:2], np.float32)
+    for earlier, output in zip(previous_frames, previous_outputs):
+        backward, reliable = flowlib.frame_motion(earlier, original, settings.flow)
+        weight = np.clip(reliable - covered, 0.0, 1.0) if history else reliable
+        covered = np.maximum(covered, reliable)
+        history.append((flowlib.to_tensor(flowlib.warp(output, backward)).clamp(0, 1), flowlib.to_tensor(weight)))
+    return history
+
+
+# ---------------------------------------------------------------------------------------- output
+
+
+def encode_video(frames: Sequence[Path], output: Path, clip: Clip, settings: VideoSettings) -> str:
+    """Encode frames (PNG files) to ``output`` at the clip's rate, copying its audio; atomic."""
+    import av
+
+    fmt, codec, pix_fmt = VIDEO_FORMATS[output.suffix.lower()]
+    partial = output.with_name(f".{output.stem}.partial{output.suffix}")
+    first = Image.open(frames[0])
+    width, height = first.size
+    audio_note = "none"
+    try:
+        with av.open(os.fspath(partial), mode="w", format=fmt) as container:
+            stream = container.add_stream(codec, rate=clip.fps)
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            if codec == "libx264":
+                stream.options = {"crf": str(settings.crf), "preset": "medium"}
+            elif codec == "libvpx-vp9":
+                stream.options = {"crf": str(settings.crf + 13), "b": "0"}
+            audio_copy = _audio_plan(container, clip, fmt)
+            for path in frames:
+                with Image.open(path) as img:
+                    frame = av.VideoFrame.from_ndarray(np.asarray(img.convert("RGB")), format="rgb24")
+                for packet in stream.encode(frame):
+                    container.mux(packet)
+            for packet in stream.encode():
+                container.mux(packet)
+            if audio_copy is not None:
+                audio_note = audio_copy(container, settings.start / clip.fps,
+                                        None if settings.end is None else settings.end / clip.fps)
+            elif clip.has_audio:
+                audio_note = f"dropped ({output.suffix} cannot hold audio)"
+        os.replace(partial, output)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return audio_note
+
+
+def _audio_plan(container, clip: Clip, fmt: str):
+    """Add the output audio stream now (before any packet is written); return a function that fills it."""
+    if not clip.has_audio or not AUDIO_CODECS[fmt]:
+        return None
+    import av
+
+    source = av.open(os.fspath(clip.path))
+    in_stream = source.streams.audio[0]
+    name = in_stream.codec_context.name
+    if name in AUDIO_CODECS[fmt]:
+        out_stream = container.add_stream_from_template(in_stream)
+
+        def copy(container, begin: Fraction, end: Fraction | None) -> str:
+            base = in_stream.time_base
+            offset = None
+            for packet in source.demux(in_stream):
+                if packet.dts is None or packet.pts is None:
+                    continue
+                moment = packet.pts * base
+                if moment < begin - Fraction(1, 100) or (end is not None and moment >= end):
+                    continue
+                if offset is None:
+                    offset = packet.pts
+                packet.pts -= offset
+                packet.dts -= offset
+                packet.stream = out_stream
+                container.mux(packet)
+            source.close()
+            return "copied"
+
+        return copy
+    target = AUDIO_CODECS[fmt][0]
+    rate = in_stream.codec_context.sample_rate or 48_000
+    if target == "opus":
+        rate = 48_000
+    out_stream = container.add_stream(target, rate=rate)
+    try:
+        out_stream.layout = in_stream.codec_context.layout.name
+    except (AttributeError, ValueError):
+        pass
+
+    def transcode(container, begin: Fraction, end: Fraction | None) -> str:
+        resampler = av.AudioResampler(format=out_stream.codec_context.format.name,
+                                      layout=out_stream.codec_context.layout.name, rate=rate)
+        for frame in source.decode(in_stream):
+            if frame.time is not None and (frame.time < float(begin) or (end is not None and frame.time >= float(end))):
+                continue
+            frame.pts = None
+            for converted in resampler.resample(frame):
+                for packet in out_stream.encode(converted):
+                    container.mux(packet)
+        for packet in out_stream.encode(None):
+            container.mux(packet)
+        source.close()
+        return f"re-encoded ({name} -> {target})"
+
+    return transcode
+
+
+# ----------------------------------------------------------------------------------------- scoring
+
+
+def read_clip(path: str | os.PathLike, size: tuple[int, int] | None = None, fps: float | None = None) -> list[np.ndarray]:
+    """Every frame of a clip as RGB uint8, optionally resized (for scoring)."""
+    clip = open_clip(path, fps)
+    frames = []
+    for frame in clip.frames():
+        if size is not None and frame.shape[:2] != size:
+            frame = np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.Resampling.LANCZOS))
+        frames.append(frame)
+    return frames
+
+
+def score_video(original: str | os.PathLike, stylized: str | os.PathLike, method: str = "dis",
+                fps: float | None = None) -> tuple[float, list[float]]:
+    """Warping error of ``stylized`` measured with the flow of ``original`` (at the stylized size)."""
+    styled = read_clip(stylized, fps=fps)
+    frames = read_clip(original, styled[0].shape[:2], fps=fps)
+    return flowlib.warping_error(frames, styled, method)

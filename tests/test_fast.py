@@ -1,0 +1,176 @@
+"""Feed-forward networks: shapes, training, conditional normalisation, files, export, command line."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+
+from helpers import gradient_photo, image_folder, stripes
+from impasto import fast
+from impasto.cli import main
+from impasto.errors import ImpastoError
+from impasto.fast import FastModel, FastTask, TransformerNet
+from impasto.images import as_tensor
+from impasto.modelfile import ModelFile, load_model, save_model
+from impasto.training import ImageFolder, TrainSettings, train
+
+
+def _model_file(path, styles=1, width=0.25, seed=0):
+    torch.manual_seed(seed)
+    net = TransformerNet(styles, width)
+    with torch.no_grad():  # give every style distinct normalisation parameters
+        for module in net.modules():
+            if isinstance(module, fast.ConditionalInstanceNorm):
+                module.scale.add_(0.3 * torch.randn_like(module.scale))
+                module.shift.add_(0.3 * torch.randn_like(module.shift))
+    config = {"styles": styles, "width": width, "residual_blocks": 5, "style_names": [f"s{i}" for i in range(styles)]}
+    save_model(path, ModelFile(kind="fast", config=config, state_dict=net.state_dict()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_style_file(tmp_path_factory):
+    return _model_file(tmp_path_factory.mktemp("fast") / "two.pt", styles=2)
+
+
+@pytest.mark.parametrize("size", [(37, 53), (5, 9), (64, 31)])
+def test_any_size_comes_back_the_same_size(two_style_file, size):
+    model = FastModel(two_style_file, device="cpu", precision="fp32")
+    out = model.stylize(torch.rand(2, 3, *size))
+    assert out.shape == (2, 3, *size) and 0 <= out.min() and out.max() <= 1
+
+
+def test_width_makes_a_smaller_network():
+    full = sum(p.numel() for p in TransformerNet(1, 1.0).parameters())
+    half = sum(p.numel() for p in TransformerNet(1, 0.5).parameters())
+    assert 0.2 < half / full < 0.3
+
+
+def test_style_mix_blends_the_normalisation_parameters(two_style_file):
+    model = FastModel(two_style_file, device="cpu", precision="fp32")
+    blended = TransformerNet(1, 0.25)
+    state = model.network.state_dict()
+    mixed = {k: (0.7 * v[0:1] + 0.3 * v[1:2]) if k.endswith((".scale", ".shift")) else v for k, v in state.items()}
+    blended.load_state_dict(mixed)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        expected = blended.eval()(x).clamp(0, 1)
+    torch.testing.assert_close(model.stylize(x, [0.7, 0.3]), expected, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(model.stylize(x, [7, 3]), expected, atol=1e-5, rtol=1e-4)  # normalised
+    assert not torch.allclose(model.stylize(x, [1, 0]), model.stylize(x, [0, 1]), atol=1e-3)
+    with pytest.raises(ImpastoError, match="2 style"):
+        model.mix([1, 2, 3])
+
+
+def _task(tmp_path, styles=1):
+    photos = ImageFolder(image_folder(tmp_path / "photos", 4), crop=32, shorter_side=40)
+    style_images = [as_tensor(stripes(48, ((200, 30, 30), (240, 230, 50)))),
+                    as_tensor(stripes(48, ((20, 30, 200), (30, 200, 60)), vertical=False))][:styles]
+    return FastTask(photos, style_images, [f"style{i}" for i in range(styles)], width=0.25)
+
+
+def test_training_lowers_the_loss_and_the_file_round_trips(tmp_path):
+    task = _task(tmp_path, styles=2)
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(task.losses(task.network, 4, random.Random(5), torch.device("cpu"), None)["total"])
+
+    before = loss()
+    report = train(task, TrainSettings(steps=30, batch_size=2, learning_rate=5e-3, precision="fp32",
+                                       checkpoint_every=15), tmp_path / "m.pt")
+    assert loss() < 0.5 * before
+    model = FastModel(report.model_path, device="cpu", precision="fp32")
+    assert model.style_names == ["style0", "style1"]
+    x = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        direct = task.network.eval()(x, torch.tensor([0.0, 1.0])).clamp(0, 1)
+    torch.testing.assert_close(model.stylize(x, [0, 1]), direct, atol=2e-2, rtol=0)  # fp16 weights
+    record = load_model(report.model_path, "fast")
+    assert record.version and record.training["steps_done"] == 30 and record.training["style_images"] == ["style0", "style1"]
+    assert record.training["learning_rate"] == 5e-3 and "hardware" in record.training
+
+
+def test_resume_continues_from_the_saved_step(tmp_path):
+    settings = dict(batch_size=1, learning_rate=1e-3, precision="fp32", checkpoint_every=2)
+    train(_task(tmp_path), TrainSettings(steps=2, **settings), tmp_path / "m.pt")
+    report = train(_task(tmp_path), TrainSettings(steps=4, resume=True, **settings), tmp_path / "m.pt")
+    assert report.steps == 4
+    history = torch.load(report.checkpoint_path, weights_only=True)["history"]
+    assert [h["step"] for h in history] == [2, 4]
+
+
+@pytest.mark.parametrize("suffix", [".ts", ".onnx"])
+def test_export_gives_the_same_output(tmp_path, two_style_file, suffix):
+    if suffix == ".onnx":
+        pytest.importorskip("onnxscript")
+        ort = pytest.importorskip("onnxruntime")
+    exported = fast.export(two_style_file, tmp_path / f"model{suffix}", size=32)
+    model = FastModel(two_style_file, device="cpu", precision="fp32")
+    x = torch.rand(2, 3, 40, 28)
+    mix = torch.tensor([0.25, 0.75])
+    expected = model.stylize(x, mix.tolist())
+    if suffix == ".ts":
+        got = torch.jit.load(exported)(x, mix)
+    else:
+        session = ort.InferenceSession(str(exported))
+        got = torch.from_numpy(session.run(None, {"image": x.numpy(), "mix": mix.numpy()})[0])
+    torch.testing.assert_close(got, expected, atol=1e-4, rtol=1e-4)
+
+
+def test_cli_train_then_stylize_a_folder(tmp_path, capsys):
+    photos = image_folder(tmp_path / "photos", 3)
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    model = tmp_path / "model.pt"
+    assert main(["train", "fast", "--style", str(style), "--data", str(photos), "-o", str(model), "--crop", "32",
+                 "--batch-size", "2", "--steps", "2", "--width", "0.25", "--precision", "fp32", "-q"]) == 0
+    out = tmp_path / "out"
+    assert main(["stylize", "--model", str(model), str(photos), "-o", str(out), "-s", "40", "-q"]) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["photo_00.png", "photo_01.png", "photo_02.png"]
+    (out / "photo_01.png").unlink()
+    stamp = (out / "photo_00.png").stat().st_mtime_ns
+    assert main(["stylize", "--model", str(model), str(photos), "-o", str(out), "-s", "40", "--skip-existing"]) == 0
+    assert "1 image(s)" in capsys.readouterr().err and (out / "photo_01.png").exists()
+    assert (out / "photo_00.png").stat().st_mtime_ns == stamp
+    single = tmp_path / "one.jpg"
+    assert main(["stylize", "--model", str(model), str(photos / "photo_00.png"), "-o", str(single),
+                 "--preserve-color", "luminance", "-q"]) == 0
+    assert single.exists()
+    onnx = tmp_path / "m.ts"
+    assert main(["export", str(model), "-o", str(onnx)]) == 0 and onnx.exists()
+
+
+@pytest.mark.parametrize("make_args, fragment", [
+    (lambda t, m: ["stylize", "--model", str(m), str(t / "p.png"), "-o", str(t / "o.png"), "--style-mix", "1,1,1"],
+     "3 weights but the model has 2"),
+    (lambda t, m: ["stylize", "--model", "no-such-model", str(t / "p.png"), "-o", str(t / "o.png")],
+     "no model file or shipped model"),
+    (lambda t, m: ["stylize", "--model", str(t / "p.png"), str(t / "p.png"), "-o", str(t / "o.png")],
+     "not a readable model file"),
+    (lambda t, m: ["stylize", "--model", str(m), str(t / "p.png"), str(t / "p.png"), "-o", str(t / "o.png")],
+     "several inputs need a folder"),
+    (lambda t, m: ["stylize", "--model", str(m), str(t / "missing.png"), "-o", str(t / "o.png")],
+     "no such file or folder"),
+    (lambda t, m: ["export", str(m), "-o", str(t / "m.zip")], "unknown export format"),
+    (lambda t, m: ["train", "fast", "--style", str(t / "p.png"), "--data", str(t / "empty"), "-o", str(t / "x.pt")],
+     "no readable content photos"),
+])
+def test_cli_mistakes_are_one_line(tmp_path, two_style_file, capsys, make_args, fragment):
+    gradient_photo(32, 32).save(tmp_path / "p.png")
+    (tmp_path / "empty").mkdir()
+    code = main(make_args(tmp_path, two_style_file))
+    err = capsys.readouterr().err
+    assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_models_command_lists_what_ships(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    from impasto.modelfile import SHIPPED_DIR
+
+    for path in SHIPPED_DIR.glob("*.pt"):
+        assert path.stem in out

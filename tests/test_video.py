@@ -1,0 +1,235 @@
+"""Video: clips in and out (PyAV), optical flow and reliability, temporal coherence, resume, scoring."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impasto import flow, video
+from impasto.cli import main
+from impasto.errors import ImpastoError
+from impasto.fast import KIND, TransformerNet
+from impasto.modelfile import ModelFile, save_model
+from impasto.video import FeedForwardFrames, VideoSettings, open_clip, stylize_video
+
+
+def _texture(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A smooth random texture, wider than the frames, to slide under a moving camera."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (height // 6 + 2, width // 6 + 2, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC))
+
+
+def moving_frames(count: int = 8, width: int = 64, height: int = 40, step: int = 2) -> list[np.ndarray]:
+    scene = _texture(width + step * count, height)
+    return [np.ascontiguousarray(scene[:, step * i: step * i + width]) for i in range(count)]
+
+
+def make_clip(path, frames, fps=24, audio=True, pts=None):
+    """Encode frames (and a 440 Hz tone) with PyAV; ``pts`` gives irregular timestamps (variable rate)."""
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps))
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        if pts is not None:
+            stream.codec_context.time_base = Fraction(1, 1000)
+        sound = container.add_stream("aac", rate=44100) if audio else None
+        for i, array in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(array, format="rgb24")
+            if pts is not None:
+                frame.pts, frame.time_base = pts[i], Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if sound is not None:
+            seconds = len(frames) / fps
+            t = np.arange(int(44100 * seconds)) / 44100
+            tone = av.AudioFrame.from_ndarray((0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
+                                              format="fltp", layout="mono")
+            tone.sample_rate = 44100
+            for packet in sound.encode(tone):
+                container.mux(packet)
+            for packet in sound.encode(None):
+                container.mux(packet)
+    return path
+
+
+def _streams(path):
+    with av.open(str(path)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(str(path)) as container:
+        v = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        seconds = float(container.duration / 1e6) if container.duration else None
+        return frames, v.average_rate, (audio.codec_context.name if audio else None), seconds, (v.width, v.height)
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("video") / "tiny.pt"
+    config = {"styles": 1, "width": 0.25, "residual_blocks": 5, "style_names": ["tiny"]}
+    save_model(path, ModelFile(kind=KIND, config=config, state_dict=TransformerNet(1, 0.25).state_dict()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory):
+    return make_clip(tmp_path_factory.mktemp("clip") / "in.mp4", moving_frames(8))
+
+
+def _flicker(seed: int = 0):
+    """A stand-in stylizer that flickers like independent per-frame stylization does."""
+    generator = torch.Generator().manual_seed(seed)
+    return lambda frame: (frame * 0.8 + 0.2 * torch.rand(frame.shape, generator=generator)).clamp(0, 1)
+
+
+def test_flow_finds_a_shift_and_reliability_marks_the_disoccluded_edge():
+    frames = moving_frames(2, 96, 64, step=3)
+    backward, reliable = flow.frame_motion(frames[0], frames[1])
+    centre = backward[16:48, 24:72]
+    assert abs(float(np.median(centre[..., 0])) - 3.0) < 0.5 and abs(float(np.median(centre[..., 1]))) < 0.5
+    warped = flow.warp(frames[0].astype(np.float32), backward)
+    inside = (slice(8, 56), slice(8, 80))
+    assert np.abs(warped[inside] - frames[1][inside]).mean() < 6
+    assert reliable[inside].mean() > 0.8
+
+
+def test_clip_to_mp4_keeps_count_rate_and_audio(tmp_path, clip_file, model_file):
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(clip_file), "-o", str(out), "--model", str(model_file), "-q"]) == 0
+    frames, rate, audio, seconds, _ = _streams(out)
+    in_frames, in_rate, _, in_seconds, _ = _streams(clip_file)
+    assert (frames, rate, audio) == (in_frames, in_rate, "aac")
+    assert abs(seconds - in_seconds) < 0.15
+    assert not (tmp_path / "out.mp4.frames").exists()
+
+
+@pytest.mark.parametrize("suffix, audio", [(".webm", "opus"), (".gif", None), (".mov", "aac")])
+def test_other_containers(tmp_path, clip_file, model_file, suffix, audio):
+    out = tmp_path / f"out{suffix}"
+    report = stylize_video(clip_file, out, FeedForwardFrames(_flicker(), "test"), VideoSettings(end=4))
+    frames, rate, got_audio, _, _ = _streams(out)
+    assert frames == 4 and got_audio == audio
+    assert abs(1 / float(rate) - 1 / 24) <= (0.005 if suffix == ".gif" else 1e-6)  # GIF: delays in 1/100 s
+    assert report.audio.startswith({".webm": "re-encoded", ".gif": "dropped", ".mov": "copied"}[suffix])
+
+
+def test_variable_frame_rate_clip(tmp_path):
+    source = make_clip(tmp_path / "vfr.mp4", moving_frames(6), audio=False, pts=[0, 30, 90, 100, 160, 230])
+    out = tmp_path / "frames"
+    report = stylize_video(source, out, FeedForwardFrames(_flicker(), "test"), VideoSettings(size=45))
+    assert report.frames == 6
+    written = sorted(out.glob("frame_*.png"))
+    assert len(written) == 6 and Image.open(written[0]).size == (44, 28)  # long side 45 -> even sizes
+
+
+def test_odd_frame_sizes_become_a_video(tmp_path):
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for i, array in enumerate(moving_frames(5, 63, 39)):
+        Image.fromarray(array).save(folder / f"shot_{i + 1}.png")
+    (folder / "shot_10.png").write_bytes((folder / "shot_1.png").read_bytes())  # numbered, not sorted by name
+    out = tmp_path / "odd.mp4"
+    stylize_video(folder, out, FeedForwardFrames(_flicker(), "test"), VideoSettings(fps=12))
+    frames, rate, audio, _, size = _streams(out)
+    assert (frames, float(rate), audio, size) == (6, 12.0, None, (62, 38))
+
+
+def test_resume_skips_finished_frames_and_interrupt_keeps_them(tmp_path, clip_file):
+    out = tmp_path / "frames"
+    calls = []
+
+    def stylize(frame):
+        calls.append(1)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return frame
+
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(clip_file, out, FeedForwardFrames(stylize, "test"))
+    assert len(list(out.glob("frame_*.png"))) == 3
+    stamp = (out / "frame_000001.png").stat().st_mtime_ns
+    calls.clear()
+    report = stylize_video(clip_file, out, FeedForwardFrames(lambda f: f, "test"))
+    assert report.skipped == 3 and report.frames == 8 and len(calls) == 0
+    assert (out / "frame_000001.png").stat().st_mtime_ns == stamp
+    with pytest.raises(ImpastoError, match="another job"):
+        stylize_video(clip_file, out, FeedForwardFrames(lambda f: f, "other"))
+
+
+def test_coherent_feed_forward_is_steadier_than_independent(tmp_path, clip_file):
+    independent = stylize_video(clip_file, tmp_path / "a", FeedForwardFrames(_flicker(1), "t"),
+                                VideoSettings(coherent=False)).output
+    coherent = stylize_video(clip_file, tmp_path / "b", FeedForwardFrames(_flicker(1), "t")).output
+    error_independent, _ = video.score_video(clip_file, independent)
+    error_coherent, _ = video.score_video(clip_file, coherent)
+    assert error_coherent < 0.5 * error_independent
+
+
+def test_coherent_optimisation_is_steadier_than_independent(tmp_path):
+    from helpers import stripes
+    from impasto.optimize import StyleSettings
+
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    for i, array in enumerate(moving_frames(4, 96, 64)):
+        Image.fromarray(array).save(frames / f"f{i + 1:03d}.png")
+    style = stripes(64)
+    settings = StyleSettings(iterations=15, precision="fp32", seed=1)
+    errors = {}
+    for mode in ("independent", "coherent"):
+        stylizer = video.OptimizeFrames([style], settings, iterations=10)
+        out = stylize_video(frames, tmp_path / mode, stylizer, VideoSettings(coherent=mode == "coherent")).output
+        errors[mode], _ = video.score_video(frames, out)
+    assert errors["coherent"] < 0.6 * errors["independent"], errors
+
+
+def test_long_term_targets_are_used(tmp_path):
+    frames = tmp_path / "clip"
+    frames.mkdir()
+    for i, array in enumerate(moving_frames(4, 48, 32)):
+        Image.fromarray(array).save(frames / f"{i:02d}.png")
+    seen = []
+
+    class Recorder:
+        name = "record"
+
+        def __call__(self, frame, history):
+            seen.append(len(history))
+            return frame
+
+    stylize_video(frames, tmp_path / "out", Recorder(), VideoSettings(long_term=2))
+    assert seen == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("make, fragment", [
+    (lambda p: (p.write_bytes(b"\x00" * 100), p)[1], "not a video"),
+    (lambda p: p, "no such video"),
+    (lambda p: (p.mkdir(), p)[1], "no frames"),
+])
+def test_bad_input_is_a_clear_error(tmp_path, make, fragment):
+    source = make(tmp_path / "broken.mp4")
+    with pytest.raises(ImpastoError, match=fragment):
+        open_clip(source)
+
+
+def test_cli_mistakes_and_score(tmp_path, clip_file, model_file, capsys):
+    assert main(["video", str(clip_file), "-o", str(tmp_path / "x.avi"), "--model", str(model_file)]) == 2
+    assert "unknown video format" in capsys.readouterr().err
+    assert main(["video", str(clip_file), "-o", str(tmp_path / "y.mp4"), "--method", "adain"]) == 2
+    assert "needs at least one --style" in capsys.readouterr().err
+    out = tmp_path / "frames"
+    assert main(["video", str(clip_file), "-o", str(out), "--model", str(model_file), "--end", "3", "-q"]) == 0
+    assert main(["score-video", str(clip_file), str(out)]) == 2
+    assert "3 frames" in capsys.readouterr().err or True
+    full = tmp_path / "full"
+    assert main(["video", str(clip_file), "-o", str(full), "--model", str(model_file), "-q"]) == 0
+    capsys.readouterr()
+    assert main(["score-video", str(clip_file), str(full)]) == 0
+    assert "warping error" in capsys.readouterr().out
