@@ -127,6 +127,10 @@ def test_variable_frame_rate_clip(tmp_path):
     assert report.frames == 6
     written = sorted(out.glob("frame_*.png"))
     assert len(written) == 6 and Image.open(written[0]).size == (44, 28)  # long side 45 -> even sizes
+    encoded = stylize_video(source, tmp_path / "vfr_out.mp4", FeedForwardFrames(_flicker(), "test")).output
+    with av.open(str(encoded)) as container:
+        moments = [round(frame.time, 3) for frame in container.decode(video=0)]
+    assert moments == [0.0, 0.03, 0.09, 0.1, 0.16, 0.23]
 
 
 def test_odd_frame_sizes_become_a_video(tmp_path):

@@ -267,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--flow", choices=("dis", "farneback"), default="dis")
     score.add_argument("--fps", type=_positive_float, default=None, help="for folders of frames")
 
+    serve = commands.add_parser("serve", help="start the local web studio",
+                                description="A web app for every method: create, video, camera, gallery.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only)")
+    serve.add_argument("--port", type=_positive_int, default=7860, help="(default %(default)s)")
+
     export = commands.add_parser("export", help="export a feed-forward model to ONNX or TorchScript",
                                  description="The exported network takes (image N x 3 x H x W in [0, 1], H and W "
                                              "multiples of 4; mix: one weight per style) and returns the image.")
@@ -565,6 +570,15 @@ def cmd_score_video(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    try:
+        from .studio import serve
+    except ImportError as exc:
+        raise ImpastoError(f"the studio needs Gradio ({exc}); pip install 'impasto[studio]'") from None
+    serve(args.host, args.port)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import logging
 
@@ -689,7 +703,8 @@ def cmd_layers(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"stylize": cmd_stylize, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
-            "export": cmd_export, "video": cmd_video, "score-video": cmd_score_video}
+            "export": cmd_export, "video": cmd_video, "score-video": cmd_score_video,
+            "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -54,6 +54,7 @@ AUDIO_CODECS = {
     "webm": ("opus", "vorbis"),
     "gif": (),
 }
+TIME_BASE = Fraction(1, 90_000)  # the usual video clock: exact for 24, 25, 30 and NTSC rates
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 DEFAULT_FOLDER_FPS = 25
 
@@ -73,11 +74,13 @@ class Clip:
     has_audio: bool
     files: list[Path] | None = None  # a folder of frames
 
-    def frames(self, start: int = 0, end: int | None = None) -> Iterator[np.ndarray]:
-        """RGB uint8 frames (H x W x 3) from ``start`` to ``end`` (exclusive)."""
+    def frames(self, start: int = 0, end: int | None = None) -> Iterator[tuple[np.ndarray, float]]:
+        """(RGB uint8 frame H x W x 3, its time in seconds) from ``start`` to ``end`` (exclusive).
+
+        Times are the file's own timestamps, so variable-frame-rate clips keep their timing."""
         if self.files is not None:
-            for path in self.files[start:end]:
-                yield np.asarray(images.tensor_to_pil(images.read_image(path)))
+            for index, path in enumerate(self.files[start:end], start=start):
+                yield np.asarray(images.tensor_to_pil(images.read_image(path))), float(index / self.fps)
             return
         import av
 
@@ -87,7 +90,8 @@ class Clip:
                     if end is not None and index >= end:
                         break
                     if index >= start:
-                        yield frame.to_ndarray(format="rgb24")
+                        moment = frame.time if frame.time is not None else float(index / self.fps)
+                        yield frame.to_ndarray(format="rgb24"), moment
         except av.FFmpegError as exc:
             raise ImpastoError(f"the video is damaged and could not be decoded further ({exc})", self.path) from None
 
@@ -284,7 +288,9 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
     previous_outputs: list[np.ndarray] = []  # stylized, float32 H x W x 3, nearest first
     keep = 1 + max(0, settings.long_term)
     written = skipped = count = 0
-    for index, frame in enumerate(clip.frames(settings.start, settings.end)):
+    times: list[float] = []
+    for index, (frame, moment) in enumerate(clip.frames(settings.start, settings.end)):
+        times.append(moment)
         content = _to_tensor(frame, size)
         original = _to_uint8(content)
         target = work / f"frame_{settings.start + index + 1:06d}.png"
@@ -307,7 +313,7 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
     audio = "none"
     if not to_folder:
         frames = [work / f"frame_{settings.start + i + 1:06d}.png" for i in range(count)]
-        audio = encode_video(frames, output, clip, settings)
+        audio = encode_video(frames, output, clip, settings, times)
         if not settings.keep_frames:
             shutil.rmtree(work)
     return VideoReport(output, count, skipped, clip.fps, time.perf_counter() - started, audio)
@@ -332,8 +338,13 @@ def _history(original: np.ndarray, previous_frames: list[np.ndarray], previous_o
 # ---------------------------------------------------------------------------------------- output
 
 
-def encode_video(frames: Sequence[Path], output: Path, clip: Clip, settings: VideoSettings) -> str:
-    """Encode frames (PNG files) to ``output`` at the clip's rate, copying its audio; atomic."""
+def encode_video(frames: Sequence[Path], output: Path, clip: Clip, settings: VideoSettings,
+                 times: Sequence[float] | None = None) -> str:
+    """Encode frames (PNG files) to ``output``, copying the clip's audio; atomic.
+
+    With ``times`` (seconds, one per frame) each frame keeps its moment, so a variable frame rate
+    survives; GIF, whose delays are in 1/100 s, uses the clip's average rate.
+    """
     import av
 
     fmt, codec, pix_fmt = VIDEO_FORMATS[output.suffix.lower()]
@@ -349,10 +360,18 @@ def encode_video(frames: Sequence[Path], output: Path, clip: Clip, settings: Vid
                 stream.options = {"crf": str(settings.crf), "preset": "medium"}
             elif codec == "libvpx-vp9":
                 stream.options = {"crf": str(settings.crf + 13), "b": "0"}
+            timed = times is not None and fmt != "gif"
+            if timed:
+                stream.codec_context.time_base = TIME_BASE
             audio_copy = _audio_plan(container, clip, fmt)
-            for path in frames:
+            last_pts = -1
+            for index, path in enumerate(frames):
                 with Image.open(path) as img:
                     frame = av.VideoFrame.from_ndarray(np.asarray(img.convert("RGB")), format="rgb24")
+                if timed:
+                    pts = round((times[index] - times[0]) / TIME_BASE)
+                    last_pts = frame.pts = max(pts, last_pts + 1)  # strictly increasing, whatever the input did
+                    frame.time_base = TIME_BASE
                 for packet in stream.encode(frame):
                     container.mux(packet)
             for packet in stream.encode():
@@ -435,7 +454,7 @@ def read_clip(path: str | os.PathLike, size: tuple[int, int] | None = None, fps:
     """Every frame of a clip as RGB uint8, optionally resized (for scoring)."""
     clip = open_clip(path, fps)
     frames = []
-    for frame in clip.frames():
+    for frame, _ in clip.frames():
         if size is not None and frame.shape[:2] != size:
             frame = np.asarray(Image.fromarray(frame).resize((size[1], size[0]), Image.Resampling.LANCZOS))
         frames.append(frame)

@@ -1,0 +1,464 @@
+"""impasto studio: a local web app that puts every method behind a few clicks (Gradio).
+
+One page, four tabs: **Create** (content, styles with blend weights, method and settings, a mask
+painted on the photo, a live preview with progress and Stop, full-resolution download), **Video**,
+**Camera** (a fast model or AdaIN on the webcam stream, with its frame rate) and **Gallery** (this
+browser session's results, each with the equivalent `impasto` command).
+
+Safety for many users: Gradio's queue runs one job at a time per device (others see their place);
+uploads are limited in size by the server and in pixels here; bad files become a message on the
+page; the app only reads the files Gradio stored for the upload and only writes in its own working
+folder, which is removed when the server stops; Gradio's cache is swept of files older than an hour.
+"""
+
+import atexit
+import os
+import queue
+import shlex
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections import deque
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from . import images
+from .errors import ImpastoError
+
+MAX_UPLOAD = "25mb"
+MAX_PIXELS = 36_000_000  # per image: a 6000 x 6000 photo
+METHODS = ("optimize", "fast", "adain")
+COLOR_CHOICES = ("none", "luminance", "histogram")
+
+
+def _gradio():
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    return gr
+
+
+# ------------------------------------------------------------------------------------ the work
+
+
+class Studio:
+    """The app's state shared by all sessions: its folder, stop flags, camera frame times."""
+
+    def __init__(self, folder: str | os.PathLike | None = None, preview_every: int = 5) -> None:
+        self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="impasto-studio-"))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.preview_every = preview_every
+        self.stops: dict[str, threading.Event] = {}
+        self.camera_times: dict[str, deque] = {}
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def new_path(self, suffix: str) -> Path:
+        return self.folder / f"{uuid.uuid4().hex}{suffix}"
+
+    def stop_flag(self, session: str) -> threading.Event:
+        flag = self.stops.setdefault(session, threading.Event())
+        return flag
+
+
+def _model_path(name: str | None) -> Path:
+    from .modelfile import resolve_model
+
+    if not name:
+        raise ImpastoError("choose a fast model (see the models that ship: `impasto models`)")
+    return resolve_model(name)
+
+
+def _fail(exc: Exception):
+    gr = _gradio()
+    if isinstance(exc, ImpastoError):
+        name = Path(exc.path).name if exc.path else None
+        return gr.Error(f"{name}: {exc.problem}" if name else exc.problem)
+    return gr.Error(str(exc))
+
+
+def _load(path: str | None, what: str) -> torch.Tensor:
+    if not path:
+        raise _fail(ImpastoError(f"add a {what} first"))
+    try:
+        return images.as_tensor(path, MAX_PIXELS)
+    except ImpastoError as exc:
+        raise _fail(ImpastoError(exc.problem, Path(path).name)) from None
+
+
+def _editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(photo RGB uint8, painted mask float in [0, 1] or None) from an ImageEditor value."""
+    if not value:
+        return None, None
+    background = value.get("background") if isinstance(value, dict) else value
+    if background is None:
+        return None, None
+    background = np.asarray(background)
+    if background.ndim == 2:
+        background = np.stack([background] * 3, axis=-1)
+    photo = background[..., :3].astype(np.uint8)
+    mask = None
+    for layer in (value.get("layers") or []) if isinstance(value, dict) else []:
+        layer = np.asarray(layer)
+        if layer.ndim == 3 and layer.shape[-1] == 4:
+            painted = layer[..., 3].astype(np.float32) / 255.0
+            mask = painted if mask is None else np.maximum(mask, painted)
+    if mask is not None and mask.max() <= 0:
+        mask = None
+    return photo, mask
+
+
+def _weights(text: str, count: int) -> list[float] | None:
+    if not text or not text.strip():
+        return None
+    try:
+        weights = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
+    except ValueError:
+        raise _fail(ImpastoError(f"blend weights must be numbers like 1,1 (got {text!r})")) from None
+    if len(weights) != count or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise _fail(ImpastoError(f"give {count} non-negative blend weight(s), one per style (got {text!r})"))
+    return weights
+
+
+def command_line(method: str, style_names: list[str], settings: dict[str, Any]) -> str:
+    """The `impasto` command that reproduces a studio result from the same files."""
+    parts = ["impasto", "stylize"]
+    if method == "fast":
+        parts += ["--model", settings["model"], "content.png"]
+    else:
+        if method == "adain":
+            parts += ["--method", "adain"]
+        parts += ["content.png", *style_names]
+    parts += ["-o", "result.png", "--size", str(settings["size"])]
+    if method == "optimize":
+        parts += ["--iterations", str(settings["iterations"]), "--strength", f"{settings['strength']:g}"]
+    if method == "adain" and settings.get("alpha", 1.0) != 1.0:
+        parts += ["--alpha", f"{settings['alpha']:g}"]
+    if settings.get("blend"):
+        parts += ["--style-blend", ",".join(f"{w:g}" for w in settings["blend"])]
+    if settings.get("style_mix"):
+        parts += ["--style-mix", ",".join(f"{w:g}" for w in settings["style_mix"])]
+    if settings.get("preserve_color", "none") != "none":
+        parts += ["--preserve-color", settings["preserve_color"]]
+    for name in settings.get("masks", []):
+        parts += ["--mask", name]
+    return " ".join(shlex.quote(part) for part in parts)
+
+
+def _progress_html(done: int, total: int, note: str) -> str:
+    total = max(total, 1)
+    return (f'<div id="job-progress" data-done="{done}" data-total="{total}">'
+            f'<progress value="{done}" max="{total}" style="width:100%"></progress>'
+            f'<span>{note}</span></div>')
+
+
+def _preview(image: torch.Tensor):
+    return images.tensor_to_pil(image.clamp(0, 1))
+
+
+def create(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str, model: str | None,
+           size: int, strength: float, iterations: int, alpha: float, style_mix_text: str, preserve: str,
+           use_mask: bool, gallery: list, session: str) -> Iterator[tuple]:
+    """The Create tab's job: yields (preview, progress, download, gallery, gallery state) as it goes."""
+    from . import adain, fast
+    from .optimize import StyleSettings, run
+
+    photo, painted = _editor_parts(editor)
+    if photo is None:
+        raise _fail(ImpastoError("add a content photo first (drop it on the canvas)"))
+    if photo.shape[0] * photo.shape[1] > MAX_PIXELS:
+        raise _fail(ImpastoError(f"the photo has more than {MAX_PIXELS:,} pixels"))
+    content = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0
+    style_paths = [str(getattr(f, "name", f)) for f in (style_files or [])]
+    styles = [_load(path, "style image") for path in style_paths]
+    style_names = [Path(p).name for p in style_paths]
+    masks = None
+    mask_names: list[str] = []
+    if use_mask:
+        if painted is None:
+            raise _fail(ImpastoError("paint where the style goes on the photo first (or untick 'use the painted mask')"))
+        region = torch.from_numpy(painted)[None, None]
+        if method == "fast":
+            raise _fail(ImpastoError("painted regions work with optimize and adain; a fast model has no style images"))
+        if len(styles) == 1:
+            masks, mask_names = [region], ["mask.png"]
+        elif len(styles) == 2:
+            masks, mask_names = [region, 1.0 - region], ["mask.png", "mask_inverse.png"]
+        else:
+            raise _fail(ImpastoError("a painted mask splits the photo between one or two styles"))
+    blend = None if masks is not None else _weights(blend_text, len(styles)) if styles else None
+    colour = None if preserve == "none" else preserve
+    settings_record: dict[str, Any] = {"size": int(size), "iterations": int(iterations), "strength": float(strength),
+                                       "alpha": float(alpha), "blend": blend, "preserve_color": preserve,
+                                       "masks": mask_names, "model": model}
+    flag = studio.stop_flag(session)
+    flag.clear()
+    started = time.perf_counter()
+    try:
+        if method == "fast":
+            engine = fast.cached_model(_model_path(model))
+            mix = _weights(style_mix_text, engine.network.styles) if style_mix_text else None
+            settings_record["style_mix"] = mix
+            yield None, _progress_html(0, 1, "stylizing..."), None, gallery, gallery
+            result = fast.stylize(content, engine.path, style_mix=mix, size=int(size), preserve_color=colour)
+            stop_note = "done"
+        elif not styles:
+            raise ImpastoError("add at least one style image")
+        elif method == "adain":
+            yield None, _progress_html(0, 1, "stylizing..."), None, gallery, gallery
+            result = adain.stylize(content, styles, weights=blend, masks=masks, alpha=float(alpha), size=int(size),
+                                   style_size=int(size), preserve_color=colour)
+            stop_note = "done"
+        else:
+            settings = StyleSettings(size=int(size), iterations=int(iterations), strength=float(strength),
+                                     style_blend=blend, masks=masks, preserve_color=preserve, max_pixels=MAX_PIXELS)
+            updates: queue.Queue = queue.Queue()
+            outcome: dict[str, Any] = {}
+
+            def on_step(progress) -> None:
+                if flag.is_set():
+                    raise KeyboardInterrupt
+                if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
+                    updates.put((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
+
+            def work() -> None:
+                try:
+                    outcome["result"] = run(content, styles, settings, on_step)
+                except BaseException as exc:  # noqa: BLE001 - handed to the page below
+                    outcome["error"] = exc
+                finally:
+                    updates.put(None)
+
+            threading.Thread(target=work, daemon=True).start()
+            yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery
+            while True:
+                item = updates.get()
+                if item is None:
+                    break
+                done, total, image = item
+                yield _preview(image), _progress_html(done, total, f"iteration {done} of {total}"), None, gallery, gallery
+            if "error" in outcome:
+                raise outcome["error"]
+            optimised = outcome["result"]
+            result = optimised.image
+            stop_note = "stopped: this is the result so far" if optimised.stop_reason == "interrupted" else "done"
+    except ImpastoError as exc:
+        raise _fail(exc) from None
+    path = studio.new_path(".png")
+    images.save_image(result, path)
+    seconds = time.perf_counter() - started
+    command = command_line(method, style_names, settings_record)
+    h, w = result.shape[-2:]
+    caption = f"{method}, {w}x{h}, {seconds:.1f} s"
+    gallery = [*gallery, {"image": str(path), "caption": caption, "command": command}]
+    yield (_preview(result), _progress_html(1, 1, f"{stop_note} ({w}x{h}, {seconds:.1f} s)"), str(path),
+           gallery, gallery)
+
+
+def stop(studio: Studio, session: str) -> str:
+    studio.stop_flag(session).set()
+    return "stopping..."
+
+
+def create_video(studio: Studio, clip: str | None, method: str, model: str | None, style_file: Any, size: int,
+                 coherent: bool) -> Iterator[tuple]:
+    """The Video tab's job: yields (progress, output video)."""
+    from . import adain, fast, video
+
+    if not clip:
+        raise _fail(ImpastoError("add a video clip first"))
+    try:
+        if method == "fast":
+            engine = fast.cached_model(_model_path(model))
+            stylizer = video.FeedForwardFrames(lambda frame: engine.stylize(frame), "fast")
+        else:
+            style = _load(str(getattr(style_file, "name", style_file)) if style_file else None, "style image")
+            if method == "adain":
+                engine = adain.cached_engine(None, "auto", "auto")
+                code = engine.style_code(images.resize_max_side(style, int(size)))
+                stylizer = video.FeedForwardFrames(lambda frame: engine.stylize(frame, [code]), "adain")
+            else:
+                from .optimize import StyleSettings
+
+                stylizer = video.OptimizeFrames([style], StyleSettings(iterations=20), iterations=10)
+        output = studio.new_path(".mp4")
+        updates: queue.Queue = queue.Queue()
+        outcome: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                outcome["report"] = video.stylize_video(
+                    clip, output, stylizer, video.VideoSettings(size=int(size), coherent=bool(coherent)),
+                    lambda done, total, skipped: updates.put((done, total)))
+            except BaseException as exc:  # noqa: BLE001 - handed to the page below
+                outcome["error"] = exc
+            finally:
+                updates.put(None)
+
+        threading.Thread(target=work, daemon=True).start()
+        yield _progress_html(0, 1, "reading the clip..."), None
+        while (item := updates.get()) is not None:
+            done, total = item
+            yield _progress_html(done, total or done + 1, f"frame {done}" + (f" of {total}" if total else "")), None
+        if "error" in outcome:
+            raise outcome["error"]
+    except ImpastoError as exc:
+        raise _fail(exc) from None
+    report = outcome["report"]
+    yield (_progress_html(1, 1, f"done: {report.frames} frames, {report.seconds:.1f} s, audio {report.audio}"),
+           str(report.output))
+
+
+def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: str | None, style_file: Any,
+                 session: str) -> tuple:
+    """One webcam frame through a fast model or AdaIN; returns (image, frame-rate text)."""
+    from . import adain, fast
+
+    if frame is None:
+        return None, "waiting for the camera"
+    content = torch.from_numpy(np.asarray(frame)[..., :3].copy()).permute(2, 0, 1)[None].float() / 255.0
+    content = images.resize_max_side(content, 320)
+    try:
+        if method == "adain":
+            engine = adain.cached_engine(None, "auto", "auto")
+            style = _load(str(getattr(style_file, "name", style_file)) if style_file else None, "style image")
+            out = engine.stylize(content, [engine.style_code(images.resize_max_side(style, 320))])
+        else:
+            out = fast.cached_model(_model_path(model)).stylize(content)
+    except ImpastoError as exc:
+        raise _fail(exc) from None
+    times = studio.camera_times.setdefault(session, deque(maxlen=20))
+    times.append(time.perf_counter())
+    rate = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 1 and times[-1] > times[0] else 0.0
+    return (out[0].permute(1, 2, 0).numpy() * 255).astype(np.uint8), f"{rate:.1f} frames/s"
+
+
+# ------------------------------------------------------------------------------------- the page
+
+
+def build(studio: "Studio"):
+    """The Gradio Blocks app."""
+    gr = _gradio()
+    from .modelfile import shipped_models
+
+    fast_models = [m.path.stem for m in shipped_models() if m.kind == "fast"]
+    with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600)) as app:
+        gallery_state = gr.State([])
+        gr.Markdown("# impasto studio\nRepaint a photo in the style of artworks.")
+        with gr.Tab("Create"):
+            with gr.Row():
+                with gr.Column():
+                    editor = gr.ImageEditor(label="Content photo (paint on it to choose where the style goes)",
+                                            type="numpy", elem_id="content", sources=["upload", "clipboard"],
+                                            brush=gr.Brush(colors=["#ffffff"], default_size=24),
+                                            transforms=(), layers=False, height=420)
+                    styles = gr.File(label="Style image(s)", file_count="multiple", file_types=["image"],
+                                     elem_id="styles")
+                    blend = gr.Textbox(label="Blend weights (one per style, e.g. 3,1)", elem_id="blend")
+                    use_mask = gr.Checkbox(label="Use the painted mask (1 style: where it goes; 2 styles: "
+                                                 "first inside, second outside)", elem_id="use-mask")
+                with gr.Column():
+                    method = gr.Radio(list(METHODS), value="optimize", label="Method", elem_id="method")
+                    model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
+                                        label="Fast model", elem_id="model")
+                    size = gr.Slider(64, 2048, value=512, step=32, label="Size (long side, px)", elem_id="size")
+                    strength = gr.Slider(0, 1, value=0.5, step=0.05, label="Strength (optimize)", elem_id="strength")
+                    iterations = gr.Slider(5, 300, value=50, step=5, label="Iterations (optimize)",
+                                           elem_id="iterations")
+                    alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Alpha (adain)", elem_id="alpha")
+                    style_mix = gr.Textbox(label="Style mix (multi-style fast model, e.g. 0.7,0.3)",
+                                           elem_id="style-mix")
+                    preserve = gr.Radio(list(COLOR_CHOICES), value="none", label="Keep the photo's colours",
+                                        elem_id="preserve")
+                    with gr.Row():
+                        go = gr.Button("Stylize", variant="primary", elem_id="run")
+                        halt = gr.Button("Stop", elem_id="stop")
+            progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="progress")
+            with gr.Row():
+                preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png")
+                download = gr.File(label="Download (full resolution)", elem_id="download", interactive=False)
+        with gr.Tab("Video"):
+            clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
+            with gr.Row():
+                video_method = gr.Radio(list(METHODS), value="fast", label="Method", elem_id="video-method")
+                video_model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
+                                          label="Fast model", elem_id="video-model")
+                video_style = gr.File(label="Style image (optimize, adain)", file_types=["image"],
+                                      elem_id="video-style")
+                video_size = gr.Slider(64, 1080, value=320, step=16, label="Size", elem_id="video-size")
+                coherent = gr.Checkbox(value=True, label="Temporal coherence", elem_id="coherent")
+            video_go = gr.Button("Stylize clip", variant="primary", elem_id="video-run")
+            video_progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="video-progress")
+            video_out = gr.Video(label="Result", elem_id="video-result", interactive=False)
+        with gr.Tab("Camera"):
+            with gr.Row():
+                camera_method = gr.Radio(["fast", "adain"], value="fast", label="Method", elem_id="camera-method")
+                camera_model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
+                                           label="Fast model", elem_id="camera-model")
+                camera_style = gr.File(label="Style image (adain)", file_types=["image"], elem_id="camera-style")
+            with gr.Row():
+                camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="camera")
+                camera_out = gr.Image(label="Stylized", elem_id="camera-result", interactive=False)
+            rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
+        with gr.Tab("Gallery"):
+            gallery = gr.Gallery(label="This session's results", elem_id="gallery", columns=4)
+            command = gr.Code(label="The same result from a terminal", language="shell", elem_id="command")
+
+        def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v, alpha_v,
+                       mix_v, preserve_v, mask_v, state, request: gr.Request):
+            for preview_v, progress_v, download_v, state_v, _ in create(
+                    studio, editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
+                    alpha_v, mix_v, preserve_v, mask_v, state, request.session_hash):
+                shown = [(item["image"], item["caption"]) for item in state_v]
+                yield preview_v, progress_v, download_v, shown, state_v
+
+        go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations, alpha,
+                                    style_mix, preserve, use_mask, gallery_state],
+                       [preview, progress, download, gallery, gallery_state], concurrency_id="device")
+        def run_stop(request: gr.Request) -> str:
+            return stop(studio, request.session_hash)
+
+        halt.click(run_stop, None, progress, queue=False)
+
+        def show_command(state, event: gr.SelectData):
+            return state[event.index]["command"] if 0 <= event.index < len(state) else ""
+
+        gallery.select(show_command, gallery_state, command, queue=False)
+        def run_video(clip_v, method_v, model_v, style_v, size_v, coherent_v):
+            yield from create_video(studio, clip_v, method_v, model_v, style_v, size_v, coherent_v)
+
+        video_go.click(run_video,
+                       [clip, video_method, video_model, video_style, video_size, coherent],
+                       [video_progress, video_out], concurrency_id="device")
+        def run_camera(frame, method_v, model_v, style_v, request: gr.Request):
+            return camera_frame(studio, frame, method_v, model_v, style_v, request.session_hash)
+
+        camera.stream(run_camera, [camera, camera_method, camera_model, camera_style], [camera_out, rate],
+                      stream_every=0.2, concurrency_id="camera", concurrency_limit=2, show_progress="hidden")
+    app.queue(default_concurrency_limit=1, max_size=64)
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, folder: str | None = None, block: bool = True):
+    """Start the studio; returns (app, url) when ``block`` is False (tests)."""
+    studio = Studio(folder)
+    atexit.register(studio.cleanup)
+    app = build(studio)
+    _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True)
+    if not block:
+        return app, url, studio
+    print(f"impasto studio: {url} (Ctrl-C stops it)", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        app.close()
+        studio.cleanup()
+    return app, url, studio

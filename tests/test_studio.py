@@ -1,0 +1,198 @@
+"""The web studio, end to end in a real headless Chromium (Debian's package), driven by Playwright."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from helpers import gradient_photo, stripes
+
+pytest.importorskip("gradio")
+sync_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+#: Set to a folder to keep screenshots of the studio (docs/studio.png is made this way).
+SCREENSHOTS = os.environ.get("IMPASTO_SCREENSHOT_DIR")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from impasto.studio import MAX_UPLOAD, Studio, build
+
+    studio = Studio(tmp_path_factory.mktemp("studio"), preview_every=2)
+    app = build(studio)
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
+                           max_file_size=MAX_UPLOAD, footer_links=[])
+    yield url, studio
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-quic", "--no-first-run", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+        ])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 1100},
+                                  permissions=["camera"])
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(server[0])
+    page.locator("#run").wait_for()
+    yield page
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("uploads")
+    gradient_photo(160, 120).save(folder / "photo.png")
+    stripes(96).save(folder / "stripes.png")
+    stripes(96, ((20, 40, 200), (30, 200, 90)), vertical=False).save(folder / "green.png")
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    return folder
+
+
+def _set_number(page, elem_id: str, value: int) -> None:
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(str(value))
+    box.press("Enter")
+
+
+def _upload(page, files, content="photo.png", styles=("stripes.png",)) -> None:
+    page.locator("#content input[type=file]").set_input_files(str(files / content))
+    page.locator("#content canvas").first.wait_for()
+    page.wait_for_timeout(2000)  # the editor loads the photo into its canvas before it reports a value
+    if styles:
+        page.locator("#styles input[type=file]").set_input_files([str(files / s) for s in styles])
+        stem = Path(styles[-1]).stem
+        page.wait_for_function(f"() => document.querySelector('#styles')?.innerText.includes('{stem}')")
+
+
+def _start(page) -> None:
+    """Click Stylize; if the editor had not finished loading the photo (it says so), try again."""
+    for _ in range(10):
+        page.locator("#run").click()
+        try:
+            page.get_by_text("add a content photo first").first.wait_for(timeout=2500)
+        except sync_api.TimeoutError:
+            return
+        page.wait_for_timeout(1500)
+    raise AssertionError("the photo never reached the editor")
+
+
+def _progress(page) -> tuple[int, int, str]:
+    node = page.locator("#job-progress")
+    return int(node.get_attribute("data-done")), int(node.get_attribute("data-total")), node.inner_text()
+
+
+def test_stylize_with_live_preview_then_download(page, files, tmp_path):
+    _upload(page, files)
+    _set_number(page, "size", 96)
+    _set_number(page, "iterations", 20)
+    _start(page)
+    seen = set()
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        image = page.locator("#preview img")
+        if image.count():
+            seen.add(image.first.get_attribute("src"))
+        if "done" in _progress(page)[2]:
+            break
+        time.sleep(0.2)
+    assert "done" in _progress(page)[2]
+    assert len(seen) >= 3, "the preview should change while the optimisation runs"
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "studio.png"), full_page=True)
+    with page.expect_download() as info:
+        page.locator("#download a").first.click()
+    saved = tmp_path / "result.png"
+    info.value.save_as(saved)
+    assert max(Image.open(saved).size) == 96
+
+
+def test_stop_keeps_the_current_result(page, files):
+    _upload(page, files)
+    _set_number(page, "size", 96)
+    _set_number(page, "iterations", 300)
+    _start(page)
+    page.locator("#preview img").first.wait_for()
+    page.locator("#stop").click()
+    page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('stopped')",
+                           timeout=120_000)
+    assert page.locator("#download a").count() >= 1
+
+
+def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server):
+    _upload(page, files, styles=("stripes.png", "green.png"))
+    canvas = page.locator("#content canvas").first
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    for step in range(12):
+        page.mouse.move(box["x"] + box["width"] * (0.2 + 0.02 * step), box["y"] + box["height"] * (0.3 + 0.03 * step))
+    page.mouse.up()
+    page.locator("#use-mask input").check()
+    page.locator("#method").get_by_text("adain").click()
+    _set_number(page, "size", 96)
+    _start(page)
+    page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
+                           timeout=120_000)
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery button img, #gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('--mask')")
+    text = page.locator("#command").inner_text()
+    assert "--method adain" in text and "--mask mask.png --mask mask_inverse.png" in text
+
+
+def test_a_corrupt_upload_is_a_message_on_the_page(page, files):
+    _upload(page, files, styles=("broken.png",))
+    _start(page)
+    message = page.get_by_text(re.compile(r"broken\.png: .*not an image"))
+    message.first.wait_for(timeout=60_000)
+
+
+def test_camera_stream_is_stylized_with_a_frame_rate(page):
+    page.get_by_role("tab", name="Camera").click()
+    page.locator("#camera button").filter(has_text="Access Webcam").click()  # Chromium's fake camera
+    page.locator("#camera button").filter(has_text="Record").click()
+    page.wait_for_function(
+        "() => { const v = document.querySelector('#camera-rate textarea');"
+        " return v && parseFloat(v.value) > 0; }", timeout=90_000)
+    assert page.locator("#camera-result img").count() >= 1
+
+
+def test_video_clip_round_trip(page, tmp_path):
+    from test_video import make_clip, moving_frames
+
+    clip = make_clip(tmp_path / "clip.mp4", moving_frames(6, 64, 48))
+    page.get_by_role("tab", name="Video").click()
+    page.locator("#clip input[type=file]").set_input_files(str(clip))
+    page.locator("#video-run").click()
+    page.wait_for_function("() => document.querySelector('#video-progress #job-progress')?.innerText.includes('done')",
+                           timeout=120_000)
+    assert "6 frames" in page.locator("#video-progress").inner_text()
+    page.locator("#video-result video").first.wait_for()
