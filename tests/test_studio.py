@@ -196,3 +196,37 @@ def test_video_clip_round_trip(page, tmp_path):
                            timeout=120_000)
     assert "6 frames" in page.locator("#video-progress").inner_text()
     page.locator("#video-result video").first.wait_for()
+
+
+def test_no_path_outside_the_app_and_uploads_are_limited(server):
+    import urllib.error
+    import urllib.request
+
+    url = server[0].rstrip("/")
+    for path in ("/gradio_api/file=/etc/passwd", "/gradio_api/file=../../../../etc/passwd",
+                 "/file=/etc/passwd"):
+        try:
+            with urllib.request.urlopen(url + path) as response:
+                body = response.read()
+            assert b"root:" not in body
+        except urllib.error.HTTPError as exc:
+            assert exc.code in (403, 404)
+    boundary = "impasto"
+    payload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"big.png\"\r\n"
+               f"Content-Type: image/png\r\n\r\n").encode() + b"\0" * (26 * 2**20) + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url + "/gradio_api/upload", data=payload, method="POST",
+                                     headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request)
+    assert info.value.code == 413
+
+
+def test_old_results_are_swept(tmp_path):
+    from impasto.studio import Studio
+
+    studio = Studio(tmp_path)
+    old = tmp_path / "old.png"
+    old.write_bytes(b"x")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    fresh = studio.new_path(".png")
+    assert not old.exists() and fresh.parent == tmp_path

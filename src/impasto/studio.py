@@ -59,7 +59,15 @@ class Studio:
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def new_path(self, suffix: str) -> Path:
+    def new_path(self, suffix: str, keep_seconds: float = 3600) -> Path:
+        """A fresh file name in the app's folder; results older than ``keep_seconds`` are swept away."""
+        cutoff = time.time() - keep_seconds
+        for old in self.folder.glob("*.*"):
+            try:
+                if old.stat().st_mtime < cutoff:
+                    old.unlink()
+            except OSError:
+                pass
         return self.folder / f"{uuid.uuid4().hex}{suffix}"
 
     def stop_flag(self, session: str) -> threading.Event:

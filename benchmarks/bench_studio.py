@@ -1,0 +1,130 @@
+"""Load check of the studio: many clients at once on loopback (not a timed test).
+
+Run from the repository root (after `make install`):
+
+    .venv/bin/python benchmarks/bench_studio.py --clients 20
+
+Starts `impasto serve` in its own process, submits N stylization jobs at the same moment through
+Gradio's own client (each a separate session, like N browsers), and reports how many were answered,
+how many finished, the longest wait, the queue positions clients were told, and the server's
+resident memory before, at its peak and after.  The jobs use a shipped fast model at 256 px so
+that the check measures the queue, not the stylization.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as handle:
+        for line in handle:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--method", default="fast", choices=("fast", "adain", "optimize"))
+    parser.add_argument("--size", type=int, default=256)
+    args = parser.parse_args()
+
+    from gradio_client import Client, handle_file
+
+    from impasto.samples import painted_style, sample_photo_path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
+    server = subprocess.Popen([sys.executable, "-m", "impasto", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/"
+    for _ in range(120):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    scratch = ROOT / "benchmarks" / "results" / "studio-inputs"
+    scratch.mkdir(parents=True, exist_ok=True)
+    photo = sample_photo_path("chelsea.png")
+    style = scratch / "style.png"
+    painted_style(256).save(style)
+
+    peak = [rss_mib(server.pid)]
+    before = peak[0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak.append(rss_mib(server.pid))
+            time.sleep(0.2)
+
+    threading.Thread(target=watch, daemon=True).start()
+    results: list[dict] = []
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        began = time.perf_counter()
+        record = {"client": index, "answered": False, "finished": False, "queue_positions": []}
+        try:
+            client = Client(url, verbose=False)
+            job = client.submit({"background": handle_file(str(photo)), "layers": [], "composite": None},
+                                [handle_file(str(style))], "", args.method, "mosaic", args.size, 0.5, 10, 1.0, "",
+                                "none", False, api_name="/run_create")
+            while not job.done():
+                status = job.status()
+                record["answered"] = True
+                if status.rank is not None:
+                    record["queue_positions"].append(status.rank)
+                time.sleep(0.25)
+            outputs = job.result()
+            record["answered"] = True
+            record["finished"] = outputs is not None and outputs[2] is not None
+        except Exception as exc:  # noqa: BLE001 - a failure is a result here
+            record["error"] = f"{type(exc).__name__}: {exc}"[:200]
+        record["seconds"] = time.perf_counter() - began
+        with lock:
+            results.append(record)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(args.clients)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    time.sleep(2)
+    done.set()
+    after = rss_mib(server.pid)
+    server.terminate()
+    server.wait(timeout=30)
+    summary = {
+        "clients": args.clients, "method": args.method, "size": args.size,
+        "answered": sum(r["answered"] for r in results), "finished": sum(r["finished"] for r in results),
+        "errors": [r["error"] for r in results if "error" in r],
+        "wall_seconds": wall, "longest_wait_seconds": max(r["seconds"] for r in results),
+        "highest_queue_position": max((max(r["queue_positions"]) for r in results if r["queue_positions"]), default=0),
+        "rss_mib_before": before, "rss_mib_peak": max(peak), "rss_mib_after": after,
+    }
+    print(json.dumps(summary, indent=2))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"studio-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
