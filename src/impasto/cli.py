@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     layers = commands.add_parser("layers", help="list the layer names of a backbone")
     layers.add_argument("--backbone", choices=("vgg19", "vgg16"), default="vgg19")
 
-    commands.add_parser("models", help="list the trained models that ship with impasto")
+    models = commands.add_parser("models", help="list the trained models that ship with impasto")
+    models.add_argument("--markdown", action="store_true", help="a provenance table (as in the package's PROVENANCE.md)")
 
     train = commands.add_parser("train", help="train a network (feed-forward per style, or the AdaIN decoder)")
     kinds = train.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser, required=True)
@@ -666,13 +667,23 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not models:
         print("no trained models ship with this installation (train one with `impasto train`)")
         return 0
+    if args.markdown:
+        print("| model | kind | styles | data | steps x batch, crop | style weight | hardware | time | final losses |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for model in models:
         t = model.training
-        styles = ", ".join(model.config.get("styles", [])) or "any style"
-        losses = ", ".join(f"{k} {v:.3g}" for k, v in (t.get("final_losses") or {}).items())
+        styles = ", ".join(model.config.get("style_names", [])) or "any style"
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in (t.get("final_losses") or {}).items())
+        minutes = float(t.get("seconds", 0)) / 60
+        if args.markdown:
+            data = t.get("content_data", "?") + (f"; styles: {t['style_data']}" if "style_data" in t else "")
+            print(f"| {model.path.stem} | {model.kind} | {styles} | {data} | {t.get('steps_done', '?')} x "
+                  f"{t.get('batch_size', '?')}, {t.get('crop', '?')} px | {t.get('style_weight', '?')} | "
+                  f"{t.get('hardware', '?')}, {t.get('precision', '?')} | {minutes:.0f} min | {losses} |")
+            continue
         print(f"{model.path.stem:24s} {model.kind:14s} {styles}")
         print(f"{'':24s} {t.get('steps_done', '?')} steps, {t.get('crop', '?')} px crops, batch {t.get('batch_size', '?')}, "
-              f"{t.get('hardware', '?')}, {float(t.get('seconds', 0)) / 60:.0f} min; losses: {losses}")
+              f"{t.get('hardware', '?')}, {minutes:.0f} min; losses: {losses}")
     return 0
 
 

@@ -59,7 +59,7 @@ class Studio:
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-    def new_path(self, suffix: str, keep_seconds: float = 3600) -> Path:
+    def new_path(self, suffix: str, stem: str = "impasto", keep_seconds: float = 3600) -> Path:
         """A fresh file name in the app's folder; results older than ``keep_seconds`` are swept away."""
         cutoff = time.time() - keep_seconds
         for old in self.folder.glob("*.*"):
@@ -68,7 +68,7 @@ class Studio:
                     old.unlink()
             except OSError:
                 pass
-        return self.folder / f"{uuid.uuid4().hex}{suffix}"
+        return self.folder / f"{stem}-{uuid.uuid4().hex[:10]}{suffix}"
 
     def stop_flag(self, session: str) -> threading.Event:
         flag = self.stops.setdefault(session, threading.Event())
@@ -258,7 +258,7 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
             stop_note = "stopped: this is the result so far" if optimised.stop_reason == "interrupted" else "done"
     except ImpastoError as exc:
         raise _fail(exc) from None
-    path = studio.new_path(".png")
+    path = studio.new_path(".png", f"impasto-{method}")
     images.save_image(result, path)
     seconds = time.perf_counter() - started
     command = command_line(method, style_names, settings_record)
@@ -295,7 +295,7 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
                 from .optimize import StyleSettings
 
                 stylizer = video.OptimizeFrames([style], StyleSettings(iterations=20), iterations=10)
-        output = studio.new_path(".mp4")
+        output = studio.new_path(".mp4", f"impasto-{method}")
         updates: queue.Queue = queue.Queue()
         outcome: dict[str, Any] = {}
 
@@ -389,7 +389,8 @@ def build(studio: "Studio"):
                         halt = gr.Button("Stop", elem_id="stop")
             progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="progress")
             with gr.Row():
-                preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png")
+                preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png",
+                                   height=420)
                 download = gr.File(label="Download (full resolution)", elem_id="download", interactive=False)
         with gr.Tab("Video"):
             clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
