@@ -20,7 +20,8 @@ from impasto.training import ImageFolder, TrainSettings, train
 def _model_file(path, styles=1, width=0.25, seed=0):
     torch.manual_seed(seed)
     net = TransformerNet(styles, width)
-    with torch.no_grad():  # give every style distinct normalisation parameters
+    with torch.no_grad():  # give every style distinct normalisation parameters, and the output a change
+        torch.nn.init.normal_(net.out.weight, std=0.05)
         for module in net.modules():
             if isinstance(module, fast.ConditionalInstanceNorm):
                 module.scale.add_(0.3 * torch.randn_like(module.scale))
@@ -40,6 +41,11 @@ def test_any_size_comes_back_the_same_size(two_style_file, size):
     model = FastModel(two_style_file, device="cpu", precision="fp32")
     out = model.stylize(torch.rand(2, 3, *size))
     assert out.shape == (2, 3, *size) and 0 <= out.min() and out.max() <= 1
+
+
+def test_an_untrained_network_starts_as_the_identity():
+    x = torch.rand(1, 3, 20, 28)
+    torch.testing.assert_close(TransformerNet(2, 0.25)(x), x)
 
 
 def test_width_makes_a_smaller_network():
@@ -79,9 +85,9 @@ def test_training_lowers_the_loss_and_the_file_round_trips(tmp_path):
             return float(task.losses(task.network, 4, random.Random(5), torch.device("cpu"), None)["total"])
 
     before = loss()
-    report = train(task, TrainSettings(steps=30, batch_size=2, learning_rate=5e-3, precision="fp32",
-                                       checkpoint_every=15), tmp_path / "m.pt")
-    assert loss() < 0.5 * before
+    report = train(task, TrainSettings(steps=40, batch_size=2, learning_rate=5e-3, precision="fp32",
+                                       checkpoint_every=20), tmp_path / "m.pt")
+    assert loss() < 0.8 * before
     model = FastModel(report.model_path, device="cpu", precision="fp32")
     assert model.style_names == ["style0", "style1"]
     x = torch.rand(1, 3, 24, 24)
@@ -89,7 +95,7 @@ def test_training_lowers_the_loss_and_the_file_round_trips(tmp_path):
         direct = task.network.eval()(x, torch.tensor([0.0, 1.0])).clamp(0, 1)
     torch.testing.assert_close(model.stylize(x, [0, 1]), direct, atol=2e-2, rtol=0)  # fp16 weights
     record = load_model(report.model_path, "fast")
-    assert record.version and record.training["steps_done"] == 30 and record.training["style_images"] == ["style0", "style1"]
+    assert record.version and record.training["steps_done"] == 40 and record.training["style_images"] == ["style0", "style1"]
     assert record.training["learning_rate"] == 5e-3 and "hardware" in record.training
 
 

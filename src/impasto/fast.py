@@ -6,7 +6,8 @@ via :class:`impasto.losses.StyleObjective`), then stylizes any image in one forw
 
 The network: 9x9 conv, two stride-2 convs, five residual blocks, two nearest-upsample + conv
 stages (no transposed convs, so no checkerboard artefacts), 9x9 conv out; reflection padding;
-instance normalisation.  The normalisation is conditional (one scale/shift per style): a
+instance normalisation.  Its output is added to the input photo (the last conv starts at zero),
+which makes short training runs keep the photo's structure.  The normalisation is conditional (one scale/shift per style): a
 single-style network is the case N = 1, and a multi-style network blends styles at inference by
 mixing the styles' normalisation parameters.
 """
@@ -98,6 +99,11 @@ class TransformerNet(nn.Module):
             ConvNorm(c3, c2, 3, styles, upsample=True), ConvNorm(c2, c1, 3, styles, upsample=True),
         ])
         self.out = nn.Conv2d(c1, 3, 9, padding=4, padding_mode="reflect")
+        # The network paints a change over the photo: zero-initialised, it starts as the identity, so
+        # training begins where the optimisation method does (at the photo) instead of at texture
+        # unrelated to it, which a from-scratch network takes tens of thousands of steps to leave.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
         """``image`` (N, 3, H, W) in [0, 1], H and W multiples of 4; ``mix`` (N, styles) or (styles,)."""
@@ -115,7 +121,7 @@ class TransformerNet(nn.Module):
             x = block(x, mix)
         for layer in self.up:
             x = layer(x, mix)
-        return self.out(x)
+        return image + self.out(x)
 
 
 # ------------------------------------------------------------------------------------- inference
