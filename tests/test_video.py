@@ -230,8 +230,9 @@ def test_cli_mistakes_and_score(tmp_path, clip_file, model_file, capsys):
     assert "needs at least one --style" in capsys.readouterr().err
     out = tmp_path / "frames"
     assert main(["video", str(clip_file), "-o", str(out), "--model", str(model_file), "--end", "3", "-q"]) == 0
-    assert main(["score-video", str(clip_file), str(out)]) == 2
-    assert "3 frames" in capsys.readouterr().err or True
+    assert main(["score-video", str(clip_file), str(out)]) == 0  # the first 3 frames of the original
+    assert main(["score-video", str(clip_file), str(out), "--start", "6"]) == 2
+    assert "only 2 frames from frame 6" in capsys.readouterr().err
     full = tmp_path / "full"
     assert main(["video", str(clip_file), "-o", str(full), "--model", str(model_file), "-q"]) == 0
     capsys.readouterr()

@@ -267,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("stylized", metavar="STYLIZED")
     score.add_argument("--flow", choices=("dis", "farneback"), default="dis")
     score.add_argument("--fps", type=_positive_float, default=None, help="for folders of frames")
+    score.add_argument("--start", type=int, default=0,
+                       help="the ORIGINAL's frame where STYLIZED begins (for clips made with --start/--end)")
 
     serve = commands.add_parser("serve", help="start the local web studio",
                                 description="A web app for every method: create, video, camera, gallery.")
@@ -566,7 +568,7 @@ def _keep_colour(out, frame, args: argparse.Namespace):
 def cmd_score_video(args: argparse.Namespace) -> int:
     from .video import score_video
 
-    mean, per_pair = score_video(args.original, args.stylized, args.flow, args.fps)
+    mean, per_pair = score_video(args.original, args.stylized, args.flow, args.fps, args.start)
     print(f"warping error {mean:.5f} over {len(per_pair)} frame pairs (lower is steadier)")
     return 0
 

@@ -462,8 +462,13 @@ def read_clip(path: str | os.PathLike, size: tuple[int, int] | None = None, fps:
 
 
 def score_video(original: str | os.PathLike, stylized: str | os.PathLike, method: str = "dis",
-                fps: float | None = None) -> tuple[float, list[float]]:
-    """Warping error of ``stylized`` measured with the flow of ``original`` (at the stylized size)."""
+                fps: float | None = None, start: int = 0) -> tuple[float, list[float]]:
+    """Warping error of ``stylized`` measured with the flow of ``original`` (at the stylized size).
+
+    ``start``: the original's frame where the stylized clip begins (a clip made with --start/--end)."""
     styled = read_clip(stylized, fps=fps)
-    frames = read_clip(original, styled[0].shape[:2], fps=fps)
+    frames = read_clip(original, styled[0].shape[:2], fps=fps)[start:start + len(styled)]
+    if len(frames) < len(styled):
+        raise ImpastoError(f"the original has only {len(frames)} frames from frame {start}, the stylized clip "
+                           f"{len(styled)}", original)
     return flowlib.warping_error(frames, styled, method)
