@@ -180,3 +180,22 @@ def test_models_command_lists_what_ships(capsys):
 
     for path in SHIPPED_DIR.glob("*.pt"):
         assert path.stem in out
+
+
+def test_every_shipped_model_loads_and_runs():
+    from impasto.adain import AdaIN
+    from impasto.modelfile import shipped_models
+
+    models = shipped_models()
+    assert {m.kind for m in models} <= {"fast", "adain-decoder"}
+    for model in models:
+        record = model.training
+        assert record["steps_done"] > 0 and record["final_losses"] and record["hardware"], model.path
+        x = torch.rand(1, 3, 40, 56)
+        if model.kind == "fast":
+            engine = FastModel(model.path, device="cpu")
+            out = engine.stylize(x, [1.0] * engine.network.styles)
+        else:
+            engine = AdaIN(model.path, device="cpu")
+            out = engine.stylize(x, [engine.style_code(torch.rand(1, 3, 48, 48))])
+        assert out.shape == x.shape and not torch.allclose(out, x, atol=1e-2)
