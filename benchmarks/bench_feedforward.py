@@ -137,7 +137,7 @@ def quality(size: int, photos: list[str]) -> list[dict]:
             took["optimisation"] = time.perf_counter() - began
             for method, image in outputs.items():
                 terms = _objective_terms(images.as_tensor(images.tensor_to_pil(image)), content, style)
-                rows.append({"style": style_name, "photo": photo, "method": method, "seconds": took[method], **terms})
+                rows.append({**terms, "style_image": style_name, "photo": photo, "method": method, "seconds": took[method]})
                 print(rows[-1], file=sys.stderr)
     return rows
 
@@ -207,7 +207,7 @@ def main() -> None:
         report["quality"] = quality(args.size, args.photos.split(","))
         print("\n| style | photo | method | content | style | total | seconds |\n| --- | --- | --- | --- | --- | --- | --- |")
         for row in report["quality"]:
-            print(f"| {row['style']} | {row['photo']} | {row['method']} | {row['content']:,.0f} | {row['style']:,.0f} | "
+            print(f"| {row['style_image']} | {row['photo']} | {row['method']} | {row['content']:,.0f} | {row['style']:,.0f} | "
                   f"{row['total']:,.0f} | {row['seconds']:.2f} |")
     if "heldout" in sections:
         report["heldout"] = heldout(args.pairs)
