@@ -24,6 +24,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_optimize.py
+	$(BIN)/python benchmarks/bench_feedforward.py
+	$(BIN)/python benchmarks/bench_video.py
+	$(BIN)/python benchmarks/bench_studio.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info impasto-demo.png
