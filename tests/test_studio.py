@@ -111,8 +111,8 @@ def _progress(page) -> tuple[int, int, str]:
 
 def test_stylize_with_live_preview_then_download(page, files, tmp_path):
     _upload(page, files)
-    _set_number(page, "size", 96)
-    _set_number(page, "iterations", 20)
+    _set_number(page, "size", 128)
+    _set_number(page, "iterations", 80)
     _start(page)
     seen = set()
     deadline = time.time() + 240
@@ -131,7 +131,7 @@ def test_stylize_with_live_preview_then_download(page, files, tmp_path):
         page.locator("#download a").first.click()
     saved = tmp_path / "result.png"
     info.value.save_as(saved)
-    assert max(Image.open(saved).size) == 96
+    assert max(Image.open(saved).size) == 128
 
 
 def test_stop_keeps_the_current_result(page, files):

@@ -7,7 +7,9 @@ Ctrl-C writes the current image and exits with 130.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -721,6 +723,10 @@ COMMANDS = {"stylize": cmd_stylize, "demo": cmd_demo, "layers": cmd_layers, "tra
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Ctrl-C (SIGINT) stops work and keeps what is done, even when a shell started us in the
+    # background with SIGINT ignored (then `kill -INT` is how a long training is stopped cleanly).
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
