@@ -4,7 +4,7 @@
 (backbone, losses, images, engine) are importable for those who build on them.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .backbone import VGG, layer_names, load_backbone  # noqa: E402
 from .errors import ImpastoError  # noqa: E402
