@@ -27,8 +27,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def main() -> None:
-    from impasto import adain, fast, video
-    from impasto.images import as_tensor, resize_max_side
+    from impasto import video
     from impasto.modelfile import resolve_model
     from impasto.optimize import StyleSettings
 
@@ -46,15 +45,11 @@ def main() -> None:
     for method in args.methods.split(","):
         size = args.optimize_size if method == "optimize" else args.size
         for coherent in (False, True):
-            if method == "fast":
-                engine = fast.cached_model(resolve_model(args.model))
-                stylizer = video.FeedForwardFrames(lambda frame: engine.stylize(frame), "fast")
-            elif method == "adain":
-                engine = adain.cached_engine(None, "auto", "auto")
-                code = engine.style_code(resize_max_side(as_tensor(args.style), size))
-                stylizer = video.FeedForwardFrames(lambda frame: engine.stylize(frame, [code]), "adain")
-            else:
+            if method == "optimize":
                 stylizer = video.OptimizeFrames([args.style], StyleSettings())
+            else:
+                model = resolve_model(args.model) if method == "fast" else None
+                stylizer = video.one_pass_stylizer(method, model, [args.style], style_size=size)
             with tempfile.TemporaryDirectory() as folder:
                 out = Path(folder) / "frames"
                 began = time.perf_counter()

@@ -531,40 +531,17 @@ def _frame_stylizer(args: argparse.Namespace, method: str, model: Path | None):
     from . import video
 
     styles = args.style or []
-    blend = 0.7 if args.blend is None else args.blend
-    if method == "fast":
-        from . import fast
-
-        engine = fast.cached_model(model, args.device, args.precision)
-        mix = engine.mix(args.style_mix)
-        return video.FeedForwardFrames(lambda frame: _keep_colour(engine.stylize(frame, mix.tolist()), frame, args),
-                                       "fast", blend)
+    if method in ("fast", "adain"):
+        return video.one_pass_stylizer(
+            method, model, styles, style_size=max(1, round(args.size * args.style_scale)), weights=args.style_blend,
+            alpha=args.alpha, style_mix=args.style_mix, preserve_color=args.preserve_color,
+            blend=0.7 if args.blend is None else args.blend, device=args.device, precision=args.precision)
     if not styles:
         raise ImpastoError(f"--method {method} needs at least one --style image")
-    if method == "adain":
-        from . import adain
-        from .images import as_tensor, resize_max_side
-
-        engine = adain.cached_engine(model, args.device, args.precision)
-        style_side = max(1, round(args.size * args.style_scale))
-        codes = [engine.style_code(resize_max_side(as_tensor(style), style_side)) for style in styles]  # once per clip
-        if args.alpha > 1:
-            raise ImpastoError(f"--alpha must be between 0 and 1, got {args.alpha}")
-        return video.FeedForwardFrames(
-            lambda frame: _keep_colour(engine.stylize(frame, codes, weights=args.style_blend, alpha=args.alpha), frame, args),
-            "adain", blend)
     settings = _settings(args)
     settings.validate(len(styles))
     weight = 20.0 if args.temporal_weight is None else args.temporal_weight
     return video.OptimizeFrames(styles, settings, iterations=args.frame_iterations, temporal_weight=weight)
-
-
-def _keep_colour(out, frame, args: argparse.Namespace):
-    if args.preserve_color in ("luminance", "histogram"):
-        from .color import transfer_luminance
-
-        return transfer_luminance(out, frame)
-    return out
 
 
 def cmd_score_video(args: argparse.Namespace) -> int:

@@ -22,7 +22,7 @@ import time
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
@@ -55,6 +55,7 @@ class Studio:
         self.preview_every = preview_every
         self.stops: dict[str, threading.Event] = {}
         self.camera_times: dict[str, deque] = {}
+        self.camera_styles: dict[str, Any] = {}  # style file -> AdaIN style code (not one per frame)
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -81,6 +82,35 @@ def _model_path(name: str | None) -> Path:
     if not name:
         raise ImpastoError("choose a fast model (see the models that ship: `impasto models`)")
     return resolve_model(name)
+
+
+class Background:
+    """A job on its own thread whose progress reports a page handler can stream as they come."""
+
+    _DONE = object()
+
+    def __init__(self, job: Callable[[Callable[[Any], None]], Any]) -> None:
+        self._reports: queue.Queue = queue.Queue()
+        self._outcome: dict[str, Any] = {}
+        threading.Thread(target=self._work, args=(job,), daemon=True).start()
+
+    def _work(self, job) -> None:
+        try:
+            self._outcome["result"] = job(self._reports.put)
+        except BaseException as exc:  # noqa: BLE001 - raised again in result(), on the page's thread
+            self._outcome["error"] = exc
+        finally:
+            self._reports.put(self._DONE)
+
+    def updates(self) -> Iterator[Any]:
+        """What the job reported, until it ends."""
+        while (item := self._reports.get()) is not self._DONE:
+            yield item
+
+    def result(self) -> Any:
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome["result"]
 
 
 def _fail(exc: Exception):
@@ -226,34 +256,17 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         else:
             settings = StyleSettings(size=int(size), iterations=int(iterations), strength=float(strength),
                                      style_blend=blend, masks=masks, preserve_color=preserve, max_pixels=MAX_PIXELS)
-            updates: queue.Queue = queue.Queue()
-            outcome: dict[str, Any] = {}
-
-            def on_step(progress) -> None:
+            def on_step(progress, report) -> None:
                 if flag.is_set():
                     raise KeyboardInterrupt
                 if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
-                    updates.put((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
+                    report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
 
-            def work() -> None:
-                try:
-                    outcome["result"] = run(content, styles, settings, on_step)
-                except BaseException as exc:  # noqa: BLE001 - handed to the page below
-                    outcome["error"] = exc
-                finally:
-                    updates.put(None)
-
-            threading.Thread(target=work, daemon=True).start()
+            job = Background(lambda report: run(content, styles, settings, lambda p: on_step(p, report)))
             yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery
-            while True:
-                item = updates.get()
-                if item is None:
-                    break
-                done, total, image = item
+            for done, total, image in job.updates():
                 yield _preview(image), _progress_html(done, total, f"iteration {done} of {total}"), None, gallery, gallery
-            if "error" in outcome:
-                raise outcome["error"]
-            optimised = outcome["result"]
+            optimised = job.result()
             result = optimised.image
             stop_note = "stopped: this is the result so far" if optimised.stop_reason == "interrupted" else "done"
     except ImpastoError as exc:
@@ -277,48 +290,31 @@ def stop(studio: Studio, session: str) -> str:
 def create_video(studio: Studio, clip: str | None, method: str, model: str | None, style_file: Any, size: int,
                  coherent: bool) -> Iterator[tuple]:
     """The Video tab's job: yields (progress, output video)."""
-    from . import adain, fast, video
+    from . import video
 
     if not clip:
         raise _fail(ImpastoError("add a video clip first"))
     try:
-        if method == "fast":
-            engine = fast.cached_model(_model_path(model))
-            stylizer = video.FeedForwardFrames(lambda frame: engine.stylize(frame), "fast")
+        style_path = str(getattr(style_file, "name", style_file)) if style_file else None
+        if method == "optimize":
+            from .optimize import StyleSettings
+
+            style = _load(style_path, "style image")
+            stylizer = video.OptimizeFrames([style], StyleSettings(iterations=20), iterations=10)
         else:
-            style = _load(str(getattr(style_file, "name", style_file)) if style_file else None, "style image")
-            if method == "adain":
-                engine = adain.cached_engine(None, "auto", "auto")
-                code = engine.style_code(images.resize_max_side(style, int(size)))
-                stylizer = video.FeedForwardFrames(lambda frame: engine.stylize(frame, [code]), "adain")
-            else:
-                from .optimize import StyleSettings
-
-                stylizer = video.OptimizeFrames([style], StyleSettings(iterations=20), iterations=10)
+            styles = [_load(style_path, "style image")] if method == "adain" else []
+            stylizer = video.one_pass_stylizer(method, _model_path(model) if method == "fast" else None, styles,
+                                               style_size=int(size))
         output = studio.new_path(".mp4", f"impasto-{method}")
-        updates: queue.Queue = queue.Queue()
-        outcome: dict[str, Any] = {}
-
-        def work() -> None:
-            try:
-                outcome["report"] = video.stylize_video(
-                    clip, output, stylizer, video.VideoSettings(size=int(size), coherent=bool(coherent)),
-                    lambda done, total, skipped: updates.put((done, total)))
-            except BaseException as exc:  # noqa: BLE001 - handed to the page below
-                outcome["error"] = exc
-            finally:
-                updates.put(None)
-
-        threading.Thread(target=work, daemon=True).start()
+        job = Background(lambda report: video.stylize_video(
+            clip, output, stylizer, video.VideoSettings(size=int(size), coherent=bool(coherent)),
+            lambda done, total, skipped: report((done, total))))
         yield _progress_html(0, 1, "reading the clip..."), None
-        while (item := updates.get()) is not None:
-            done, total = item
+        for done, total in job.updates():
             yield _progress_html(done, total or done + 1, f"frame {done}" + (f" of {total}" if total else "")), None
-        if "error" in outcome:
-            raise outcome["error"]
+        report = job.result()
     except ImpastoError as exc:
         raise _fail(exc) from None
-    report = outcome["report"]
     yield (_progress_html(1, 1, f"done: {report.frames} frames, {report.seconds:.1f} s, audio {report.audio}"),
            str(report.output))
 
@@ -335,8 +331,12 @@ def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: s
     try:
         if method == "adain":
             engine = adain.cached_engine(None, "auto", "auto")
-            style = _load(str(getattr(style_file, "name", style_file)) if style_file else None, "style image")
-            out = engine.stylize(content, [engine.style_code(images.resize_max_side(style, 320))])
+            style_path = str(getattr(style_file, "name", style_file)) if style_file else None
+            code = studio.camera_styles.get(style_path or "")
+            if code is None:
+                code = engine.style_code(images.resize_max_side(_load(style_path, "style image"), 320))
+                studio.camera_styles[style_path] = code
+            out = engine.stylize(content, [code])
         else:
             out = fast.cached_model(_model_path(model)).stylize(content)
     except ImpastoError as exc:

@@ -215,6 +215,38 @@ class FeedForwardFrames:
         return out
 
 
+def one_pass_stylizer(method: str, model: str | os.PathLike | None = None,
+                      styles: Sequence[images.ImageLike] = (), *, style_size: int = 480,
+                      weights: Sequence[float] | None = None, alpha: float = 1.0,
+                      style_mix: Sequence[float] | None = None, preserve_color: str | None = None,
+                      blend: float = 0.7, device: str = "auto", precision: str = "auto") -> FeedForwardFrames:
+    """A fast model or AdaIN as a frame stylizer; AdaIN's style statistics are computed here, once per clip."""
+    from .color import transfer_luminance
+
+    keep_colour = preserve_color in ("luminance", "histogram")
+    if method == "fast":
+        from . import fast
+
+        engine = fast.cached_model(model, device, precision)
+        mix = engine.mix(style_mix).tolist()
+        stylize = lambda frame: engine.stylize(frame, mix)  # noqa: E731
+    elif method == "adain":
+        from . import adain
+
+        if not styles:
+            raise ImpastoError("--method adain needs at least one --style image")
+        if not 0.0 <= alpha <= 1.0:
+            raise ImpastoError(f"--alpha must be between 0 and 1, got {alpha}")
+        engine = adain.cached_engine(model, device, precision)
+        codes = [engine.style_code(images.resize_max_side(images.as_tensor(style), style_size)) for style in styles]
+        stylize = lambda frame: engine.stylize(frame, codes, weights=weights, alpha=alpha)  # noqa: E731
+    else:
+        raise ImpastoError(f"{method!r} is not a one-pass method (fast or adain)")
+    if keep_colour:
+        return FeedForwardFrames(lambda frame: transfer_luminance(stylize(frame), frame), method, blend)
+    return FeedForwardFrames(stylize, method, blend)
+
+
 # ---------------------------------------------------------------------------------------- pipeline
 
 
