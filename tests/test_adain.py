@@ -10,7 +10,7 @@ from impasto import adain
 from impasto.adain import AdaIN, Decoder, StyleCode, adain_to, transfer
 from impasto.cli import main
 from impasto.errors import ImpastoError
-from impasto.images import as_tensor
+from impasto.images import as_tensor, pad_around
 from impasto.losses import mean_std
 from impasto.modelfile import ModelFile, save_model
 
@@ -71,13 +71,18 @@ def test_masks_give_each_region_its_own_style():
 
 
 def test_alpha_zero_reconstructs_and_one_transfers(engine):
-    content = as_tensor(gradient_photo(40, 32))
+    content = as_tensor(gradient_photo(72, 48))
     style = as_tensor(stripes(48))
     code = engine.style_code(style)
-    features = engine.encode(content)
+    # the engine sees the photo through a mirrored margin (no frame at the edges) and crops it off
+    padded, (top, left, h, w) = pad_around(content, adain.MARGIN, adain.MULTIPLE)
+    assert (top, left, h, w) == (adain.MARGIN, adain.MARGIN, 48, 72)
+    torch.testing.assert_close(padded[..., top: top + h, left: left + w], content)
+    torch.testing.assert_close(padded[..., top - 3, left: left + w], content[..., 3, :])  # mirrored
+    features = engine.encode(padded)
     with torch.no_grad():
-        reconstruction = engine.decoder(features).clamp(0, 1)
-        transferred = engine.decoder(adain_to(features, code.mean, code.std)).clamp(0, 1)
+        reconstruction = engine.decoder(features).clamp(0, 1)[..., top: top + h, left: left + w]
+        transferred = engine.decoder(adain_to(features, code.mean, code.std)).clamp(0, 1)[..., top: top + h, left: left + w]
     torch.testing.assert_close(engine.stylize(content, [code], alpha=0.0), reconstruction, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(engine.stylize(content, [code], alpha=1.0), transferred, atol=1e-5, rtol=1e-4)
     half = engine.stylize(content, [code], alpha=0.5)

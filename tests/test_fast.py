@@ -19,7 +19,7 @@ from impasto.training import ImageFolder, TrainSettings, train
 
 def _model_file(path, styles=1, width=0.25, seed=0):
     torch.manual_seed(seed)
-    net = TransformerNet(styles, width)
+    net = TransformerNet(styles, width, output="residual")  # the 0.2 format: no "output" in the config
     with torch.no_grad():  # give every style distinct normalisation parameters, and the output a change
         torch.nn.init.normal_(net.out.weight, std=0.05)
         for module in net.modules():
@@ -43,9 +43,38 @@ def test_any_size_comes_back_the_same_size(two_style_file, size):
     assert out.shape == (2, 3, *size) and 0 <= out.min() and out.max() <= 1
 
 
-def test_an_untrained_network_starts_as_the_identity():
+def test_a_residual_network_starts_as_the_identity():
     x = torch.rand(1, 3, 20, 28)
-    torch.testing.assert_close(TransformerNet(2, 0.25)(x), x)
+    torch.testing.assert_close(TransformerNet(2, 0.25, output="residual")(x), x)
+
+
+def test_a_direct_network_paints_every_pixel_itself():
+    """The default output is the network's own image (a sigmoid), not a change over the photo."""
+    net = TransformerNet(1, 0.25)
+    x = torch.rand(1, 3, 20, 28)
+    out = net(x)
+    assert out.shape == x.shape and 0 < out.min() and out.max() < 1
+    assert not torch.allclose(out, x, atol=0.05)
+    with pytest.raises(ImpastoError, match="network output"):
+        TransformerNet(1, 0.25, output="blend")
+
+
+def test_models_without_an_output_setting_load_as_residual(two_style_file):
+    assert FastModel(two_style_file, device="cpu", precision="fp32").network.output == "residual"
+
+
+def test_relative_losses_weigh_every_layer_alike():
+    """Scaling a layer's features (as deeper VGG layers are scaled) leaves its relative losses unchanged."""
+    from impasto.losses import gram_matrix, relative_content_loss, relative_gram_loss
+
+    features, target = torch.rand(2, 8, 6, 6), torch.rand(2, 8, 6, 6)
+    gram = gram_matrix(target)
+    for scale in (0.01, 30.0):
+        torch.testing.assert_close(relative_gram_loss(scale * features, scale ** 2 * gram),
+                                   relative_gram_loss(features, gram))
+        torch.testing.assert_close(relative_content_loss(scale * features, scale * target),
+                                   relative_content_loss(features, target))
+    assert float(relative_gram_loss(target, gram)) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_width_makes_a_smaller_network():
@@ -56,7 +85,7 @@ def test_width_makes_a_smaller_network():
 
 def test_style_mix_blends_the_normalisation_parameters(two_style_file):
     model = FastModel(two_style_file, device="cpu", precision="fp32")
-    blended = TransformerNet(1, 0.25)
+    blended = TransformerNet(1, 0.25, output="residual")
     state = model.network.state_dict()
     mixed = {k: (0.7 * v[0:1] + 0.3 * v[1:2]) if k.endswith((".scale", ".shift")) else v for k, v in state.items()}
     blended.load_state_dict(mixed)

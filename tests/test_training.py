@@ -111,7 +111,7 @@ def test_interrupt_saves_a_checkpoint_and_model(tmp_path):
         if step == 2:
             raise KeyboardInterrupt
 
-    report = train(task, TrainSettings(steps=50, batch_size=1, precision="fp32", checkpoint_every=100),
+    report = train(task, TrainSettings(steps=50, batch_size=1, precision="fp32", checkpoint_every=100, log_every=1),
                    tmp_path / "m.pt", progress=progress)
     assert report.stop_reason == "interrupted" and report.steps == 2
     assert load_model(tmp_path / "m.pt", "adain-decoder").training["steps_done"] == 2
@@ -140,3 +140,71 @@ def test_distributed_training_with_two_cpu_processes(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     record = load_model(tmp_path / "ddp.pt", "adain-decoder").training
     assert record["processes"] == 2 and record["steps_done"] == 3
+
+
+def test_device_resident_folder_draws_the_same_batches(tmp_path):
+    """Uploading the decoded set once (``to``) changes where crops are cut, not which crops are drawn."""
+    lazy = ImageFolder(image_folder(tmp_path / "photos", 5), crop=24, shorter_side=40)
+    resident = ImageFolder(tmp_path / "photos", crop=24, shorter_side=40).to(torch.device("cpu"))
+    assert len(resident._cache) == 5
+    for seed in range(3):
+        torch.testing.assert_close(lazy.sample(4, random.Random(seed)), resident.sample(4, random.Random(seed)),
+                                   rtol=0, atol=0)
+
+
+def test_reading_losses_every_n_steps_trains_the_same_weights(tmp_path):
+    """Losses stay on the device between reads; how often they are read must not change training."""
+    settings = dict(steps=6, batch_size=2, learning_rate=1e-3, precision="fp32", checkpoint_every=6)
+    torch.manual_seed(0)
+    every_step = _task(tmp_path)
+    torch.manual_seed(0)
+    every_fifth = _task(tmp_path)
+    seen = []
+    train(every_step, TrainSettings(log_every=1, **settings), tmp_path / "a.pt")
+    train(every_fifth, TrainSettings(log_every=5, **settings), tmp_path / "b.pt",
+          progress=lambda step, total, losses: seen.append(step))
+    assert seen == [5, 6]
+    for a, b in zip(every_step.network.parameters(), every_fifth.network.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert (load_model(tmp_path / "a.pt", "adain-decoder").training["final_losses"]
+            == load_model(tmp_path / "b.pt", "adain-decoder").training["final_losses"])
+
+
+def test_init_warm_starts_from_a_model_and_keeps_the_lineage(tmp_path):
+    settings = dict(batch_size=2, learning_rate=1e-3, precision="fp32")
+    first = _task(tmp_path)
+    train(first, TrainSettings(steps=3, checkpoint_every=3, **settings), tmp_path / "stage1.pt")
+    second = _task(tmp_path)
+    before = [p.detach().clone() for p in second.network.parameters()]
+    captured = {}
+
+    def progress(step, total, losses):
+        if step == 1:  # the weights the first step started from are stage 1's (modulo fp16 storage)
+            captured["losses"] = losses
+
+    train(second, TrainSettings(steps=2, checkpoint_every=2, init=str(tmp_path / "stage1.pt"), log_every=1, **settings),
+          tmp_path / "stage2.pt", progress=progress)
+    assert any(not torch.equal(a, b) for a, b in zip(before, second.network.parameters()))
+    third = _task(tmp_path)
+    train(third, TrainSettings(steps=1, checkpoint_every=1, init=str(tmp_path / "stage2.pt"), **settings),
+          tmp_path / "stage3.pt")
+    record = load_model(tmp_path / "stage3.pt", "adain-decoder").training
+    assert [stage["model"] for stage in record["lineage"]] == ["stage1.pt", "stage2.pt"]
+    assert [stage["steps_done"] for stage in record["lineage"]] == [3, 2]
+    assert record["steps_done"] == 1 and "hardware" in record["lineage"][0]
+    # a fresh run from stage 1 starts at stage 1's weights: its first loss is far below a random decoder's
+    fresh = _task(tmp_path)
+    with torch.no_grad():
+        random_loss = float(fresh.losses(fresh.network, 2, random.Random(f"0/0/0"), torch.device("cpu"), None)["total"])
+    assert captured["losses"]["total"] < random_loss
+
+
+def test_init_refuses_a_model_of_another_kind_or_shape(tmp_path):
+    from impasto.fast import FastTask
+
+    train(_task(tmp_path), TrainSettings(steps=1, batch_size=1, precision="fp32", checkpoint_every=1), tmp_path / "d.pt")
+    content = ImageFolder(image_folder(tmp_path / "photos", 3), crop=32)
+    task = FastTask(content, [torch.rand(1, 3, 32, 32)], ["s"], width=0.25)
+    with pytest.raises(ImpastoError, match="not a 'fast' model"):
+        train(task, TrainSettings(steps=1, batch_size=1, precision="fp32", init=str(tmp_path / "d.pt")),
+              tmp_path / "f.pt")

@@ -44,6 +44,9 @@ HELD_OUT_STYLES = ("asheville.jpg", "la_muse.jpg", "picasso_self_portrait.jpg", 
                    "the_scream.jpg", "woman-with-hat-matisse.jpg")
 #: The decoder upsamples three times, so inputs are padded to a multiple of 8.
 MULTIPLE = 8
+#: Mirrored border added around the photo before encoding (and cropped after decoding): the
+#: encoder's zero padding otherwise makes the decoder paint a light frame along the edges.
+MARGIN = 32
 
 
 def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -140,13 +143,14 @@ class AdaIN:
         """``content`` ``(1, 3, H, W)`` in [0, 1] -> stylized image of the same size (on the CPU, clamped)."""
         if not 0.0 <= alpha <= 1.0:
             raise ImpastoError(f"alpha must be between 0 and 1, got {alpha}")
-        padded, (h, w) = images.pad_to_multiple(content, MULTIPLE, minimum=2 * MULTIPLE)
+        padded, box = images.pad_around(content, MARGIN, MULTIPLE, minimum=2 * MULTIPLE)
+        top, left, h, w = box
         features = self.encode(padded)
-        target = transfer(features, styles, weights, _feature_masks(masks, padded.shape[-2:], (h, w), features))
+        target = transfer(features, styles, weights, _feature_masks(masks, padded.shape[-2:], box, features))
         target = alpha * target + (1.0 - alpha) * features
         with autocast(self.device, self.dtype):
             out = self.decoder(target.contiguous(memory_format=torch.channels_last))
-        return out.float()[..., :h, :w].clamp(0, 1).cpu()
+        return out.float()[..., top: top + h, left: left + w].clamp(0, 1).cpu()
 
 
 def transfer(features: torch.Tensor, styles: Sequence[StyleCode], weights: Sequence[float] | None = None,
@@ -174,14 +178,16 @@ def transfer(features: torch.Tensor, styles: Sequence[StyleCode], weights: Seque
     return out
 
 
-def _feature_masks(masks: Sequence[torch.Tensor] | None, padded: tuple[int, int], size: tuple[int, int],
+def _feature_masks(masks: Sequence[torch.Tensor] | None, padded: tuple[int, int], box: tuple[int, int, int, int],
                    features: torch.Tensor) -> list[torch.Tensor] | None:
+    """Each mask on the padded image's geometry (edges extended), averaged down to the features' grid."""
     if masks is None:
         return None
+    top, left, h, w = box
     out = []
     for mask in masks:
-        full = F.interpolate(mask.float(), size=size, mode="bilinear", align_corners=False)
-        full = F.pad(full, (0, padded[1] - size[1], 0, padded[0] - size[0]), mode="replicate")
+        full = F.interpolate(mask.float(), size=(h, w), mode="bilinear", align_corners=False)
+        full = F.pad(full, (left, padded[1] - w - left, top, padded[0] - h - top), mode="replicate")
         out.append(F.adaptive_avg_pool2d(full, features.shape[-2:]).to(features.device))
     return out
 
@@ -264,6 +270,10 @@ class AdainTask:
         self.network = Decoder().to(memory_format=torch.channels_last)
         self._preview = preview
         self.hold_out = sorted(hold_out)
+
+    def setup(self, device: torch.device, dtype: torch.dtype | None) -> None:
+        self.content.to(device)
+        self.style.to(device)
 
     def losses(self, network: nn.Module, batch_size: int, rng: random.Random,
                device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:

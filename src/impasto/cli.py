@@ -308,6 +308,9 @@ def _add_training_options(parser: argparse.ArgumentParser, crop: int, batch: int
     group.add_argument("--previews", default=None, metavar="DIR",
                        help="folder for previews (default: OUTPUT's name + '-previews')")
     group.add_argument("--resume", action="store_true", help="continue from OUTPUT.ckpt")
+    group.add_argument("--init", default=None, metavar="MODEL",
+                       help="start from this model's weights (file or shipped name; fresh optimiser); "
+                            "its training record becomes the new model's lineage")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -574,6 +577,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .modelfile import resolve_model
     from .training import TrainSettings, format_losses, train
 
     output = Path(args.output)
@@ -583,6 +587,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, lr_decay=args.lr_decay,
         seed=args.seed, device=args.device, precision=args.precision, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every or 0, resume=args.resume,
+        init=str(resolve_model(args.init)) if args.init else None,
     )
     task = _training_task(args)
     previews = Path(args.previews) if args.previews else output.with_name(output.stem + "-previews")

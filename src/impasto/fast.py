@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from . import images
 from .errors import ImpastoError
-from .losses import StyleObjective, StyleTarget, gram_matrix, normalised
+from .losses import gram_matrix, normalised, relative_content_loss, relative_gram_loss, total_variation
 from .modelfile import load_model, load_weights
 from .runtime import autocast, get_backbone, resolve_device, resolve_precision
 from .training import ImageFolder, random_flip
@@ -33,8 +33,15 @@ from .training import ImageFolder, random_flip
 KIND = "fast"
 CONTENT_LAYERS = ("relu2_2",)  # Johnson et al.: an early layer keeps the photo's structure
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+#: Weight of the (relative) style loss against the (relative) content loss; see BENCHMARKS.md.
+DEFAULT_STYLE_WEIGHT = 3.0
 #: Two stride-2 stages: inputs are padded to a multiple of 4.
 MULTIPLE = 4
+#: How the network makes its image.  "direct" (Johnson et al.): a sigmoid of the last convolution,
+#: so every pixel is painted.  "residual" (impasto 0.2): a change added to the photo, starting as
+#: the identity; trained against a Gram loss it learns to keep the photo and paste sparse strong
+#: patches over it (BENCHMARKS.md, the recipe experiments), so it is kept only to load old models.
+OUTPUTS = ("direct", "residual")
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -83,12 +90,15 @@ class Residual(nn.Module):
 class TransformerNet(nn.Module):
     """The image transformation network; ``width`` scales every channel count (0.5 = 4x fewer FLOPs)."""
 
-    def __init__(self, styles: int = 1, width: float = 1.0, residual_blocks: int = 5) -> None:
+    def __init__(self, styles: int = 1, width: float = 1.0, residual_blocks: int = 5, output: str = "direct") -> None:
         super().__init__()
         if styles < 1:
             raise ImpastoError("a network needs at least one style")
         if not 0.125 <= width <= 4:
             raise ImpastoError(f"width must be between 0.125 and 4, got {width}")
+        if output not in OUTPUTS:
+            raise ImpastoError(f"unknown network output {output!r}; choose {' or '.join(OUTPUTS)}")
+        self.output = output
         c1, c2, c3 = (max(4, round(c * width)) for c in (32, 64, 128))
         self.styles = styles
         self.down = nn.ModuleList([
@@ -99,11 +109,9 @@ class TransformerNet(nn.Module):
             ConvNorm(c3, c2, 3, styles, upsample=True), ConvNorm(c2, c1, 3, styles, upsample=True),
         ])
         self.out = nn.Conv2d(c1, 3, 9, padding=4, padding_mode="reflect")
-        # The network paints a change over the photo: zero-initialised, it starts as the identity, so
-        # training begins where the optimisation method does (at the photo) instead of at texture
-        # unrelated to it, which a from-scratch network takes tens of thousands of steps to leave.
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        if output == "residual":  # zero-initialised: starts as the identity (the photo)
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
     def forward(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
         """``image`` (N, 3, H, W) in [0, 1], H and W multiples of 4; ``mix`` (N, styles) or (styles,)."""
@@ -121,7 +129,9 @@ class TransformerNet(nn.Module):
             x = block(x, mix)
         for layer in self.up:
             x = layer(x, mix)
-        return image + self.out(x)
+        if self.output == "residual":
+            return image + self.out(x)
+        return torch.sigmoid(self.out(x).float())
 
 
 # ------------------------------------------------------------------------------------- inference
@@ -136,7 +146,7 @@ class FastModel:
         config = model.config
         try:
             self.network = TransformerNet(int(config["styles"]), float(config["width"]),
-                                          int(config.get("residual_blocks", 5)))
+                                          int(config.get("residual_blocks", 5)), str(config.get("output", "residual")))
         except (KeyError, TypeError, ValueError):
             raise ImpastoError("model file has an incomplete configuration", path) from None
         load_weights(self.network, model.state_dict, path)
@@ -198,25 +208,36 @@ def stylize(content: images.ImageLike, model: str | os.PathLike, *, style_mix: S
 
 
 class FastTask:
-    """Train a network for one or several styles against the optimisation method's objective."""
+    """Train a network for one or several styles (Johnson et al.'s perceptual losses on the shared backbone).
+
+    Both losses are relative (each layer divided by its target's own scale; see
+    :func:`impasto.losses.relative_gram_loss`), so colour, strokes and motifs all count and the
+    weights mean the same for any painting.
+    """
 
     kind = KIND
 
     def __init__(self, content: ImageFolder, styles: Sequence[torch.Tensor], style_names: Sequence[str],
-                 width: float = 1.0, content_weight: float = 1.0, style_weight: float = 30.0,
-                 tv_weight: float = 0.0, preview: torch.Tensor | None = None) -> None:
+                 width: float = 1.0, content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
+                 tv_weight: float = 0.0, preview: torch.Tensor | None = None, output: str = "direct") -> None:
         if not styles:
             raise ImpastoError("give at least one --style image")
         self.content = content
         self.style_images = list(styles)
         self.style_names = list(style_names)
         self.width = width
+        self.output = output
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
-        self.network = TransformerNet(len(styles), width).to(memory_format=torch.channels_last)
+        self.network = TransformerNet(len(styles), width, output=output).to(memory_format=torch.channels_last)
         self._preview = preview
         self._grams: dict[str, torch.Tensor] | None = None
+
+    def setup(self, device: torch.device, dtype: torch.dtype | None) -> None:
+        """The photos onto the device; the styles' Gram matrices, once."""
+        self.content.to(device)
+        self._style_grams(device, dtype)
 
     def _style_grams(self, device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
         """Per layer, the Gram matrices of all styles stacked ``(styles, C, C)`` (computed once)."""
@@ -236,20 +257,22 @@ class FastTask:
         grams = self._style_grams(device, dtype)
         content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
         count = len(self.style_images)
-        chosen = torch.tensor([rng.randrange(count) for _ in range(batch_size)])
-        mix = F.one_hot(chosen, count).float().to(device)
+        chosen = [rng.randrange(count) for _ in range(batch_size)]
+        mix = F.one_hot(torch.tensor(chosen), count).float().to(device)
         with torch.no_grad(), autocast(device, dtype):
             content_features = encoder(content, CONTENT_LAYERS)
         with autocast(device, dtype):
             output = network(content.contiguous(memory_format=torch.channels_last), mix)
             features = encoder(output, [*CONTENT_LAYERS, *STYLE_LAYERS])
-        objective = StyleObjective(
-            content_targets=content_features,
-            style_targets=[StyleTarget({name: grams[name][chosen.to(device)] for name in STYLE_LAYERS})],
-            content_weight=self.content_weight, style_weight=self.style_weight, tv_weight=self.tv_weight,
-        )
-        terms = objective.terms(output.float(), features)
-        return {"total": terms["total"], "content": terms["content"].detach(), "style": terms["style"].detach()}
+        index = torch.tensor(chosen, device=device)
+        content_term = sum(relative_content_loss(features[name], content_features[name]) for name in CONTENT_LAYERS)
+        style_term = sum(relative_gram_loss(features[name], grams[name][index]) for name in STYLE_LAYERS)
+        terms = {"content": self.content_weight * content_term, "style": self.style_weight * style_term}
+        total = terms["content"] + terms["style"]
+        if self.tv_weight:
+            terms["tv"] = self.tv_weight * total_variation(output.float())
+            total = total + terms["tv"]
+        return {"total": total, **{name: value.detach() for name, value in terms.items()}}
 
     def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
         content = self._preview if self._preview is not None else self.content.sample(1, random.Random(0))
@@ -262,7 +285,7 @@ class FastTask:
 
     def config(self) -> dict[str, Any]:
         return {"styles": len(self.style_images), "width": self.width, "residual_blocks": 5,
-                "style_names": self.style_names}
+                "output": self.output, "style_names": self.style_names}
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -276,6 +299,7 @@ class FastTask:
             "tv_weight": self.tv_weight,
             "content_layers": list(CONTENT_LAYERS),
             "style_layers": list(STYLE_LAYERS),
+            "losses": "relative (each layer divided by its target's mean square)",
         }
 
 

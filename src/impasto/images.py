@@ -255,6 +255,21 @@ def pad_to_multiple(image: torch.Tensor, multiple: int, minimum: int = 0) -> tup
     return image, (h, w)
 
 
+def pad_around(image: torch.Tensor, margin: int, multiple: int,
+               minimum: int = 0) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """Mirror ``margin`` px onto every side, then pad to a multiple; returns (padded, (top, left, h, w)).
+
+    Convolutional networks see zero padding at an image's edge and paint a frame there; seen
+    through a mirrored margin, the edge looks like the image's inside.  Crop the output with the box.
+    """
+    h, w = image.shape[-2:]
+    margin = max(0, min(margin, h - 1, w - 1))
+    if margin:
+        image = F.pad(image, (margin, margin, margin, margin), mode="reflect")
+    padded, _ = pad_to_multiple(image, multiple, minimum)
+    return padded, (margin, margin, h, w)
+
+
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     """``(1, 3, H, W)`` or ``(3, H, W)`` float tensor in [0, 1] -> 8-bit RGB PIL image."""
     t = image.detach().float().cpu()

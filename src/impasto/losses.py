@@ -56,6 +56,25 @@ def gram_style_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: tor
     return torch.mean((gram_matrix(features, mask) - target_gram) ** 2)
 
 
+def relative_content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Content loss divided by the target's mean square, per image: unitless, the same for every layer."""
+    dims = tuple(range(1, target.dim()))
+    error = torch.mean((features.float() - target.float()) ** 2, dim=dims)
+    return torch.mean(error / torch.mean(target.float() ** 2, dim=dims).clamp_min(1e-8))
+
+
+def relative_gram_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+    """Gram loss divided by the target Gram's mean square, per image.
+
+    In raw units the layers differ by orders of magnitude (with the Caffe VGG-19, relu4_1 carries
+    about 95 % of a Gram loss, relu1_1 -- colour -- almost nothing), so a network trained on the
+    raw sum leaves colours alone and lowers the loss with a few strong deep-layer patches.  Divided
+    by the target's own scale, every layer (colour, strokes, motifs) counts alike.
+    """
+    error = torch.mean((gram_matrix(features) - target_gram) ** 2, dim=(1, 2))
+    return torch.mean(error / torch.mean(target_gram ** 2, dim=(1, 2)).clamp_min(1e-12))
+
+
 def mean_std(features: torch.Tensor, eps: float = 1e-5, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Channel-wise mean and standard deviation over the spatial dimensions, shaped ``(N, C, 1, 1)``."""
     flat = features.float().flatten(2)

@@ -83,6 +83,7 @@ class ImageFolder:
             note = f" ({len(self.skipped)} unreadable files skipped)" if self.skipped else ""
             raise ImpastoError(f"no readable {what} in this folder{note}", self.root)
         self._cache: dict[Path, torch.Tensor] = {}
+        self.device = torch.device("cpu")
         self._cache_budget = cache_mb * 2**20
         self._cache_bytes = 0
 
@@ -104,8 +105,27 @@ class ImageFolder:
             self._cache_bytes += stored.numel()
         return stored
 
+    def to(self, device: torch.device) -> "ImageFolder":
+        """Decode every image now and keep them on ``device`` as uint8, so batches are cut there.
+
+        Uploading once and cropping on the device takes the host out of each step (on a GPU,
+        a batch then costs no copy and no synchronisation).  Files that fail to decode are
+        skipped and counted, as during sampling.
+        """
+        for path in list(self.files):
+            try:
+                self._load(path)
+            except ImpastoError as exc:
+                self.files.remove(path)
+                self.skipped.append((path, str(exc)))
+        if not self.files:
+            raise ImpastoError(f"every file turned out unreadable ({len(self.skipped)} skipped)", self.root)
+        self._cache = {path: image.to(device) for path, image in self._cache.items()}
+        self.device = device
+        return self
+
     def sample(self, count: int, generator: random.Random) -> torch.Tensor:
-        """``count`` random crops, ``(count, 3, crop, crop)`` floats in [0, 1]."""
+        """``count`` random crops, ``(count, 3, crop, crop)`` floats in [0, 1], on the folder's device."""
         crops = []
         while len(crops) < count:
             if not self.files:
@@ -121,7 +141,7 @@ class ImageFolder:
             top = generator.randrange(h - self.crop + 1)
             left = generator.randrange(w - self.crop + 1)
             crops.append(image[:, top: top + self.crop, left: left + self.crop])
-        return torch.stack(crops).float() / 255.0
+        return torch.stack(crops).to(self.device).float() / 255.0
 
     def skipped_note(self) -> str | None:
         if not self.skipped:
@@ -145,8 +165,10 @@ class TrainSettings:
     device: str = "auto"
     precision: str = "auto"
     checkpoint_every: int = 500
+    log_every: int = 10  # read the losses back from the device every N steps (each read is a host sync)
     preview_every: int = 0  # 0: at each checkpoint
     resume: bool = False
+    init: str | None = None  # warm start: a model file whose weights the network starts from (fresh optimiser)
 
 
 class Task(Protocol):
@@ -167,6 +189,9 @@ class Task(Protocol):
 
     def describe(self) -> dict[str, Any]:
         """What the network was trained on (stored in the model file's training record)."""
+
+    def setup(self, device: torch.device, dtype: torch.dtype | None) -> None:
+        """Once before the first step: put the data on the device, compute fixed targets."""
 
 
 @dataclass
@@ -237,8 +262,11 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
     network = task.network.to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=settings.learning_rate)
     start, elapsed, history = 0, 0.0, []
+    lineage: list[dict[str, Any]] = []
+    if settings.init is not None and not settings.resume:  # a resumed run has the warm start in its checkpoint
+        lineage = warm_start(network, settings.init, task.kind)
     if settings.resume:
-        start, elapsed, history = _load_checkpoint(checkpoint_path, network, optimizer, task)
+        start, elapsed, history, lineage = _load_checkpoint(checkpoint_path, network, optimizer, task)
     trained = network
     if world > 1:
         trained = torch.nn.parallel.DistributedDataParallel(
@@ -254,6 +282,7 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
             "step": step,
             "elapsed": elapsed + (time.perf_counter() - began),
             "history": history,
+            "lineage": lineage,
             "network": network.state_dict(),
             "optimizer": optimizer.state_dict(),
         }
@@ -269,6 +298,7 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
             "precision": str(dtype).replace("torch.", "") if dtype else "float32",
             "seconds": round(state["elapsed"], 1),
             "final_losses": history[-1]["losses"] if history else {},
+            "lineage": lineage,
         }
         record.pop("resume", None)
         save_model(output, ModelFile(kind=task.kind, config=task.config(), state_dict=network.state_dict(),
@@ -286,11 +316,23 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
         images.save_image(image.float().cpu(), folder / f"step-{step:06d}.png")
 
     began = time.perf_counter()
-    window: dict[str, float] = {}
+    window: dict[str, torch.Tensor] = {}  # running sums, kept on the device between reads
     window_count = 0
     step = start
     stop_reason = "steps"
     preview_every = settings.preview_every or settings.checkpoint_every
+    log_every = max(1, settings.log_every)
+
+    def running_means() -> dict[str, float]:
+        means = {name: float(value) / window_count for name, value in window.items()}
+        bad = [name for name, value in means.items() if not math.isfinite(value)]
+        if bad:
+            raise ImpastoError(f"the {bad[0]} loss became {means[bad[0]]} before step {step}; lower the learning "
+                               "rate (the last checkpoint is kept)")
+        return means
+
+    if hasattr(task, "setup"):
+        task.setup(device, dtype)
     network.train()
     try:
         while step < settings.steps:
@@ -298,21 +340,20 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
             for group in optimizer.param_groups:
                 group["lr"] = settings.learning_rate / (1.0 + settings.lr_decay * step)
             losses = task.losses(trained, settings.batch_size, rng, device, dtype)
-            total = losses["total"]
-            if not torch.isfinite(total):
-                raise ImpastoError(f"the loss became {total.item()} at step {step + 1}; lower the learning rate "
-                                   "(the last checkpoint is kept)")
             optimizer.zero_grad(set_to_none=True)
-            total.backward()
+            losses["total"].backward()
             optimizer.step()
             step += 1
             for name, value in losses.items():
-                window[name] = window.get(name, 0.0) + float(value.detach())
+                value = value.detach().float()
+                window[name] = window[name] + value if name in window else value
             window_count += 1
-            running = {name: value / window_count for name, value in window.items()}
-            if progress is not None and rank == 0:
-                progress(step, settings.steps, running)
-            if step % settings.checkpoint_every == 0 or step == settings.steps:
+            at_checkpoint = step % settings.checkpoint_every == 0 or step == settings.steps
+            if at_checkpoint or step % log_every == 0:
+                running = running_means()
+                if progress is not None and rank == 0:
+                    progress(step, settings.steps, running)
+            if at_checkpoint:
                 history.append({"step": step, "losses": {k: round(v, 6) for k, v in running.items()}})
                 window, window_count = {}, 0
                 save(step)
@@ -320,9 +361,10 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
                 write_preview(step)
     except KeyboardInterrupt:
         stop_reason = "interrupted"
-        if window_count:
-            history.append({"step": step, "losses": {k: round(v / window_count, 6) for k, v in window.items()}})
-        if step > start:
+        means = {k: float(v) / window_count for k, v in window.items()} if window_count else {}
+        if means:
+            history.append({"step": step, "losses": {k: round(v, 6) for k, v in means.items()}})
+        if step > start and all(math.isfinite(v) for v in means.values()):  # never save diverged weights
             save(step)
     finally:
         if world > 1 and dist.is_initialized() and stop_reason == "steps":
@@ -351,7 +393,30 @@ def _load_checkpoint(path: Path, network: torch.nn.Module, optimizer: torch.opti
                            f"({state.get('config')}); resume with the same ones", path)
     network.load_state_dict(state["network"])
     optimizer.load_state_dict(state["optimizer"])
-    return int(state["step"]), float(state.get("elapsed", 0.0)), list(state.get("history", []))
+    return (int(state["step"]), float(state.get("elapsed", 0.0)), list(state.get("history", [])),
+            list(state.get("lineage", [])))
+
+
+#: What each earlier stage of a warm-started model keeps in the new model's record.
+STAGE_FIELDS = ("steps_done", "batch_size", "crop", "learning_rate", "hardware", "precision", "processes",
+                "seconds", "final_losses", "style_images", "style_weight", "content_data", "style_data")
+
+
+def warm_start(network: torch.nn.Module, path: str | os.PathLike, kind: str) -> list[dict[str, Any]]:
+    """Load a model file's weights into ``network``; returns the lineage: every earlier stage, oldest first.
+
+    Only the weights come over (the optimiser starts afresh), so a model trained elsewhere -- on
+    another machine, with other settings -- can be continued here.
+    """
+    from .modelfile import load_model, load_weights
+
+    model = load_model(path, kind)
+    load_weights(network, model.state_dict, Path(path))
+    earlier = list(model.training.get("lineage") or [])
+    stage = {key: model.training[key] for key in STAGE_FIELDS if key in model.training}
+    stage["model"] = Path(path).name
+    stage["version"] = model.version
+    return [*earlier, stage]
 
 
 def random_flip(batch: torch.Tensor, rng: random.Random) -> torch.Tensor:

@@ -1,0 +1,111 @@
+"""Training speed: steps per second and achieved TFLOP/s of one training step, per method.
+
+Run from the repository root (after `make install`), with nothing else busy on the machine:
+
+    .venv/bin/python benchmarks/bench_training.py                         # this machine's device
+    .venv/bin/python benchmarks/bench_training.py --device cuda --crop 256 --batch-size 8 --width 1.0
+
+Each case runs the real training loop (`impasto.training.train`: device-resident data, losses read
+back every `--log-every` steps, bf16/fp16 autocast where the device has it) for warm-up steps, then
+times `--steps` more.  FLOPs are counted once per case with PyTorch's FLOP counter over one
+forward + backward step (convolutions and matrix products), so TFLOP/s = FLOPs per step x steps/s.
+Photos: the training photos under ../shared/data/train/content; styles: its train/style paintings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def make_task(method: str, crop: int, width: float):
+    from impasto import adain, fast, images
+    from impasto.training import ImageFolder
+
+    photos = ImageFolder(DATA / "train" / "content", crop, 2 * crop, what="content photos")
+    if method == "adain":
+        paintings = ImageFolder(DATA / "train" / "style", crop, 2 * crop, what="style images")
+        return adain.AdainTask(photos, paintings)
+    style = images.resize_max_side(images.read_image(DATA / "train" / "style" / "mosaic.jpg"), 2 * crop)
+    return fast.FastTask(photos, [style], ["mosaic"], width=width)
+
+
+def flops_per_step(task, batch_size: int, device: torch.device, dtype: torch.dtype | None) -> float:
+    task.setup(device, dtype)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        losses = task.losses(task.network, batch_size, random.Random(0), device, dtype)
+        losses["total"].backward()
+    task.network.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def measure(method: str, args: argparse.Namespace) -> dict:
+    from impasto.runtime import resolve_device, resolve_precision
+    from impasto.training import TrainSettings, train
+
+    device = resolve_device(args.device)
+    dtype = resolve_precision(args.precision, device)
+    flops = flops_per_step(make_task(method, args.crop, args.width), args.batch_size, device, dtype)
+    task = make_task(method, args.crop, args.width)
+    marks: dict[int, float] = {}
+
+    def progress(step: int, total: int, losses: dict[str, float]) -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        marks[step] = time.perf_counter()
+
+    total = args.warmup + args.steps
+    with tempfile.TemporaryDirectory() as folder:
+        train(task, TrainSettings(steps=total, batch_size=args.batch_size, device=args.device,
+                                  precision=args.precision, checkpoint_every=total, log_every=args.log_every),
+              Path(folder) / "m.pt", progress=progress)
+    first = min(step for step in marks if step >= args.warmup)
+    last = max(marks)
+    seconds = marks[last] - marks[first]
+    steps_per_s = (last - first) / seconds
+    row = {"method": method, "device": str(device), "precision": str(dtype).replace("torch.", "") if dtype else "fp32",
+           "crop": args.crop, "batch": args.batch_size, "width": args.width if method == "fast" else None,
+           "steps_per_s": steps_per_s, "ms_per_step": 1000 / steps_per_s, "gflop_per_step": flops / 1e9,
+           "tflops": flops * steps_per_s / 1e12}
+    print(row, file=sys.stderr)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--method", action="append", choices=("fast", "adain"))
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--width", type=float, default=0.5)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--log-every", type=int, default=10)
+    args = parser.parse_args()
+    rows = [measure(method, args) for method in (args.method or ["fast", "adain"])]
+    print(f"\n| method | device | precision | crop | batch | ms / step | steps/s | GFLOP / step | TFLOP/s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        name = r["method"] + (f" (width {r['width']})" if r["width"] else "")
+        print(f"| {name} | {r['device']} | {r['precision']} | {r['crop']} | {r['batch']} | {r['ms_per_step']:.0f} | "
+              f"{r['steps_per_s']:.2f} | {r['gflop_per_step']:.1f} | {r['tflops']:.3f} |")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"training-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
