@@ -11,7 +11,8 @@ defaults; cached under benchmarks/results/cache/) are scored with :mod:`impasto.
 content error and the sliced-Wasserstein style distance, which no method optimises directly.  AdaIN
 is also scored on unseen photo x unseen painting pairs (the paintings held out of its training).
 The ratio to the optimisation method's figure on the same photo and painting is the headline
-(goal: <= 1.5 for style and content).
+(goal: <= 1.5 for style and content).  The frame (border lighter than the photo's own border, in
+luminance) and grid (8 px lattice peak; about 1 for a photo) measures are reported beside them.
 
 It writes a Markdown report to stdout and JSON to benchmarks/results/, and a contact sheet
 (--sheet, default docs/one-pass-sheet.jpg): one row per painting, the painting, then for each
@@ -81,9 +82,11 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
     from impasto.modelfile import load_model
 
     def score(row: dict, output: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict:
-        result = quality.score(_as_saved(output), content, style)
+        saved = _as_saved(output)
+        result = quality.score(saved, content, style)
         return {**row, "content": result.content, "style": result.style,
-                "style_relu1_1": result.per_layer["relu1_1"]}
+                "style_relu1_1": result.per_layer["relu1_1"],
+                "frame": quality.frame(saved) - quality.frame(content), "grid": quality.grid(saved)}
 
     rows: list[dict] = []
     sheet: list[dict] = []
@@ -150,6 +153,8 @@ def summarise(rows: list[dict]) -> list[dict]:
             "style_ratio": statistics.mean(r["style"] / max(o["style"], 1e-12) for r, o in zip(items, refs)),
             "content": statistics.mean(r["content"] for r in items),
             "content_ratio": statistics.mean(r["content"] / max(o["content"], 1e-12) for r, o in zip(items, refs)),
+            "frame": statistics.mean(r["frame"] for r in items),
+            "grid": statistics.mean(r["grid"] for r in items),
         })
     return out
 
@@ -216,11 +221,13 @@ def main(argv: list[str] | None = None) -> None:
     summary = summarise(rows)
 
     print(f"\n{args.size} px; photos: {', '.join(p.name for p in photos)}\n")
-    print("| method | paintings | pairs | style distance | optimisation's | style ratio | content error | content ratio |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| method | paintings | pairs | style distance | optimisation's | style ratio | content error | content ratio "
+          "| frame | grid |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in summary:
         print(f"| {row['method']} | {row['paintings']} | {row['pairs']} | {row['style']:.4f} | {row['style_opt']:.4f} | "
-              f"{row['style_ratio']:.2f} | {row['content']:.3f} | {row['content_ratio']:.2f} |")
+              f"{row['style_ratio']:.2f} | {row['content']:.3f} | {row['content_ratio']:.2f} | {row['frame']:+.3f} | "
+              f"{row['grid']:.1f} |")
     args.results.mkdir(parents=True, exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     (args.results / f"quality-{stamp}.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))

@@ -14,6 +14,14 @@ are independent of every training objective:
 
 Both are unitless and comparable across sizes; lower is better.  The backbone is the same frozen
 VGG-19 every method uses, run in float32.
+
+Two artefact measures, for the decoders and networks that upsample:
+
+* **frame**: how much lighter the outermost 4 px of the image are than the band just inside
+  (luminance in 0..1); a network that sees zero padding paints a light or dark frame;
+* **grid**: the spectral power at the frequencies of an 8 px lattice (what three 2x nearest
+  upsamplings leave on flat areas) against the power just beside them; about 1 for a photo,
+  well above 1 for a visible grid.
 """
 
 from __future__ import annotations
@@ -76,3 +84,42 @@ def score(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor,
         target = style_f[name].float()
         per_layer[name] = float(sliced_wasserstein(out_f[name], target) / torch.mean(target ** 2))
     return Score(content=float(content_error), style=sum(per_layer.values()) / len(per_layer), per_layer=per_layer)
+
+
+def _luminance(image: torch.Tensor) -> torch.Tensor:
+    weights = torch.tensor([0.299, 0.587, 0.114], dtype=torch.float32).view(1, 3, 1, 1)
+    return (image.float().cpu() * weights).sum(dim=1)[0]
+
+
+def frame(image: torch.Tensor, band: int = 4) -> float:
+    """Mean luminance of the outer ``band`` px minus that of the next ``band`` px inwards."""
+    lum = _luminance(image)
+    h, w = lum.shape
+    if min(h, w) <= 4 * band:
+        return 0.0
+    outer = torch.ones_like(lum, dtype=torch.bool)
+    outer[band:-band, band:-band] = False
+    inner = torch.zeros_like(lum, dtype=torch.bool)
+    inner[band:-band, band:-band] = True
+    inner[2 * band:-2 * band, 2 * band:-2 * band] = False
+    return float(lum[outer].mean() - lum[inner].mean())
+
+
+def grid(image: torch.Tensor, period: int = 8) -> float:
+    """Power at the ``period`` px lattice's frequencies over the mean power two bins beside them."""
+    lum = _luminance(image)
+    h, w = lum.shape
+    h, w = h - h % period, w - w % period
+    if h < 4 * period or w < 4 * period:
+        return 1.0
+    power = torch.fft.fft2(lum[:h, :w] - lum[:h, :w].mean()).abs() ** 2
+    fy, fx = h // period, w // period
+    peaks, beside = [], []
+    for ky in range(period):
+        for kx in range(period):
+            if ky == 0 and kx == 0:
+                continue
+            y, x = ky * fy, kx * fx
+            peaks.append(power[y, x])
+            beside.extend(power[(y + dy) % h, (x + dx) % w] for dy, dx in ((0, 2), (0, -2), (2, 0), (-2, 0)))
+    return float(torch.stack(peaks).mean() / torch.stack(beside).mean().clamp_min(1e-12))
