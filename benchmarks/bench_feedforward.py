@@ -3,16 +3,14 @@
 Run from the repository root (after `make install`), with nothing else busy on the machine:
 
     .venv/bin/python benchmarks/bench_feedforward.py                 # everything
-    .venv/bin/python benchmarks/bench_feedforward.py --only speed    # or quality, heldout
+    .venv/bin/python benchmarks/bench_feedforward.py --only speed    # or heldout
 
 Sections:
   speed    ms per image for the feed-forward network (width 1.0 and 0.5) at 256, 512 and 1024 px and
            for AdaIN (encoder + AdaIN + decoder, style statistics cached) at 512 and 1024 px, in fp32
            and bf16 autocast, channels-last, on this machine's device; and, measured in the same run,
            the optimisation method's default 512 px run as the peer.
-  quality  the optimisation objective (content relu4_2 weight 1 + Gram style relu1_1..relu5_1 weight 30,
-           float32) of each shipped single-style model's output, of AdaIN with the same style image,
-           and of the optimisation method (defaults), on the same photos at the same size.
+  (quality beside the optimisation method: benchmarks/bench_quality.py)
   heldout  the AdaIN decoder's training losses on training content x training styles and on photos and
            styles it never saw (the test photos, the held-out styles listed in impasto.adain).
 
@@ -94,54 +92,6 @@ def speed(device: torch.device, repeats: int) -> list[dict]:
     return rows
 
 
-def _objective_terms(image: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict[str, float]:
-    """The optimisation method's default objective, float32, style image at the output's size."""
-    from impasto import images
-    from impasto.losses import StyleObjective, StyleTarget, gram_matrix
-    from impasto.optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-    from impasto.runtime import get_backbone
-
-    layers = [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]
-    vgg = get_backbone("vgg19", "caffe", "max", layers, torch.device("cpu"))
-    style = images.resize_max_side(style, max(image.shape[-2:]))
-    with torch.no_grad():
-        content_f = vgg(content, DEFAULT_CONTENT_LAYERS)
-        grams = {name: gram_matrix(f) for name, f in vgg(style, DEFAULT_STYLE_LAYERS).items()}
-        objective = StyleObjective(content_f, [StyleTarget(grams)], content_weight=1.0, style_weight=30.0)
-        terms = objective.terms(image, vgg(image, layers))
-    return {name: float(value) for name, value in terms.items() if name != "tv"}
-
-
-def quality(size: int, photos: list[str]) -> list[dict]:
-    from impasto import adain, fast, images
-    from impasto.modelfile import shipped_models
-    from impasto.optimize import StyleSettings, run
-
-    rows = []
-    models = [m for m in shipped_models() if m.kind == "fast" and m.config.get("styles") == 1]
-    for model in models:
-        style_name = model.config["style_names"][0]
-        style_path = DATA / "train" / "style" / f"{style_name}.jpg"
-        style = images.read_image(style_path)
-        for photo in photos:
-            content = images.resize_max_side(images.read_image(DATA / "content" / photo), size)
-            outputs = {}
-            began = time.perf_counter()
-            outputs["fast"] = fast.stylize(content, model.path, size=size)
-            took = {"fast": time.perf_counter() - began}
-            began = time.perf_counter()
-            outputs["adain"] = adain.stylize(content, [style], size=size, style_size=size)
-            took["adain"] = time.perf_counter() - began
-            began = time.perf_counter()
-            outputs["optimisation"] = run(content, [style], StyleSettings(size=size)).image
-            took["optimisation"] = time.perf_counter() - began
-            for method, image in outputs.items():
-                terms = _objective_terms(images.as_tensor(images.tensor_to_pil(image)), content, style)
-                rows.append({**terms, "style_image": style_name, "photo": photo, "method": method, "seconds": took[method]})
-                print(rows[-1], file=sys.stderr)
-    return rows
-
-
 def heldout(count: int) -> list[dict]:
     from impasto import adain, images
     from impasto.modelfile import load_model
@@ -188,14 +138,12 @@ def heldout(count: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("speed", "quality", "heldout"), action="append")
+    parser.add_argument("--only", choices=("speed", "heldout"), action="append")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--size", type=int, default=512, help="quality: output size (default %(default)s)")
-    parser.add_argument("--photos", default="tubingen.jpg,golden_gate.jpg")
     parser.add_argument("--pairs", type=int, default=6, help="heldout: photos and styles per group")
     args = parser.parse_args()
-    sections = args.only or ["speed", "quality", "heldout"]
+    sections = args.only or ["speed", "heldout"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
     if "speed" in sections:
@@ -203,12 +151,6 @@ def main() -> None:
         print("\n| method | size | precision | ms / image |\n| --- | --- | --- | --- |")
         for row in report["speed"]:
             print(f"| {row['method']} | {row['size']} | {row['precision']} | {row['ms']:.1f} |")
-    if "quality" in sections:
-        report["quality"] = quality(args.size, args.photos.split(","))
-        print("\n| style | photo | method | content | style | total | seconds |\n| --- | --- | --- | --- | --- | --- | --- |")
-        for row in report["quality"]:
-            print(f"| {row['style_image']} | {row['photo']} | {row['method']} | {row['content']:,.0f} | {row['style']:,.0f} | "
-                  f"{row['total']:,.0f} | {row['seconds']:.2f} |")
     if "heldout" in sections:
         report["heldout"] = heldout(args.pairs)
         print("\n| pairs | count | content loss | style loss |\n| --- | --- | --- | --- |")

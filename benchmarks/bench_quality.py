@@ -195,7 +195,7 @@ def contact_sheet(sheet: list[dict], columns: list[str], photos: list[str], cell
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", action="append", default=None,
-                        help="feed-forward model file or shipped name (repeat; default: every shipped one)")
+                        help="feed-forward model file or shipped name (repeat; default: every shipped one; 'none': AdaIN only)")
     parser.add_argument("--decoder", action="append", default=None,
                         help="AdaIN decoder file, or 'shipped' (repeat; default: the shipped one)")
     parser.add_argument("--size", type=int, default=384)
@@ -210,8 +210,11 @@ def main(argv: list[str] | None = None) -> None:
     from impasto import images
     from impasto.modelfile import resolve_model, shipped_models
 
-    models = ([resolve_model(m) for m in args.model] if args.model
-              else [m.path for m in shipped_models() if m.kind == "fast"])
+    if args.model == ["none"]:
+        models = []
+    else:
+        models = ([resolve_model(m) for m in args.model] if args.model
+                  else [m.path for m in shipped_models() if m.kind == "fast"])
     decoders = [None if d == "shipped" else Path(d) for d in (args.decoder or ["shipped"])]
     style_dirs = [args.data / "train" / "style", args.data / "style"]
     photos = [args.data / "content" / name for name in args.photos.split(",") if name]

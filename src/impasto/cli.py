@@ -221,8 +221,13 @@ def build_parser() -> argparse.ArgumentParser:
     fast.add_argument("--style-size", type=_positive_int, default=None,
                       help="long side of the style image(s) (default: the --shorter-side)")
     fast.add_argument("--content-weight", type=_non_negative_float, default=1.0, help="(default %(default)s)")
-    fast.add_argument("--style-weight", type=_non_negative_float, default=30.0,
-                      help="Gram style weight, as in the optimisation method (default %(default)s)")
+    fast.add_argument("--style-weight", type=_non_negative_float, default=None,
+                      help="weight of the style loss against the content loss; both are relative (each layer "
+                           "divided by its target's scale), so it means the same for any painting "
+                           "(default 3, impasto.fast.DEFAULT_STYLE_WEIGHT)")
+    fast.add_argument("--network-output", choices=("direct", "residual"), default="direct",
+                      help="direct: the network paints every pixel (default); residual: it adds a change to "
+                           "the photo (impasto 0.2's networks)")
     fast.add_argument("--tv-weight", type=_non_negative_float, default=0.0, help="(default %(default)s)")
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
@@ -641,8 +646,10 @@ def _training_task(args: argparse.Namespace):
         styles = [resize_max_side(read_image(path), style_size) for path in args.style]
         names = [Path(path).stem for path in args.style]
         preview = resize_max_side(read_image(args.preview_image), 256) if args.preview_image else None
+        style_weight = fast.DEFAULT_STYLE_WEIGHT if args.style_weight is None else args.style_weight
         return fast.FastTask(content, styles, names, width=args.width, content_weight=args.content_weight,
-                             style_weight=args.style_weight, tv_weight=args.tv_weight, preview=preview)
+                             style_weight=style_weight, tv_weight=args.tv_weight, preview=preview,
+                             output=args.network_output)
     raise ImpastoError(f"unknown kind of training {args.kind!r}")
 
 
