@@ -97,8 +97,8 @@ def heldout(count: int) -> list[dict]:
     from impasto.modelfile import load_model
     from impasto.runtime import resolve_precision
 
-    decoder = adain.Decoder()
     loaded = load_model(adain.DEFAULT_DECODER, adain.KIND)
+    decoder = adain.Decoder(str(loaded.config.get("upsample", "nearest")))
     decoder.load_state_dict({k: v.float() for k, v in loaded.state_dict.items()})
     decoder.eval().requires_grad_(False).to(memory_format=torch.channels_last)
     device = torch.device("cpu")

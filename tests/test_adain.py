@@ -176,3 +176,19 @@ def test_cli_train_adain_then_stylize_with_it(tmp_path, capsys):
 
     record = load_model(model, "adain-decoder").training
     assert record["steps_done"] == 3 and record["held_out_styles"] == ["painting_00.png"]
+
+
+def test_bilinear_decoder_round_trips_and_unknown_upsampling_is_refused(tmp_path):
+    torch.manual_seed(0)
+    decoder = Decoder("bilinear")
+    path = save_model(tmp_path / "bilinear.pt", ModelFile(kind="adain-decoder", config={"upsample": "bilinear"},
+                                                          state_dict=decoder.state_dict()))
+    engine = AdaIN(path, device="cpu", precision="fp32")
+    assert engine.decoder.upsample == "bilinear"
+    features = torch.rand(1, 512, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(engine.decoder(features), decoder(features), atol=2e-2, rtol=0)  # fp16 weights
+    bad = save_model(tmp_path / "bad.pt", ModelFile(kind="adain-decoder", config={"upsample": "cubic"},
+                                                    state_dict=decoder.state_dict()))
+    with pytest.raises(ImpastoError, match="bad.pt: unknown upsampling"):
+        AdaIN(bad, device="cpu", precision="fp32")
