@@ -15,6 +15,7 @@ Photos: the training photos under ../shared/data/train/content; styles: its trai
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sys
@@ -43,7 +44,8 @@ def make_task(method: str, crop: int, width: float):
 
 
 def flops_per_step(task, batch_size: int, device: torch.device, dtype: torch.dtype | None) -> float:
-    task.setup(device, dtype)
+    if hasattr(task, "setup"):  # (impasto 0.2's tasks had none: this script also times that version)
+        task.setup(device, dtype)
     counter = FlopCounterMode(display=False)
     with counter:
         losses = task.losses(task.network, batch_size, random.Random(0), device, dtype)
@@ -68,11 +70,13 @@ def measure(method: str, args: argparse.Namespace) -> dict:
         marks[step] = time.perf_counter()
 
     total = args.warmup + args.steps
+    settings = {"steps": total, "batch_size": args.batch_size, "device": args.device, "precision": args.precision,
+                "checkpoint_every": total, "log_every": args.log_every}
+    known = {f.name for f in dataclasses.fields(TrainSettings)}
     with tempfile.TemporaryDirectory() as folder:
-        train(task, TrainSettings(steps=total, batch_size=args.batch_size, device=args.device,
-                                  precision=args.precision, checkpoint_every=total, log_every=args.log_every),
-              Path(folder) / "m.pt", progress=progress)
-    first = min(step for step in marks if step >= args.warmup)
+        train(task, TrainSettings(**{k: v for k, v in settings.items() if k in known}), Path(folder) / "m.pt",
+              progress=progress)
+    first = min(step for step in marks if step >= args.warmup)  # needs a progress call at every step or so
     last = max(marks)
     seconds = marks[last] - marks[first]
     steps_per_s = (last - first) / seconds
@@ -94,7 +98,7 @@ def main() -> None:
     parser.add_argument("--width", type=float, default=0.5)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--log-every", type=int, default=10)
+    parser.add_argument("--log-every", type=int, default=0, help="0: the loop's default (1 on CPUs, 10 elsewhere)")
     args = parser.parse_args()
     rows = [measure(method, args) for method in (args.method or ["fast", "adain"])]
     print(f"\n| method | device | precision | crop | batch | ms / step | steps/s | GFLOP / step | TFLOP/s |")

@@ -674,11 +674,18 @@ def cmd_models(args: argparse.Namespace) -> int:
         minutes = float(t.get("seconds", 0)) / 60
         if args.markdown:
             data = t.get("content_data", "?") + (f"; styles: {t['style_data']}" if "style_data" in t else "")
-            print(f"| {model.path.stem} | {model.kind} | {styles} | {data} | {t.get('steps_done', '?')} x "
+            stages = "".join(f"{stage.get('steps_done', '?')} x {stage.get('batch_size', '?')}, {stage.get('crop', '?')} px "
+                             f"({stage.get('hardware', '?')}, {float(stage.get('seconds', 0)) / 60:.0f} min), then "
+                             for stage in t.get("lineage") or [])
+            print(f"| {model.path.stem} | {model.kind} | {styles} | {data} | {stages}{t.get('steps_done', '?')} x "
                   f"{t.get('batch_size', '?')}, {t.get('crop', '?')} px | {t.get('style_weight', '?')} | "
                   f"{t.get('hardware', '?')}, {t.get('precision', '?')} | {minutes:.0f} min | {losses} |")
             continue
         print(f"{model.path.stem:24s} {model.kind:14s} {styles}")
+        for stage in t.get("lineage") or []:
+            print(f"{'':24s} from {stage.get('model', '?')}: {stage.get('steps_done', '?')} steps, "
+                  f"{stage.get('crop', '?')} px crops, {stage.get('hardware', '?')}, "
+                  f"{float(stage.get('seconds', 0)) / 60:.0f} min")
         print(f"{'':24s} {t.get('steps_done', '?')} steps, {t.get('crop', '?')} px crops, batch {t.get('batch_size', '?')}, "
               f"{t.get('hardware', '?')}, {minutes:.0f} min; losses: {losses}")
     return 0
