@@ -192,6 +192,7 @@ def test_init_warm_starts_from_a_model_and_keeps_the_lineage(tmp_path):
     assert [stage["model"] for stage in record["lineage"]] == ["stage1.pt", "stage2.pt"]
     assert [stage["steps_done"] for stage in record["lineage"]] == [3, 2]
     assert record["steps_done"] == 1 and "hardware" in record["lineage"][0]
+    assert record["init"] == "stage2.pt"  # the name, never the path
     # a fresh run from stage 1 starts at stage 1's weights: its first loss is far below a random decoder's
     fresh = _task(tmp_path)
     with torch.no_grad():

@@ -301,6 +301,8 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
             "lineage": lineage,
         }
         record.pop("resume", None)
+        if settings.init is not None:  # the file's name only: a record never carries this machine's paths
+            record["init"] = Path(settings.init).name
         save_model(output, ModelFile(kind=task.kind, config=task.config(), state_dict=network.state_dict(),
                                      training=record))
 
