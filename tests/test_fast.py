@@ -228,3 +228,22 @@ def test_every_shipped_model_loads_and_runs():
             engine = AdaIN(model.path, device="cpu")
             out = engine.stylize(x, [engine.style_code(torch.rand(1, 3, 48, 48))])
         assert out.shape == x.shape and not torch.allclose(out, x, atol=1e-2)
+
+
+def test_bilinear_upsampling_round_trips_through_the_model_file(tmp_path):
+    torch.manual_seed(0)
+    net = TransformerNet(1, 0.25, upsample="bilinear")
+    config = {"styles": 1, "width": 0.25, "residual_blocks": 5, "output": "direct", "upsample": "bilinear",
+              "style_names": ["s"]}
+    path = save_model(tmp_path / "b.pt", ModelFile(kind="fast", config=config, state_dict=net.state_dict()))
+    model = FastModel(path, device="cpu", precision="fp32")
+    assert model.network.upsample == "bilinear"
+    x = torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.stylize(x), net.eval()(x).clamp(0, 1), atol=2e-2, rtol=0)  # fp16 weights
+    nearest = TransformerNet(1, 0.25, upsample="nearest").eval()
+    nearest.load_state_dict(net.state_dict())  # same weights, other upsampling: another image
+    with torch.no_grad():
+        assert not torch.allclose(nearest(x), net(x), atol=1e-4)
+    with pytest.raises(ImpastoError, match="upsampling"):
+        TransformerNet(1, 0.25, upsample="cubic")

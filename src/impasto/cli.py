@@ -231,6 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     fast.add_argument("--network-output", choices=("direct", "residual"), default="direct",
                       help="direct: the network paints every pixel (default); residual: it adds a change to "
                            "the photo (impasto 0.2's networks)")
+    fast.add_argument("--upsample", choices=("nearest", "bilinear"), default="nearest",
+                      help="the network's two 2x upsamplings (default %(default)s)")
     fast.add_argument("--tv-weight", type=_non_negative_float, default=0.0, help="(default %(default)s)")
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
@@ -653,7 +655,7 @@ def _training_task(args: argparse.Namespace):
         style_weight = fast.DEFAULT_STYLE_WEIGHT if args.style_weight is None else args.style_weight
         return fast.FastTask(content, styles, names, width=args.width, content_weight=args.content_weight,
                              style_weight=style_weight, tv_weight=args.tv_weight, preview=preview,
-                             output=args.network_output)
+                             output=args.network_output, upsample=args.upsample)
     raise ImpastoError(f"unknown kind of training {args.kind!r}")
 
 

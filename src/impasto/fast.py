@@ -42,6 +42,9 @@ MULTIPLE = 4
 #: the identity; trained against a Gram loss it learns to keep the photo and paste sparse strong
 #: patches over it (BENCHMARKS.md, the recipe experiments), so it is kept only to load old models.
 OUTPUTS = ("direct", "residual")
+#: The two 2x upsamplings: nearest (Johnson et al.'s resize-convolution) or bilinear (smoother inputs
+#: to the convolution after it, against a 4 px lattice; see BENCHMARKS.md).
+UPSAMPLING = ("nearest", "bilinear")
 
 
 class ConditionalInstanceNorm(nn.Module):
@@ -63,15 +66,17 @@ class ConvNorm(nn.Module):
     """(optional 2x nearest upsample) -> reflection-padded conv -> conditional instance norm -> (ReLU)."""
 
     def __init__(self, cin: int, cout: int, kernel: int, styles: int, stride: int = 1,
-                 upsample: bool = False, relu: bool = True) -> None:
+                 upsample: str | None = None, relu: bool = True) -> None:
         super().__init__()
-        self.upsample = upsample
+        self.upsample = upsample  # None, "nearest" or "bilinear"
         self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, padding_mode="reflect")
         self.norm = ConditionalInstanceNorm(cout, styles)
         self.relu = relu
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        if self.upsample:
+        if self.upsample == "bilinear":
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+        elif self.upsample:
             x = F.interpolate(x, scale_factor=2.0, mode="nearest")
         x = self.norm(self.conv(x), mix)
         return F.relu(x) if self.relu else x
@@ -90,7 +95,8 @@ class Residual(nn.Module):
 class TransformerNet(nn.Module):
     """The image transformation network; ``width`` scales every channel count (0.5 = 4x fewer FLOPs)."""
 
-    def __init__(self, styles: int = 1, width: float = 1.0, residual_blocks: int = 5, output: str = "direct") -> None:
+    def __init__(self, styles: int = 1, width: float = 1.0, residual_blocks: int = 5, output: str = "direct",
+                 upsample: str = "nearest") -> None:
         super().__init__()
         if styles < 1:
             raise ImpastoError("a network needs at least one style")
@@ -98,7 +104,10 @@ class TransformerNet(nn.Module):
             raise ImpastoError(f"width must be between 0.125 and 4, got {width}")
         if output not in OUTPUTS:
             raise ImpastoError(f"unknown network output {output!r}; choose {' or '.join(OUTPUTS)}")
+        if upsample not in UPSAMPLING:
+            raise ImpastoError(f"unknown upsampling {upsample!r}; choose {' or '.join(UPSAMPLING)}")
         self.output = output
+        self.upsample = upsample
         c1, c2, c3 = (max(4, round(c * width)) for c in (32, 64, 128))
         self.styles = styles
         self.down = nn.ModuleList([
@@ -106,7 +115,7 @@ class TransformerNet(nn.Module):
         ])
         self.blocks = nn.ModuleList([Residual(c3, styles) for _ in range(residual_blocks)])
         self.up = nn.ModuleList([
-            ConvNorm(c3, c2, 3, styles, upsample=True), ConvNorm(c2, c1, 3, styles, upsample=True),
+            ConvNorm(c3, c2, 3, styles, upsample=upsample), ConvNorm(c2, c1, 3, styles, upsample=upsample),
         ])
         self.out = nn.Conv2d(c1, 3, 9, padding=4, padding_mode="reflect")
         if output == "residual":  # zero-initialised: starts as the identity (the photo)
@@ -146,7 +155,8 @@ class FastModel:
         config = model.config
         try:
             self.network = TransformerNet(int(config["styles"]), float(config["width"]),
-                                          int(config.get("residual_blocks", 5)), str(config.get("output", "residual")))
+                                          int(config.get("residual_blocks", 5)), str(config.get("output", "residual")),
+                                          str(config.get("upsample", "nearest")))
         except (KeyError, TypeError, ValueError):
             raise ImpastoError("model file has an incomplete configuration", path) from None
         load_weights(self.network, model.state_dict, path)
@@ -219,7 +229,8 @@ class FastTask:
 
     def __init__(self, content: ImageFolder, styles: Sequence[torch.Tensor], style_names: Sequence[str],
                  width: float = 1.0, content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
-                 tv_weight: float = 0.0, preview: torch.Tensor | None = None, output: str = "direct") -> None:
+                 tv_weight: float = 0.0, preview: torch.Tensor | None = None, output: str = "direct",
+                 upsample: str = "nearest") -> None:
         if not styles:
             raise ImpastoError("give at least one --style image")
         self.content = content
@@ -230,7 +241,9 @@ class FastTask:
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
-        self.network = TransformerNet(len(styles), width, output=output).to(memory_format=torch.channels_last)
+        self.upsample = upsample
+        self.network = TransformerNet(len(styles), width, output=output, upsample=upsample).to(
+            memory_format=torch.channels_last)
         self._preview = preview
         self._grams: dict[str, torch.Tensor] | None = None
 
@@ -285,7 +298,7 @@ class FastTask:
 
     def config(self) -> dict[str, Any]:
         return {"styles": len(self.style_images), "width": self.width, "residual_blocks": 5,
-                "output": self.output, "style_names": self.style_names}
+                "output": self.output, "upsample": self.upsample, "style_names": self.style_names}
 
     def describe(self) -> dict[str, Any]:
         return {
