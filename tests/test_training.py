@@ -209,3 +209,28 @@ def test_init_refuses_a_model_of_another_kind_or_shape(tmp_path):
     with pytest.raises(ImpastoError, match="not a 'fast' model"):
         train(task, TrainSettings(steps=1, batch_size=1, precision="fp32", init=str(tmp_path / "d.pt")),
               tmp_path / "f.pt")
+
+
+def test_sigterm_saves_the_training_like_ctrl_c(tmp_path):
+    """kill (SIGTERM) stops a training with its model and checkpoint written, exit status 143, one line."""
+    import signal
+    import time
+
+    photos = image_folder(tmp_path / "photos", 3)
+    paintings = image_folder(tmp_path / "paintings", 2, "painting")
+    output = tmp_path / "m.pt"
+    command = [sys.executable, "-m", "impasto", "train", "adain", "--content", str(photos), "--style", str(paintings),
+               "-o", str(output), "--crop", "32", "--batch-size", "1", "--steps", "100000", "--checkpoint-every",
+               "100000", "--precision", "fp32", "--preview-every", "1", "-q"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "OMP_NUM_THREADS": "1"})
+    previews = tmp_path / "m-previews"
+    deadline = time.monotonic() + 120
+    while not (previews.exists() and any(previews.iterdir())) and time.monotonic() < deadline:
+        time.sleep(0.2)  # wait until training steps are being taken
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr[-2000:]
+    assert "interrupted at step" in stderr and "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+    record = load_model(output, "adain-decoder").training
+    assert record["steps_done"] >= 1 and (tmp_path / "m.pt.ckpt").exists()

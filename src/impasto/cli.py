@@ -20,6 +20,14 @@ from .errors import ImpastoError
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as shells report a process ended by it
+_terminated: list[int] = []
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    """SIGTERM (kill, systemd, container stops) is handled like Ctrl-C: finished work is saved."""
+    _terminated.append(signum)
+    raise KeyboardInterrupt
 
 
 class _Parser(argparse.ArgumentParser):
@@ -729,6 +737,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # background with SIGINT ignored (then `kill -INT` is how a long training is stopped cleanly).
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, _on_terminate)
+    code = _run(argv)
+    return EXIT_TERMINATED if code == EXIT_INTERRUPTED and _terminated else code
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
