@@ -184,6 +184,29 @@ def test_output_checks(tmp_path):
         images.check_output_path(tmp_path / "d.png")
 
 
+def test_a_name_too_long_for_the_temporary_file_fails_before_the_work(tmp_path):
+    name = "a" * 246 + ".png"  # a legal name (250 characters); ".NAME.XXXXXXXX.part" is not
+    with pytest.raises(ImpastoError, match="file name is too long"):
+        images.check_output_path(tmp_path / name)
+
+
+def test_leftover_temporary_files_are_cleaned_up_by_the_next_write(tmp_path):
+    import time
+
+    from impasto.files import STALE_SECONDS
+
+    stale = tmp_path / ".out.png.abc123.part"
+    fresh = tmp_path / ".out.png.def456.part"  # perhaps another process writing right now: kept
+    other = tmp_path / ".other.png.abc123.part"
+    for part in (stale, fresh, other):
+        part.write_bytes(b"half")
+    old = time.time() - STALE_SECONDS - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    images.save_image(torch.zeros(1, 3, 8, 8), tmp_path / "out.png")
+    assert not stale.exists() and fresh.exists() and other.exists()
+
+
 def test_unwritable_folder(tmp_path):
     locked = tmp_path / "locked"
     locked.mkdir()

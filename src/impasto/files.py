@@ -7,6 +7,7 @@ untouched.
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -15,11 +16,53 @@ from typing import BinaryIO, Callable
 from .errors import ImpastoError
 
 
+#: A temporary file untouched for this long is a leftover of a crashed run, not a write in progress.
+STALE_SECONDS = 600
+
+
+def _temp_file(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path``, named as every write names them (``.NAME.XXXX.part``)."""
+    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent if str(path.parent) else ".")
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Fail now, not after the work, if ``path``'s temporary file cannot be made (folder, permissions,
+    a name too long once the temporary prefix and suffix are added)."""
+    path = Path(path)
+    try:
+        fd, probe = _temp_file(path)
+    except OSError as exc:
+        if exc.errno == errno.ENAMETOOLONG:
+            raise ImpastoError("cannot write output: the file name is too long", path) from None
+        raise ImpastoError(f"cannot write output: the folder is not writable ({exc.strerror or exc})", path) from None
+    os.close(fd)
+    os.unlink(probe)
+
+
+def remove_stale_parts(path: Path) -> None:
+    """Delete temporary files a crashed run left for ``path`` (older than :data:`STALE_SECONDS`)."""
+    import time
+
+    folder = path.parent if str(path.parent) else Path(".")
+    now = time.time()
+    for part in folder.glob(f".{glob_escape(path.name)}.*.part"):
+        try:
+            if now - part.stat().st_mtime > STALE_SECONDS:
+                part.unlink()
+        except OSError:
+            pass
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
     """Call ``write(handle)`` on a temporary file and move it to ``path`` when it succeeded."""
     path = Path(path)
+    remove_stale_parts(path)
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        fd, tmp_name = _temp_file(path)
     except OSError as exc:
         raise ImpastoError(f"cannot write output ({exc.strerror or exc})", path) from None
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Sequence, Union
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImpastoError
-from .files import atomic_write
+from .files import atomic_write, check_writable
 
 ImageLike = Union[str, os.PathLike, Image.Image, torch.Tensor, np.ndarray]
 
@@ -292,12 +291,9 @@ def check_output_path(
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ImpastoError("cannot write output: the folder does not exist", path)
-    try:  # the only reliable test (root, read-only mounts, network file systems): try it
-        fd, probe = tempfile.mkstemp(prefix=".impasto-probe-", dir=parent)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ImpastoError(f"cannot write output: the folder is not writable ({exc.strerror or exc})", path) from None
+    # the only reliable test (root, read-only mounts, network file systems, names too long once
+    # the temporary file's prefix and suffix are added): make the very temporary file a write makes
+    check_writable(path)
     if path.exists() and not os.access(path, os.W_OK):
         raise ImpastoError("cannot write output: the file is read-only", path)
     if not overwrite_inputs and path.exists():

@@ -35,7 +35,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import images
 from .errors import ImpastoError
-from .files import atomic_write
+from .files import atomic_write, check_writable
 from .modelfile import ModelFile, save_model
 from .runtime import resolve_device, resolve_precision
 
@@ -245,6 +245,7 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
         raise ImpastoError("--checkpoint-every must be at least 1")
     if not output.parent.is_dir():
         raise ImpastoError("cannot write the model: the folder does not exist", output)
+    check_writable(output)  # before step 1, not at the first checkpoint
     if settings.resume and not checkpoint_path.exists():
         raise ImpastoError("nothing to resume: no checkpoint beside the output", checkpoint_path)
     if not settings.resume and checkpoint_path.exists():
