@@ -48,6 +48,19 @@ def test_stylize_writes_output_and_intermediates(capsys, inputs, tmp_path):
     assert content.read_bytes() == content.read_bytes()
 
 
+def test_save_every_refuses_to_overwrite_inputs_named_like_intermediates(capsys, tmp_path):
+    """`stylize se/photo_0002.jpg se/photo_0004.jpg -o se/photo.jpg --save-every 2` once replaced both inputs."""
+    content, style = tmp_path / "photo_0002.png", tmp_path / "photo_0004.png"
+    gradient_photo().save(content)
+    stripes(64).save(style)
+    before = content.read_bytes(), style.read_bytes()
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "photo.png", "-n", "4",
+                           "--save-every", "2", *FAST)
+    assert code == 2 and "--save-every would overwrite" in one_error_line(err)
+    assert (content.read_bytes(), style.read_bytes()) == before
+    assert not (tmp_path / "photo.png").exists()
+
+
 def test_summary_line_without_quiet(capsys, inputs, tmp_path):
     content, style = inputs
     code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "o.webp", "-n", "2",

@@ -357,6 +357,21 @@ def _intermediate_path(output: Path, iteration: int) -> Path:
     return output.with_name(f"{output.stem}_{iteration:04d}{output.suffix}")
 
 
+def _check_intermediates(output: Path, inputs: Sequence[object]) -> None:
+    """--save-every writes OUT_0002.png, OUT_0004.png, ...: refuse up front if any input has such a name."""
+    import re
+
+    pattern = re.compile(rf"{re.escape(output.stem)}_\d{{4,}}{re.escape(output.suffix)}")
+    folder = output.parent.resolve()
+    for source in inputs:
+        if source is None:
+            continue
+        path = Path(str(source))
+        if pattern.fullmatch(path.name) and path.parent.resolve() == folder:
+            raise ImpastoError(f"--save-every would overwrite this input with an intermediate image of {output.name}; "
+                               "choose another output name", path)
+
+
 def _run_and_save(content, styles, settings, output: Path, quiet: bool, save_every: int | None) -> int:
     from .images import save_image
     from .optimize import run
@@ -422,6 +437,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
     content, styles = _content_and_styles(args)
     inputs = (content, *styles, args.init, *(args.mask or ()))
     output = check_output_path(args.output, inputs, args.overwrite_input)
+    if args.save_every:
+        _check_intermediates(output, inputs)
     if method == "adain":
         return _stylize_adain(args, content, styles, output, model)
     settings = _settings(args)
