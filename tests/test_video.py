@@ -167,6 +167,29 @@ def test_resume_skips_finished_frames_and_interrupt_keeps_them(tmp_path, clip_fi
         stylize_video(clip_file, out, FeedForwardFrames(lambda f: f, "other"))
 
 
+def test_resume_refuses_another_model_or_style_and_an_unreadable_record(tmp_path, clip_file, model_file):
+    """Rerunning into a half-done folder with another model once 'resumed' and mixed two styles."""
+    from impasto.video import one_pass_stylizer
+
+    torch.manual_seed(1)
+    other = tmp_path / "other.pt"
+    config = {"styles": 1, "width": 0.25, "residual_blocks": 5, "style_names": ["other"]}
+    save_model(other, ModelFile(kind=KIND, config=config, state_dict=TransformerNet(1, 0.25).state_dict()))
+    out = tmp_path / "frames"
+    settings = VideoSettings(size=32, end=3)
+    stylize_video(clip_file, out, one_pass_stylizer("fast", model_file, device="cpu"), settings)
+    (out / "frame_000002.png").unlink()
+    with pytest.raises(ImpastoError, match="another job"):
+        stylize_video(clip_file, out, one_pass_stylizer("fast", other, device="cpu"), settings)
+    with pytest.raises(ImpastoError, match="another job"):  # same model, other options
+        stylize_video(clip_file, out, one_pass_stylizer("fast", model_file, blend=0.5, device="cpu"), settings)
+    report = stylize_video(clip_file, out, one_pass_stylizer("fast", model_file, device="cpu"), settings)
+    assert report.skipped == 2 and report.frames == 3
+    (out / ".impasto-job.json").write_bytes(b"")  # what a full disk used to leave
+    with pytest.raises(ImpastoError, match="another job"):
+        stylize_video(clip_file, out, one_pass_stylizer("fast", model_file, device="cpu"), settings)
+
+
 def test_coherent_feed_forward_is_steadier_than_independent(tmp_path, clip_file):
     independent = stylize_video(clip_file, tmp_path / "a", FeedForwardFrames(_flicker(1), "t"),
                                 VideoSettings(coherent=False)).output

@@ -36,6 +36,7 @@ from PIL import Image
 from . import flow as flowlib
 from . import images
 from .errors import ImpastoError
+from .files import atomic_write
 
 #: Output containers: codec and pixel format of the video stream.
 VIDEO_FORMATS = {
@@ -177,6 +178,9 @@ class OptimizeFrames:
         self.temporal_weight = temporal_weight
         self.name = "optimize"
         self.first = True
+        self.recipe = {"method": self.name, "styles": [tensor_digest(style) for style in self.styles],
+                       "settings": dataclasses.asdict(settings), "iterations": iterations,
+                       "temporal_weight": temporal_weight}
 
     def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         from .losses import TemporalTarget
@@ -199,12 +203,15 @@ class OptimizeFrames:
 class FeedForwardFrames:
     """A one-pass stylizer, stabilised by blending with the warped previous output where reliable."""
 
-    def __init__(self, stylize: Callable[[torch.Tensor], torch.Tensor], name: str, blend: float = 0.7) -> None:
+    def __init__(self, stylize: Callable[[torch.Tensor], torch.Tensor], name: str, blend: float = 0.7,
+                 recipe: dict | None = None) -> None:
         if not 0.0 <= blend < 1.0:
             raise ImpastoError(f"the temporal blend must be in [0, 1), got {blend}")
         self.stylize = stylize
         self.name = name
         self.blend = blend
+        #: everything that shapes a frame (model file's hash, styles' hashes, options): a resumed job must match it
+        self.recipe = {"method": name, "blend": blend, **(recipe or {})}
 
     def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
         out = self.stylize(frame)
@@ -224,11 +231,13 @@ def one_pass_stylizer(method: str, model: str | os.PathLike | None = None,
     from .color import transfer_luminance
 
     keep_colour = preserve_color in ("luminance", "histogram")
+    recipe: dict = {"preserve_color": preserve_color}
     if method == "fast":
         from . import fast
 
         engine = fast.cached_model(model, device, precision)
         mix = engine.mix(style_mix).tolist()
+        recipe.update(model=file_digest(engine.path), style_mix=mix)
         stylize = lambda frame: engine.stylize(frame, mix)  # noqa: E731
     elif method == "adain":
         from . import adain
@@ -238,13 +247,30 @@ def one_pass_stylizer(method: str, model: str | os.PathLike | None = None,
         if not 0.0 <= alpha <= 1.0:
             raise ImpastoError(f"--alpha must be between 0 and 1, got {alpha}")
         engine = adain.cached_engine(model, device, precision)
-        codes = [engine.style_code(images.resize_max_side(images.as_tensor(style), style_size)) for style in styles]
+        style_tensors = [images.resize_max_side(images.as_tensor(style), style_size) for style in styles]
+        codes = [engine.style_code(style) for style in style_tensors]
+        recipe.update(model=file_digest(engine.path), styles=[tensor_digest(style) for style in style_tensors],
+                      weights=list(weights) if weights is not None else None, alpha=alpha)
         stylize = lambda frame: engine.stylize(frame, codes, weights=weights, alpha=alpha)  # noqa: E731
     else:
         raise ImpastoError(f"{method!r} is not a one-pass method (fast or adain)")
     if keep_colour:
-        return FeedForwardFrames(lambda frame: transfer_luminance(stylize(frame), frame), method, blend)
-    return FeedForwardFrames(stylize, method, blend)
+        return FeedForwardFrames(lambda frame: transfer_luminance(stylize(frame), frame), method, blend, recipe)
+    return FeedForwardFrames(stylize, method, blend, recipe)
+
+
+def tensor_digest(image: torch.Tensor) -> str:
+    """A short hash of an image's 8-bit pixels and size (what a job record compares)."""
+    import hashlib
+
+    pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    return hashlib.sha256(str(pixels.shape).encode() + pixels.tobytes()).hexdigest()[:16]
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------- pipeline
@@ -276,8 +302,11 @@ class VideoReport:
 
 
 def _job_stamp(source: Path, stylizer: FrameStylizer, settings: VideoSettings, size: tuple[int, int]) -> dict:
-    return {"source": os.fspath(source.resolve()), "method": stylizer.name, "size": list(size),
-            "start": settings.start, "end": settings.end, "coherent": settings.coherent}
+    recipe = getattr(stylizer, "recipe", None) or {"method": stylizer.name}
+    stamp = {"source": os.fspath(source.resolve()), "method": stylizer.name, "size": list(size),
+             "start": settings.start, "end": settings.end, "coherent": settings.coherent, "flow": settings.flow,
+             "long_term": settings.long_term, "recipe": recipe}
+    return json.loads(json.dumps(stamp, default=str, sort_keys=True))  # as it reads back from the file
 
 
 def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer: FrameStylizer,
@@ -306,11 +335,15 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
     stamp = _job_stamp(clip.path, stylizer, settings, size)
     job_file = work / ".impasto-job.json"
     if work.exists() and any(work.iterdir()):
-        if not job_file.exists() or json.loads(job_file.read_text()) != stamp:
-            raise ImpastoError("holds frames of another job (other input, method, size or range); "
-                               "delete it or choose another output", work)
+        try:
+            recorded = json.loads(job_file.read_text()) if job_file.exists() else None
+        except (OSError, ValueError):
+            recorded = None  # an unreadable record proves nothing about the frames: refuse, never guess
+        if recorded != stamp:
+            raise ImpastoError("holds frames of another job (other input, method, model, styles, options, size "
+                               "or range); delete it or choose another output", work)
     work.mkdir(parents=True, exist_ok=True)
-    job_file.write_text(json.dumps(stamp))
+    atomic_write(job_file, lambda handle: handle.write(json.dumps(stamp, sort_keys=True).encode()))
 
     started = time.perf_counter()
     total = None
