@@ -235,6 +235,20 @@ def test_long_term_targets_are_used(tmp_path):
     assert seen == [0, 1, 2, 3]
 
 
+def test_a_failed_first_run_leaves_nothing_that_blocks_the_next(tmp_path, clip_file):
+    out = tmp_path / "clip.mp4"
+    with pytest.raises(ImpastoError, match="no frames"):
+        stylize_video(clip_file, out, FeedForwardFrames(lambda f: f, "test"), VideoSettings(size=32, start=500))
+    assert not (tmp_path / "clip.mp4.frames").exists()
+    folder = tmp_path / "given"  # a folder the user made is kept, without the failed job's record
+    folder.mkdir()
+    with pytest.raises(ImpastoError, match="no frames"):
+        stylize_video(clip_file, folder, FeedForwardFrames(lambda f: f, "test"), VideoSettings(size=32, start=500))
+    assert folder.is_dir() and not any(folder.iterdir())
+    report = stylize_video(clip_file, out, FeedForwardFrames(lambda f: f, "other"), VideoSettings(size=32))
+    assert report.frames == 8
+
+
 @pytest.mark.parametrize("make, fragment", [
     (lambda p: (p.write_bytes(b"\x00" * 100), p)[1], "not a video"),
     (lambda p: p, "no such video"),

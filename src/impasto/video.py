@@ -342,8 +342,26 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
         if recorded != stamp:
             raise ImpastoError("holds frames of another job (other input, method, model, styles, options, size "
                                "or range); delete it or choose another output", work)
+    created = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
     atomic_write(job_file, lambda handle: handle.write(json.dumps(stamp, sort_keys=True).encode()))
+    try:
+        return _stylize_frames(clip, output, work, stylizer, settings, size, to_folder, on_frame)
+    except ImpastoError:
+        # a run that failed before its first frame (bad input, a range past the end) leaves nothing
+        # behind that would block the next job
+        if not any(p.name.startswith("frame_") for p in work.iterdir()):
+            if created:
+                shutil.rmtree(work, ignore_errors=True)
+            else:
+                job_file.unlink(missing_ok=True)
+        raise
+
+
+def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, settings: VideoSettings,
+                    size: tuple[int, int], to_folder: bool,
+                    on_frame: Callable[[int, int | None, bool], None] | None) -> VideoReport:
+    import time
 
     started = time.perf_counter()
     total = None
