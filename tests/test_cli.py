@@ -61,6 +61,28 @@ def test_save_every_refuses_to_overwrite_inputs_named_like_intermediates(capsys,
     assert not (tmp_path / "photo.png").exists()
 
 
+def test_result_is_rescued_when_the_final_write_fails(capsys, inputs, tmp_path, monkeypatch):
+    """A full disk at the very end used to lose the whole run: the result goes to a fallback name."""
+    from impasto import images
+
+    content, style = inputs
+    out = tmp_path / "out.png"
+    real_save = images.save_image
+
+    def failing_for_the_output(image, path, *args, **kwargs):
+        if str(path) == str(out):
+            raise images.ImpastoError("cannot write output (No space left on device)", path)
+        return real_save(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(images, "save_image", failing_for_the_output)
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", out, "-n", "2", *FAST)
+    line = one_error_line(err)
+    assert code == 2 and "No space left" in line and "saved to" in line
+    rescued = list(tmp_path.glob("out.rescued-*.png"))
+    assert len(rescued) == 1 and str(rescued[0]) in line and Image.open(rescued[0]).size == (48, 36)
+    assert not out.exists()
+
+
 def test_summary_line_without_quiet(capsys, inputs, tmp_path):
     content, style = inputs
     code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "o.webp", "-n", "2",

@@ -372,6 +372,28 @@ def _check_intermediates(output: Path, inputs: Sequence[object]) -> None:
                                "choose another output name", path)
 
 
+def save_result(image, output: Path) -> Path:
+    """Write the result; if that fails after the work (full disk, a vanished folder), save it under a
+    fallback name -- beside the output, else in the system's temporary folder -- and say where."""
+    import tempfile
+
+    from .images import save_image
+
+    try:
+        return save_image(image, output)
+    except ImpastoError as exc:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for folder in (output.parent, Path(tempfile.gettempdir())):
+            fallback = folder / f"{output.stem[:80]}.rescued-{stamp}.png"
+            try:
+                save_image(image, fallback)
+            except ImpastoError:
+                continue
+            reason = str(exc).split(": ", 1)[-1] if str(exc).startswith(str(output)) else str(exc)
+            raise ImpastoError(f"{reason}; the result was saved to {fallback} instead", output) from None
+        raise
+
+
 def _run_and_save(content, styles, settings, output: Path, quiet: bool, save_every: int | None) -> int:
     from .images import save_image
     from .optimize import run
@@ -387,7 +409,7 @@ def _run_and_save(content, styles, settings, output: Path, quiet: bool, save_eve
         result = run(content, styles, settings, on_step)
     finally:
         close()
-    save_image(result.image, output)
+    save_result(result.image, output)
     height, width = result.image.shape[-2:]
     if result.stop_reason == "non-finite":
         print(f"impasto: error: the loss became NaN or infinite after iteration {result.iterations}; "
@@ -457,7 +479,7 @@ def _stylize_adain(args: argparse.Namespace, content: str, styles: list[str], ou
         style_size=max(1, round(args.size * args.style_scale)), preserve_color=args.preserve_color,
         model=model, device=args.device, precision=args.precision,
     )
-    save_image(image, output)
+    save_result(image, output)
     if not args.quiet:
         h, w = image.shape[-2:]
         print(f"wrote {output} ({w}x{h}, adain, {time.perf_counter() - started:.2f} s)", file=sys.stderr)
