@@ -195,16 +195,17 @@ def test_leftover_temporary_files_are_cleaned_up_by_the_next_write(tmp_path):
 
     from impasto.files import STALE_SECONDS
 
-    stale = tmp_path / ".out.png.abc123.part"
-    fresh = tmp_path / ".out.png.def456.part"  # perhaps another process writing right now: kept
-    other = tmp_path / ".other.png.abc123.part"
-    for part in (stale, fresh, other):
+    stale = tmp_path / ".out.png.abc123_x.part"
+    fresh = tmp_path / ".out.png.def456_y.part"  # perhaps another process writing right now: kept
+    other = tmp_path / ".other.png.abc123_z.part"
+    kept = tmp_path / ".notes.part"  # not one of impasto's temporary names
+    for part in (stale, fresh, other, kept):
         part.write_bytes(b"half")
     old = time.time() - STALE_SECONDS - 60
-    os.utime(stale, (old, old))
-    os.utime(other, (old, old))
+    for part in (stale, other, kept):
+        os.utime(part, (old, old))
     images.save_image(torch.zeros(1, 3, 8, 8), tmp_path / "out.png")
-    assert not stale.exists() and fresh.exists() and other.exists()
+    assert not stale.exists() and not other.exists() and fresh.exists() and kept.exists()
 
 
 def test_unwritable_folder(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -39,22 +40,31 @@ def check_writable(path: str | os.PathLike) -> None:
     os.unlink(probe)
 
 
+_cleaned: set[str] = set()
+TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.part")
+
+
 def remove_stale_parts(path: Path) -> None:
-    """Delete temporary files a crashed run left for ``path`` (older than :data:`STALE_SECONDS`)."""
+    """Delete temporary files a crashed run left in ``path``'s folder (older than :data:`STALE_SECONDS`).
+
+    Once per folder and process: a clip writes thousands of frames into one folder.
+    """
     import time
 
     folder = path.parent if str(path.parent) else Path(".")
+    key = os.fspath(folder.resolve())
+    if key in _cleaned:
+        return
+    _cleaned.add(key)
     now = time.time()
-    for part in folder.glob(f".{glob_escape(path.name)}.*.part"):
+    for part in folder.glob(".*.part"):
+        if not TEMP_NAME.fullmatch(part.name):  # only names this module makes: .NAME.XXXXXXXX.part
+            continue
         try:
             if now - part.stat().st_mtime > STALE_SECONDS:
                 part.unlink()
         except OSError:
             pass
-
-
-def glob_escape(name: str) -> str:
-    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
