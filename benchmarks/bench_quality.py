@@ -22,7 +22,6 @@ photo the feed-forward model, AdaIN and the optimisation method side by side.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import sys
@@ -32,9 +31,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from report import RESULTS, print_table, save_results
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
 #: Photos no shipped model was trained on (the training photos are BSDS500's).
 PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "brad_pitt.jpg")
 #: Paintings held out of the AdaIN decoder's training.
@@ -55,11 +55,7 @@ def reference(content: torch.Tensor, style: torch.Tensor, size: int, iterations:
     from impasto import images
     from impasto.optimize import StyleSettings, run
 
-    key = hashlib.sha256()
-    for tensor in (content, style):
-        key.update((tensor * 255).round().to(torch.uint8).numpy().tobytes())
-    key.update(f"{size}/{iterations}".encode())
-    path = cache / f"{key.hexdigest()[:20]}.png"
+    path = cache / f"{images.digest(content)}-{images.digest(style)}-{size}-{iterations}.png"
     if path.exists():
         return images.read_image(path)
     result = run(content, [style], StyleSettings(size=size, iterations=iterations)).image
@@ -199,16 +195,15 @@ def contact_sheet(sheet: list[dict], columns: list[str], photos: list[str], cell
     return page
 
 
-def print_table(summary: list[dict], size: int, photos: list[Path]) -> None:
+def print_summary(summary: list[dict], size: int, photos: list[Path]) -> None:
     if photos:
         print(f"\n{size} px; photos: {', '.join(p.name for p in photos)}\n")
-    print("| method | paintings | pairs | style distance (optimisation's) | style ratio (median pair) "
-          "| content error (optimisation's) | content ratio | frame | grid |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for row in summary:
-        print(f"| {row['method']} | {row['paintings']} | {row['pairs']} | {row['style']:.4f} ({row['style_opt']:.4f}) | "
-              f"{row['style_ratio']:.2f} ({row['style_ratio_median']:.2f}) | {row['content']:.3f} "
-              f"({row['content_opt']:.3f}) | {row['content_ratio']:.2f} | {row['frame']:+.3f} | {row['grid']:.1f} |")
+    print_table(["method", "paintings", "pairs", "style distance (optimisation's)", "style ratio (median pair)",
+                 "content error (optimisation's)", "content ratio", "frame", "grid"],
+                [[r["method"], r["paintings"], r["pairs"], f"{r['style']:.4f} ({r['style_opt']:.4f})",
+                  f"{r['style_ratio']:.2f} ({r['style_ratio_median']:.2f})",
+                  f"{r['content']:.3f} ({r['content_opt']:.3f})", f"{r['content_ratio']:.2f}", f"{r['frame']:+.3f}",
+                  f"{r['grid']:.1f}"] for r in summary])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -229,7 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.summarise:
         rows = [row for path in args.summarise for row in json.loads(path.read_text())["rows"]]
-        print_table(summarise(rows), args.size, [])
+        print_summary(summarise(rows), args.size, [])
         return
 
     from impasto import images
@@ -247,11 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     rows, sheet = evaluate(models, decoders, photos, style_dirs, adain_styles, args.size, args.iterations,
                            args.results / "cache")
     summary = summarise(rows)
-    print_table(summary, args.size, photos)
+    print_summary(summary, args.size, photos)
 
-    args.results.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.results / f"quality-{stamp}.json").write_text(json.dumps({"rows": rows, "summary": summary}, indent=2))
+    save_results("quality", {"rows": rows, "summary": summary}, args.results)
     if sheet and args.sheet:
         columns = ["feed-forward", *[f"AdaIN {d.stem if d else ''}".strip() for d in decoders], "optimisation"]
         page = contact_sheet(sheet, columns, [p.stem for p in photos])

@@ -20,7 +20,6 @@ photos.  A strip of the three outputs goes to benchmarks/results/recipe-VARIANT-
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import statistics
 import tempfile
@@ -28,10 +27,10 @@ import time
 from pathlib import Path
 
 import torch
+from report import RESULTS, print_table, save_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
 PHOTOS = ("tubingen.jpg", "golden_gate.jpg", "chicago.jpg")
 
 BASE = {"output": "residual", "losses": "raw", "style_weight": 3.0, "content_layer": "relu2_2"}
@@ -49,7 +48,7 @@ VARIANTS = {
 
 def make_task(variant: dict, style: torch.Tensor, style_name: str):
     from impasto import fast
-    from impasto.losses import content_loss, gram_style_loss
+    from impasto.losses import content_loss, gram_style_loss, relative_content_loss, relative_gram_loss
     from impasto.runtime import autocast, get_backbone
     from impasto.training import ImageFolder, random_flip
 
@@ -72,8 +71,6 @@ def make_task(variant: dict, style: torch.Tensor, style_name: str):
                 c = content_loss(features[variant["content_layer"]], target)
                 s = sum(gram_style_loss(features[n], grams[n].expand(batch_size, -1, -1)) for n in fast.STYLE_LAYERS)
             else:
-                from impasto.losses import relative_content_loss, relative_gram_loss
-
                 c = relative_content_loss(features[variant["content_layer"]], target)
                 s = sum(relative_gram_loss(features[n], grams[n].expand(batch_size, -1, -1)) for n in fast.STYLE_LAYERS)
             total = c + self.style_weight * s
@@ -143,14 +140,12 @@ def main() -> None:
     random.seed(0)
     rows = [reference(args.style)] if args.reference else []
     rows += [run(name, args.style, args.steps) for name in (args.variant or ["base"])]
-    print("| variant | output | losses | style weight | content layer | content error | style distance | relu1_1 |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        print(f"| {r['variant']} | {r.get('output', '')} | {r.get('losses', '')} | {r.get('style_weight', '')} | "
-              f"{r.get('content_layer', '')} | {r['content']:.3f} | {r['style']:.4f} | {r['style_relu1_1']:.4f} |")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"recipe-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(rows, indent=2))
-
+    print_table(["variant", "output", "losses", "style weight", "content layer", "content error", "style distance",
+                 "relu1_1"],
+                [[r["variant"], r.get("output", ""), r.get("losses", ""), r.get("style_weight", ""),
+                  r.get("content_layer", ""), f"{r['content']:.3f}", f"{r['style']:.4f}", f"{r['style_relu1_1']:.4f}"]
+                 for r in rows])
+    save_results("recipe", rows)
 
 if __name__ == "__main__":
     main()

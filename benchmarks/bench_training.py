@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import random
 import sys
 import tempfile
@@ -26,9 +25,10 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from report import print_table, save_results
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def make_task(method: str, crop: int, width: float):
@@ -101,15 +101,12 @@ def main() -> None:
     parser.add_argument("--log-every", type=int, default=0, help="0: the loop's default (1 on CPUs, 10 elsewhere)")
     args = parser.parse_args()
     rows = [measure(method, args) for method in (args.method or ["fast", "adain"])]
-    print(f"\n| method | device | precision | crop | batch | ms / step | steps/s | GFLOP / step | TFLOP/s |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for r in rows:
-        name = r["method"] + (f" (width {r['width']})" if r["width"] else "")
-        print(f"| {name} | {r['device']} | {r['precision']} | {r['crop']} | {r['batch']} | {r['ms_per_step']:.0f} | "
-              f"{r['steps_per_s']:.2f} | {r['gflop_per_step']:.1f} | {r['tflops']:.3f} |")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"training-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(rows, indent=2))
-
+    print()
+    print_table(["method", "device", "precision", "crop", "batch", "ms / step", "steps/s", "GFLOP / step", "TFLOP/s"],
+                [[r["method"] + (f" (width {r['width']})" if r["width"] else ""), r["device"], r["precision"],
+                  r["crop"], r["batch"], f"{r['ms_per_step']:.0f}", f"{r['steps_per_s']:.2f}",
+                  f"{r['gflop_per_step']:.1f}", f"{r['tflops']:.3f}"] for r in rows])
+    save_results("training", rows)
 
 if __name__ == "__main__":
     main()

@@ -93,6 +93,13 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> 
     return path
 
 
+def file_digest(path: str | os.PathLike) -> str:
+    """A short hash of a file's bytes (which model file a job used)."""
+    import hashlib
+
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

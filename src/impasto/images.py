@@ -269,6 +269,14 @@ def pad_around(image: torch.Tensor, margin: int, multiple: int,
     return padded, (margin, margin, h, w)
 
 
+def digest(image: torch.Tensor) -> str:
+    """A short hash of an image's 8-bit pixels and size: the same picture, the same digest."""
+    import hashlib
+
+    pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
+    return hashlib.sha256(str(pixels.shape).encode() + pixels.tobytes()).hexdigest()[:16]
+
+
 def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     """``(1, 3, H, W)`` or ``(3, H, W)`` float tensor in [0, 1] -> 8-bit RGB PIL image."""
     t = image.detach().float().cpu()

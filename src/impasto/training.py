@@ -334,8 +334,7 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
                                "rate (the last checkpoint is kept)")
         return means
 
-    if hasattr(task, "setup"):
-        task.setup(device, dtype)
+    task.setup(device, dtype)
     network.train()
     try:
         while step < settings.steps:

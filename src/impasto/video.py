@@ -36,7 +36,7 @@ from PIL import Image
 from . import flow as flowlib
 from . import images
 from .errors import ImpastoError
-from .files import atomic_write
+from .files import atomic_write, file_digest
 
 #: Output containers: codec and pixel format of the video stream.
 VIDEO_FORMATS = {
@@ -178,7 +178,7 @@ class OptimizeFrames:
         self.temporal_weight = temporal_weight
         self.name = "optimize"
         self.first = True
-        self.recipe = {"method": self.name, "styles": [tensor_digest(style) for style in self.styles],
+        self.recipe = {"method": self.name, "styles": [images.digest(style) for style in self.styles],
                        "settings": dataclasses.asdict(settings), "iterations": iterations,
                        "temporal_weight": temporal_weight}
 
@@ -249,7 +249,7 @@ def one_pass_stylizer(method: str, model: str | os.PathLike | None = None,
         engine = adain.cached_engine(model, device, precision)
         style_tensors = [images.resize_max_side(images.as_tensor(style), style_size) for style in styles]
         codes = [engine.style_code(style) for style in style_tensors]
-        recipe.update(model=file_digest(engine.path), styles=[tensor_digest(style) for style in style_tensors],
+        recipe.update(model=file_digest(engine.path), styles=[images.digest(style) for style in style_tensors],
                       weights=list(weights) if weights is not None else None, alpha=alpha)
         stylize = lambda frame: engine.stylize(frame, codes, weights=weights, alpha=alpha)  # noqa: E731
     else:
@@ -258,19 +258,6 @@ def one_pass_stylizer(method: str, model: str | os.PathLike | None = None,
         return FeedForwardFrames(lambda frame: transfer_luminance(stylize(frame), frame), method, blend, recipe)
     return FeedForwardFrames(stylize, method, blend, recipe)
 
-
-def tensor_digest(image: torch.Tensor) -> str:
-    """A short hash of an image's 8-bit pixels and size (what a job record compares)."""
-    import hashlib
-
-    pixels = (image.detach().float().clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy()
-    return hashlib.sha256(str(pixels.shape).encode() + pixels.tobytes()).hexdigest()[:16]
-
-
-def file_digest(path: str | os.PathLike) -> str:
-    import hashlib
-
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------- pipeline
