@@ -50,3 +50,20 @@ def image_folder(folder: Path, count: int, kind: str = "photo", size: int = 48) 
             img = stripes(size, colours, period=4 + 2 * (i % 4), vertical=bool(i % 2))
         img.save(folder / f"{kind}_{i:02d}.png")
     return folder
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run the ``impasto`` command in this process: (exit code, stdout, stderr)."""
+    from impasto.cli import main
+
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_error_line(err: str) -> str:
+    """The single non-empty line of ``err`` (a user mistake is one line, never a traceback)."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]

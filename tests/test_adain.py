@@ -105,7 +105,7 @@ def test_no_shipped_decoder_says_how_to_train_one(monkeypatch, tmp_path):
 def test_wrong_or_corrupt_model_file_is_a_clear_error(tmp_path):
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"definitely not a model")
-    with pytest.raises(ImpastoError, match="not a readable model file"):
+    with pytest.raises(ImpastoError, match="not a valid impasto model file"):
         AdaIN(corrupt)
     other = tmp_path / "other.pt"
     save_model(other, ModelFile(kind="fast", config={}, state_dict={}))

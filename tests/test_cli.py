@@ -10,9 +10,8 @@ import torch
 from PIL import Image
 
 from impasto import __version__
-from impasto.cli import main
 
-from helpers import gradient_photo, stripes
+from helpers import gradient_photo, one_error_line, run_cli, stripes
 
 FAST = ["--size", "48", "--precision", "fp32", "--device", "cpu", "-q"]
 
@@ -24,18 +23,6 @@ def inputs(tmp_path):
     stripes(64).save(style)
     return content, style
 
-
-def run_cli(capsys, *argv):
-    code = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def one_error_line(err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    return lines[0]
 
 
 def test_stylize_writes_output_and_intermediates(capsys, inputs, tmp_path):

@@ -185,7 +185,7 @@ def test_cli_train_then_stylize_a_folder(tmp_path, capsys):
     (lambda t, m: ["stylize", "--model", "no-such-model", str(t / "p.png"), "-o", str(t / "o.png")],
      "no model file or shipped model"),
     (lambda t, m: ["stylize", "--model", str(t / "p.png"), str(t / "p.png"), "-o", str(t / "o.png")],
-     "not a readable model file"),
+     "not a valid impasto model file"),
     (lambda t, m: ["stylize", "--model", str(m), str(t / "p.png"), str(t / "p.png"), "-o", str(t / "o.png")],
      "several inputs need a folder"),
     (lambda t, m: ["stylize", "--model", str(m), str(t / "missing.png"), "-o", str(t / "o.png")],

@@ -205,18 +205,23 @@ def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | imag
             weights: Sequence[float] | None = None, masks: Sequence[images.ImageLike] | None = None,
             alpha: float = 1.0, size: int | None = 512, style_size: int | None = 512,
             preserve_color: str | None = None, model: str | os.PathLike | None = None,
-            device: str = "auto", precision: str = "auto") -> torch.Tensor:
-    """Stylize an image with AdaIN; returns ``(1, 3, H, W)`` in [0, 1] (content resized to ``size``)."""
+            device: str = "auto", precision: str = "auto",
+            max_pixels: int = images.DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Stylize an image with AdaIN; returns ``(1, 3, H, W)`` in [0, 1] (content resized to ``size``).
+
+    ``max_pixels`` bounds every input image and the resized content and styles.
+    """
     if not isinstance(styles, (list, tuple)):
         styles = [styles]
     engine = cached_engine(model, device, precision)
-    content_t = images.resize_max_side(images.as_tensor(content), size)
-    style_ts = [images.resize_max_side(images.as_tensor(style), style_size) for style in styles]
+    content_t = images.resize_max_side(images.as_tensor(content, max_pixels), size, max_pixels)
+    style_ts = [images.resize_max_side(images.as_tensor(style, max_pixels), style_size, max_pixels)
+                for style in styles]
     if preserve_color == "histogram":
         style_ts = [match_histogram(style, content_t) for style in style_ts]
     elif preserve_color not in (None, "none", "luminance"):
         raise ImpastoError(f"unknown colour mode {preserve_color!r}; choose luminance or histogram")
-    mask_ts = images.load_masks(masks, images.DEFAULT_MAX_PIXELS) if masks is not None else None
+    mask_ts = images.load_masks(masks, max_pixels) if masks is not None else None
     codes = [engine.style_code(style) for style in style_ts]
     out = engine.stylize(content_t, codes, weights=weights, masks=mask_ts, alpha=alpha)
     if preserve_color == "luminance":

@@ -47,6 +47,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+MAX_SEED = 2**63 - 1  # what torch's generators take
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to {MAX_SEED}, got {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {value}")
+    return value
+
+
 def _non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -102,7 +122,7 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                      help="stop when the relative loss change stays below this for --patience iterations (0 = never; default %(default)s)")
     opt.add_argument("--patience", type=_positive_int, default=d.patience, help="(default %(default)s)")
     opt.add_argument("--init", default="content", help="start from 'content' (default), 'noise' or an image file")
-    opt.add_argument("--seed", type=int, default=d.seed, help="seed for noise init (default %(default)s)")
+    opt.add_argument("--seed", type=_seed, default=d.seed, help="seed for noise init (default %(default)s)")
 
     loss = parser.add_argument_group("losses")
     loss.add_argument("--content-weight", type=_non_negative_float, default=d.content_weight, help="alpha (default %(default)s)")
@@ -293,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="start the local web studio",
                                 description="A web app for every method: create, video, camera, gallery.")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only)")
-    serve.add_argument("--port", type=_positive_int, default=7860, help="(default %(default)s)")
+    serve.add_argument("--port", type=_port, default=7860, help="(default %(default)s)")
 
     export = commands.add_parser("export", help="export a feed-forward model to ONNX or TorchScript",
                                  description="The exported network takes (image N x 3 x H x W in [0, 1], H and W "
@@ -315,7 +335,7 @@ def _add_training_options(parser: argparse.ArgumentParser, crop: int, batch: int
     group.add_argument("--lr", type=_positive_float, default=lr, help="Adam learning rate (default %(default)s)")
     group.add_argument("--lr-decay", type=_non_negative_float, default=lr_decay,
                        help="lr / (1 + decay * step) (default %(default)s)")
-    group.add_argument("--seed", type=int, default=0, help="(default %(default)s)")
+    group.add_argument("--seed", type=_seed, default=0, help="(default %(default)s)")
     group.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     group.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
                        help="autocast for the networks (default: bf16 where the hardware has it)")
@@ -335,20 +355,48 @@ def _add_training_options(parser: argparse.ArgumentParser, crop: int, batch: int
 # ------------------------------------------------------------------------------------- commands
 
 
-def _progress_bar(quiet: bool) -> tuple[Callable, Callable[[], None]]:
-    """A tqdm bar showing pyramid level and loss terms; returns (update(progress), close())."""
-    if quiet:
-        return (lambda progress: None), (lambda: None)
-    from tqdm import tqdm
+class _Bar:
+    """A tqdm bar made at its first update, so that an error before any work shows no empty bar."""
 
-    bar = tqdm(total=None, unit="it", dynamic_ncols=True, file=sys.stderr)
+    def __init__(self, quiet: bool, unit: str, total: int | None = None) -> None:
+        self.quiet, self.unit, self.total = quiet, unit, total
+        self._bar = None
+
+    def show(self, done: int, total: int | None = None, postfix: str | None = None) -> None:
+        if self.quiet:
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total or self.total, unit=self.unit, dynamic_ncols=True, file=sys.stderr)
+        if total is not None:
+            self._bar.total = total
+        if postfix is not None:
+            self._bar.set_postfix_str(postfix, refresh=False)
+        self._bar.update(done - self._bar.n)
+
+    def message(self, text: str) -> None:
+        """A line on stderr that does not break the bar."""
+        if self._bar is not None:
+            self._bar.write(text, file=sys.stderr)
+        else:
+            print(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _progress_bar(quiet: bool) -> tuple[Callable, Callable[[], None]]:
+    """A bar showing pyramid level and loss terms; returns (update(progress), close())."""
+    bar = _Bar(quiet, "it")
 
     def update(progress) -> None:
-        bar.total = progress.iterations
         t = progress.terms
         level = f"level {progress.level}/{progress.levels} {progress.image.shape[-1]}x{progress.image.shape[-2]} "
-        bar.set_postfix_str(f"{level}content {t['content']:.3g} style {t['style']:.3g} tv {t['tv']:.3g}", refresh=False)
-        bar.update(progress.iteration - bar.n)
+        bar.show(progress.iteration, progress.iterations,
+                 f"{level}content {t['content']:.3g} style {t['style']:.3g} tv {t['tv']:.3g}")
 
     return update, bar.close
 
@@ -477,7 +525,7 @@ def _stylize_adain(args: argparse.Namespace, content: str, styles: list[str], ou
     image = adain.stylize(
         content, styles, weights=args.style_blend, masks=args.mask, alpha=args.alpha, size=args.size,
         style_size=max(1, round(args.size * args.style_scale)), preserve_color=args.preserve_color,
-        model=model, device=args.device, precision=args.precision,
+        model=model, device=args.device, precision=args.precision, max_pixels=args.max_pixels,
     )
     save_result(image, output)
     if not args.quiet:
@@ -520,34 +568,39 @@ def _stylize_fast(args: argparse.Namespace, model: Path) -> int:
             raise ImpastoError("two inputs have the same name; their outputs would collide", output)
     engine = fast.cached_model(model, args.device, args.precision)
     engine.mix(args.style_mix)  # check the mix against the model before any work
-    started, done, skipped = time.perf_counter(), 0, 0
-    bar = None
-    if not args.quiet and len(sources) > 1:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(sources), unit="img", dynamic_ncols=True, file=sys.stderr)
+    started, done, skipped, failed = time.perf_counter(), 0, 0, 0
+    bar = _Bar(args.quiet or len(sources) == 1, "img", len(sources))
     try:
         for source, target in zip(sources, targets):
             if args.skip_existing and target.exists():
                 skipped += 1
             else:
-                image = fast.stylize(source, model, style_mix=args.style_mix, size=args.size,
-                                     preserve_color=args.preserve_color, device=args.device, precision=args.precision)
-                save_image(image, target)
-                done += 1
-            if bar is not None:
-                bar.update(1)
+                try:
+                    image = fast.stylize(source, model, style_mix=args.style_mix, size=args.size,
+                                         preserve_color=args.preserve_color, device=args.device,
+                                         precision=args.precision, max_pixels=args.max_pixels)
+                    save_image(image, target)
+                    done += 1
+                except ImpastoError as error:
+                    if len(sources) == 1:
+                        raise
+                    failed += 1  # one bad photo does not stop a batch; the count decides the exit status
+                    bar.message(f"impasto: error: {error}")
+            bar.show(done + skipped + failed)
     except KeyboardInterrupt:
         print(f"impasto: interrupted; {done} image(s) written (rerun with --skip-existing to go on)", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if not args.quiet:
         where = targets[0] if len(targets) == 1 else output
         extra = f", {skipped} already there" if skipped else ""
         print(f"wrote {done} image(s) to {where} ({engine.path.stem}{extra}, {time.perf_counter() - started:.2f} s)",
               file=sys.stderr)
+    if failed:
+        print(f"impasto: error: {failed} of {len(sources)} image(s) failed (see above); the others were written",
+              file=sys.stderr)
+        return EXIT_FAILED
     return 0
 
 
@@ -559,26 +612,18 @@ def cmd_video(args: argparse.Namespace) -> int:
     settings = video.VideoSettings(size=args.size, start=args.start, end=args.end, fps=args.fps,
                                    coherent=not args.independent, flow=args.flow, long_term=args.long_term,
                                    keep_frames=args.keep_frames)
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(unit="frame", dynamic_ncols=True, file=sys.stderr)
+    bar = _Bar(args.quiet, "frame")
 
     def on_frame(done: int, total: int | None, skipped: bool) -> None:
-        if bar is not None:
-            bar.total = total
-            bar.set_postfix_str("resumed" if skipped else stylizer.name, refresh=False)
-            bar.update(done - bar.n)
+        bar.show(done, total, "resumed" if skipped else stylizer.name)
 
     try:
         report = video.stylize_video(args.input, args.output, stylizer, settings, on_frame)
     except KeyboardInterrupt:
-        if bar is not None:
-            bar.close()
+        bar.close()  # before the message, so that it stays on its own line
         print("impasto: interrupted; finished frames are kept (run the same command again to go on)", file=sys.stderr)
         return EXIT_INTERRUPTED
-    if bar is not None:
+    finally:
         bar.close()
     if not args.quiet:
         resumed = f", {report.skipped} resumed" if report.skipped else ""
@@ -648,17 +693,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     task = _training_task(args)
     previews = Path(args.previews) if args.previews else output.with_name(output.stem + "-previews")
-    bar = None
-    if not args.quiet:
-        from tqdm import tqdm
-
-        bar = tqdm(total=settings.steps, unit="step", dynamic_ncols=True, file=sys.stderr)
+    bar = _Bar(args.quiet, "step", settings.steps)
 
     def progress(step: int, total: int, losses: dict[str, float]) -> None:
-        if bar is not None:
-            bar.n = step
-            bar.set_postfix_str(format_losses(losses), refresh=False)
-            bar.update(0)
+        bar.show(step, total, format_losses(losses))
 
     for folder in (getattr(task, "content", None), getattr(task, "style", None)):
         note = folder.skipped_note() if folder is not None and hasattr(folder, "skipped_note") else None
@@ -667,8 +705,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     try:
         report = train(task, settings, output, preview_dir=previews, progress=progress)
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
     if report.stop_reason == "interrupted":
         print(f"impasto: interrupted at step {report.steps}; wrote {output} and {report.checkpoint_path} "
               f"(continue with --resume)", file=sys.stderr)
@@ -795,6 +832,13 @@ def _run(argv: Sequence[str] | None) -> int:
     except ImpastoError as exc:
         print(f"impasto: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # a folder that cannot be made, a full disk: the file and the reason, no traceback
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"impasto: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except MemoryError:
+        print("impasto: error: out of memory; lower --size (or use --tile-size)", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         print("impasto: interrupted before any image was made", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -200,14 +200,14 @@ def cached_model(path: str | os.PathLike, device: str = "auto", precision: str =
 
 def stylize(content: images.ImageLike, model: str | os.PathLike, *, style_mix: Sequence[float] | None = None,
             size: int | None = 512, preserve_color: str | None = None, device: str = "auto",
-            precision: str = "auto") -> torch.Tensor:
-    """Stylize one image with a trained model; ``(1, 3, H, W)`` in [0, 1]."""
+            precision: str = "auto", max_pixels: int = images.DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Stylize one image with a trained model; ``(1, 3, H, W)`` in [0, 1] (``max_pixels`` bounds input and output)."""
     from .color import transfer_luminance
 
     if preserve_color not in (None, "none", "luminance", "histogram"):
         raise ImpastoError(f"unknown colour mode {preserve_color!r}; choose luminance or histogram")
     engine = cached_model(model, device, precision)
-    content_t = images.resize_max_side(images.as_tensor(content), size)
+    content_t = images.resize_max_side(images.as_tensor(content, max_pixels), size, max_pixels)
     out = engine.stylize(content_t, style_mix)
     if preserve_color in ("luminance", "histogram"):  # a trained network has no style image to recolour
         out = transfer_luminance(out, content_t)

@@ -60,6 +60,9 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
         array = _read_tiff_high_depth(path, max_pixels)
         if array is not None:
             return _array_to_tensor(array)
+    array = _read_png_high_depth(path, max_pixels)
+    if array is not None:
+        return _array_to_tensor(array)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
@@ -90,6 +93,66 @@ def _check_pixels(size: tuple[int, int], max_pixels: int, path: Path) -> None:
             "(a possible decompression bomb; raise the limit with --max-pixels)",
             path,
         )
+
+
+def image_size(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """(width, height) from the file's header, checked against ``max_pixels``; nothing is decoded.
+
+    Checks an image before the work starts (a folder scan, an upload) without paying for it.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                size = img.size
+    except Image.DecompressionBombError:
+        raise ImpastoError(
+            f"image is too large (more than {max_pixels} pixels; raise the limit with --max-pixels)", path
+        ) from None
+    except UnidentifiedImageError:
+        raise ImpastoError("not an image, or a format that cannot be read", path) from None
+    except PermissionError:
+        raise ImpastoError("permission denied", path) from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImpastoError(f"truncated or corrupt image data ({exc})", path) from None
+    _check_pixels(size, max_pixels, path)
+    return size
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _read_png_high_depth(path: Path, max_pixels: int) -> np.ndarray | None:
+    """16-bit colour PNGs through OpenCV (Pillow reads them as 8 bits); None for every other file.
+
+    Returns RGB floats in [0, 1], alpha composited over white as for 8-bit images.
+    """
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(26)
+    except OSError:
+        return None  # Pillow's reader reports it
+    if len(header) < 26 or header[:8] != _PNG_SIGNATURE or header[12:16] != b"IHDR":
+        return None
+    bit_depth, colour_type = header[24], header[25]
+    if bit_depth != 16 or colour_type not in (2, 6):  # 16-bit grey is read by Pillow in full
+        return None
+    width, height = int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+    _check_pixels((width, height), max_pixels, path)
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8)
+    array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16 or array.ndim != 3:
+        raise ImpastoError("truncated or corrupt image data (16-bit PNG)", path)
+    array = array[:, :, [2, 1, 0, 3][: array.shape[2]]].astype(np.float32) / 65535.0  # BGR(A) -> RGB(A)
+    if array.shape[2] == 4:
+        rgb, alpha = array[:, :, :3], array[:, :, 3:4]
+        array = rgb * alpha + (1 - alpha)
+    with Image.open(path) as img:
+        orientation = img.getexif().get(0x0112, 1)
+    return _apply_orientation(array, int(orientation))
 
 
 def _read_tiff_high_depth(path: Path, max_pixels: int) -> np.ndarray | None:
@@ -230,11 +293,20 @@ def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return out.clamp(0.0, 1.0)
 
 
-def resize_max_side(image: torch.Tensor, max_side: int | None) -> torch.Tensor:
-    """Resize so that the long side is ``max_side`` (no-op for None)."""
+def resize_max_side(image: torch.Tensor, max_side: int | None,
+                    max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+    """Resize so that the long side is ``max_side`` (no-op for None).
+
+    The new size is checked against ``max_pixels`` before anything is allocated, so that a
+    mistyped ``--size`` is a message, not an out-of-memory crash.
+    """
     if max_side is None:
         return image
-    return resize(image, scaled_size(image.shape[-2], image.shape[-1], max_side))
+    height, width = scaled_size(image.shape[-2], image.shape[-1], max_side)
+    if height * width > max_pixels:
+        raise ImpastoError(f"size {max_side} makes a {width}x{height} image = {width * height} pixels, more than "
+                           f"the limit of {max_pixels} (lower --size or raise --max-pixels)")
+    return resize(image, (height, width))
 
 
 # ----------------------------------------------------------------------------------------- writing

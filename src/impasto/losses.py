@@ -13,6 +13,8 @@ resolution): the statistics are then those of the masked region only (Gatys et a
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -106,8 +108,8 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 def normalised(weights: Sequence[float], what: str) -> list[float]:
     """Non-negative weights scaled to sum to one (blend weights of several styles)."""
     weights = [float(w) for w in weights]
-    if any(w < 0 or w != w for w in weights) or sum(weights) <= 0:
-        raise ImpastoError(f"{what} must be non-negative and not all zero, got {weights}")
+    if any(not (0 <= w < math.inf) for w in weights) or sum(weights) <= 0:
+        raise ImpastoError(f"{what} must be finite, non-negative and not all zero, got {weights}")
     total = sum(weights)
     return [w / total for w in weights]
 

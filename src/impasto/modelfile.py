@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -66,20 +64,29 @@ def save_model(path: str | os.PathLike, model: ModelFile) -> Path:
     return atomic_write(path, lambda handle: handle.write(buffer.getvalue()))
 
 
-def load_model(path: str | os.PathLike, kind: str) -> ModelFile:
-    """Read a model file of ``kind``; anything else (missing, corrupt, other kind) is a one-line error."""
-    path = Path(path)
+def _read_payload(path: Path) -> dict:
+    """The saved dictionary of an impasto model file (tensors only: nothing in it can run code)."""
     if not path.exists():
         raise ImpastoError("no such model file", path)
     if path.is_dir():
         raise ImpastoError("is a directory, not a model file", path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ImpastoError(f"not a readable model file ({reason[:120]})", path) from None
+    except OSError as exc:
+        raise ImpastoError(f"cannot read the model file ({exc.strerror or exc})", path) from None
+    except Exception:  # noqa: BLE001 - corrupt, truncated or foreign: the same problem for the user
+        # torch's own message advises unsafe loading (weights_only=False); impasto never does that
+        raise ImpastoError("not a valid impasto model file (corrupt, truncated, or not made by impasto)",
+                           path) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ImpastoError("not an impasto model file", path)
+    return payload
+
+
+def load_model(path: str | os.PathLike, kind: str) -> ModelFile:
+    """Read a model file of ``kind``; anything else (missing, corrupt, other kind) is a one-line error."""
+    path = Path(path)
+    payload = _read_payload(path)
     if payload.get("kind") != kind:
         raise ImpastoError(f"is a {payload.get('kind')!r} model, not a {kind!r} model", path)
     state = payload.get("state_dict")
@@ -121,8 +128,7 @@ def shipped_models() -> list[ModelFile]:
     """The models inside the package, loaded (they are small), sorted by kind then name."""
     found = []
     for path in sorted(SHIPPED_DIR.glob("*.pt")):
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        found.append(load_model(path, payload.get("kind", "")))
+        found.append(load_model(path, str(_read_payload(path).get("kind"))))
     return sorted(found, key=lambda m: (m.kind, m.path.stem if m.path else ""))
 
 
@@ -140,12 +146,4 @@ def resolve_model(name: str | os.PathLike) -> Path:
 
 def model_kind(path: Path) -> str:
     """The kind recorded in a model file (reads it; model files are small)."""
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise ImpastoError("no such model file", path) from None
-    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user problem
-        raise ImpastoError(f"not a readable model file ({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__})", path) from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ImpastoError("not an impasto model file", path)
-    return str(payload.get("kind"))
+    return str(_read_payload(Path(path)).get("kind"))

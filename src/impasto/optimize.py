@@ -103,6 +103,8 @@ class StyleSettings:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ImpastoError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
+            raise ImpastoError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed}")
         if not self.style_scale > 0:
             raise ImpastoError(f"style scale must be positive, got {self.style_scale}")
         for name in ("content_weight", "style_weight", "tv_weight", "tolerance"):
@@ -221,12 +223,12 @@ def prepare(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Resize the content (long side = size) and styles (long side = size * style_scale)."""
     labels = labels or [_label(content, "content image")] + [_label(style, "style image") for style in styles]
-    content_t = images.resize_max_side(images.as_tensor(content, settings.max_pixels), settings.size)
+    content_t = images.resize_max_side(images.as_tensor(content, settings.max_pixels), settings.size, settings.max_pixels)
     _check_size(content_t, needed, labels[0])
     style_side = max(1, round(max(content_t.shape[-2:]) * settings.style_scale))
     style_ts = []
     for style, label in zip(styles, labels[1:]):
-        style_t = images.resize_max_side(images.as_tensor(style, settings.max_pixels), style_side)
+        style_t = images.resize_max_side(images.as_tensor(style, settings.max_pixels), style_side, settings.max_pixels)
         _check_size(style_t, needed, label)
         style_ts.append(style_t)
     return content_t, style_ts
@@ -256,7 +258,8 @@ def initial_image(content: torch.Tensor, init: object, seed: int, max_pixels: in
         generator = torch.Generator().manual_seed(seed)
         return (0.5 + 0.15 * torch.randn(content.shape, generator=generator)).clamp(0, 1)
     start = images.as_tensor(init, max_pixels)  # a path, PIL image or tensor
-    return images.resize(start, tuple(content.shape[-2:]))
+    # contiguous: upscaling a tiny image can return an expanded view, which the optimisers cannot flatten
+    return images.resize(start, tuple(content.shape[-2:])).contiguous()
 
 
 # ----------------------------------------------------------------------------------------- engine

@@ -72,13 +72,10 @@ class ImageFolder:
                             if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and p.name not in held_out)
         for path in candidates:
             try:
-                with Image.open(path) as img:
-                    img.size  # noqa: B018 - the header is parsed here
+                images.image_size(path)  # the header only: unreadable files and bombs are skipped and counted
                 self.files.append(path)
-            except UnidentifiedImageError:
-                self.skipped.append((path, "not an image Pillow can read"))
-            except (OSError, ValueError) as exc:
-                self.skipped.append((path, str(exc) or type(exc).__name__))
+            except ImpastoError as exc:
+                self.skipped.append((path, exc.problem))
         if not self.files:
             note = f" ({len(self.skipped)} unreadable files skipped)" if self.skipped else ""
             raise ImpastoError(f"no readable {what} in this folder{note}", self.root)

@@ -537,6 +537,10 @@ def score_video(original: str | os.PathLike, stylized: str | os.PathLike, method
 
     ``start``: the original's frame where the stylized clip begins (a clip made with --start/--end)."""
     styled = read_clip(stylized, fps=fps)
+    for index, frame in enumerate(styled):
+        if frame.shape != styled[0].shape:
+            raise ImpastoError(f"frames differ in size: frame {index} is {frame.shape[1]}x{frame.shape[0]}, "
+                               f"frame 0 {styled[0].shape[1]}x{styled[0].shape[0]}", stylized)
     frames = read_clip(original, styled[0].shape[:2], fps=fps)[start:start + len(styled)]
     if len(frames) < len(styled):
         raise ImpastoError(f"the original has only {len(frames)} frames from frame {start}, the stylized clip "

@@ -1,0 +1,161 @@
+"""Fault suite: bad input and broken files end in one line and a non-zero exit, never a traceback,
+and never lose finished work. Each test is one fault class (see docs/faults.md)."""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impasto import fast, images
+from impasto.errors import ImpastoError
+from impasto.modelfile import resolve_model
+from impasto.training import ImageFolder
+
+from helpers import gradient_photo, image_folder, one_error_line, run_cli, stripes
+
+QUICK = ["--precision", "fp32", "--device", "cpu"]
+
+
+@pytest.fixture()
+def photo_and_style(tmp_path):
+    content, style = tmp_path / "photo.png", tmp_path / "style.png"
+    gradient_photo().save(content)
+    stripes(64).save(style)
+    return content, style
+
+
+@pytest.mark.parametrize("method", [["-n", "1"], ["--method", "adain"], ["--model", "mosaic"]])
+def test_a_huge_size_is_refused_before_anything_is_allocated(capsys, tmp_path, photo_and_style, method):
+    content, style = photo_and_style
+    inputs = [content] if "--model" in method else [content, style]
+    code, _, err = run_cli(capsys, "stylize", *inputs, "-o", tmp_path / "out.png", "--size", "1000000",
+                           *method, *QUICK)
+    assert code == 2
+    line = one_error_line(err)  # also: no empty progress bar before the error
+    assert "more than the limit" in line and "--max-pixels" in line
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_the_size_limit_follows_max_pixels():
+    image = torch.rand(1, 3, 30, 40)
+    assert images.resize_max_side(image, 80, max_pixels=80 * 60).shape[-2:] == (60, 80)
+    with pytest.raises(ImpastoError, match="more than the limit of 4799"):
+        images.resize_max_side(image, 80, max_pixels=80 * 60 - 1)
+
+
+def test_one_corrupt_photo_does_not_stop_a_batch(capsys, tmp_path):
+    folder = image_folder(tmp_path / "in", 3)
+    (folder / "photo_01.png").write_bytes(b"not a png at all")
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "stylize", folder, "--model", "mosaic", "-o", out, "--size", "32", *QUICK)
+    assert code == 1
+    assert sorted(p.name for p in out.iterdir()) == ["photo_00.png", "photo_02.png"]
+    assert "photo_01.png" in err and "1 of 3 image(s) failed" in err and "Traceback" not in err
+    # a rerun with --skip-existing retries only the bad one and reports it again
+    code, _, err = run_cli(capsys, "stylize", folder, "--model", "mosaic", "-o", out, "--size", "32",
+                           "--skip-existing", *QUICK)
+    assert code == 1 and "1 of 3" in err
+
+
+def test_an_output_folder_that_cannot_be_made_is_one_line(capsys, tmp_path):
+    folder = image_folder(tmp_path / "in", 2)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way")
+    code, _, err = run_cli(capsys, "stylize", folder, "--model", "mosaic", "-o", blocker / "out", *QUICK)
+    assert code != 0
+    assert "a-file" in one_error_line(err)
+    assert blocker.read_text() == "in the way"
+
+
+def test_score_video_on_frames_of_mixed_sizes(capsys, tmp_path):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    gradient_photo(40, 40).save(frames / "0001.png")
+    gradient_photo(50, 40).save(frames / "0002.png")
+    code, _, err = run_cli(capsys, "score-video", frames, frames)
+    assert code == 2
+    assert "frames differ in size: frame 1 is 50x40" in one_error_line(err)
+
+
+def test_a_one_pixel_init_image(capsys, tmp_path, photo_and_style):
+    content, style = photo_and_style
+    Image.new("RGB", (1, 1), (120, 80, 200)).save(tmp_path / "dot.png")
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "out.png", "--size", "32", "-n", "2",
+                           "--init", tmp_path / "dot.png", "-q", *QUICK)
+    assert code == 0, err
+    assert Image.open(tmp_path / "out.png").size == (32, 24)
+
+
+def test_a_seed_out_of_range_is_a_usage_error(capsys, tmp_path, photo_and_style):
+    content, style = photo_and_style
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "out.png", "--size", "32", "-n", "1",
+                           "--init", "noise", "--seed", str(10**30), "-q", *QUICK)
+    assert code == 2 and "a seed is 0 to" in one_error_line(err)
+    assert not (tmp_path / "out.png").exists()
+    from impasto.optimize import StyleSettings
+
+    with pytest.raises(ImpastoError, match="seed must be"):
+        StyleSettings(seed=-1).validate(1)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04broken zip", b"\x80\x02}q\x00."])
+def test_a_corrupt_model_file_never_suggests_unsafe_loading(capsys, tmp_path, photo_and_style, content):
+    model = tmp_path / "bad.pt"
+    model.write_bytes(content)
+    code, _, err = run_cli(capsys, "stylize", photo_and_style[0], "--model", model, "-o", tmp_path / "o.png", *QUICK)
+    assert code == 2
+    line = one_error_line(err)
+    assert "not a valid impasto model file" in line and "weights_only" not in line
+
+
+def test_a_port_out_of_range_is_a_usage_error(capsys):
+    code, _, err = run_cli(capsys, "serve", "--port", "70000")
+    assert code == 2 and "1-65535" in one_error_line(err)
+
+
+@pytest.mark.parametrize("weights", [[math.inf, 1.0], [math.nan, 1.0], [-1.0, 2.0], [0.0, 0.0]])
+def test_non_finite_or_negative_blend_weights_are_refused_by_the_library(weights):
+    with pytest.raises(ImpastoError, match="finite, non-negative"):
+        fast.stylize(torch.rand(1, 3, 32, 32), resolve_model("two-styles"), style_mix=weights, size=None,
+                     device="cpu", precision="fp32")
+
+
+def test_a_decompression_bomb_in_a_training_folder_is_skipped_and_counted(tmp_path):
+    folder = image_folder(tmp_path / "photos", 2)
+    Image.new("1", (15_000, 15_000)).save(folder / "bomb.png")  # 225 Mpx, a few kB on disk
+    data = ImageFolder(folder, crop=16)
+    assert len(data) == 2
+    assert [p.name for p, _ in data.skipped] == ["bomb.png"]
+    assert "too large" in data.skipped_note()
+
+
+def test_sixteen_bit_colour_png_keeps_sixteen_bits(tmp_path):
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 65536, (12, 20, 3), dtype=np.uint16)
+    cv2.imwrite(str(tmp_path / "deep.png"), rgb[:, :, ::-1])  # OpenCV writes BGR
+    image = images.read_image(tmp_path / "deep.png")
+    assert image.shape == (1, 3, 12, 20)
+    expected = torch.from_numpy(rgb.astype(np.float32) / 65535).permute(2, 0, 1)
+    assert torch.allclose(image[0], expected, atol=1e-6)  # 8 bits would be off by up to 1/510
+
+
+def test_sixteen_bit_png_with_alpha_is_composited_over_white(tmp_path):
+    rgba = np.zeros((4, 4, 4), np.uint16)
+    rgba[..., 0] = 65535  # red, fully transparent on the left half
+    rgba[:, 2:, 3] = 65535
+    cv2.imwrite(str(tmp_path / "alpha.png"), rgba[:, :, [2, 1, 0, 3]])
+    image = images.read_image(tmp_path / "alpha.png")[0]
+    assert torch.allclose(image[:, :, :2], torch.ones(3, 4, 2))
+    assert torch.allclose(image[:, :, 2:], torch.tensor([1.0, 0.0, 0.0])[:, None, None].expand(3, 4, 2))
+
+
+def test_a_sixteen_bit_png_over_the_pixel_limit_is_refused_from_its_header(tmp_path):
+    cv2.imwrite(str(tmp_path / "deep.png"), np.zeros((30, 40, 3), np.uint16))
+    with pytest.raises(ImpastoError, match="more than the limit of 1000"):
+        images.read_image(tmp_path / "deep.png", max_pixels=1000)
+    assert images.image_size(tmp_path / "deep.png") == (40, 30)
