@@ -33,12 +33,11 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from impasto.studio import MAX_UPLOAD, Studio, build
+    from impasto.studio import Studio, build, launch
 
     studio = Studio(tmp_path_factory.mktemp("studio"), preview_every=2)
     app = build(studio)
-    _, url, _ = app.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True,
-                           max_file_size=MAX_UPLOAD, footer_links=[])
+    url = launch(app, "127.0.0.1", _free_port())
     yield url, studio
     app.close()
 
@@ -219,6 +218,46 @@ def test_no_path_outside_the_app_and_uploads_are_limited(server):
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request)
     assert info.value.code == 413
+
+
+def test_other_hosts_are_refused_and_pages_cannot_be_framed(server):
+    import urllib.error
+    import urllib.request
+
+    url = server[0]
+    port = url.rstrip("/").rsplit(":", 1)[1]
+    with urllib.request.urlopen(urllib.request.Request(url, headers={"Host": f"localhost:{port}"})) as response:
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    with pytest.raises(urllib.error.HTTPError) as info:  # DNS rebinding: another site's name, this address
+        urllib.request.urlopen(urllib.request.Request(url, headers={"Host": f"attacker.example:{port}"}))
+    assert info.value.code == 400
+
+
+def test_uploads_land_in_the_private_folder(server):
+    studio = server[1]
+    assert os.environ["GRADIO_TEMP_DIR"] == str(studio.uploads)
+    assert studio.uploads.stat().st_mode & 0o777 == 0o700
+
+
+def test_closing_the_tab_stops_its_job_and_frees_the_device(browser, server, files):
+    studio = server[1]
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    page.goto(server[0])
+    page.locator("#run").wait_for()
+    _upload(page, files)
+    _set_number(page, "size", 512)  # minutes of work on a CPU
+    _set_number(page, "iterations", 300)
+    _start(page)
+    page.locator("#preview img").first.wait_for(timeout=120_000)
+    assert studio.device.locked()
+    context.close()  # the user closes the tab mid-job
+    deadline = time.time() + 20
+    while studio.device.locked() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not studio.device.locked(), "the job kept running after its page went away"
 
 
 def test_old_results_are_swept(tmp_path):

@@ -89,3 +89,127 @@ def test_command_line_for_each_method():
     adain = command_line("adain", ["a b.png"], {"size": 256, "alpha": 0.5, "preserve_color": "luminance"})
     assert adain == ("impasto stylize --method adain content.png 'a b.png' -o result.png --size 256 --alpha 0.5 "
                      "--preserve-color luminance")
+
+
+def test_a_job_whose_page_goes_away_stops_and_frees_the_device(tmp_path):
+    """Gradio closes the handler's generator when the browser tab goes: the work stops with it."""
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work", preview_every=1)
+    before = threading.active_count()
+    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 10_000, 1.0, "", "none", False,
+                  [], "gone")
+    for count, _ in enumerate(jobs):
+        if count == 2:
+            break
+    assert studio.device.locked()  # the optimisation runs on its thread
+    jobs.close()  # what Gradio does on disconnect
+    assert not studio.device.locked()
+    assert threading.active_count() == before
+
+
+def test_one_job_at_a_time_even_when_the_queue_lets_two_through(tmp_path):
+    import time
+
+    from impasto.studio import Background
+
+    studio = Studio(tmp_path / "work")
+    order: list[str] = []
+    first_started = threading.Event()
+
+    def first(report):
+        order.append("first starts")
+        first_started.set()
+        for step in range(2_000):
+            report(step)  # raises once the first job is closed
+            time.sleep(0.01)
+        order.append("first ran to the end")
+
+    def second(report):
+        order.append("second starts")
+
+    one = Background(first, studio.device)
+    first_started.wait()
+    two = Background(second, studio.device)
+    next(iter(one.updates()))
+    assert order == ["first starts"]  # the second waits for the device
+    one.close()
+    two.close()
+    for _ in two.updates():
+        pass
+    assert order == ["first starts", "second starts"]
+
+
+@pytest.mark.parametrize("text", ["inf,1", "nan,1", "-1,2", "0,0", "1"])
+def test_blend_weights_must_be_finite_non_negative_and_one_per_style(text):
+    from impasto.studio import _weights
+
+    with pytest.raises(Exception, match="non-negative blend weight"):
+        _weights(text, 2)
+
+
+def test_a_huge_camera_frame_is_refused_and_a_normal_one_is_shrunk_first(tmp_path):
+    from impasto.studio import CAMERA_MAX_PIXELS, camera_frame
+
+    studio = Studio(tmp_path / "work")
+    with pytest.raises(Exception, match="camera frames are limited"):
+        camera_frame(studio, np.zeros((2001, 2001, 3), np.uint8), "fast", "mosaic", None, "s")
+    assert 2001 * 2001 > CAMERA_MAX_PIXELS
+    out, rate = camera_frame(studio, np.zeros((480, 640, 3), np.uint8), "fast", "mosaic", None, "s")
+    assert out.shape == (240, 320, 3)
+
+
+def test_old_frame_folders_are_swept_too(tmp_path):
+    import os
+    import time
+
+    studio = Studio(tmp_path / "work")
+    frames = studio.folder / "impasto-fast-0123456789.mp4.frames"
+    frames.mkdir()
+    (frames / "000001.png").write_bytes(b"x")
+    old = time.time() - 7200
+    os.utime(frames, (old, old))
+    studio.new_path(".png")
+    assert not frames.exists()
+
+
+def test_the_studio_folder_and_uploads_are_private(tmp_path):
+    studio = Studio(tmp_path / "work")
+    assert studio.folder.stat().st_mode & 0o777 == 0o700
+    assert studio.uploads.stat().st_mode & 0o777 == 0o700
+
+
+def test_allowed_hosts_are_local_names_the_bound_address_and_the_configured_ones():
+    from impasto.studio import allowed_hosts
+
+    assert "evil.example" not in allowed_hosts("127.0.0.1")
+    assert {"localhost", "127.0.0.1"} <= set(allowed_hosts("127.0.0.1"))
+    assert "192.168.1.5" in allowed_hosts("192.168.1.5")
+    assert "0.0.0.0" not in allowed_hosts("0.0.0.0")
+    assert "studio.lan" in allowed_hosts("0.0.0.0", ["studio.lan"])
+
+
+def test_sigterm_stops_the_server_and_removes_its_folder(tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "impasto", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        line = server.stdout.readline()  # printed once the server listens
+        assert "impasto studio: http://" in line, line
+        assert len(list(tmp_path.glob("impasto-studio-*"))) == 1
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert "Traceback" not in out
+    assert list(tmp_path.glob("impasto-studio-*")) == []

@@ -314,6 +314,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 description="A web app for every method: create, video, camera, gallery.")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s: this machine only)")
     serve.add_argument("--port", type=_port, default=7860, help="(default %(default)s)")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests for this host name (e.g. this machine's name on the "
+                            "network when --host 0.0.0.0); repeat; '*' = any (default: localhost and --host)")
 
     export = commands.add_parser("export", help="export a feed-forward model to ONNX or TorchScript",
                                  description="The exported network takes (image N x 3 x H x W in [0, 1], H and W "
@@ -662,7 +665,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from .studio import serve
     except ImportError as exc:
         raise ImpastoError(f"the studio needs Gradio ({exc}); pip install 'impasto[studio]'") from None
-    serve(args.host, args.port)
+    serve(args.host, args.port, extra_hosts=args.allow_host)
     return 0
 
 

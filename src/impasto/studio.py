@@ -5,13 +5,17 @@ painted on the photo, a live preview with progress and Stop, full-resolution dow
 **Camera** (a fast model or AdaIN on the webcam stream, with its frame rate) and **Gallery** (this
 browser session's results, each with the equivalent `impasto` command).
 
-Safety for many users: Gradio's queue runs one job at a time per device (others see their place);
-uploads are limited in size by the server and in pixels here; bad files become a message on the
-page; the app only reads the files Gradio stored for the upload and only writes in its own working
-folder, which is removed when the server stops; Gradio's cache is swept of files older than an hour.
+Safety for many users: one job at a time holds the device (Gradio's queue shows the others their
+place, and a lock keeps the limit even while an abandoned job winds down); a job stops when its
+browser tab goes; uploads are limited in size by the server and in pixels from the file's header,
+before any decoding; bad files become a message on the page; the app only reads the files Gradio
+stored for the upload and only writes in its own private (0700) folder, uploads included, which is
+removed when the server stops (Ctrl-C or SIGTERM); results older than an hour are swept. Requests
+must name this machine as Host (no DNS rebinding) and the page cannot be framed by other sites.
 """
 
 import atexit
+import math
 import os
 import queue
 import shlex
@@ -22,9 +26,10 @@ import time
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
+import PIL.Image
 import torch
 
 from . import images
@@ -32,6 +37,15 @@ from .errors import ImpastoError
 
 MAX_UPLOAD = "25mb"
 MAX_PIXELS = 36_000_000  # per image: a 6000 x 6000 photo
+CAMERA_MAX_PIXELS = 4_000_000  # per camera frame (a 4K webcam has 8.3 M; frames are shown at 320 px)
+CAMERA_SIDE = 320
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+SECURITY_HEADERS = (
+    (b"x-frame-options", b"DENY"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
 METHODS = ("optimize", "fast", "adain")
 COLOR_CHOICES = ("none", "luminance", "histogram")
 
@@ -52,7 +66,11 @@ class Studio:
     def __init__(self, folder: str | os.PathLike | None = None, preview_every: int = 5) -> None:
         self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="impasto-studio-"))
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.chmod(0o700)  # results and uploads are private to this user
+        self.uploads = self.folder / "uploads"
+        self.uploads.mkdir(mode=0o700, exist_ok=True)
         self.preview_every = preview_every
+        self.device = threading.Lock()  # one Create or Video job at a time, abandoned ones included
         self.stops: dict[str, threading.Event] = {}
         self.camera_times: dict[str, deque] = {}
         self.camera_styles: dict[str, Any] = {}  # style file -> AdaIN style code (not one per frame)
@@ -61,11 +79,16 @@ class Studio:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def new_path(self, suffix: str, stem: str = "impasto", keep_seconds: float = 3600) -> Path:
-        """A fresh file name in the app's folder; results older than ``keep_seconds`` are swept away."""
+        """A fresh file name in the app's folder; results (files and frame folders) older than
+        ``keep_seconds`` are swept away."""
         cutoff = time.time() - keep_seconds
         for old in self.folder.glob("*.*"):
             try:
-                if old.stat().st_mtime < cutoff:
+                if old.stat().st_mtime >= cutoff:
+                    continue
+                if old.is_dir():
+                    shutil.rmtree(old)
+                else:
                     old.unlink()
             except OSError:
                 pass
@@ -85,18 +108,34 @@ def _model_path(name: str | None) -> Path:
 
 
 class Background:
-    """A job on its own thread whose progress reports a page handler can stream as they come."""
+    """A job on its own thread whose progress reports a page handler can stream as they come.
+
+    The job holds ``lock`` (the device) while it runs.  ``close()`` — called when the page's
+    handler ends, also when its browser tab went away — sets ``stop``, so the job's next report
+    raises KeyboardInterrupt inside it, and waits for the thread: nothing runs on after its client.
+    """
 
     _DONE = object()
 
-    def __init__(self, job: Callable[[Callable[[Any], None]], Any]) -> None:
+    def __init__(self, job: Callable[[Callable[[Any], None]], Any], lock: threading.Lock,
+                 stop: threading.Event | None = None) -> None:
+        self.stop = stop or threading.Event()
         self._reports: queue.Queue = queue.Queue()
         self._outcome: dict[str, Any] = {}
-        threading.Thread(target=self._work, args=(job,), daemon=True).start()
+        self._thread = threading.Thread(target=self._work, args=(job, lock), daemon=True)
+        self._thread.start()
 
-    def _work(self, job) -> None:
+    def _report(self, item: Any) -> None:
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self._reports.put(item)
+
+    def _work(self, job, lock: threading.Lock) -> None:
         try:
-            self._outcome["result"] = job(self._reports.put)
+            with lock:
+                if self.stop.is_set():  # abandoned while waiting for the device
+                    raise KeyboardInterrupt
+                self._outcome["result"] = job(self._report)
         except BaseException as exc:  # noqa: BLE001 - raised again in result(), on the page's thread
             self._outcome["error"] = exc
         finally:
@@ -111,6 +150,16 @@ class Background:
         if "error" in self._outcome:
             raise self._outcome["error"]
         return self._outcome["result"]
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        """Stop the job if it still runs, and wait until it has."""
+        if self._thread.is_alive():
+            self.stop.set()
+            self._thread.join()
 
 
 def _fail(exc: Exception):
@@ -159,7 +208,7 @@ def _weights(text: str, count: int) -> list[float] | None:
         weights = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
     except ValueError:
         raise _fail(ImpastoError(f"blend weights must be numbers like 1,1 (got {text!r})")) from None
-    if len(weights) != count or any(w < 0 for w in weights) or sum(weights) <= 0:
+    if len(weights) != count or any(not (0 <= w < math.inf) for w in weights) or sum(weights) <= 0:
         raise _fail(ImpastoError(f"give {count} non-negative blend weight(s), one per style (got {text!r})"))
     return weights
 
@@ -244,14 +293,18 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
             mix = _weights(style_mix_text, engine.network.styles) if style_mix_text else None
             settings_record["style_mix"] = mix
             yield None, _progress_html(0, 1, "stylizing..."), None, gallery, gallery
-            result = fast.stylize(content, engine.path, style_mix=mix, size=int(size), preserve_color=colour)
+            with studio.device:
+                result = fast.stylize(content, engine.path, style_mix=mix, size=int(size), preserve_color=colour,
+                                      max_pixels=MAX_PIXELS)
             stop_note = "done"
         elif not styles:
             raise ImpastoError("add at least one style image")
         elif method == "adain":
             yield None, _progress_html(0, 1, "stylizing..."), None, gallery, gallery
-            result = adain.stylize(content, styles, weights=blend, masks=masks, alpha=float(alpha), size=int(size),
-                                   style_size=int(size), preserve_color=colour)
+            with studio.device:
+                result = adain.stylize(content, styles, weights=blend, masks=masks, alpha=float(alpha),
+                                       size=int(size), style_size=int(size), preserve_color=colour,
+                                       max_pixels=MAX_PIXELS)
             stop_note = "done"
         else:
             settings = StyleSettings(size=int(size), iterations=int(iterations), strength=float(strength),
@@ -262,10 +315,15 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
                 if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
                     report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
 
-            job = Background(lambda report: run(content, styles, settings, lambda p: on_step(p, report)))
-            yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery
-            for done, total, image in job.updates():
-                yield _preview(image), _progress_html(done, total, f"iteration {done} of {total}"), None, gallery, gallery
+            job = Background(lambda report: run(content, styles, settings, lambda p: on_step(p, report)),
+                             studio.device, flag)
+            try:
+                yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery
+                for done, total, image in job.updates():
+                    yield (_preview(image), _progress_html(done, total, f"iteration {done} of {total}"), None,
+                           gallery, gallery)
+            finally:  # also when the tab closed (the generator is closed at a yield): stop the work
+                job.close()
             optimised = job.result()
             result = optimised.image
             stop_note = "stopped: this is the result so far" if optimised.stop_reason == "interrupted" else "done"
@@ -308,10 +366,15 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
         output = studio.new_path(".mp4", f"impasto-{method}")
         job = Background(lambda report: video.stylize_video(
             clip, output, stylizer, video.VideoSettings(size=int(size), coherent=bool(coherent)),
-            lambda done, total, skipped: report((done, total))))
-        yield _progress_html(0, 1, "reading the clip..."), None
-        for done, total in job.updates():
-            yield _progress_html(done, total or done + 1, f"frame {done}" + (f" of {total}" if total else "")), None
+            lambda done, total, skipped: report((done, total))), studio.device)
+        try:
+            yield _progress_html(0, 1, "reading the clip..."), None
+            for done, total in job.updates():
+                yield _progress_html(done, total or done + 1, f"frame {done}" + (f" of {total}" if total else "")), None
+        finally:  # the tab closed: stop, and drop the unfinished clip's frames
+            if job.running:
+                job.close()
+                shutil.rmtree(output.with_name(output.name + ".frames"), ignore_errors=True)
         report = job.result()
     except ImpastoError as exc:
         raise _fail(exc) from None
@@ -326,15 +389,19 @@ def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: s
 
     if frame is None:
         return None, "waiting for the camera"
-    content = torch.from_numpy(np.asarray(frame)[..., :3].copy()).permute(2, 0, 1)[None].float() / 255.0
-    content = images.resize_max_side(content, 320)
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[0] * frame.shape[1] > CAMERA_MAX_PIXELS:
+        raise _fail(ImpastoError(f"camera frames are limited to {CAMERA_MAX_PIXELS:,} pixels"))
+    shown = PIL.Image.fromarray(frame[..., :3].astype(np.uint8))
+    shown.thumbnail((CAMERA_SIDE, CAMERA_SIDE))  # shrink as 8-bit, before any float copy
+    content = torch.from_numpy(np.asarray(shown).copy()).permute(2, 0, 1)[None].float() / 255.0
     try:
         if method == "adain":
             engine = adain.cached_engine(None, "auto", "auto")
             style_path = str(getattr(style_file, "name", style_file)) if style_file else None
             code = studio.camera_styles.get(style_path or "")
             if code is None:
-                code = engine.style_code(images.resize_max_side(_load(style_path, "style image"), 320))
+                code = engine.style_code(images.resize_max_side(_load(style_path, "style image"), CAMERA_SIDE))
                 studio.camera_styles[style_path] = code
             out = engine.stylize(content, [code])
         else:
@@ -351,7 +418,13 @@ def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: s
 
 
 def build(studio: "Studio"):
-    """The Gradio Blocks app."""
+    """The Gradio Blocks app.
+
+    Its process keeps Gradio's uploads in the studio's private folder, and Pillow refuses (from
+    the header, before decoding) any image over ``MAX_PIXELS``, Gradio's own decoding included.
+    """
+    os.environ["GRADIO_TEMP_DIR"] = str(studio.uploads)
+    PIL.Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow raises above twice this, warns above it
     gr = _gradio()
     from .modelfile import shipped_models
 
@@ -454,13 +527,63 @@ def build(studio: "Studio"):
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 7860, folder: str | None = None, block: bool = True):
-    """Start the studio; returns (app, url) when ``block`` is False (tests)."""
+class SecurityHeaders:
+    """ASGI middleware: every response forbids framing by other sites and content sniffing."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in SECURITY_HEADERS if name not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:
+    """Host headers the studio answers: this machine's loopback names, the bound address, ``extra``.
+
+    A page on another site that resolves its own name to 127.0.0.1 (DNS rebinding) sends its own
+    name as Host and is refused.  ``*`` in ``extra`` accepts any.
+    """
+    names = [*LOCAL_HOSTS, *extra]
+    if host not in ("0.0.0.0", "::", ""):
+        names.append(host)
+    return sorted(set(names))
+
+
+def launch(app, host: str = "127.0.0.1", port: int = 7860, extra_hosts: Sequence[str] = ()) -> str:
+    """Start the built app's server (not blocking) with the Host check and security headers; its URL."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+    middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, extra_hosts)),
+                  Middleware(SecurityHeaders)]
+    _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
+                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True,
+                           app_kwargs={"middleware": middleware})
+    return url
+
+
+def serve(host: str = "127.0.0.1", port: int = 7860, folder: str | None = None, block: bool = True,
+          extra_hosts: Sequence[str] = ()):
+    """Start the studio; returns (app, url, studio) when ``block`` is False (tests).
+
+    Ctrl-C and SIGTERM (the CLI turns it into KeyboardInterrupt) close the server and remove the
+    studio's folder.
+    """
     studio = Studio(folder)
     atexit.register(studio.cleanup)
     app = build(studio)
-    _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
-                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True)
+    url = launch(app, host, port, extra_hosts)
     if not block:
         return app, url, studio
     print(f"impasto studio: {url} (Ctrl-C stops it)", flush=True)
