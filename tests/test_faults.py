@@ -159,3 +159,45 @@ def test_a_sixteen_bit_png_over_the_pixel_limit_is_refused_from_its_header(tmp_p
     with pytest.raises(ImpastoError, match="more than the limit of 1000"):
         images.read_image(tmp_path / "deep.png", max_pixels=1000)
     assert images.image_size(tmp_path / "deep.png") == (40, 30)
+
+
+def _train(capsys, tmp_path, *extra):
+    photos = image_folder(tmp_path / "photos", 2)
+    stripes(32).save(tmp_path / "style.png")
+    return run_cli(capsys, "train", "fast", "--style", tmp_path / "style.png", "--data", photos, "--steps", "1",
+                   "--crop", "32", "--width", "0.25", "-q", *QUICK, *extra)
+
+
+def test_training_refuses_to_write_previews_into_its_data(capsys, tmp_path):
+    code, _, err = _train(capsys, tmp_path, "-o", tmp_path / "m.pt", "--previews", tmp_path / "photos" / "previews")
+    assert code == 2 and "inside an input folder" in one_error_line(err)
+    assert not (tmp_path / "photos" / "previews").exists() and not (tmp_path / "m.pt").exists()
+
+
+def test_training_refuses_a_previews_folder_with_other_files(capsys, tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "step-000001.png").write_bytes(b"my own picture")
+    (tmp_path / "mine" / "holiday.jpg").write_bytes(b"x")
+    code, _, err = _train(capsys, tmp_path, "-o", tmp_path / "m.pt", "--previews", tmp_path / "mine")
+    assert code == 2 and "holds other files" in one_error_line(err)
+    assert (tmp_path / "mine" / "step-000001.png").read_bytes() == b"my own picture"
+
+
+def test_training_refuses_to_overwrite_its_init_model(capsys, tmp_path):
+    first = tmp_path / "m.pt"
+    assert _train(capsys, tmp_path, "-o", first)[0] == 0
+    before = first.read_bytes()
+    code, _, err = _train(capsys, tmp_path, "-o", tmp_path / "copy.pt", "--init", first)
+    assert code == 0, err
+    (tmp_path / "copy.pt.ckpt").unlink()
+    code, _, err = _train(capsys, tmp_path, "-o", tmp_path / "copy.pt", "--init", tmp_path / "copy.pt")
+    assert code == 2 and "refusing to overwrite an input" in one_error_line(err)
+    assert first.read_bytes() == before
+
+
+def test_export_refuses_to_overwrite_its_model(capsys, tmp_path):
+    model = tmp_path / "model.ts"
+    model.write_bytes(resolve_model("mosaic").read_bytes())
+    code, _, err = run_cli(capsys, "export", model, "-o", model)
+    assert code == 2 and "refusing to overwrite an input" in one_error_line(err)
+    assert model.read_bytes() == resolve_model("mosaic").read_bytes()

@@ -337,12 +337,16 @@ def export(model: str | os.PathLike, output: str | os.PathLike, size: int = 256)
     """Write a model as TorchScript (``.ts``) or ONNX (``.onnx``, dynamic batch/height/width; opset 18)."""
     import tempfile
 
-    from .files import atomic_write
+    from .files import atomic_write, check_writable, refuse_inputs
 
     output = Path(output)
     fmt = EXPORT_FORMATS.get(output.suffix.lower())
     if fmt is None:
         raise ImpastoError("unknown export format; name the file .onnx or .ts (TorchScript)", output)
+    if not output.parent.is_dir():
+        raise ImpastoError("cannot write the export: the folder does not exist", output)
+    refuse_inputs(output, [model], "export")
+    check_writable(output)
     loaded = FastModel(model, device="cpu", precision="fp32")
     wrapper = ExportedNet(loaded.network.float().to(memory_format=torch.contiguous_format)).eval()
     example = (torch.rand(1, 3, size, size), loaded.mix(None))

@@ -12,7 +12,7 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterable
 
 from .errors import ImpastoError
 
@@ -38,6 +38,30 @@ def check_writable(path: str | os.PathLike) -> None:
         raise ImpastoError(f"cannot write output: the folder is not writable ({exc.strerror or exc})", path) from None
     os.close(fd)
     os.unlink(probe)
+
+
+def refuse_inputs(target: str | os.PathLike, inputs: Iterable[object], what: str = "output") -> None:
+    """The one check every writer makes: ``target`` is not an input file, and not inside an input folder.
+
+    ``inputs`` may hold anything (in-memory images, None, names of shipped models); only paths of
+    existing files and folders count.  A file is compared by identity (hard links and other
+    spellings of the same path are caught); a folder refuses targets anywhere beneath it, since
+    impasto reads folders recursively (training sets) or by their contents (frames).
+    """
+    target = Path(target)
+    resolved = target.resolve()
+    for source in inputs:
+        if not isinstance(source, (str, os.PathLike)):
+            continue
+        source = Path(source)
+        if not source.exists():
+            continue
+        if source.is_dir():
+            folder = source.resolve()
+            if resolved == folder or folder in resolved.parents:
+                raise ImpastoError(f"refusing to write the {what} inside an input folder ({source})", target)
+        elif target.exists() and target.samefile(source):
+            raise ImpastoError(f"refusing to overwrite an input (choose another {what})", target)
 
 
 _cleaned: set[str] = set()

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from .errors import ImpastoError
-from .files import atomic_write, check_writable
+from .files import atomic_write, check_writable, refuse_inputs
 
 ImageLike = Union[str, os.PathLike, Image.Image, torch.Tensor, np.ndarray]
 
@@ -376,10 +376,9 @@ def check_output_path(
     check_writable(path)
     if path.exists() and not os.access(path, os.W_OK):
         raise ImpastoError("cannot write output: the file is read-only", path)
-    if not overwrite_inputs and path.exists():
-        for source in inputs:
-            if isinstance(source, (str, os.PathLike)) and Path(source).exists() and path.samefile(source):
-                raise ImpastoError("refusing to overwrite an input image (choose another output)", path)
+    if not overwrite_inputs:
+        refuse_inputs(path, [source for source in inputs
+                             if isinstance(source, (str, os.PathLike)) and not Path(source).is_dir()])
     return path
 
 

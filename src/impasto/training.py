@@ -24,6 +24,7 @@ import math
 import os
 import platform
 import random
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +36,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import images
 from .errors import ImpastoError
-from .files import atomic_write, check_writable
+from .files import TEMP_NAME, atomic_write, check_writable, refuse_inputs
 from .modelfile import ModelFile, save_model
 from .runtime import resolve_device, resolve_precision
 
@@ -230,6 +231,23 @@ def _distributed() -> tuple[int, int]:
     return dist.get_rank(), world
 
 
+PREVIEW_NAME = re.compile(r"step-\d{6}\.png")
+
+
+def _check_preview_folder(folder: Path, data_folders: Sequence[Path]) -> None:
+    """Previews go to a folder of their own: not into training data (read recursively), and not
+    among files they did not make."""
+    refuse_inputs(folder, data_folders, "previews folder")
+    if folder.is_dir():
+        foreign = sorted(p.name for p in folder.iterdir() if not PREVIEW_NAME.fullmatch(p.name)
+                         and not TEMP_NAME.fullmatch(p.name))
+        if foreign:
+            raise ImpastoError(f"the previews folder holds other files ({foreign[0]}, ...); choose a new or "
+                               "empty folder with --previews", folder)
+    elif folder.exists():
+        raise ImpastoError("is a file, not a folder for previews", folder)
+
+
 def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
           preview_dir: str | os.PathLike | None = None,
           progress: Callable[[int, int, dict[str, float]], None] | None = None) -> TrainReport:
@@ -243,6 +261,10 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
     if not output.parent.is_dir():
         raise ImpastoError("cannot write the model: the folder does not exist", output)
     check_writable(output)  # before step 1, not at the first checkpoint
+    folders = [value.root for value in vars(task).values() if isinstance(value, ImageFolder)]
+    refuse_inputs(output, [settings.init, *folders], "model file")
+    if preview_dir is not None:
+        _check_preview_folder(Path(preview_dir), folders)
     if settings.resume and not checkpoint_path.exists():
         raise ImpastoError("nothing to resume: no checkpoint beside the output", checkpoint_path)
     if not settings.resume and checkpoint_path.exists():
