@@ -201,3 +201,122 @@ def test_export_refuses_to_overwrite_its_model(capsys, tmp_path):
     code, _, err = run_cli(capsys, "export", model, "-o", model)
     assert code == 2 and "refusing to overwrite an input" in one_error_line(err)
     assert model.read_bytes() == resolve_model("mosaic").read_bytes()
+
+
+# ------------------------------------------------------------------------- the atomic writer
+
+
+def test_a_full_disk_mid_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    from impasto.files import atomic_write
+
+    target = tmp_path / "result.png"
+    target.write_bytes(b"the earlier result")
+
+    def write(handle):
+        handle.write(b"half of the new")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(ImpastoError, match="No space left on device"):
+        atomic_write(target, write)
+    assert target.read_bytes() == b"the earlier result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.png"]
+
+
+def test_sigkill_mid_write_leaves_no_partial_file_and_the_next_run_cleans_up(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from impasto.files import STALE_SECONDS
+
+    target = tmp_path / "frame.png"
+    script = ("import sys, time\nfrom impasto.files import atomic_write\n"
+              "def write(handle):\n    handle.write(b'x' * 1000)\n    handle.flush()\n"
+              "    print('writing', flush=True)\n    time.sleep(60)\n"
+              f"atomic_write({str(target)!r}, write)\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert process.stdout.readline().strip() == "writing"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert not target.exists()  # never a truncated result under the real name
+    parts = list(tmp_path.glob(".frame.png.*.part"))
+    assert len(parts) == 1
+    old = time.time() - STALE_SECONDS - 5
+    os.utime(parts[0], (old, old))
+    subprocess.run([sys.executable, "-c", f"from impasto.files import atomic_write\n"
+                    f"atomic_write({str(target)!r}, lambda h: h.write(b'done'))"], check=True)
+    assert target.read_bytes() == b"done"
+    assert list(tmp_path.glob("*.part")) == [] and list(tmp_path.glob(".*.part")) == []
+
+
+def test_concurrent_writers_leave_one_whole_version(tmp_path):
+    import threading
+
+    from impasto.files import atomic_write
+
+    target = tmp_path / "shared.bin"
+    versions = [bytes([i]) * 200_000 for i in range(6)]
+
+    def writer(data):
+        for _ in range(5):
+            atomic_write(target, lambda handle: handle.write(data))
+
+    threads = [threading.Thread(target=writer, args=(v,)) for v in versions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert target.read_bytes() in versions
+    assert [p.name for p in tmp_path.iterdir()] == ["shared.bin"]
+
+
+def test_an_unwritable_folder_fails_before_the_work(capsys, tmp_path, photo_and_style, monkeypatch):
+    """Read-only folders (root ignores permission bits, so the refusal is simulated where the writer asks)."""
+    import tempfile
+
+    from impasto import files
+
+    content, style = photo_and_style
+    real = tempfile.mkstemp
+
+    def read_only(*args, dir=None, **kwargs):
+        if dir is not None and str(tmp_path / "ro") in str(dir):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    (tmp_path / "ro").mkdir()
+    monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
+    started = []
+    monkeypatch.setattr("impasto.optimize.run", lambda *a, **k: started.append(1))
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "ro" / "out.png", *QUICK)
+    assert code == 2 and "not writable" in one_error_line(err)
+    assert not started
+
+
+def test_tiles_too_small_for_the_network_are_refused(capsys, tmp_path, photo_and_style):
+    content, style = photo_and_style
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "o.png", "--size", "64", "-n", "1",
+                           "--tile-size", "8", "--tile-overlap", "4", *QUICK)
+    assert code == 2 and "tile size must be at least 64" in one_error_line(err)
+
+
+def test_adain_with_a_tiny_size(capsys, tmp_path, photo_and_style):
+    content, style = photo_and_style
+    code, _, err = run_cli(capsys, "stylize", "--method", "adain", content, style, "-o", tmp_path / "o.png",
+                           "--size", "2", "-q", *QUICK)
+    assert code == 0, err
+    assert max(Image.open(tmp_path / "o.png").size) == 2
+
+
+def test_a_missing_optional_dependency_names_the_extra(capsys, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "gradio", None)  # what an install without the studio extra sees
+    code, _, err = run_cli(capsys, "serve", "--port", "7999")
+    assert code == 2 and "pip install 'impasto[studio]'" in one_error_line(err)
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    code, _, err = run_cli(capsys, "export", "mosaic", "-o", tmp_path / "m.onnx")
+    assert code == 2 and "pip install 'impasto[export]'" in one_error_line(err)
+    assert not (tmp_path / "m.onnx").exists()

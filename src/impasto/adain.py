@@ -143,6 +143,7 @@ class AdaIN:
 
     @torch.no_grad()
     def style_code(self, style: torch.Tensor) -> StyleCode:
+        style, _ = images.pad_to_multiple(style, 1, minimum=2 * MULTIPLE)  # a tiny style still has statistics
         mean, std = mean_std(self.encode(style))
         return StyleCode(mean, std)
 

@@ -661,10 +661,8 @@ def cmd_score_video(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    try:
-        from .studio import serve
-    except ImportError as exc:
-        raise ImpastoError(f"the studio needs Gradio ({exc}); pip install 'impasto[studio]'") from None
+    from .studio import serve
+
     serve(args.host, args.port, extra_hosts=args.allow_host)
     return 0
 

@@ -37,6 +37,9 @@ DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.002, "rmsprop": 0
 OPTIMIZERS = tuple(DEFAULT_LEARNING_RATES)
 
 
+MIN_TILE = 64
+
+
 @dataclass
 class StyleSettings:
     """Everything that decides an optimisation run.  Defaults give a good result at 512 px."""
@@ -129,6 +132,8 @@ class StyleSettings:
             if len(self.style_blend) != n_styles:
                 raise ImpastoError(f"{len(self.style_blend)} style blend weights given for {n_styles} style images")
             normalised(self.style_blend, "style blend weights")
+        if self.tile_size < MIN_TILE:  # deep layers pool a tile 16x down, and its seams need room
+            raise ImpastoError(f"tile size must be at least {MIN_TILE} px, got {self.tile_size}")
         if self.tile_overlap >= self.tile_size:
             raise ImpastoError(f"tile overlap ({self.tile_overlap}) must be smaller than the tile size ({self.tile_size})")
         if self.style_loss not in STYLE_LOSSES:

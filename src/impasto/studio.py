@@ -52,8 +52,11 @@ COLOR_CHOICES = ("none", "luminance", "histogram")
 
 def _gradio():
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
-
+    try:
+        import gradio as gr
+    except ImportError as exc:
+        raise ImpastoError(f"the studio needs Gradio ({exc.name or exc} is missing); "
+                           "pip install 'impasto[studio]'") from None
     return gr
 
 
