@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", action="append", default=None,
                         help="feed-forward model file or shipped name (repeat; default: every shipped one; 'none': AdaIN only)")
     parser.add_argument("--decoder", action="append", default=None,
-                        help="AdaIN decoder file, or 'shipped' (repeat; default: the shipped one)")
+                        help="AdaIN decoder file, or 'shipped' (repeat; default: the shipped one; 'none': no AdaIN)")
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--iterations", type=int, default=50, help="optimisation method: iterations at full size")
     parser.add_argument("--data", type=Path, default=DATA, help="the test data folder (content/, style/, train/style/)")
@@ -235,7 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         models = ([resolve_model(m) for m in args.model] if args.model
                   else [m.path for m in shipped_models() if m.kind == "fast"])
-    decoders = [None if d == "shipped" else Path(d) for d in (args.decoder or ["shipped"])]
+    decoders = ([] if args.decoder == ["none"]
+                else [None if d == "shipped" else Path(d) for d in (args.decoder or ["shipped"])])
     style_dirs = [args.data / "train" / "style", args.data / "style"]
     photos = [args.data / "content" / name for name in args.photos.split(",") if name]
     adain_styles = [find_style(name, style_dirs) for name in args.adain_styles.split(",") if name]

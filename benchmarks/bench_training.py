@@ -71,7 +71,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
 
     total = args.warmup + args.steps
     settings = {"steps": total, "batch_size": args.batch_size, "device": args.device, "precision": args.precision,
-                "checkpoint_every": total, "log_every": args.log_every}
+                "checkpoint_every": total, "log_every": args.log_every, "compile": args.compile}
     known = {f.name for f in dataclasses.fields(TrainSettings)}
     with tempfile.TemporaryDirectory() as folder:
         train(task, TrainSettings(**{k: v for k, v in settings.items() if k in known}), Path(folder) / "m.pt",
@@ -82,6 +82,7 @@ def measure(method: str, args: argparse.Namespace) -> dict:
     steps_per_s = (last - first) / seconds
     row = {"method": method, "device": str(device), "precision": str(dtype).replace("torch.", "") if dtype else "fp32",
            "crop": args.crop, "batch": args.batch_size, "width": args.width if method == "fast" else None,
+           "compile": args.compile,
            "steps_per_s": steps_per_s, "ms_per_step": 1000 / steps_per_s, "gflop_per_step": flops / 1e9,
            "tflops": flops * steps_per_s / 1e12}
     print(row, file=sys.stderr)
@@ -99,14 +100,17 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--log-every", type=int, default=0, help="0: the loop's default (1 on CPUs, 10 elsewhere)")
+    parser.add_argument("--compile", default=None, metavar="BACKEND",
+                        help="torch.compile the network (inductor); the warm-up steps absorb the compilation")
     args = parser.parse_args()
     rows = [measure(method, args) for method in (args.method or ["fast", "adain"])]
     print()
-    print_table(["method", "device", "precision", "crop", "batch", "ms / step", "steps/s", "GFLOP / step", "TFLOP/s"],
+    print_table(["method", "device", "precision", "compile", "crop", "batch", "ms / step", "steps/s", "GFLOP / step", "TFLOP/s"],
                 [[r["method"] + (f" (width {r['width']})" if r["width"] else ""), r["device"], r["precision"],
-                  r["crop"], r["batch"], f"{r['ms_per_step']:.0f}", f"{r['steps_per_s']:.2f}",
+                  r["compile"] or "no", r["crop"], r["batch"], f"{r['ms_per_step']:.0f}", f"{r['steps_per_s']:.2f}",
                   f"{r['gflop_per_step']:.1f}", f"{r['tflops']:.3f}"] for r in rows])
     save_results("training", rows)
+
 
 if __name__ == "__main__":
     main()

@@ -352,6 +352,9 @@ def _add_training_options(parser: argparse.ArgumentParser, crop: int, batch: int
     group.add_argument("--init", default=None, metavar="MODEL",
                        help="start from this model's weights (file or shipped name; fresh optimiser); "
                             "its training record becomes the new model's lineage")
+    group.add_argument("--compile", action="store_true",
+                       help="torch.compile the network (pays off on GPUs for long runs; the first step "
+                            "compiles, which takes a while; see BENCHMARKS.md)")
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
@@ -690,7 +693,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, lr_decay=args.lr_decay,
         seed=args.seed, device=args.device, precision=args.precision, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every or 0, resume=args.resume,
-        init=str(resolve_model(args.init)) if args.init else None,
+        init=str(resolve_model(args.init)) if args.init else None, compile="inductor" if args.compile else None,
     )
     task = _training_task(args)
     previews = Path(args.previews) if args.previews else output.with_name(output.stem + "-previews")
