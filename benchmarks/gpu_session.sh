@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# One run on a machine with a GPU: training-step speed (eager and compiled), then every shipped
+# feed-forward model continued in parallel with the recipe's settings, weights and logs to OUT.
+#
+#   benchmarks/gpu_session.sh DATA OUT            # DATA: the test data folder (train/content, train/style)
+#   STEPS=2 CROP=32 BENCH_STEPS=2 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
+#
+# Model files are fp16 already (under 1 MB each at width 0.5); evaluate them on any machine with
+# `benchmarks/bench_quality.py --model OUT/NAME.pt` before shipping.
+set -u
+DATA=${1:?DATA folder}; OUT=${2:?OUT folder}
+STEPS=${STEPS:-3000}          # per model, continued from the shipped weights (--init)
+CROP=${CROP:-256}
+BATCH=${BATCH:-8}
+STYLE_SIZE=${STYLE_SIZE:-384} # the painting's size the harness scores against
+BENCH_STEPS=${BENCH_STEPS:-50}
+PY=${PY:-.venv/bin/python}
+IMPASTO=${IMPASTO:-.venv/bin/impasto}
+mkdir -p "$OUT/logs"
+started=$(date +%s)
+
+echo "== training-step speed" | tee "$OUT/logs/summary.txt"
+for compile in "" "--compile inductor"; do
+  $PY benchmarks/bench_training.py --crop 256 --batch-size 8 --width 1.0 --warmup 10 --steps "$BENCH_STEPS" \
+      $compile >> "$OUT/logs/bench_training.txt" 2>&1
+  tail -4 "$OUT/logs/bench_training.txt" >> "$OUT/logs/summary.txt"
+done
+
+echo "== continuing the shipped models ($STEPS steps each, in parallel)" | tee -a "$OUT/logs/summary.txt"
+train() {  # NAME STYLE...
+  local name=$1; shift
+  local styles=(); for s in "$@"; do styles+=(--style "$DATA/train/style/$s.jpg"); done
+  $IMPASTO train fast "${styles[@]}" --data "$DATA/train/content" --init "$name" -o "$OUT/$name.pt" \
+      --width 0.5 --crop "$CROP" --batch-size "$BATCH" --steps "$STEPS" --style-size "$STYLE_SIZE" \
+      --checkpoint-every 500 --previews "$OUT/logs/$name-previews" -q > "$OUT/logs/$name.log" 2>&1
+  echo "$name: exit $?" >> "$OUT/logs/summary.txt"
+}
+train mosaic mosaic &
+train candy candy &
+train udnie udnie &
+train rain_princess rain_princess &
+train two-styles starry_night wave_kanagawa &
+wait
+rm -f "$OUT"/*.ckpt  # optimiser state: not needed to evaluate, too large to bring back
+echo "total $(( $(date +%s) - started )) s" >> "$OUT/logs/summary.txt"
+tar -C "$OUT" -czf "$OUT/logs.tar.gz" logs && rm -rf "$OUT/logs"
