@@ -1,9 +1,11 @@
-"""Shared fixtures: the default backbone, loaded once."""
+"""Shared fixtures: the default backbone, loaded once; a small photo and style on disk."""
 
 import pytest
 import torch
 
 from impasto.backbone import load_backbone
+
+from helpers import gradient_photo, stripes
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +18,12 @@ def vgg():
 def _few_threads():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture()
+def inputs(tmp_path):
+    """(content photo, style image) files: a 64x48 gradient photo and a 64 px stripe painting."""
+    content, style = tmp_path / "content.png", tmp_path / "style.jpg"
+    gradient_photo().save(content)
+    stripes(64).save(style)
+    return content, style

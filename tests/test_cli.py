@@ -16,14 +16,6 @@ from helpers import gradient_photo, one_error_line, run_cli, stripes
 FAST = ["--size", "48", "--precision", "fp32", "--device", "cpu", "-q"]
 
 
-@pytest.fixture()
-def inputs(tmp_path):
-    content, style = tmp_path / "content.png", tmp_path / "style.jpg"
-    gradient_photo().save(content)
-    stripes(64).save(style)
-    return content, style
-
-
 
 def test_stylize_writes_output_and_intermediates(capsys, inputs, tmp_path):
     content, style = inputs

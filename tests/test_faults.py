@@ -21,17 +21,9 @@ from helpers import gradient_photo, image_folder, one_error_line, run_cli, strip
 QUICK = ["--precision", "fp32", "--device", "cpu"]
 
 
-@pytest.fixture()
-def photo_and_style(tmp_path):
-    content, style = tmp_path / "photo.png", tmp_path / "style.png"
-    gradient_photo().save(content)
-    stripes(64).save(style)
-    return content, style
-
-
 @pytest.mark.parametrize("method", [["-n", "1"], ["--method", "adain"], ["--model", "mosaic"]])
-def test_a_huge_size_is_refused_before_anything_is_allocated(capsys, tmp_path, photo_and_style, method):
-    content, style = photo_and_style
+def test_a_huge_size_is_refused_before_anything_is_allocated(capsys, tmp_path, inputs, method):
+    content, style = inputs
     inputs = [content] if "--model" in method else [content, style]
     code, _, err = run_cli(capsys, "stylize", *inputs, "-o", tmp_path / "out.png", "--size", "1000000",
                            *method, *QUICK)
@@ -82,8 +74,8 @@ def test_score_video_on_frames_of_mixed_sizes(capsys, tmp_path):
     assert "frames differ in size: frame 1 is 50x40" in one_error_line(err)
 
 
-def test_a_one_pixel_init_image(capsys, tmp_path, photo_and_style):
-    content, style = photo_and_style
+def test_a_one_pixel_init_image(capsys, tmp_path, inputs):
+    content, style = inputs
     Image.new("RGB", (1, 1), (120, 80, 200)).save(tmp_path / "dot.png")
     code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "out.png", "--size", "32", "-n", "2",
                            "--init", tmp_path / "dot.png", "-q", *QUICK)
@@ -91,8 +83,8 @@ def test_a_one_pixel_init_image(capsys, tmp_path, photo_and_style):
     assert Image.open(tmp_path / "out.png").size == (32, 24)
 
 
-def test_a_seed_out_of_range_is_a_usage_error(capsys, tmp_path, photo_and_style):
-    content, style = photo_and_style
+def test_a_seed_out_of_range_is_a_usage_error(capsys, tmp_path, inputs):
+    content, style = inputs
     code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "out.png", "--size", "32", "-n", "1",
                            "--init", "noise", "--seed", str(10**30), "-q", *QUICK)
     assert code == 2 and "a seed is 0 to" in one_error_line(err)
@@ -104,10 +96,10 @@ def test_a_seed_out_of_range_is_a_usage_error(capsys, tmp_path, photo_and_style)
 
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04broken zip", b"\x80\x02}q\x00."])
-def test_a_corrupt_model_file_never_suggests_unsafe_loading(capsys, tmp_path, photo_and_style, content):
+def test_a_corrupt_model_file_never_suggests_unsafe_loading(capsys, tmp_path, inputs, content):
     model = tmp_path / "bad.pt"
     model.write_bytes(content)
-    code, _, err = run_cli(capsys, "stylize", photo_and_style[0], "--model", model, "-o", tmp_path / "o.png", *QUICK)
+    code, _, err = run_cli(capsys, "stylize", inputs[0], "--model", model, "-o", tmp_path / "o.png", *QUICK)
     assert code == 2
     line = one_error_line(err)
     assert "not a valid impasto model file" in line and "weights_only" not in line
@@ -272,13 +264,13 @@ def test_concurrent_writers_leave_one_whole_version(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["shared.bin"]
 
 
-def test_an_unwritable_folder_fails_before_the_work(capsys, tmp_path, photo_and_style, monkeypatch):
+def test_an_unwritable_folder_fails_before_the_work(capsys, tmp_path, inputs, monkeypatch):
     """Read-only folders (root ignores permission bits, so the refusal is simulated where the writer asks)."""
     import tempfile
 
     from impasto import files
 
-    content, style = photo_and_style
+    content, style = inputs
     real = tempfile.mkstemp
 
     def read_only(*args, dir=None, **kwargs):
@@ -295,15 +287,15 @@ def test_an_unwritable_folder_fails_before_the_work(capsys, tmp_path, photo_and_
     assert not started
 
 
-def test_tiles_too_small_for_the_network_are_refused(capsys, tmp_path, photo_and_style):
-    content, style = photo_and_style
+def test_tiles_too_small_for_the_network_are_refused(capsys, tmp_path, inputs):
+    content, style = inputs
     code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "o.png", "--size", "64", "-n", "1",
                            "--tile-size", "8", "--tile-overlap", "4", *QUICK)
     assert code == 2 and "tile size must be at least 64" in one_error_line(err)
 
 
-def test_adain_with_a_tiny_size(capsys, tmp_path, photo_and_style):
-    content, style = photo_and_style
+def test_adain_with_a_tiny_size(capsys, tmp_path, inputs):
+    content, style = inputs
     code, _, err = run_cli(capsys, "stylize", "--method", "adain", content, style, "-o", tmp_path / "o.png",
                            "--size", "2", "-q", *QUICK)
     assert code == 0, err

@@ -10,11 +10,12 @@ Tensors are ``(1, 3, H, W)`` float32 in ``[0, 1]``, RGB.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import warnings
 from pathlib import Path
-from typing import Sequence, Union
+from typing import Iterator, Sequence, Union
 
 import numpy as np
 import torch
@@ -63,14 +64,22 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     array = _read_png_high_depth(path, max_pixels)
     if array is not None:
         return _array_to_tensor(array)
+    with _opened(path, max_pixels) as img:
+        img.seek(0)  # animated GIF/WebP: the first frame
+        img.load()
+        return pil_to_tensor(img)
+
+
+@contextlib.contextmanager
+def _opened(path: Path, max_pixels: int) -> Iterator[Image.Image]:
+    """The image opened (header read, size checked); anything wrong with the file, then or while
+    the caller decodes it, becomes one :class:`ImpastoError` naming it."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as img:
                 _check_pixels(img.size, max_pixels, path)
-                img.seek(0)  # animated GIF/WebP: the first frame
-                img.load()
-                return pil_to_tensor(img)
+                yield img
     except ImpastoError:
         raise
     except UnidentifiedImageError:
@@ -101,23 +110,8 @@ def image_size(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     Checks an image before the work starts (a folder scan, an upload) without paying for it.
     """
     path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                size = img.size
-    except Image.DecompressionBombError:
-        raise ImpastoError(
-            f"image is too large (more than {max_pixels} pixels; raise the limit with --max-pixels)", path
-        ) from None
-    except UnidentifiedImageError:
-        raise ImpastoError("not an image, or a format that cannot be read", path) from None
-    except PermissionError:
-        raise ImpastoError("permission denied", path) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImpastoError(f"truncated or corrupt image data ({exc})", path) from None
-    _check_pixels(size, max_pixels, path)
-    return size
+    with _opened(path, max_pixels) as img:
+        return img.size
 
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
