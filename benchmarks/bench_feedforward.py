@@ -47,7 +47,7 @@ def _timed(fn, repeats: int) -> float:
 def speed(device: torch.device, repeats: int) -> list[dict]:
     from impasto import adain, fast
     from impasto.optimize import StyleSettings, run
-    from impasto.runtime import autocast, get_backbone
+    from impasto.runtime import autocast, default_encoder
 
     rows = []
     precisions = {"fp32": None, "bf16": torch.bfloat16}
@@ -65,7 +65,7 @@ def speed(device: torch.device, repeats: int) -> list[dict]:
                 rows.append({"method": f"fast (width {width})", "size": size, "precision": label, "ms": seconds * 1e3})
                 print(rows[-1], file=sys.stderr)
     decoder = adain.Decoder().eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
-    encoder = get_backbone("vgg19", "caffe", "max", [adain.ENCODER_LAYER], device)
+    encoder = default_encoder([adain.ENCODER_LAYER], device)
     style = torch.rand(1, 3, 512, 512, device=device)
     for size in (512, 1024):
         image = torch.rand(1, 3, size, size, device=device)

@@ -61,7 +61,8 @@ def conv_flops(height: int, width: int, last: str = "relu5_1") -> float:
 
 
 def bench_speed(content: Path, style: Path) -> list[dict]:
-    from impasto.optimize import Evaluator, StyleSettings, autocast, build_objective, get_backbone, prepare
+    from impasto.optimize import Evaluator, StyleSettings, autocast, build_objective, prepare
+    from impasto.runtime import default_encoder
 
     rows = []
     device = torch.device("cpu")
@@ -69,7 +70,7 @@ def bench_speed(content: Path, style: Path) -> list[dict]:
         for precision, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
             settings = StyleSettings(size=size)
             layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-            model = get_backbone("vgg19", "caffe", "max", layers, device)
+            model = default_encoder(layers, device)
             square = torch.rand(1, 3, size, size)
             content_t, style_ts = prepare(square, [style], settings, 16)
             cast = functools.partial(autocast, device, dtype)
@@ -94,12 +95,13 @@ def bench_speed(content: Path, style: Path) -> list[dict]:
 def evaluate_file(path: Path, content: Path, style: Path, size: int) -> dict:
     """The common evaluator: pastiche's objective (in impasto's terms), float32, on a saved image."""
     from impasto import images
-    from impasto.optimize import Evaluator, StyleSettings, autocast, build_objective, get_backbone, prepare
+    from impasto.optimize import Evaluator, StyleSettings, autocast, build_objective, prepare
+    from impasto.runtime import default_encoder
 
     settings = StyleSettings(size=size, content_weight=0.01, style_weight=10.0, tv_weight=0.0, precision="fp32")
     device = torch.device("cpu")
     layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-    model = get_backbone("vgg19", "caffe", "max", layers, device)
+    model = default_encoder(layers, device)
     key = (str(content), str(style), size)
     cache = evaluate_file.__dict__.setdefault("cache", {})
     if key not in cache:

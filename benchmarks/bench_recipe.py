@@ -49,7 +49,7 @@ VARIANTS = {
 def make_task(variant: dict, style: torch.Tensor, style_name: str):
     from impasto import fast
     from impasto.losses import content_loss, gram_style_loss, relative_content_loss, relative_gram_loss
-    from impasto.runtime import autocast, get_backbone
+    from impasto.runtime import autocast, default_encoder
     from impasto.training import ImageFolder, random_flip
 
     photos = ImageFolder(DATA / "train" / "content", 128, 256, what="content photos")
@@ -59,7 +59,7 @@ def make_task(variant: dict, style: torch.Tensor, style_name: str):
 
         def losses(self, network, batch_size, rng, device, dtype):
             layers = [variant["content_layer"], *fast.STYLE_LAYERS]
-            encoder = get_backbone("vgg19", "caffe", "max", layers, device)
+            encoder = default_encoder(layers, device)
             grams = self._style_grams(device, dtype)
             content = random_flip(self.content.sample(batch_size, rng), rng)
             with torch.no_grad(), autocast(device, dtype):

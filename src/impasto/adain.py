@@ -28,7 +28,7 @@ from .color import match_histogram, transfer_luminance
 from .errors import ImpastoError
 from .losses import content_loss, mean_std, mean_std_loss, normalised
 from .modelfile import load_model, load_weights
-from .runtime import autocast, get_backbone, resolve_device, resolve_precision
+from .runtime import autocast, default_encoder, resolve_device, resolve_precision
 from .training import ImageFolder, random_flip
 
 KIND = "adain-decoder"
@@ -132,7 +132,7 @@ class AdaIN:
         load_weights(self.decoder, model.state_dict, path)
         self.decoder.eval().requires_grad_(False)
         self.decoder.to(self.device, memory_format=torch.channels_last)
-        self.encoder: VGG = get_backbone("vgg19", "caffe", "max", [ENCODER_LAYER], self.device)
+        self.encoder: VGG = default_encoder([ENCODER_LAYER], self.device)
         self.training = model.training
         self.path = path
 
@@ -256,7 +256,7 @@ def decoder_losses(decoder: nn.Module, content: torch.Tensor, style: torch.Tenso
     Content: the decoded image's relu4_1 against the AdaIN target; style: mean and std
     differences on relu1_1..relu4_1; each layer divided by its typical activation squared.
     """
-    encoder = get_backbone("vgg19", "caffe", "max", list(STYLE_LAYERS), device)
+    encoder = default_encoder(list(STYLE_LAYERS), device)
     with torch.no_grad(), autocast(device, dtype):
         content_features = encoder(content, [ENCODER_LAYER])[ENCODER_LAYER]
         style_features = encoder(style, STYLE_LAYERS)
@@ -306,7 +306,7 @@ class AdainTask:
             style = self.style.sample(1, random.Random(1))
         else:
             content, style = self._preview
-        encoder = get_backbone("vgg19", "caffe", "max", [ENCODER_LAYER], device)
+        encoder = default_encoder([ENCODER_LAYER], device)
         content_f = encoder(content.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
         style_f = encoder(style.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
         out = network(adain(content_f, style_f).contiguous(memory_format=torch.channels_last)).float().clamp(0, 1)

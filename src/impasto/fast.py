@@ -27,7 +27,7 @@ from . import images
 from .errors import ImpastoError
 from .losses import gram_matrix, normalised, relative_content_loss, relative_gram_loss, total_variation
 from .modelfile import load_model, load_weights
-from .runtime import autocast, get_backbone, resolve_device, resolve_precision
+from .runtime import autocast, default_encoder, resolve_device, resolve_precision
 from .training import ImageFolder, random_flip
 
 KIND = "fast"
@@ -255,7 +255,7 @@ class FastTask:
     def _style_grams(self, device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
         """Per layer, the Gram matrices of all styles stacked ``(styles, C, C)`` (computed once)."""
         if self._grams is None:
-            encoder = get_backbone("vgg19", "caffe", "max", list(STYLE_LAYERS), device)
+            encoder = default_encoder(list(STYLE_LAYERS), device)
             per_style = []
             with torch.no_grad(), autocast(device, dtype):
                 for style in self.style_images:
@@ -266,7 +266,7 @@ class FastTask:
 
     def losses(self, network: nn.Module, batch_size: int, rng: random.Random,
                device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-        encoder = get_backbone("vgg19", "caffe", "max", [*CONTENT_LAYERS, *STYLE_LAYERS], device)
+        encoder = default_encoder([*CONTENT_LAYERS, *STYLE_LAYERS], device)
         grams = self._style_grams(device, dtype)
         content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
         count = len(self.style_images)

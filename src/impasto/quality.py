@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from .losses import _resample
-from .runtime import get_backbone
+from .runtime import default_encoder
 
 CONTENT_LAYER = "relu4_2"
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -73,7 +73,7 @@ def score(output: torch.Tensor, content: torch.Tensor, style: torch.Tensor,
     device = torch.device(device)
     if output.shape[-2:] != content.shape[-2:]:
         raise ValueError(f"output {tuple(output.shape[-2:])} and photo {tuple(content.shape[-2:])} differ in size")
-    encoder = get_backbone("vgg19", "caffe", "max", [CONTENT_LAYER, *STYLE_LAYERS], device)
+    encoder = default_encoder([CONTENT_LAYER, *STYLE_LAYERS], device)
     layers = [CONTENT_LAYER, *STYLE_LAYERS]
     out_f = encoder(output.float().clamp(0, 1).to(device), layers)
     content_f = encoder(content.float().to(device), [CONTENT_LAYER])[CONTENT_LAYER].float()

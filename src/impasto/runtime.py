@@ -89,3 +89,9 @@ def get_backbone(
     last = max(layers, key=all_names.index)
     model = _cached_backbone(arch, os.fspath(weights), pooling, last, padding)
     return model.to(device)
+
+
+def default_encoder(layers: Sequence[str], device: torch.device) -> VGG:
+    """The loss network the trained methods and the quality measures share: the original Caffe
+    VGG-19 with max pooling (the one their papers use; offline weights)."""
+    return get_backbone("vgg19", "caffe", "max", layers, device)
