@@ -312,3 +312,13 @@ def test_a_missing_optional_dependency_names_the_extra(capsys, tmp_path, monkeyp
     code, _, err = run_cli(capsys, "export", "mosaic", "-o", tmp_path / "m.onnx")
     assert code == 2 and "pip install 'impasto[export]'" in one_error_line(err)
     assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("option", ["--start", "--long-term"])
+def test_negative_frame_counts_are_usage_errors(capsys, tmp_path, option):
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    gradient_photo(32, 32).save(frames / "0001.png")
+    code, _, err = run_cli(capsys, "video", frames, "-o", tmp_path / "out", "--model", "mosaic", option, "-1")
+    assert code == 2 and "must be 0 or more" in one_error_line(err)
+    assert not (tmp_path / "out").exists()

@@ -37,6 +37,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -278,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="(default: optimize; fast or adain when --model is such a model)")
     video.add_argument("--model", default=None, help="a trained model file or shipped model name")
     clip = video.add_argument_group("clip")
-    clip.add_argument("--start", type=int, default=0, help="first frame (0-based, default 0)")
+    clip.add_argument("--start", type=_non_negative_int, default=0, help="first frame (0-based, default 0)")
     clip.add_argument("--end", type=_positive_int, default=None, help="stop before this frame (default: the end)")
     clip.add_argument("--fps", type=_positive_float, default=None, help="frame rate of a folder of frames (default 25)")
     clip.add_argument("--independent", action="store_true", help="stylize every frame on its own (no temporal coherence)")
@@ -287,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="optimize: weight of the temporal loss (default %(default)s = the method's own)")
     clip.add_argument("--frame-iterations", type=_positive_int, default=30,
                       help="optimize: iterations per frame after the first (default %(default)s)")
-    clip.add_argument("--long-term", type=int, default=0, metavar="K",
+    clip.add_argument("--long-term", type=_non_negative_int, default=0, metavar="K",
                       help="optimize: also stay consistent with K frames further back (default 0)")
     clip.add_argument("--blend", type=_non_negative_float, default=None,
                       help="fast/adain: weight of the warped previous output where the flow is reliable (default 0.7)")
@@ -307,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("stylized", metavar="STYLIZED")
     score.add_argument("--flow", choices=("dis", "farneback"), default="dis")
     score.add_argument("--fps", type=_positive_float, default=None, help="for folders of frames")
-    score.add_argument("--start", type=int, default=0,
+    score.add_argument("--start", type=_non_negative_int, default=0,
                        help="the ORIGINAL's frame where STYLIZED begins (for clips made with --start/--end)")
 
     serve = commands.add_parser("serve", help="start the local web studio",
