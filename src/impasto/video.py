@@ -228,9 +228,12 @@ def one_pass_stylizer(method: str, model: str | os.PathLike | None = None,
                       style_mix: Sequence[float] | None = None, preserve_color: str | None = None,
                       blend: float = 0.7, device: str = "auto", precision: str = "auto") -> FeedForwardFrames:
     """A fast model or AdaIN as a frame stylizer; AdaIN's style statistics are computed here, once per clip."""
-    from .color import transfer_luminance
+    from .color import match_histogram, transfer_luminance
 
-    keep_colour = preserve_color in ("luminance", "histogram")
+    # luminance: every method keeps each frame's colours. histogram: AdaIN recolours its styles to the
+    # clip (its first frame, so the palette holds still), as it recolours them to the photo for a
+    # still; a fast model has no style image, so it falls back to luminance, as for a still.
+    keep_colour = preserve_color == "luminance" or (preserve_color == "histogram" and method == "fast")
     recipe: dict = {"preserve_color": preserve_color}
     if method == "fast":
         from . import fast
@@ -248,10 +251,14 @@ def one_pass_stylizer(method: str, model: str | os.PathLike | None = None,
             raise ImpastoError(f"--alpha must be between 0 and 1, got {alpha}")
         engine = adain.cached_engine(model, device, precision)
         style_tensors = [images.resize_max_side(images.as_tensor(style), style_size) for style in styles]
-        codes = [engine.style_code(style) for style in style_tensors]
+        codes: list = [] if preserve_color == "histogram" else [engine.style_code(s) for s in style_tensors]
         recipe.update(model=file_digest(engine.path), styles=[images.digest(style) for style in style_tensors],
                       weights=list(weights) if weights is not None else None, alpha=alpha)
-        stylize = lambda frame: engine.stylize(frame, codes, weights=weights, alpha=alpha)  # noqa: E731
+
+        def stylize(frame: torch.Tensor) -> torch.Tensor:
+            if not codes:  # histogram: the styles recoloured to the first frame, once per clip
+                codes.extend(engine.style_code(match_histogram(s, frame)) for s in style_tensors)
+            return engine.stylize(frame, codes, weights=weights, alpha=alpha)
     else:
         raise ImpastoError(f"{method!r} is not a one-pass method (fast or adain)")
     if keep_colour:
