@@ -93,7 +93,7 @@ def _upload(page, files, content="photo.png", styles=("stripes.png",)) -> None:
 
 def _start(page) -> None:
     """Click Stylize; if the editor had not finished loading the photo (it says so), try again."""
-    for _ in range(10):
+    for _ in range(30):  # a loaded machine can take a minute to hand the canvas over
         page.locator("#run").click()
         try:
             page.get_by_text("add a content photo first").first.wait_for(timeout=2500)
