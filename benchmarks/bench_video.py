@@ -27,9 +27,8 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def main() -> None:
-    from impasto import video
+    from impasto import methods, video
     from impasto.modelfile import resolve_model
-    from impasto.optimize import StyleSettings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="fast,adain,optimize")
@@ -43,13 +42,12 @@ def main() -> None:
     clip = DATA / "video" / "mountain_2"
     rows = []
     for method in args.methods.split(","):
-        size = args.optimize_size if method == "optimize" else args.size
+        chosen = methods.get(method)
+        size = args.size if chosen.one_pass else args.optimize_size
         for coherent in (False, True):
-            if method == "optimize":
-                stylizer = video.OptimizeFrames([args.style], StyleSettings())
-            else:
-                model = resolve_model(args.model) if method == "fast" else None
-                stylizer = video.one_pass_stylizer(method, model, [args.style], style_size=size)
+            model = resolve_model(args.model) if chosen.model_required else None
+            styles = [args.style] if chosen.uses_styles else []
+            stylizer = chosen.prepare(styles, methods.Request(size=size, model=model)).frames(methods.Temporal())
             with tempfile.TemporaryDirectory() as folder:
                 out = Path(folder) / "frames"
                 began = time.perf_counter()

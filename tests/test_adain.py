@@ -143,8 +143,8 @@ def test_cli_adain_with_controls(tmp_path, decoder_file, capsys):
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--alpha", "2"], "--alpha must be between 0 and 1"),
-    (["--method", "fast"], "not usable with --method fast"),
+    (["--alpha", "2"], "strength must be between 0 and 1"),
+    (["--method", "fast"], "not usable with the fast method"),
 ])
 def test_cli_adain_mistakes_are_one_line(tmp_path, decoder_file, capsys, extra, fragment):
     content = tmp_path / "photo.png"

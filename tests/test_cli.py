@@ -98,7 +98,7 @@ def test_two_styles_with_blend_and_layer_options(capsys, inputs, tmp_path):
         (lambda c, s, t: ["stylize", c, s, "-o", "/proc/o.png"], "not writable"),
         (lambda c, s, t: ["stylize", c, s, "-o", t / "o.gifx"], "unknown output format"),
         (lambda c, s, t: ["stylize", c, s, "-o", c], "refusing to overwrite an input"),
-        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--style-blend", "1,2"], "2 style blend weights given for 1"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--style-blend", "1,2"], "2 blend weights given for 1"),
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, inputs, tmp_path, make_args, fragment):

@@ -181,7 +181,7 @@ def test_cli_train_then_stylize_a_folder(tmp_path, capsys):
 
 @pytest.mark.parametrize("make_args, fragment", [
     (lambda t, m: ["stylize", "--model", str(m), str(t / "p.png"), "-o", str(t / "o.png"), "--style-mix", "1,1,1"],
-     "3 weights but the model has 2"),
+     "3 blend weights given for a model with 2"),
     (lambda t, m: ["stylize", "--model", "no-such-model", str(t / "p.png"), "-o", str(t / "o.png")],
      "no model file or shipped model"),
     (lambda t, m: ["stylize", "--model", str(t / "p.png"), str(t / "p.png"), "-o", str(t / "o.png")],
@@ -189,7 +189,7 @@ def test_cli_train_then_stylize_a_folder(tmp_path, capsys):
     (lambda t, m: ["stylize", "--model", str(m), str(t / "p.png"), str(t / "p.png"), "-o", str(t / "o.png")],
      "several inputs need a folder"),
     (lambda t, m: ["stylize", "--model", str(m), str(t / "missing.png"), "-o", str(t / "o.png")],
-     "no such file or folder"),
+     "file not found"),
     (lambda t, m: ["export", str(m), "-o", str(t / "m.zip")], "unknown export format"),
     (lambda t, m: ["train", "fast", "--style", str(t / "p.png"), "--data", str(t / "empty"), "-o", str(t / "x.pt")],
      "no readable content photos"),

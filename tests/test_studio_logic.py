@@ -24,11 +24,10 @@ def _editor(mask: bool = False, flat: bool = False) -> dict:
 
 
 def _run(studio, editor, styles, method="optimize", **options):
-    args = dict(blend_text="", model=None, size=48, strength=0.5, iterations=6, alpha=1.0, style_mix_text="",
-                preserve="none", use_mask=False)
+    args = dict(blend_text="", model=None, size=48, strength=0.5, iterations=6, preserve="none", use_mask=False)
     args.update(options)
     return list(create(studio, editor, styles, args["blend_text"], method, args["model"], args["size"],
-                       args["strength"], args["iterations"], args["alpha"], args["style_mix_text"], args["preserve"],
+                       args["strength"], args["iterations"], args["preserve"],
                        args["use_mask"], [], "session"))
 
 
@@ -41,14 +40,14 @@ def test_optimise_job_streams_previews_and_ends_with_a_file(tmp_path):
     assert len(previews) >= 3
     final = updates[-1]
     assert final[2] is not None and "done" in final[1]
-    assert final[3][0]["command"].startswith("impasto stylize content.png style.png -o result.png --size 48")
+    assert final[3][0]["command"].startswith("impasto stylize --method optimize content.png style.png -o result.png --size 48")
 
 
 def test_stop_flag_ends_the_job_with_the_current_result(tmp_path):
     style = tmp_path / "style.png"
     stripes(48).save(style)
     studio = Studio(tmp_path / "work", preview_every=1)
-    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 200, 1.0, "", "none", False, [], "s")
+    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 200, "none", False, [], "s")
     for count, update in enumerate(jobs):
         if count == 3:
             threading.Timer(0, studio.stop_flag("s").set).start()
@@ -84,11 +83,14 @@ def test_painted_mask_splits_two_styles(tmp_path):
 
 
 def test_command_line_for_each_method():
-    assert command_line("fast", [], {"size": 512, "model": "mosaic", "style_mix": [0.7, 0.3]}) == \
-        "impasto stylize --model mosaic content.png -o result.png --size 512 --style-mix 0.7,0.3"
-    adain = command_line("adain", ["a b.png"], {"size": 256, "alpha": 0.5, "preserve_color": "luminance"})
-    assert adain == ("impasto stylize --method adain content.png 'a b.png' -o result.png --size 256 --alpha 0.5 "
+    assert command_line("fast", [], {"size": 512, "model": "mosaic", "blend": [0.7, 0.3]}) == \
+        "impasto stylize --model mosaic content.png -o result.png --size 512 --style-blend 0.7,0.3"
+    adain = command_line("adain", ["a b.png"], {"size": 256, "strength": 0.5, "preserve_color": "luminance"})
+    assert adain == ("impasto stylize --method adain content.png 'a b.png' -o result.png --size 256 --strength 0.5 "
                      "--preserve-color luminance")
+    neighbours = command_line("neighbours", ["s.png"], {"size": 256, "iterations": 10, "strength": 1.0})
+    assert neighbours == ("impasto stylize --method neighbours content.png s.png -o result.png --size 256 "
+                          "--iterations 10 --strength 1")
 
 
 def test_a_job_whose_page_goes_away_stops_and_frees_the_device(tmp_path):
@@ -97,7 +99,7 @@ def test_a_job_whose_page_goes_away_stops_and_frees_the_device(tmp_path):
     stripes(48).save(style)
     studio = Studio(tmp_path / "work", preview_every=1)
     before = threading.active_count()
-    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 10_000, 1.0, "", "none", False,
+    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 10_000, "none", False,
                   [], "gone")
     for count, _ in enumerate(jobs):
         if count == 2:

@@ -169,27 +169,31 @@ def test_resume_skips_finished_frames_and_interrupt_keeps_them(tmp_path, clip_fi
         stylize_video(clip_file, out, FeedForwardFrames(lambda f: f, "other"))
 
 
+def _fast_frames(model, blend=None):
+    from impasto import methods
+
+    return methods.get("fast").prepare([], methods.Request(model=model, device="cpu")).frames(methods.Temporal(blend))
+
+
 def test_resume_refuses_another_model_or_style_and_an_unreadable_record(tmp_path, clip_file, model_file):
     """Rerunning into a half-done folder with another model once 'resumed' and mixed two styles."""
-    from impasto.video import one_pass_stylizer
-
     torch.manual_seed(1)
     other = tmp_path / "other.pt"
     config = {"styles": 1, "width": 0.25, "residual_blocks": 5, "style_names": ["other"]}
     save_model(other, ModelFile(kind=KIND, config=config, state_dict=TransformerNet(1, 0.25).state_dict()))
     out = tmp_path / "frames"
     settings = VideoSettings(size=32, end=3)
-    stylize_video(clip_file, out, one_pass_stylizer("fast", model_file, device="cpu"), settings)
+    stylize_video(clip_file, out, _fast_frames(model_file), settings)
     (out / "frame_000002.png").unlink()
     with pytest.raises(ImpastoError, match="another job"):
-        stylize_video(clip_file, out, one_pass_stylizer("fast", other, device="cpu"), settings)
+        stylize_video(clip_file, out, _fast_frames(other), settings)
     with pytest.raises(ImpastoError, match="another job"):  # same model, other options
-        stylize_video(clip_file, out, one_pass_stylizer("fast", model_file, blend=0.5, device="cpu"), settings)
-    report = stylize_video(clip_file, out, one_pass_stylizer("fast", model_file, device="cpu"), settings)
+        stylize_video(clip_file, out, _fast_frames(model_file, blend=0.5), settings)
+    report = stylize_video(clip_file, out, _fast_frames(model_file), settings)
     assert report.skipped == 2 and report.frames == 3
     (out / ".impasto-job.json").write_bytes(b"")  # what a full disk used to leave
     with pytest.raises(ImpastoError, match="another job"):
-        stylize_video(clip_file, out, one_pass_stylizer("fast", model_file, device="cpu"), settings)
+        stylize_video(clip_file, out, _fast_frames(model_file), settings)
 
 
 def test_coherent_feed_forward_is_steadier_than_independent(tmp_path, clip_file):
@@ -203,6 +207,7 @@ def test_coherent_feed_forward_is_steadier_than_independent(tmp_path, clip_file)
 
 def test_coherent_optimisation_is_steadier_than_independent(tmp_path):
     from helpers import stripes
+    from impasto.methods.optimize import OptimizeFrames
     from impasto.optimize import StyleSettings
 
     frames = tmp_path / "clip"
@@ -213,7 +218,7 @@ def test_coherent_optimisation_is_steadier_than_independent(tmp_path):
     settings = StyleSettings(iterations=15, precision="fp32", seed=1)
     errors = {}
     for mode in ("independent", "coherent"):
-        stylizer = video.OptimizeFrames([style], settings, iterations=10)
+        stylizer = OptimizeFrames([style], settings, iterations=10)
         out = stylize_video(frames, tmp_path / mode, stylizer, VideoSettings(coherent=mode == "coherent")).output
         errors[mode], _ = video.score_video(frames, out)
     assert errors["coherent"] < 0.6 * errors["independent"], errors
@@ -266,7 +271,7 @@ def test_cli_mistakes_and_score(tmp_path, clip_file, model_file, capsys):
     assert main(["video", str(clip_file), "-o", str(tmp_path / "x.avi"), "--model", str(model_file)]) == 2
     assert "unknown video format" in capsys.readouterr().err
     assert main(["video", str(clip_file), "-o", str(tmp_path / "y.mp4"), "--method", "adain"]) == 2
-    assert "needs at least one --style" in capsys.readouterr().err
+    assert "needs at least one style image" in capsys.readouterr().err
     out = tmp_path / "frames"
     assert main(["video", str(clip_file), "-o", str(out), "--model", str(model_file), "--end", "3", "-q"]) == 0
     assert main(["score-video", str(clip_file), str(out)]) == 0  # the first 3 frames of the original
@@ -281,15 +286,16 @@ def test_cli_mistakes_and_score(tmp_path, clip_file, model_file, capsys):
 
 def test_histogram_colour_means_the_same_for_a_clip_as_for_a_still():
     """--preserve-color histogram recolours AdaIN's style to the picture, for stills and frames alike."""
-    from impasto import adain
-    from impasto.video import one_pass_stylizer
+    from impasto import adain, methods
 
     frame = images.pil_to_tensor(gradient_photo(64, 48))
     style = images.pil_to_tensor(stripes(64))
     still = adain.stylize(frame, [style], size=None, style_size=64, preserve_color="histogram",
                           device="cpu", precision="fp32")
-    stylizer = one_pass_stylizer("adain", None, [style], style_size=64, preserve_color="histogram",
-                                 device="cpu", precision="fp32")
-    torch.testing.assert_close(stylizer(frame, []), still, atol=1e-5, rtol=0)
-    plain = one_pass_stylizer("adain", None, [style], style_size=64, device="cpu", precision="fp32")
+    def frames(colour):
+        request = methods.Request(size=None, preserve_color=colour, device="cpu", precision="fp32")
+        return methods.get("adain").prepare([style], request).frames(methods.Temporal())
+
+    torch.testing.assert_close(frames("histogram")(frame, []), still, atol=1e-5, rtol=0)
+    plain = frames("none")
     assert (plain(frame, []) - still).abs().mean() > 0.01  # the colour step does change the result

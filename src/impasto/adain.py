@@ -24,11 +24,11 @@ import torch.nn.functional as F
 
 from . import images
 from .backbone import VGG
-from .color import match_histogram, transfer_luminance
 from .errors import ImpastoError
 from .losses import content_loss, mean_std, mean_std_loss, normalised
 from .modelfile import load_model, load_weights
 from .runtime import autocast, default_encoder, resolve_device, resolve_precision
+from .runtime import cached_engine as runtime_cached_engine
 from .training import ImageFolder, random_flip
 
 KIND = "adain-decoder"
@@ -212,38 +212,24 @@ def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | imag
 
     ``max_pixels`` bounds every input image and the resized content and styles.
     """
+    from .methods import Request
+    from .methods import stylize as stylize_with
+
     if not isinstance(styles, (list, tuple)):
         styles = [styles]
-    engine = cached_engine(model, device, precision)
-    content_t = images.resize_max_side(images.as_tensor(content, max_pixels), size, max_pixels)
-    style_ts = [images.resize_max_side(images.as_tensor(style, max_pixels), style_size, max_pixels)
-                for style in styles]
-    if preserve_color == "histogram":
-        style_ts = [match_histogram(style, content_t) for style in style_ts]
-    elif preserve_color not in (None, "none", "luminance"):
-        raise ImpastoError(f"unknown colour mode {preserve_color!r}; choose luminance or histogram")
-    mask_ts = images.load_masks(masks, max_pixels) if masks is not None else None
-    codes = [engine.style_code(style) for style in style_ts]
-    out = engine.stylize(content_t, codes, weights=weights, masks=mask_ts, alpha=alpha)
-    if preserve_color == "luminance":
-        out = transfer_luminance(out, content_t)
-    return out
-
-
-_ENGINES: dict[tuple, AdaIN] = {}
+    scale = 1.0 if size is None or style_size is None else style_size / size
+    request = Request(size=size, style_scale=scale, weights=weights, masks=masks, strength=alpha,
+                      preserve_color=preserve_color or "none", model=model, device=device, precision=precision,
+                      max_pixels=max_pixels)
+    return stylize_with("adain", content, styles, request).image
 
 
 def cached_engine(model: str | os.PathLike | None, device: str, precision: str) -> AdaIN:
-    """One loaded AdaIN per (model file, device, precision): loading costs more than a 512 px image."""
-    key = (os.fspath(model) if model is not None else None, device, precision)
+    """The loaded decoder (the shipped one when ``model`` is None), cached with every other model."""
     path = Path(model) if model is not None else DEFAULT_DECODER
-    stamp = path.stat().st_mtime if path.exists() else None
-    cached = _ENGINES.get(key)
-    if cached is None or getattr(cached, "_stamp", None) != stamp:
-        cached = AdaIN(model, device, precision)
-        cached._stamp = stamp  # type: ignore[attr-defined]
-        _ENGINES[key] = cached
-    return cached
+    if model is None and not path.exists():
+        return AdaIN(None, device, precision)  # explains that no decoder ships
+    return runtime_cached_engine(AdaIN, path, device, precision)
 
 
 # -------------------------------------------------------------------------------------- training

@@ -16,6 +16,9 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import ImpastoError
+from .methods import REGISTRY
+
+METHOD_NAMES = tuple(REGISTRY)
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -103,94 +106,126 @@ def _float_list(text: str) -> list[float]:
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """The shared options (defaults from :class:`impasto.methods.Request`) and the iterative methods'
+    own (default None: the method's settings dataclass decides, see `impasto methods`)."""
     from .color import METHODS as COLOR_METHODS
     from .losses import STYLE_LOSSES
+    from .methods import Request
     from .optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIMIZERS, PRECISIONS, StyleSettings
 
-    d = StyleSettings()
+    r, d = Request(), StyleSettings()
     size = parser.add_argument_group("size")
-    size.add_argument("-s", "--size", type=_positive_int, default=d.size, help="long side of the output in pixels (default %(default)s)")
-    size.add_argument("--style-scale", type=_positive_float, default=d.style_scale,
+    size.add_argument("-s", "--size", type=_positive_int, default=r.size, help="long side of the output in pixels (default %(default)s)")
+    size.add_argument("--style-scale", type=_positive_float, default=r.style_scale,
                       help="style image size relative to the output (default %(default)s; smaller = finer brushwork)")
-    size.add_argument("--tile-size", type=_positive_int, default=d.tile_size,
-                      help="levels larger than this are optimised in overlapping tiles, to bound memory (default %(default)s)")
-    size.add_argument("--tile-overlap", type=_positive_int, default=d.tile_overlap, help="(default %(default)s)")
-    size.add_argument("--max-pixels", type=_positive_int, default=d.max_pixels,
+    size.add_argument("--tile-size", type=_positive_int, default=None,
+                      help=f"optimize: levels larger than this are optimised in overlapping tiles, to bound memory (default {d.tile_size})")
+    size.add_argument("--tile-overlap", type=_positive_int, default=None, help=f"(default {d.tile_overlap})")
+    size.add_argument("--max-pixels", type=_positive_int, default=r.max_pixels,
                       help="refuse input images with more pixels than this (default %(default)s)")
 
-    opt = parser.add_argument_group("optimisation")
-    opt.add_argument("-n", "--iterations", type=_positive_int, default=d.iterations,
-                     help="iterations at the output size; each coarser pyramid level runs 1.5x as many (default %(default)s)")
+    opt = parser.add_argument_group("iterative methods (optimize, neighbours)")
+    opt.add_argument("-n", "--iterations", type=_positive_int, default=None,
+                     help="iterations at the output size; coarser levels run more (default: the method's own, "
+                          f"optimize {d.iterations})")
     opt.add_argument("--pyramid", type=_positive_int, default=None, metavar="LEVELS",
-                     help="coarse-to-fine levels, sizes growing by sqrt(2) (default: as many as keep the coarsest "
+                     help="optimize: coarse-to-fine levels, sizes growing by sqrt(2) (default: as many as keep the coarsest "
                           "at least --pyramid-min px; 1 = optimise at the output size only)")
-    opt.add_argument("--pyramid-min", type=_positive_int, default=d.pyramid_min, help="(default %(default)s)")
+    opt.add_argument("--pyramid-min", type=_positive_int, default=None, help="smallest level (default: the method's own)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                     help="(default lbfgs; adam with --style-loss swd)")
+                     help="optimize (default lbfgs; adam with --style-loss swd)")
     opt.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer)")
-    opt.add_argument("--tolerance", type=_non_negative_float, default=d.tolerance,
-                     help="stop when the relative loss change stays below this for --patience iterations (0 = never; default %(default)s)")
-    opt.add_argument("--patience", type=_positive_int, default=d.patience, help="(default %(default)s)")
-    opt.add_argument("--init", default="content", help="start from 'content' (default), 'noise' or an image file")
-    opt.add_argument("--seed", type=_seed, default=d.seed, help="seed for noise init (default %(default)s)")
+    opt.add_argument("--tolerance", type=_non_negative_float, default=None,
+                     help=f"stop when the relative loss change stays below this for --patience iterations (0 = never; default {d.tolerance})")
+    opt.add_argument("--patience", type=_positive_int, default=None, help=f"(default {d.patience})")
+    opt.add_argument("--init", default=None, help="optimize: start from 'content' (default), 'noise' or an image file")
+    opt.add_argument("--seed", type=_seed, default=None, help=f"optimize: seed for noise init (default {d.seed})")
 
-    loss = parser.add_argument_group("losses")
-    loss.add_argument("--content-weight", type=_non_negative_float, default=d.content_weight, help="alpha (default %(default)s)")
+    loss = parser.add_argument_group("losses (optimize)")
+    loss.add_argument("--content-weight", type=_non_negative_float, default=None, help=f"alpha (default {d.content_weight})")
     loss.add_argument("--style-weight", type=_non_negative_float, default=None,
                       help="beta (default: the style loss's own: gram 30, mean_std 300, swd 3000)")
-    loss.add_argument("--strength", type=_non_negative_float, default=None,
-                      help="0..1 style strength, the same at any size (0 = the photo, 0.5 = default, 1 = strong); "
-                           "sets --style-weight on a log scale")
-    loss.add_argument("--style-loss", choices=tuple(STYLE_LOSSES), default=d.style_loss,
+    loss.add_argument("--style-loss", choices=tuple(STYLE_LOSSES), default=None,
                       help="gram (Gatys; default), mean_std (lighter), swd (sliced Wasserstein; sharper textures)")
-    loss.add_argument("--tv-weight", type=_non_negative_float, default=d.tv_weight, help="total variation (default %(default)s)")
-    loss.add_argument("--content-layers", type=_name_list, default=list(DEFAULT_CONTENT_LAYERS),
+    loss.add_argument("--tv-weight", type=_non_negative_float, default=None, help=f"total variation (default {d.tv_weight})")
+    loss.add_argument("--content-layers", type=_name_list, default=None,
                       help="comma-separated (default %s)" % ",".join(DEFAULT_CONTENT_LAYERS))
     loss.add_argument("--content-layer-weights", type=_float_list, default=None, help="comma-separated, one per content layer")
-    loss.add_argument("--style-layers", type=_name_list, default=list(DEFAULT_STYLE_LAYERS),
+    loss.add_argument("--style-layers", type=_name_list, default=None,
                       help="comma-separated (default %s)" % ",".join(DEFAULT_STYLE_LAYERS))
     loss.add_argument("--style-layer-weights", type=_float_list, default=None, help="comma-separated, one per style layer")
-    loss.add_argument("--style-blend", type=_float_list, default=None,
-                      help="comma-separated weights of the style images (normalised; default equal)")
+    loss.add_argument("--ema", type=_non_negative_float, default=None,
+                      help="output the moving average of the iterates with this decay (first-order optimisers; "
+                           "default 0.9 for adam, off otherwise)")
 
-    control = parser.add_argument_group("artistic control")
+    control = parser.add_argument_group("artistic control (every method)")
+    control.add_argument("--strength", type=_non_negative_float, default=None,
+                         help="0..1: 0 = the photo, 1 = the strongest style (default: the method's own: optimize 0.5 "
+                              "on a log scale of --style-weight, adain/fast/neighbours 1)")
+    control.add_argument("--alpha", type=_non_negative_float, default=None,
+                         help="the same as --strength (AdaIN's name for it)")
+    control.add_argument("--style-blend", type=_float_list, default=None,
+                         help="comma-separated weights of the styles (normalised; default equal; a multi-style "
+                              "model: its styles, default its first)")
+    control.add_argument("--style-mix", type=_float_list, default=None, help="the same as --style-blend")
     control.add_argument("--mask", action="append", default=None, metavar="MASK",
                          help="grayscale image: where the style applies (white) and the photo stays (black); "
                               "repeat once per STYLE to give each style its own region")
-    control.add_argument("--preserve-color", choices=COLOR_METHODS, default=d.preserve_color,
+    control.add_argument("--preserve-color", choices=COLOR_METHODS, default=r.preserve_color,
                          help="keep the photo's colours: luminance (transfer brightness only) or histogram "
                               "(recolour the style to the photo's palette first)")
 
     net = parser.add_argument_group("network and hardware")
-    net.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:N or mps")
-    net.add_argument("--precision", choices=PRECISIONS, default=d.precision,
+    net.add_argument("--device", default=r.device, help="auto (default), cpu, cuda, cuda:N or mps")
+    net.add_argument("--precision", choices=PRECISIONS, default=r.precision,
                      help="backbone arithmetic: auto = bf16 where the hardware has it, else fp32 (default)")
-    net.add_argument("--backbone", choices=("vgg19", "vgg16"), default=d.backbone, help="(default %(default)s)")
-    net.add_argument("--weights", default=d.weights,
-                     help="'caffe' (original VGG-19, offline; default), 'torchvision' (hub cache/download) or a .pth file")
-    net.add_argument("--pooling", choices=("max", "avg"), default=d.pooling, help="(default %(default)s)")
-    net.add_argument("--padding", choices=("zeros", "replicate"), default=d.padding,
-                     help="padding of the first convolution; replicate avoids edge artefacts (default %(default)s)")
-    opt.add_argument("--ema", type=_non_negative_float, default=None,
-                     help="output the moving average of the iterates with this decay (first-order optimisers; "
-                          "default 0.9 for adam, off otherwise)")
+    net.add_argument("--backbone", choices=("vgg19", "vgg16"), default=None, help=f"optimize (default {d.backbone})")
+    net.add_argument("--weights", default=None,
+                     help="optimize: 'caffe' (original VGG-19, offline; default), 'torchvision' (hub cache/download) or a .pth file")
+    net.add_argument("--pooling", choices=("max", "avg"), default=None, help=f"optimize (default {d.pooling})")
+    net.add_argument("--padding", choices=("zeros", "replicate"), default=None,
+                     help="optimize: padding of the first convolution; replicate avoids edge artefacts (default zeros)")
 
 
-def _settings(args: argparse.Namespace):
-    from .optimize import StyleSettings
+#: Flags whose name differs from the settings field they set.
+_FIELD_FLAGS = {"learning_rate": "lr"}
+#: Library parameters -> the flags that set them, for error messages.
+_PARAMETER_FLAGS = {"weights": "--style-blend", "strength": "--strength", "masks": "--mask", "size": "--size",
+                    "style_scale": "--style-scale", "max_pixels": "--max-pixels", "model": "--model",
+                    "preserve_color": "--preserve-color", "styles": "STYLE", "method": "--method",
+                    "iterations": "--iterations", "tolerance": "--tolerance", "patience": "--patience",
+                    "pyramid_min": "--pyramid-min"}
 
-    return StyleSettings(
-        size=args.size, style_scale=args.style_scale, iterations=args.iterations, optimizer=args.optimizer,
-        pyramid=args.pyramid, pyramid_min=args.pyramid_min,
-        learning_rate=args.lr, tolerance=args.tolerance, patience=args.patience,
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
-        strength=args.strength, style_loss=args.style_loss, masks=args.mask, preserve_color=args.preserve_color,
-        padding=args.padding, ema=args.ema, tile_size=args.tile_size, tile_overlap=args.tile_overlap,
-        content_layers=args.content_layers, content_layer_weights=args.content_layer_weights,
-        style_layers=args.style_layers, style_layer_weights=args.style_layer_weights, style_blend=args.style_blend,
-        init=args.init, seed=args.seed, device=args.device, precision=args.precision, backbone=args.backbone,
-        weights=args.weights, pooling=args.pooling, max_pixels=args.max_pixels,
-    )
+
+def _one_of(args: argparse.Namespace, first: str, second: str) -> object:
+    a, b = getattr(args, first, None), getattr(args, second, None)
+    if a is not None and b is not None:
+        raise ImpastoError(f"give --{first.replace('_', '-')} or --{second.replace('_', '-')}, not both")
+    return a if a is not None else b
+
+
+def _options(method, args: argparse.Namespace):
+    """The method's own settings from the flags given (the rest: the dataclass's defaults; the
+    shared options in them are set from the request by the method)."""
+    import dataclasses
+
+    if method.options is None:
+        return None
+    given = {}
+    for field in dataclasses.fields(method.options):
+        value = getattr(args, _FIELD_FLAGS.get(field.name, field.name), None)
+        if value is not None:
+            given[field.name] = value
+    return method.options(**given)
+
+
+def _request(args: argparse.Namespace, method, model: Path | None):
+    from .methods import Request
+
+    return Request(size=args.size, style_scale=args.style_scale, weights=_one_of(args, "style_blend", "style_mix"),
+                   masks=args.mask, preserve_color=args.preserve_color, strength=_one_of(args, "strength", "alpha"),
+                   model=model, device=args.device, precision=args.precision, max_pixels=args.max_pixels,
+                   options=_options(method, args))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -202,29 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
         "stylize", help="repaint a photo in the style of artworks (optimisation, a trained model, or AdaIN)",
         description="impasto stylize CONTENT STYLE... -o OUT             optimise the pixels (best quality)\n"
                     "impasto stylize --method adain CONTENT STYLE... -o OUT   any style, one forward pass\n"
-                    "impasto stylize --model MODEL CONTENT... -o OUT      a trained feed-forward model "
-                    "(files or folders; OUT a folder when several)",
+                    "impasto stylize --method neighbours CONTENT STYLE... -o OUT   the style's own textures, no training\n"
+                    "impasto stylize --model MODEL CONTENT... -o OUT      a trained feed-forward model\n"
+                    "CONTENT may be a folder of photos (OUT is then a folder); see `impasto methods`",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     stylize.add_argument("inputs", metavar="CONTENT STYLE", nargs="+",
-                         help="the photo, then the style image(s) (several are blended); with a feed-forward "
-                              "--model, only photos and folders of photos")
+                         help="the photo (or a folder of photos), then the style image(s) (several are blended); "
+                              "with a feed-forward --model, only photos and folders of photos")
     stylize.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif = 16-bit), or folder")
-    stylize.add_argument("--method", choices=("optimize", "adain", "fast"), default=None,
-                         help="(default: optimize; fast or adain when --model is such a model)")
+    stylize.add_argument("--method", choices=METHOD_NAMES, default=None,
+                         help="(default: optimize; the model's method when --model is given; see `impasto methods`)")
     stylize.add_argument("--model", default=None,
                          help="a trained model: a file, or the name of one that ships (see `impasto models`)")
     stylize.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
                          help="also write OUTPUT_NNNN.ext every N iterations")
     stylize.add_argument("--overwrite-input", action="store_true", help="allow OUTPUT to be one of the inputs")
     stylize.add_argument("--skip-existing", action="store_true",
-                         help="feed-forward batches: leave outputs that exist alone (to resume a stopped batch)")
+                         help="batches: leave outputs that exist alone (to resume a stopped batch)")
     stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_engine_options(stylize)
-    feed = stylize.add_argument_group("adain and feed-forward models")
-    feed.add_argument("--alpha", type=_non_negative_float, default=1.0,
-                      help="adain: 0 = the photo's features, 1 = full style transfer (default %(default)s)")
-    feed.add_argument("--style-mix", type=_float_list, default=None,
-                      help="multi-style model: weights of its styles, e.g. 0.7,0.3 (normalised; default: its first style)")
 
     demo = commands.add_parser("demo", help="stylize a bundled sample photo with a style impasto paints itself",
                                description="Offline demo: scikit-image's cat photo in a procedural brushstroke style.")
@@ -233,6 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-n", "--iterations", type=_positive_int, default=50, help="(default %(default)s)")
     demo.add_argument("--device", default="auto")
     demo.add_argument("-q", "--quiet", action="store_true")
+
+    commands.add_parser("methods", help="list the style-transfer methods, what each needs, and their own options")
 
     layers = commands.add_parser("layers", help="list the layer names of a backbone")
     layers.add_argument("--backbone", choices=("vgg19", "vgg16"), default="vgg19")
@@ -284,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("-o", "--output", required=True, help="video file (.mp4, .webm, .mov, .mkv, .gif) or a folder of frames")
     video.add_argument("--style", action="append", default=None, metavar="IMAGE",
                        help="style image (optimize, adain); repeat to blend")
-    video.add_argument("--method", choices=("optimize", "adain", "fast"), default=None,
-                       help="(default: optimize; fast or adain when --model is such a model)")
+    video.add_argument("--method", choices=METHOD_NAMES, default=None,
+                       help="(default: optimize; the model's method when --model is given; see `impasto methods`)")
     video.add_argument("--model", default=None, help="a trained model file or shipped model name")
     clip = video.add_argument_group("clip")
     clip.add_argument("--start", type=_non_negative_int, default=0, help="first frame (0-based, default 0)")
@@ -294,19 +327,17 @@ def build_parser() -> argparse.ArgumentParser:
     clip.add_argument("--independent", action="store_true", help="stylize every frame on its own (no temporal coherence)")
     clip.add_argument("--flow", choices=("dis", "farneback"), default="dis", help="optical flow (default %(default)s)")
     clip.add_argument("--temporal-weight", type=_non_negative_float, default=None,
-                      help="optimize: weight of the temporal loss (default %(default)s = the method's own)")
+                      help="iterative methods: weight of the temporal loss (default: the method's own)")
     clip.add_argument("--frame-iterations", type=_positive_int, default=30,
-                      help="optimize: iterations per frame after the first (default %(default)s)")
+                      help="iterative methods: iterations per frame after the first (default %(default)s)")
     clip.add_argument("--long-term", type=_non_negative_int, default=0, metavar="K",
                       help="optimize: also stay consistent with K frames further back (default 0)")
     clip.add_argument("--blend", type=_non_negative_float, default=None,
-                      help="fast/adain: weight of the warped previous output where the flow is reliable (default 0.7)")
+                      help="one-pass methods (fast, adain): weight of the warped previous output where the flow "
+                           "is reliable (default 0.7)")
     clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
     clip.add_argument("-q", "--quiet", action="store_true")
     _add_engine_options(video)
-    one_pass = video.add_argument_group("adain and feed-forward models")
-    one_pass.add_argument("--alpha", type=_non_negative_float, default=1.0, help="adain (default %(default)s)")
-    one_pass.add_argument("--style-mix", type=_float_list, default=None, help="multi-style model: weights of its styles")
     video.set_defaults(size=480)
 
     score = commands.add_parser("score-video", help="temporal consistency: the warping error of a stylized clip",
@@ -412,7 +443,7 @@ def _progress_bar(quiet: bool) -> tuple[Callable, Callable[[], None]]:
         t = progress.terms
         level = f"level {progress.level}/{progress.levels} {progress.image.shape[-1]}x{progress.image.shape[-2]} "
         bar.show(progress.iteration, progress.iterations,
-                 f"{level}content {t['content']:.3g} style {t['style']:.3g} tv {t['tv']:.3g}")
+                 level + " ".join(f"{name} {value:.3g}" for name, value in t.items() if name != "total"))
 
     return update, bar.close
 
@@ -458,107 +489,22 @@ def save_result(image, output: Path) -> Path:
         raise
 
 
-def _run_and_save(content, styles, settings, output: Path, quiet: bool, save_every: int | None) -> int:
-    from .images import save_image
-    from .optimize import run
+def _choose(args: argparse.Namespace):
+    """The method, from --method and the kind of --model, and the model file."""
+    from . import methods
+    from .modelfile import resolve_model
 
-    update, close = _progress_bar(quiet)
-
-    def on_step(progress) -> None:
-        update(progress)
-        if save_every and progress.iteration % save_every == 0:
-            save_image(progress.image.clamp(0, 1), _intermediate_path(output, progress.iteration))
-
-    try:
-        result = run(content, styles, settings, on_step)
-    finally:
-        close()
-    save_result(result.image, output)
-    height, width = result.image.shape[-2:]
-    if result.stop_reason == "non-finite":
-        print(f"impasto: error: the loss became NaN or infinite after iteration {result.iterations}; "
-              f"wrote the last good image to {output} (lower the learning rate or the weights)", file=sys.stderr)
-        return EXIT_FAILED
-    if result.stop_reason == "interrupted":
-        print(f"impasto: interrupted after {result.iterations} iterations; wrote {output} "
-              f"(continue with --init {output})", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    if not quiet:
-        how = "converged" if result.stop_reason == "converged" else "done"
-        print(f"wrote {output} ({width}x{height}, {result.iterations} iterations, {how}, "
-              f"{result.seconds:.1f} s)", file=sys.stderr)
-    return 0
+    model = resolve_model(args.model) if args.model is not None else None
+    return methods.choose(args.method, model), model
 
 
-def _method(args: argparse.Namespace) -> tuple[str, Path | None]:
-    """Which method runs, from --method and the kind of --model."""
-    from .modelfile import model_kind, resolve_model
-
-    if args.model is None:
-        if args.method == "fast":
-            raise ImpastoError("--method fast needs --model (a trained model; see `impasto models`)")
-        return args.method or "optimize", None
-    path = resolve_model(args.model)
-    kind = model_kind(path)
-    method = {"fast": "fast", "adain-decoder": "adain"}.get(kind)
-    if method is None:
-        raise ImpastoError(f"is a {kind!r} model, which stylize cannot use", path)
-    if args.method is not None and args.method != method:
-        raise ImpastoError(f"is a {method} model, not usable with --method {args.method}", path)
-    return method, path
-
-
-def _content_and_styles(args: argparse.Namespace) -> tuple[str, list[str]]:
-    if len(args.inputs) < 2:
-        raise ImpastoError("give the content photo and at least one style image (impasto stylize CONTENT STYLE -o OUT)")
-    return args.inputs[0], args.inputs[1:]
-
-
-def cmd_stylize(args: argparse.Namespace) -> int:
-    from .images import check_output_path
-
-    method, model = _method(args)
-    if method == "fast":
-        return _stylize_fast(args, model)
-    content, styles = _content_and_styles(args)
-    inputs = (content, *styles, args.init, *(args.mask or ()))
-    output = check_output_path(args.output, inputs, args.overwrite_input)
-    if args.save_every:
-        _check_intermediates(output, inputs)
-    if method == "adain":
-        return _stylize_adain(args, content, styles, output, model)
-    settings = _settings(args)
-    return _run_and_save(content, styles, settings, output, args.quiet, args.save_every)
-
-
-def _stylize_adain(args: argparse.Namespace, content: str, styles: list[str], output: Path, model: Path | None) -> int:
-    from . import adain
-    from .images import save_image
-
-    if args.alpha > 1:
-        raise ImpastoError(f"--alpha must be between 0 and 1, got {args.alpha}")
-    started = time.perf_counter()
-    image = adain.stylize(
-        content, styles, weights=args.style_blend, masks=args.mask, alpha=args.alpha, size=args.size,
-        style_size=max(1, round(args.size * args.style_scale)), preserve_color=args.preserve_color,
-        model=model, device=args.device, precision=args.precision, max_pixels=args.max_pixels,
-    )
-    save_result(image, output)
-    if not args.quiet:
-        h, w = image.shape[-2:]
-        print(f"wrote {output} ({w}x{h}, adain, {time.perf_counter() - started:.2f} s)", file=sys.stderr)
-    return 0
-
-
-def _stylize_fast(args: argparse.Namespace, model: Path) -> int:
-    """Photos and folders of photos through a trained network; OUTPUT is a folder for several."""
-    from . import fast
-    from .images import OUTPUT_FORMATS, check_output_path, save_image
+def _gather_photos(inputs: Sequence[str]) -> tuple[list[Path], bool]:
+    """Photo files from files and folders of photos; True when a folder was among them."""
     from .training import IMAGE_SUFFIXES
 
     sources: list[Path] = []
     folder_input = False
-    for item in map(Path, args.inputs):
+    for item in map(Path, inputs):
         if item.is_dir():
             folder_input = True
             found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
@@ -568,10 +514,32 @@ def _stylize_fast(args: argparse.Namespace, model: Path) -> int:
         elif item.exists():
             sources.append(item)
         else:
-            raise ImpastoError("no such file or folder", item)
+            raise ImpastoError("file not found", item)
+    return sources, folder_input
+
+
+def cmd_stylize(args: argparse.Namespace) -> int:
+    """Files and folders of photos in; one image, or a folder of images, out -- for every method."""
+    from .images import OUTPUT_FORMATS, check_output_path
+
+    method, model = _choose(args)
+    if method.uses_styles:
+        if len(args.inputs) < 2:
+            raise ImpastoError(f"give the content photo (or folder) and at least one style image "
+                               f"(impasto stylize --method {method.name} CONTENT STYLE... -o OUT)")
+        photos, styles = args.inputs[:1], args.inputs[1:]
+    else:
+        photos, styles = args.inputs, []
+    if args.save_every and method.one_pass:
+        raise ImpastoError(f"--save-every shows the iterations of an iterative method; {method.name} has none")
+    request = _request(args, method, model)
+    sources, folder_input = _gather_photos(photos)
+    guarded = (*styles, *(args.mask or ()), args.init)
     output = Path(args.output)
     if len(sources) == 1 and not folder_input and output.suffix:
-        targets = [check_output_path(output, (sources[0],), args.overwrite_input)]
+        targets = [check_output_path(output, (sources[0], *guarded), args.overwrite_input)]
+        if args.save_every:
+            _check_intermediates(targets[0], (sources[0], *guarded))
     else:
         if output.suffix.lower() in OUTPUT_FORMATS:
             raise ImpastoError("several inputs need a folder as output (no image extension)", output)
@@ -579,39 +547,81 @@ def _stylize_fast(args: argparse.Namespace, model: Path) -> int:
         targets = []
         for source in sources:
             suffix = source.suffix.lower() if source.suffix.lower() in OUTPUT_FORMATS else ".png"
-            targets.append(check_output_path(output / (source.stem + suffix), (source,), args.overwrite_input))
+            targets.append(check_output_path(output / (source.stem + suffix), (source, *guarded), args.overwrite_input))
         if len(set(targets)) != len(targets):
             raise ImpastoError("two inputs have the same name; their outputs would collide", output)
-    engine = fast.cached_model(model, args.device, args.precision)
-    engine.mix(args.style_mix)  # check the mix against the model before any work
+    painter = method.prepare(styles, request)  # the model, the styles and their statistics: once per batch
+    if len(targets) == 1:
+        return _paint_one(args, method, painter, sources[0], targets[0])
+    return _paint_batch(args, method, painter, sources, targets, output)
+
+
+def _paint_one(args: argparse.Namespace, method, painter, source: Path, output: Path) -> int:
+    from .images import save_image
+
+    update, close = _progress_bar(args.quiet or method.one_pass)
+
+    def on_step(progress) -> None:
+        update(progress)
+        if args.save_every and progress.iteration % args.save_every == 0:
+            save_image(progress.image.clamp(0, 1), _intermediate_path(output, progress.iteration))
+
+    try:
+        result = painter.paint(source, on_step)
+    finally:
+        close()
+    save_result(result.image, output)
+    height, width = result.image.shape[-2:]
+    if result.stop_reason == "non-finite":
+        print(f"impasto: error: the loss became NaN or infinite after iteration {result.iterations}; "
+              f"wrote the last good image to {output} (lower the learning rate or the weights)", file=sys.stderr)
+        return EXIT_FAILED
+    if result.stop_reason == "interrupted":
+        resume = f" (continue with --init {output})" if method.options is not None and \
+            "init" in method.options.__dataclass_fields__ else ""
+        print(f"impasto: interrupted after {result.iterations} iterations; wrote {output}{resume}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        if method.one_pass:
+            how = f"{method.name}, {result.seconds:.2f} s"
+        else:
+            done = "converged" if result.stop_reason == "converged" else "done"
+            how = f"{method.name}, {result.iterations} iterations, {done}, {result.seconds:.1f} s"
+        print(f"wrote {output} ({width}x{height}, {how})", file=sys.stderr)
+    return 0
+
+
+def _paint_batch(args: argparse.Namespace, method, painter, sources: list[Path], targets: list[Path],
+                 output: Path) -> int:
+    """One bar over the photos; a bad photo is reported and skipped; Ctrl-C keeps the finished ones."""
+    from .images import save_image
+
     started, done, skipped, failed = time.perf_counter(), 0, 0, 0
-    bar = _Bar(args.quiet or len(sources) == 1, "img", len(sources))
+    bar = _Bar(args.quiet, "img", len(sources))
     try:
         for source, target in zip(sources, targets):
             if args.skip_existing and target.exists():
                 skipped += 1
             else:
                 try:
-                    image = fast.stylize(source, model, style_mix=args.style_mix, size=args.size,
-                                         preserve_color=args.preserve_color, device=args.device,
-                                         precision=args.precision, max_pixels=args.max_pixels)
-                    save_image(image, target)
+                    result = painter.paint(source)
+                    if result.stop_reason == "interrupted":
+                        raise KeyboardInterrupt
+                    save_image(result.image, target)
                     done += 1
                 except ImpastoError as error:
-                    if len(sources) == 1:
-                        raise
                     failed += 1  # one bad photo does not stop a batch; the count decides the exit status
                     bar.message(f"impasto: error: {error}")
             bar.show(done + skipped + failed)
     except KeyboardInterrupt:
+        bar.close()
         print(f"impasto: interrupted; {done} image(s) written (rerun with --skip-existing to go on)", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         bar.close()
     if not args.quiet:
-        where = targets[0] if len(targets) == 1 else output
         extra = f", {skipped} already there" if skipped else ""
-        print(f"wrote {done} image(s) to {where} ({engine.path.stem}{extra}, {time.perf_counter() - started:.2f} s)",
+        print(f"wrote {done} image(s) to {output} ({method.name}{extra}, {time.perf_counter() - started:.2f} s)",
               file=sys.stderr)
     if failed:
         print(f"impasto: error: {failed} of {len(sources)} image(s) failed (see above); the others were written",
@@ -622,9 +632,12 @@ def _stylize_fast(args: argparse.Namespace, model: Path) -> int:
 
 def cmd_video(args: argparse.Namespace) -> int:
     from . import video
+    from .methods import Temporal
 
-    method, model = _method(args)
-    stylizer = _frame_stylizer(args, method, model)
+    method, model = _choose(args)
+    styles = args.style or []
+    painter = method.prepare(styles, _request(args, method, model))
+    stylizer = painter.frames(Temporal(blend=args.blend, weight=args.temporal_weight, iterations=args.frame_iterations))
     settings = video.VideoSettings(size=args.size, start=args.start, end=args.end, fps=args.fps,
                                    coherent=not args.independent, flow=args.flow, long_term=args.long_term,
                                    keep_frames=args.keep_frames)
@@ -646,23 +659,6 @@ def cmd_video(args: argparse.Namespace) -> int:
         print(f"wrote {report.output} ({report.frames} frames at {float(report.fps):.3g} fps{resumed}, audio: "
               f"{report.audio}, {report.seconds:.1f} s)", file=sys.stderr)
     return 0
-
-
-def _frame_stylizer(args: argparse.Namespace, method: str, model: Path | None):
-    from . import video
-
-    styles = args.style or []
-    if method in ("fast", "adain"):
-        return video.one_pass_stylizer(
-            method, model, styles, style_size=max(1, round(args.size * args.style_scale)), weights=args.style_blend,
-            alpha=args.alpha, style_mix=args.style_mix, preserve_color=args.preserve_color,
-            blend=0.7 if args.blend is None else args.blend, device=args.device, precision=args.precision)
-    if not styles:
-        raise ImpastoError(f"--method {method} needs at least one --style image")
-    settings = _settings(args)
-    settings.validate(len(styles))
-    weight = 20.0 if args.temporal_weight is None else args.temporal_weight
-    return video.OptimizeFrames(styles, settings, iterations=args.frame_iterations, temporal_weight=weight)
 
 
 def cmd_score_video(args: argparse.Namespace) -> int:
@@ -792,6 +788,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from . import methods
     from .images import check_output_path
     from .optimize import StyleSettings
     from .samples import painted_style, sample_photo_path
@@ -800,14 +797,36 @@ def cmd_demo(args: argparse.Namespace) -> int:
     output = check_output_path(args.output)
     content = sample_photo_path("chelsea.png")
     style = painted_style(512)
-    settings = StyleSettings(size=args.size, iterations=args.iterations, device=args.device)
+    method = methods.get("optimize")
+    request = methods.Request(size=args.size, device=args.device, options=StyleSettings(iterations=args.iterations))
     if not args.quiet:
         print(f"impasto demo: {content.name} (scikit-image) in a brushstroke style impasto paints itself, "
               f"{args.size} px, {args.iterations} iterations", file=sys.stderr)
-    code = _run_and_save(content, [style], settings, output, args.quiet, None)
+    args.save_every = None
+    code = _paint_one(args, method, method.prepare([style], request), content, output)
     if code == 0:
         print(f"result: {output.resolve()} ({time.perf_counter() - started:.1f} s in all)")
     return code
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from . import methods
+
+    for name in methods.names():
+        method = methods.get(name)
+        needs = "style images" if method.uses_styles else "a trained model"
+        if method.uses_styles and method.model_kind:
+            needs += " (and a trained model, one ships)"
+        print(f"{name:<11} {method.summary}")
+        print(f"{'':<11} needs: {needs}")
+        if method.options is not None:
+            own = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(method.options)
+                            if f.name not in {g.name for g in dataclasses.fields(methods.Request)} | {"style_blend"}
+                            and f.default is not dataclasses.MISSING)
+            print(f"{'':<11} own options: {own}")
+    return 0
 
 
 def cmd_layers(args: argparse.Namespace) -> int:
@@ -817,7 +836,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
+COMMANDS = {"stylize": cmd_stylize, "methods": cmd_methods, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
             "export": cmd_export, "video": cmd_video, "score-video": cmd_score_video,
             "serve": cmd_serve}
 
@@ -844,7 +863,8 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ImpastoError as exc:
-        print(f"impasto: error: {exc}", file=sys.stderr)
+        flag = _PARAMETER_FLAGS.get(exc.parameter or "")
+        print(f"impasto: error: {flag + ': ' if flag and exc.path is None else ''}{exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a folder that cannot be made, a full disk: the file and the reason, no traceback
         where = f"{exc.filename}: " if exc.filename else ""

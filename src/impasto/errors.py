@@ -12,7 +12,9 @@ import os
 class ImpastoError(Exception):
     """A user-facing problem: bad input, bad option, missing resource."""
 
-    def __init__(self, message: str, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, message: str, path: str | os.PathLike | None = None, parameter: str | None = None) -> None:
         self.path = None if path is None else os.fspath(path)
         self.problem = message
+        #: the library parameter at fault (``weights``, ``strength``...); the CLI names its flag instead
+        self.parameter = parameter
         super().__init__(f"{self.path}: {message}" if self.path is not None else message)

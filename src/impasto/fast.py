@@ -27,7 +27,7 @@ from . import images
 from .errors import ImpastoError
 from .losses import gram_matrix, normalised, relative_content_loss, relative_gram_loss, total_variation
 from .modelfile import load_model, load_weights
-from .runtime import autocast, default_encoder, resolve_device, resolve_precision
+from .runtime import autocast, cached_engine, default_encoder, resolve_device, resolve_precision
 from .training import ImageFolder, random_flip
 
 KIND = "fast"
@@ -174,9 +174,9 @@ class FastModel:
         if weights is None:
             weights = [1.0] + [0.0] * (count - 1)
         if len(weights) != count:
-            raise ImpastoError(f"--style-mix has {len(weights)} weights but the model has {count} style(s) "
-                               f"({', '.join(self.style_names)})", self.path)
-        return torch.tensor(normalised(weights, "style mix"))
+            raise ImpastoError(f"{len(weights)} blend weights given for a model with {count} style(s) "
+                               f"({', '.join(self.style_names)})", self.path, parameter="weights")
+        return torch.tensor(normalised(weights, "blend weights"))
 
     @torch.no_grad()
     def stylize(self, content: torch.Tensor, weights: Sequence[float] | None = None) -> torch.Tensor:
@@ -188,30 +188,20 @@ class FastModel:
         return out.float()[..., :h, :w].clamp(0, 1).cpu()
 
 
-_MODELS: dict[tuple, FastModel] = {}
-
-
 def cached_model(path: str | os.PathLike, device: str = "auto", precision: str = "auto") -> FastModel:
-    key = (os.fspath(path), device, precision, Path(path).stat().st_mtime if Path(path).exists() else None)
-    if key not in _MODELS:
-        _MODELS[key] = FastModel(path, device, precision)
-    return _MODELS[key]
+    return cached_engine(FastModel, path, device, precision)
 
 
 def stylize(content: images.ImageLike, model: str | os.PathLike, *, style_mix: Sequence[float] | None = None,
             size: int | None = 512, preserve_color: str | None = None, device: str = "auto",
             precision: str = "auto", max_pixels: int = images.DEFAULT_MAX_PIXELS) -> torch.Tensor:
     """Stylize one image with a trained model; ``(1, 3, H, W)`` in [0, 1] (``max_pixels`` bounds input and output)."""
-    from .color import transfer_luminance
+    from .methods import Request
+    from .methods import stylize as stylize_with
 
-    if preserve_color not in (None, "none", "luminance", "histogram"):
-        raise ImpastoError(f"unknown colour mode {preserve_color!r}; choose luminance or histogram")
-    engine = cached_model(model, device, precision)
-    content_t = images.resize_max_side(images.as_tensor(content, max_pixels), size, max_pixels)
-    out = engine.stylize(content_t, style_mix)
-    if preserve_color in ("luminance", "histogram"):  # a trained network has no style image to recolour
-        out = transfer_luminance(out, content_t)
-    return out
+    request = Request(size=size, weights=style_mix, preserve_color=preserve_color or "none", model=model,
+                      device=device, precision=precision, max_pixels=max_pixels)
+    return stylize_with("fast", content, (), request).image
 
 
 # -------------------------------------------------------------------------------------- training

@@ -1,4 +1,5 @@
-"""Where and in what precision the networks run: device choice, bf16/fp16 autocast, cached backbones.
+"""Where and in what precision the networks run: device choice, bf16/fp16 autocast, cached backbones
+and loaded models.
 
 Shared by every method so that "auto" means the same thing for optimisation, training and
 inference.
@@ -9,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from typing import Sequence
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -95,3 +97,20 @@ def default_encoder(layers: Sequence[str], device: torch.device) -> VGG:
     """The loss network the trained methods and the quality measures share: the original Caffe
     VGG-19 with max pooling (the one their papers use; offline weights)."""
     return get_backbone("vgg19", "caffe", "max", layers, device)
+
+
+_ENGINES: dict[tuple, object] = {}
+
+
+def cached_engine(factory: Callable[..., Any], path: str | os.PathLike | None, device: str = "auto",
+                  precision: str = "auto") -> Any:
+    """One loaded model per (kind, file and its modification time, device, precision), for every
+    method that loads one: loading costs more than stylizing a 512 px image.  A file that changed
+    on disk (a training run writing it again) is loaded afresh."""
+    stamp = None
+    if path is not None and Path(path).exists():
+        stamp = Path(path).stat().st_mtime_ns
+    key = (factory.__module__, factory.__qualname__, None if path is None else os.fspath(path), stamp, device, precision)
+    if key not in _ENGINES:
+        _ENGINES[key] = factory(path, device, precision)
+    return _ENGINES[key]

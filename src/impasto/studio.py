@@ -34,6 +34,7 @@ import torch
 
 from . import images
 from .errors import ImpastoError
+from .methods import REGISTRY
 
 MAX_UPLOAD = "25mb"
 MAX_PIXELS = 36_000_000  # per image: a 6000 x 6000 photo
@@ -46,7 +47,7 @@ SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
 )
-METHODS = ("optimize", "fast", "adain")
+METHODS = tuple(REGISTRY)
 COLOR_CHOICES = ("none", "luminance", "histogram")
 
 
@@ -76,7 +77,7 @@ class Studio:
         self.device = threading.Lock()  # one Create or Video job at a time, abandoned ones included
         self.stops: dict[str, threading.Event] = {}
         self.camera_times: dict[str, deque] = {}
-        self.camera_styles: dict[str, Any] = {}  # style file -> AdaIN style code (not one per frame)
+        self.camera_painters: dict[tuple, Any] = {}  # (method, model, style) -> its prepared painter
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -211,29 +212,50 @@ def _weights(text: str, count: int) -> list[float] | None:
         weights = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
     except ValueError:
         raise _fail(ImpastoError(f"blend weights must be numbers like 1,1 (got {text!r})")) from None
-    if len(weights) != count or any(not (0 <= w < math.inf) for w in weights) or sum(weights) <= 0:
-        raise _fail(ImpastoError(f"give {count} non-negative blend weight(s), one per style (got {text!r})"))
+    if (count is not None and len(weights) != count) or any(not (0 <= w < math.inf) for w in weights) \
+            or sum(weights) <= 0:
+        raise _fail(ImpastoError(f"give {count or 'the model'}'s non-negative blend weight(s), one per style "
+                                 f"(got {text!r})" if count is None else
+                                 f"give {count} non-negative blend weight(s), one per style (got {text!r})"))
     return weights
+
+
+def _default_strength(method: str) -> float:
+    """The strength a method uses when none is given (optimize: 0.5 = its default style weight)."""
+    from . import methods
+
+    return methods.get(method).default_strength
+
+
+def _default_iterations(method: str) -> int:
+    from . import methods
+
+    options = methods.get(method).options
+    return int(options().iterations) if options is not None and "iterations" in options.__dataclass_fields__ else 50
+
+
+def _chosen(method: str, model: str | None):
+    """The method and its model file: the dropdown's model for a method that needs one."""
+    from . import methods
+
+    chosen = methods.get(method)
+    return chosen, (_model_path(model) if chosen.model_required else None)
 
 
 def command_line(method: str, style_names: list[str], settings: dict[str, Any]) -> str:
     """The `impasto` command that reproduces a studio result from the same files."""
     parts = ["impasto", "stylize"]
-    if method == "fast":
-        parts += ["--model", settings["model"], "content.png"]
+    if settings.get("model"):
+        parts += ["--model", settings["model"]]
     else:
-        if method == "adain":
-            parts += ["--method", "adain"]
-        parts += ["content.png", *style_names]
-    parts += ["-o", "result.png", "--size", str(settings["size"])]
-    if method == "optimize":
-        parts += ["--iterations", str(settings["iterations"]), "--strength", f"{settings['strength']:g}"]
-    if method == "adain" and settings.get("alpha", 1.0) != 1.0:
-        parts += ["--alpha", f"{settings['alpha']:g}"]
+        parts += ["--method", method]
+    parts += ["content.png", *style_names, "-o", "result.png", "--size", str(settings["size"])]
+    if settings.get("iterations"):
+        parts += ["--iterations", str(settings["iterations"])]
+    if settings.get("strength") is not None:
+        parts += ["--strength", f"{settings['strength']:g}"]
     if settings.get("blend"):
         parts += ["--style-blend", ",".join(f"{w:g}" for w in settings["blend"])]
-    if settings.get("style_mix"):
-        parts += ["--style-mix", ",".join(f"{w:g}" for w in settings["style_mix"])]
     if settings.get("preserve_color", "none") != "none":
         parts += ["--preserve-color", settings["preserve_color"]]
     for name in settings.get("masks", []):
@@ -253,11 +275,12 @@ def _preview(image: torch.Tensor):
 
 
 def create(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str, model: str | None,
-           size: int, strength: float, iterations: int, alpha: float, style_mix_text: str, preserve: str,
-           use_mask: bool, gallery: list, session: str) -> Iterator[tuple]:
+           size: int, strength: float, iterations: int, preserve: str, use_mask: bool, gallery: list,
+           session: str) -> Iterator[tuple]:
     """The Create tab's job: yields (preview, progress, download, gallery, gallery state) as it goes."""
-    from . import adain, fast
-    from .optimize import StyleSettings, run
+    import dataclasses
+
+    from .methods import Request
 
     photo, painted = _editor_parts(editor)
     if photo is None:
@@ -266,6 +289,12 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         raise _fail(ImpastoError(f"the photo has more than {MAX_PIXELS:,} pixels"))
     content = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0
     style_paths = [str(getattr(f, "name", f)) for f in (style_files or [])]
+    try:
+        chosen, model_path = _chosen(method, model)
+    except ImpastoError as exc:
+        raise _fail(exc) from None
+    if not chosen.uses_styles:
+        style_paths = []  # a model with its styles built in: the style files are not used
     styles = [_load(path, "style image") for path in style_paths]
     style_names = [Path(p).name for p in style_paths]
     masks = None
@@ -274,64 +303,50 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         if painted is None:
             raise _fail(ImpastoError("paint where the style goes on the photo first (or untick 'use the painted mask')"))
         region = torch.from_numpy(painted)[None, None]
-        if method == "fast":
-            raise _fail(ImpastoError("painted regions work with optimize and adain; a fast model has no style images"))
+        if not chosen.uses_styles:
+            raise _fail(ImpastoError(f"painted regions give style images their places; {method} has none"))
         if len(styles) == 1:
             masks, mask_names = [region], ["mask.png"]
         elif len(styles) == 2:
             masks, mask_names = [region, 1.0 - region], ["mask.png", "mask_inverse.png"]
         else:
             raise _fail(ImpastoError("a painted mask splits the photo between one or two styles"))
-    blend = None if masks is not None else _weights(blend_text, len(styles)) if styles else None
-    colour = None if preserve == "none" else preserve
-    settings_record: dict[str, Any] = {"size": int(size), "iterations": int(iterations), "strength": float(strength),
-                                       "alpha": float(alpha), "blend": blend, "preserve_color": preserve,
-                                       "masks": mask_names, "model": model}
+    count = len(styles) if chosen.uses_styles else None
+    blend = None if masks is not None else _weights(blend_text, count)
+    options = None
+    if chosen.options is not None and "iterations" in chosen.options.__dataclass_fields__:
+        options = chosen.options(iterations=int(iterations))
+    request = Request(size=int(size), weights=blend, masks=masks, preserve_color=preserve, strength=float(strength),
+                      model=model_path, max_pixels=MAX_PIXELS, options=options)
+    settings_record: dict[str, Any] = {"size": int(size), "strength": float(strength), "blend": blend,
+                                       "preserve_color": preserve, "masks": mask_names,
+                                       "model": model if model_path else None,
+                                       "iterations": int(iterations) if options is not None else None}
     flag = studio.stop_flag(session)
     flag.clear()
     started = time.perf_counter()
-    try:
-        if method == "fast":
-            engine = fast.cached_model(_model_path(model))
-            mix = _weights(style_mix_text, engine.network.styles) if style_mix_text else None
-            settings_record["style_mix"] = mix
-            yield None, _progress_html(0, 1, "stylizing..."), None, gallery, gallery
-            with studio.device:
-                result = fast.stylize(content, engine.path, style_mix=mix, size=int(size), preserve_color=colour,
-                                      max_pixels=MAX_PIXELS)
-            stop_note = "done"
-        elif not styles:
-            raise ImpastoError("add at least one style image")
-        elif method == "adain":
-            yield None, _progress_html(0, 1, "stylizing..."), None, gallery, gallery
-            with studio.device:
-                result = adain.stylize(content, styles, weights=blend, masks=masks, alpha=float(alpha),
-                                       size=int(size), style_size=int(size), preserve_color=colour,
-                                       max_pixels=MAX_PIXELS)
-            stop_note = "done"
-        else:
-            settings = StyleSettings(size=int(size), iterations=int(iterations), strength=float(strength),
-                                     style_blend=blend, masks=masks, preserve_color=preserve, max_pixels=MAX_PIXELS)
-            def on_step(progress, report) -> None:
-                if flag.is_set():
-                    raise KeyboardInterrupt
-                if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
-                    report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
 
-            job = Background(lambda report: run(content, styles, settings, lambda p: on_step(p, report)),
-                             studio.device, flag)
-            try:
-                yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery
-                for done, total, image in job.updates():
-                    yield (_preview(image), _progress_html(done, total, f"iteration {done} of {total}"), None,
-                           gallery, gallery)
-            finally:  # also when the tab closed (the generator is closed at a yield): stop the work
-                job.close()
-            optimised = job.result()
-            result = optimised.image
-            stop_note = "stopped: this is the result so far" if optimised.stop_reason == "interrupted" else "done"
+    def on_step(progress, report) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
+            report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
+
+    try:
+        painter = chosen.prepare(styles, request)
+        job = Background(lambda report: painter.paint(content, lambda p: on_step(p, report)), studio.device, flag)
+        try:
+            yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery
+            for done, total, image in job.updates():
+                note = f"iteration {done} of {total}" if not chosen.one_pass else "stylizing..."
+                yield _preview(image), _progress_html(done, total, note), None, gallery, gallery
+        finally:  # also when the tab closed (the generator is closed at a yield): stop the work
+            job.close()
+        painted_result = job.result()
     except ImpastoError as exc:
         raise _fail(exc) from None
+    result = painted_result.image
+    stop_note = "stopped: this is the result so far" if painted_result.stop_reason == "interrupted" else "done"
     path = studio.new_path(".png", f"impasto-{method}")
     images.save_image(result, path)
     seconds = time.perf_counter() - started
@@ -352,20 +367,20 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
                  coherent: bool) -> Iterator[tuple]:
     """The Video tab's job: yields (progress, output video)."""
     from . import video
+    from .methods import Request, Temporal
 
     if not clip:
         raise _fail(ImpastoError("add a video clip first"))
     try:
+        chosen, model_path = _chosen(method, model)
         style_path = str(getattr(style_file, "name", style_file)) if style_file else None
-        if method == "optimize":
-            from .optimize import StyleSettings
-
-            style = _load(style_path, "style image")
-            stylizer = video.OptimizeFrames([style], StyleSettings(iterations=20), iterations=10)
-        else:
-            styles = [_load(style_path, "style image")] if method == "adain" else []
-            stylizer = video.one_pass_stylizer(method, _model_path(model) if method == "fast" else None, styles,
-                                               style_size=int(size))
+        styles = [_load(style_path, "style image")] if chosen.uses_styles else []
+        options = None
+        if chosen.options is not None and "iterations" in chosen.options.__dataclass_fields__:
+            options = chosen.options(iterations=max(5, chosen.options().iterations // 2))  # a clip: a lighter first frame
+        painter = chosen.prepare(styles, Request(size=int(size), model=model_path, max_pixels=MAX_PIXELS,
+                                                 options=options))
+        stylizer = painter.frames(Temporal(iterations=10))
         output = studio.new_path(".mp4", f"impasto-{method}")
         job = Background(lambda report: video.stylize_video(
             clip, output, stylizer, video.VideoSettings(size=int(size), coherent=bool(coherent)),
@@ -387,8 +402,8 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
 
 def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: str | None, style_file: Any,
                  session: str) -> tuple:
-    """One webcam frame through a fast model or AdaIN; returns (image, frame-rate text)."""
-    from . import adain, fast
+    """One webcam frame through a one-pass method; returns (image, frame-rate text)."""
+    from .methods import Request
 
     if frame is None:
         return None, "waiting for the camera"
@@ -399,16 +414,18 @@ def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: s
     shown.thumbnail((CAMERA_SIDE, CAMERA_SIDE))  # shrink as 8-bit, before any float copy
     content = torch.from_numpy(np.asarray(shown).copy()).permute(2, 0, 1)[None].float() / 255.0
     try:
-        if method == "adain":
-            engine = adain.cached_engine(None, "auto", "auto")
-            style_path = str(getattr(style_file, "name", style_file)) if style_file else None
-            code = studio.camera_styles.get(style_path or "")
-            if code is None:
-                code = engine.style_code(images.resize_max_side(_load(style_path, "style image"), CAMERA_SIDE))
-                studio.camera_styles[style_path] = code
-            out = engine.stylize(content, [code])
-        else:
-            out = fast.cached_model(_model_path(model)).stylize(content)
+        chosen, model_path = _chosen(method, model)
+        if not chosen.one_pass:
+            raise ImpastoError(f"the camera needs a one-pass method; {method} optimises for seconds per frame")
+        style_path = str(getattr(style_file, "name", style_file)) if style_file and chosen.uses_styles else None
+        key = (method, str(model_path), style_path)
+        painter = studio.camera_painters.get(key)
+        if painter is None:  # the model and the style's statistics: once per choice, not once per frame
+            styles = [_load(style_path, "style image")] if chosen.uses_styles else []
+            painter = chosen.prepare(styles, Request(size=None, model=model_path, max_pixels=MAX_PIXELS))
+            studio.camera_painters.clear()
+            studio.camera_painters[key] = painter
+        out = painter.paint(content).image
     except ImpastoError as exc:
         raise _fail(exc) from None
     times = studio.camera_times.setdefault(session, deque(maxlen=20))
@@ -429,6 +446,7 @@ def build(studio: "Studio"):
     os.environ["GRADIO_TEMP_DIR"] = str(studio.uploads)
     PIL.Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow raises above twice this, warns above it
     gr = _gradio()
+    from . import methods
     from .modelfile import shipped_models
 
     fast_models = [m.path.stem for m in shipped_models() if m.kind == "fast"]
@@ -444,7 +462,8 @@ def build(studio: "Studio"):
                                             transforms=(), layers=False, height=420)
                     styles = gr.File(label="Style image(s)", file_count="multiple", file_types=["image"],
                                      elem_id="styles")
-                    blend = gr.Textbox(label="Blend weights (one per style, e.g. 3,1)", elem_id="blend")
+                    blend = gr.Textbox(label="Blend weights (one per style, or per style of a multi-style model, "
+                                             "e.g. 3,1)", elem_id="blend")
                     use_mask = gr.Checkbox(label="Use the painted mask (1 style: where it goes; 2 styles: "
                                                  "first inside, second outside)", elem_id="use-mask")
                 with gr.Column():
@@ -452,12 +471,11 @@ def build(studio: "Studio"):
                     model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
                                         label="Fast model", elem_id="model")
                     size = gr.Slider(64, 2048, value=512, step=32, label="Size (long side, px)", elem_id="size")
-                    strength = gr.Slider(0, 1, value=0.5, step=0.05, label="Strength (optimize)", elem_id="strength")
-                    iterations = gr.Slider(5, 300, value=50, step=5, label="Iterations (optimize)",
-                                           elem_id="iterations")
-                    alpha = gr.Slider(0, 1, value=1.0, step=0.05, label="Alpha (adain)", elem_id="alpha")
-                    style_mix = gr.Textbox(label="Style mix (multi-style fast model, e.g. 0.7,0.3)",
-                                           elem_id="style-mix")
+                    strength = gr.Slider(0, 1, value=_default_strength("optimize"), step=0.05,
+                                         label="Strength (0 = the photo; set to the method's default when you "
+                                               "choose a method)", elem_id="strength")
+                    iterations = gr.Slider(5, 300, value=_default_iterations("optimize"), step=5,
+                                           label="Iterations (iterative methods)", elem_id="iterations")
                     preserve = gr.Radio(list(COLOR_CHOICES), value="none", label="Keep the photo's colours",
                                         elem_id="preserve")
                     with gr.Row():
@@ -474,7 +492,7 @@ def build(studio: "Studio"):
                 video_method = gr.Radio(list(METHODS), value="fast", label="Method", elem_id="video-method")
                 video_model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
                                           label="Fast model", elem_id="video-model")
-                video_style = gr.File(label="Style image (optimize, adain)", file_types=["image"],
+                video_style = gr.File(label="Style image (methods that take one)", file_types=["image"],
                                       elem_id="video-style")
                 video_size = gr.Slider(64, 1080, value=320, step=16, label="Size", elem_id="video-size")
                 coherent = gr.Checkbox(value=True, label="Temporal coherence", elem_id="coherent")
@@ -483,7 +501,8 @@ def build(studio: "Studio"):
             video_out = gr.Video(label="Result", elem_id="video-result", interactive=False)
         with gr.Tab("Camera"):
             with gr.Row():
-                camera_method = gr.Radio(["fast", "adain"], value="fast", label="Method", elem_id="camera-method")
+                camera_method = gr.Radio([name for name in METHODS if methods.get(name).one_pass], value="fast",
+                                         label="Method", elem_id="camera-method")
                 camera_model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
                                            label="Fast model", elem_id="camera-model")
                 camera_style = gr.File(label="Style image (adain)", file_types=["image"], elem_id="camera-style")
@@ -495,16 +514,18 @@ def build(studio: "Studio"):
             gallery = gr.Gallery(label="This session's results", elem_id="gallery", columns=4)
             command = gr.Code(label="The same result from a terminal", language="shell", elem_id="command")
 
-        def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v, alpha_v,
-                       mix_v, preserve_v, mask_v, state, request: gr.Request):
+        def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
+                       preserve_v, mask_v, state, request: gr.Request):
             for preview_v, progress_v, download_v, state_v, _ in create(
                     studio, editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
-                    alpha_v, mix_v, preserve_v, mask_v, state, request.session_hash):
+                    preserve_v, mask_v, state, request.session_hash):
                 shown = [(item["image"], item["caption"]) for item in state_v]
                 yield preview_v, progress_v, download_v, shown, state_v
 
-        go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations, alpha,
-                                    style_mix, preserve, use_mask, gallery_state],
+        method.change(lambda name: (_default_strength(name), _default_iterations(name)), method,
+                      [strength, iterations], queue=False)
+        go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
+                                    preserve, use_mask, gallery_state],
                        [preview, progress, download, gallery, gallery_state], concurrency_id="device")
         def run_stop(request: gr.Request) -> str:
             return stop(studio, request.session_hash)

@@ -162,44 +162,6 @@ class FrameStylizer(Protocol):
         ...
 
 
-class OptimizeFrames:
-    """Ruder et al.: warm start from the warped previous output, temporal loss on reliable pixels.
-
-    The first frame gets the full still-image run (``settings``, pyramid and all); later frames run
-    ``iterations`` at the frame size only.  Without history (independent mode) every frame runs
-    from the photo with the same per-frame iterations.
-    """
-
-    def __init__(self, styles: Sequence[images.ImageLike], settings, iterations: int = 30,
-                 temporal_weight: float = 20.0) -> None:
-        self.styles = [images.as_tensor(style, settings.max_pixels) for style in styles]
-        self.settings = settings
-        self.iterations = iterations
-        self.temporal_weight = temporal_weight
-        self.name = "optimize"
-        self.first = True
-        self.recipe = {"method": self.name, "styles": [images.digest(style) for style in self.styles],
-                       "settings": dataclasses.asdict(settings), "iterations": iterations,
-                       "temporal_weight": temporal_weight}
-
-    def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        from .losses import TemporalTarget
-        from .optimize import run
-
-        side = max(frame.shape[-2:])
-        if self.first and not history:
-            settings = dataclasses.replace(self.settings, size=side)
-        else:
-            init = history[0][0] if history else "content"
-            settings = dataclasses.replace(self.settings, size=side, init=init, pyramid=1, iterations=self.iterations)
-        self.first = False
-        temporal = [TemporalTarget(image, reliable, self.temporal_weight) for image, reliable in history]
-        result = run(frame, self.styles, settings, temporal=temporal)
-        if result.stop_reason == "interrupted":
-            raise KeyboardInterrupt
-        return result.image
-
-
 class FeedForwardFrames:
     """A one-pass stylizer, stabilised by blending with the warped previous output where reliable."""
 
@@ -220,51 +182,6 @@ class FeedForwardFrames:
             weight = self.blend * reliable
             out = weight * warped + (1.0 - weight) * out
         return out
-
-
-def one_pass_stylizer(method: str, model: str | os.PathLike | None = None,
-                      styles: Sequence[images.ImageLike] = (), *, style_size: int = 480,
-                      weights: Sequence[float] | None = None, alpha: float = 1.0,
-                      style_mix: Sequence[float] | None = None, preserve_color: str | None = None,
-                      blend: float = 0.7, device: str = "auto", precision: str = "auto") -> FeedForwardFrames:
-    """A fast model or AdaIN as a frame stylizer; AdaIN's style statistics are computed here, once per clip."""
-    from .color import match_histogram, transfer_luminance
-
-    # luminance: every method keeps each frame's colours. histogram: AdaIN recolours its styles to the
-    # clip (its first frame, so the palette holds still), as it recolours them to the photo for a
-    # still; a fast model has no style image, so it falls back to luminance, as for a still.
-    keep_colour = preserve_color == "luminance" or (preserve_color == "histogram" and method == "fast")
-    recipe: dict = {"preserve_color": preserve_color}
-    if method == "fast":
-        from . import fast
-
-        engine = fast.cached_model(model, device, precision)
-        mix = engine.mix(style_mix).tolist()
-        recipe.update(model=file_digest(engine.path), style_mix=mix)
-        stylize = lambda frame: engine.stylize(frame, mix)  # noqa: E731
-    elif method == "adain":
-        from . import adain
-
-        if not styles:
-            raise ImpastoError("--method adain needs at least one --style image")
-        if not 0.0 <= alpha <= 1.0:
-            raise ImpastoError(f"--alpha must be between 0 and 1, got {alpha}")
-        engine = adain.cached_engine(model, device, precision)
-        style_tensors = [images.resize_max_side(images.as_tensor(style), style_size) for style in styles]
-        codes: list = [] if preserve_color == "histogram" else [engine.style_code(s) for s in style_tensors]
-        recipe.update(model=file_digest(engine.path), styles=[images.digest(style) for style in style_tensors],
-                      weights=list(weights) if weights is not None else None, alpha=alpha)
-
-        def stylize(frame: torch.Tensor) -> torch.Tensor:
-            if not codes:  # histogram: the styles recoloured to the first frame, once per clip
-                codes.extend(engine.style_code(match_histogram(s, frame)) for s in style_tensors)
-            return engine.stylize(frame, codes, weights=weights, alpha=alpha)
-    else:
-        raise ImpastoError(f"{method!r} is not a one-pass method (fast or adain)")
-    if keep_colour:
-        return FeedForwardFrames(lambda frame: transfer_luminance(stylize(frame), frame), method, blend, recipe)
-    return FeedForwardFrames(stylize, method, blend, recipe)
-
 
 
 # ---------------------------------------------------------------------------------------- pipeline

@@ -1,0 +1,218 @@
+"""What a style-transfer method is, and the registry of the methods impasto has.
+
+Every method answers the same :class:`Request` (size, style size, blend weights, masks, colour,
+strength, model, device, precision, pixel limit) with the same meaning, so the CLI, the video
+pipeline and the studio call :func:`get` and the protocol below and never ask which method runs.
+
+A method is a module in this package with one class that has the attributes and the
+``prepare`` method of :class:`Method`; :data:`REGISTRY` names it.  ``prepare`` does the work
+that does not depend on the photo (loading a model, reading the styles, their statistics)
+once, and returns a :class:`Painter` that paints any number of photos or video frames.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
+
+import torch
+
+from .. import images
+from ..color import METHODS as COLOR_MODES
+from ..errors import ImpastoError
+from ..optimize import Progress, Result
+
+if TYPE_CHECKING:
+    from ..video import FrameStylizer
+
+__all__ = ["REGISTRY", "Method", "Painter", "Progress", "Request", "Result", "Temporal", "for_model", "get",
+           "names", "stylize"]
+
+#: name -> "module:Class" (imported when first asked for, so that the CLI starts fast).
+REGISTRY = {
+    "optimize": "impasto.methods.optimize:Optimize",
+    "adain": "impasto.methods.adain:AdaINMethod",
+    "fast": "impasto.methods.fast:FeedForward",
+    "neighbours": "impasto.methods.neighbours:Neighbours",
+}
+
+
+@dataclass
+class Request:
+    """The options every method understands, each with one meaning for all of them.
+
+    ``weights``: how much of each style, normalised (the style images, or a multi-style model's
+    styles).  ``masks``: one grey image per style, white where that style goes, black where the
+    photo stays.  ``preserve_color``: ``luminance`` keeps the photo's colours and takes only the
+    brightness from the result; ``histogram`` recolours the style images to the photo's palette
+    first (a model with its styles built in has no image to recolour, so it does ``luminance``).
+    ``strength`` 0..1: 0 is the photo, 1 the strongest style (``None``: the method's default).
+    ``options``: the method's own settings (a dataclass, see :attr:`Method.options`), or None.
+    """
+
+    size: int | None = 512
+    style_scale: float = 1.0
+    weights: Sequence[float] | None = None
+    masks: Sequence[images.ImageLike] | None = None
+    preserve_color: str = "none"
+    strength: float | None = None
+    model: str | os.PathLike | None = None
+    device: str = "auto"
+    precision: str = "auto"
+    max_pixels: int = images.DEFAULT_MAX_PIXELS
+    options: Any = None
+
+    def style_size(self, content_side: int | None = None) -> int | None:
+        """Long side of the style images: the output's long side times ``style_scale``."""
+        side = self.size if content_side is None else content_side
+        return None if side is None else max(1, round(side * self.style_scale))
+
+    def colour(self) -> str | None:
+        return None if self.preserve_color == "none" else self.preserve_color
+
+
+@dataclass
+class Temporal:
+    """How video frames are kept steady: ``None`` fields take the method's own default.
+
+    ``blend`` (one-pass methods): weight of the warped previous output where the flow is reliable.
+    ``weight`` and ``iterations`` (iterative methods): the temporal loss's weight and the
+    iterations per frame after the first.  ``long_term``: how many earlier frames are kept.
+    """
+
+    blend: float | None = None
+    weight: float | None = None
+    iterations: int = 30
+
+
+class Painter(Protocol):
+    """A method made ready for one set of styles and options."""
+
+    def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
+        """Stylize one photo.  ``on_step`` sees each finished step (one for a one-pass method); if it
+        raises KeyboardInterrupt the work stops and the result is the image so far, ``stop_reason``
+        ``"interrupted"``."""
+
+    def frames(self, temporal: Temporal) -> "FrameStylizer":
+        """A stylizer for the frames of one clip."""
+
+
+class Method(Protocol):
+    name: str
+    summary: str
+    uses_styles: bool  # takes style images (False: its styles are inside its model file)
+    model_kind: str | None  # the kind of model file it loads, or None
+    model_required: bool  # no default model ships (a model file must be given)
+    one_pass: bool  # a single forward pass (fit for a camera), not an optimisation
+    default_strength: float  # the strength used when the request gives none
+    options: type | None  # its own settings dataclass, or None
+
+    def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> Painter:
+        ...
+
+
+_LOADED: dict[str, Method] = {}
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def get(name: str) -> Method:
+    """The method called ``name``."""
+    if name not in REGISTRY:
+        raise ImpastoError(f"unknown method {name!r}; choose one of {', '.join(REGISTRY)}", parameter="method")
+    if name not in _LOADED:
+        module, _, cls = REGISTRY[name].partition(":")
+        _LOADED[name] = getattr(importlib.import_module(module), cls)()
+    return _LOADED[name]
+
+
+def for_model(path: str | os.PathLike) -> Method:
+    """The method that uses this model file (by the kind written in the file)."""
+    from ..modelfile import model_kind
+
+    kind = model_kind(Path(path))
+    for name in REGISTRY:
+        if get(name).model_kind == kind:
+            return get(name)
+    raise ImpastoError(f"is a {kind!r} model, which no method can use", path)
+
+
+def choose(name: str | None, model: str | os.PathLike | None) -> Method:
+    """The method from an explicit name and/or a model file: the model's kind decides when no name is given."""
+    if model is None:
+        method = get(name or "optimize")
+        if method.model_required:
+            raise ImpastoError(f"the {method.name} method needs a trained model (see `impasto models`)",
+                               parameter="model")
+        return method
+    method = for_model(model)
+    if name is not None and name != method.name:
+        raise ImpastoError(f"is a {method.name} model, not usable with the {name} method", model)
+    return method
+
+
+def check(method: Method, styles: Sequence[object], request: Request) -> None:
+    """The checks every method shares: raise :class:`ImpastoError` naming the parameter."""
+    if method.uses_styles and not styles:
+        raise ImpastoError(f"the {method.name} method needs at least one style image", parameter="styles")
+    if not method.uses_styles and styles:
+        raise ImpastoError(f"the {method.name} method takes its styles from its model, not from style images",
+                           parameter="styles")
+    if request.size is not None and (not isinstance(request.size, int) or request.size <= 0):
+        raise ImpastoError(f"size must be a positive whole number, got {request.size}", parameter="size")
+    if not (isinstance(request.style_scale, (int, float)) and request.style_scale > 0
+            and math.isfinite(request.style_scale)):
+        raise ImpastoError(f"style scale must be a positive number, got {request.style_scale}", parameter="style_scale")
+    if not isinstance(request.max_pixels, int) or request.max_pixels <= 0:
+        raise ImpastoError(f"the pixel limit must be a positive whole number, got {request.max_pixels}",
+                           parameter="max_pixels")
+    if request.preserve_color not in COLOR_MODES:
+        raise ImpastoError(f"unknown colour mode {request.preserve_color!r}; choose one of {', '.join(COLOR_MODES)}",
+                           parameter="preserve_color")
+    if request.strength is not None and not (0.0 <= request.strength <= 1.0):
+        raise ImpastoError(f"strength must be between 0 and 1, got {request.strength}", parameter="strength")
+    if request.weights is not None:
+        if method.uses_styles and len(request.weights) != len(styles):
+            raise ImpastoError(f"{len(request.weights)} blend weights given for {len(styles)} style images",
+                               parameter="weights")
+        if any(not (w >= 0 and math.isfinite(w)) for w in request.weights) or sum(request.weights) <= 0:
+            raise ImpastoError(f"blend weights must be finite, non-negative numbers with a positive sum, "
+                               f"got {list(request.weights)}", parameter="weights")
+    if request.masks is not None:
+        if not method.uses_styles:
+            raise ImpastoError(f"masks give each style image its region; the {method.name} method has none",
+                               parameter="masks")
+        if len(request.masks) != len(styles):
+            raise ImpastoError(f"{len(request.masks)} masks given for {len(styles)} style images; "
+                               "give one mask per style", parameter="masks")
+    if request.options is not None and (method.options is None or not isinstance(request.options, method.options)):
+        wanted = method.options.__name__ if method.options else "no options"
+        raise ImpastoError(f"the {method.name} method takes {wanted}, not {type(request.options).__name__}",
+                           parameter="options")
+
+
+def stylize(method: str, content: images.ImageLike, styles: Sequence[images.ImageLike] = (),
+            request: Request | None = None, on_step: Callable[[Progress], None] | None = None) -> Result:
+    """Stylize one photo with the method called ``method``; see :class:`Request`."""
+    return get(method).prepare(styles, request or Request()).paint(content, on_step)
+
+
+def one_step(content: torch.Tensor, work: Callable[[], torch.Tensor],
+             on_step: Callable[[Progress], None] | None, started: float) -> Result:
+    """The :class:`Result` of a one-pass method: a single step that ``on_step`` sees (and may stop)."""
+    import time
+
+    image = work()
+    stop_reason = "done"
+    if on_step is not None:
+        try:
+            on_step(Progress(1, 1, 1, {}, image))
+        except KeyboardInterrupt:
+            stop_reason = "interrupted"
+    return Result(image, 1, 1, {}, stop_reason, time.perf_counter() - started)

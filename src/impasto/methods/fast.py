@@ -1,0 +1,63 @@
+"""A trained feed-forward network as a method (Johnson et al. 2016): one pass, its styles built in.
+
+``weights`` mixes a multi-style network's styles (Dumoulin et al. 2017); ``strength`` blends the
+result with the photo; ``histogram`` colour preservation falls back to ``luminance``, since the
+network has no style image to recolour.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Sequence
+
+import torch
+
+from .. import fast, images
+from ..color import transfer_luminance
+from ..files import file_digest
+from ..video import FeedForwardFrames
+from . import Progress, Request, Result, Temporal, check, one_step
+
+
+class FeedForward:
+    name = "fast"
+    summary = "a trained network per style (or set of styles), one forward pass (Johnson et al. 2016)"
+    uses_styles = False
+    model_kind = fast.KIND
+    model_required = True
+    default_strength = 1.0
+    one_pass = True
+    options = None
+
+    def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "FeedForwardPainter":
+        check(self, styles, request)
+        if request.model is None:
+            from ..errors import ImpastoError
+
+            raise ImpastoError("the fast method needs a trained model (see `impasto models`)", parameter="model")
+        return FeedForwardPainter(request)
+
+
+class FeedForwardPainter:
+    def __init__(self, request: Request) -> None:
+        self.engine = fast.cached_model(request.model, request.device, request.precision)
+        self.mix = self.engine.mix(request.weights).tolist()  # checks the weights against the model
+        self.strength = 1.0 if request.strength is None else request.strength
+        self.request = request
+
+    def _stylize(self, content: torch.Tensor) -> torch.Tensor:
+        out = self.engine.stylize(content, self.mix)
+        if self.strength < 1.0:
+            out = self.strength * out + (1.0 - self.strength) * content
+        return out if self.request.preserve_color == "none" else transfer_luminance(out, content)
+
+    def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
+        started = time.perf_counter()
+        r = self.request
+        content_t = images.resize_max_side(images.as_tensor(content, r.max_pixels), r.size, r.max_pixels)
+        return one_step(content_t, lambda: self._stylize(content_t), on_step, started)
+
+    def frames(self, temporal: Temporal) -> FeedForwardFrames:
+        recipe = {"model": file_digest(self.engine.path), "style_mix": self.mix, "strength": self.strength,
+                  "preserve_color": self.request.preserve_color}
+        return FeedForwardFrames(self._stylize, "fast", 0.7 if temporal.blend is None else temporal.blend, recipe)

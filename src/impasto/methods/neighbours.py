@@ -1,0 +1,357 @@
+"""Neural neighbour style transfer (after Kolkin, Kucera, Paris, Sykora, Shechtman & Shakhnarovich 2022,
+"Neural Neighbor Style Transfer"): no training, any style, and the style's own textures.
+
+Where the Gram loss asks the output to share the style's feature *statistics*, this method builds an
+explicit target: every location of the photo's multi-layer VGG features (a hypercolumn on a grid of
+4 px cells) is replaced by the most similar hypercolumn of the style (cosine similarity, after
+centring both on the style's mean), and the pixels are optimised until their own hypercolumns point
+the same way as the replaced ones.  It runs coarse to fine, each level starting from the previous
+one's result, and ends with a colour step that gives the result the style's colour mean and
+covariance (the cosine loss ignores feature magnitudes, which would leave colours washed out).
+
+The nearest-neighbour search is exact and done in blocks (:func:`nearest_neighbours`), so memory
+stays bounded at any size.  ``strength`` blends each target with the photo's own (unit) feature;
+``weights`` blend several styles' targets; ``masks`` give each style its region, and the photo's
+own features are the target where no mask covers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .. import images
+from ..backbone import VGG
+from ..color import match_histogram, transfer_luminance
+from ..errors import ImpastoError
+from ..losses import TemporalTarget, normalised, resize_mask
+from ..optimize import StyleSettings, _optimize
+from ..runtime import autocast, default_encoder, resolve_device, resolve_precision
+from . import Progress, Request, Result, Temporal, check
+
+LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+#: The hypercolumn grid: one cell per 4x4 pixels (the relu3_1 grid of VGG-19).
+CELL = 4
+#: Temporal loss weight: the cosine loss lies in [0, 2], so far lower than the optimisation method's.
+TEMPORAL_WEIGHT = 0.002
+
+
+@dataclass
+class NeighbourSettings:
+    """The method's own options.  ``iterations`` run at the output size; each coarser level runs more."""
+
+    iterations: int = 15
+    pyramid_min: int = 128
+    tolerance: float = 1e-5
+    patience: int = 10
+    colour_step: bool = True
+    chunk: int = 1 << 24  # similarity scores computed at once (64 MiB of fp32): bounds memory at any size
+
+    def validate(self) -> None:
+        for name in ("iterations", "pyramid_min", "patience", "chunk"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ImpastoError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}",
+                                   parameter=name)
+        if not (self.tolerance >= 0 and math.isfinite(self.tolerance)):
+            raise ImpastoError(f"tolerance must be a non-negative number, got {self.tolerance}", parameter="tolerance")
+
+
+# ------------------------------------------------------------------------------------- the search
+
+
+def nearest_neighbours(queries: torch.Tensor, keys: torch.Tensor, chunk: int = 1 << 24) -> torch.Tensor:
+    """For each row of ``queries`` (N, D), the index of the row of ``keys`` (M, D) with the largest
+    dot product (the cosine when rows are unit vectors); ties go to the lowest index.
+
+    Exact, in blocks of at most ``chunk`` scores (N x M would be 16 GiB for two 1024 px images).
+    """
+    if keys.shape[0] == 0:
+        raise ImpastoError("no style features to search")
+    key_block = max(1, min(keys.shape[0], chunk))
+    query_block = max(1, chunk // key_block)
+    best = torch.empty(queries.shape[0], dtype=torch.long, device=queries.device)
+    for q in range(0, queries.shape[0], query_block):
+        rows = queries[q: q + query_block]
+        top_score = torch.full((rows.shape[0],), -math.inf, device=queries.device)
+        top_index = torch.zeros(rows.shape[0], dtype=torch.long, device=queries.device)
+        for k in range(0, keys.shape[0], key_block):
+            score, index = (rows @ keys[k: k + key_block].T).max(dim=1)
+            better = score > top_score  # strict: an earlier block keeps its ties
+            top_score = torch.where(better, score, top_score)
+            top_index = torch.where(better, index + k, top_index)
+        best[q: q + query_block] = top_index
+    return best
+
+
+# --------------------------------------------------------------------------------- the hypercolumns
+
+
+def hypercolumns(features: dict[str, torch.Tensor], grid: tuple[int, int]) -> dict[str, torch.Tensor]:
+    """Each layer's feature map resampled to the cell grid: ``(1, C, h, w)`` per layer."""
+    out = {}
+    for name, f in features.items():
+        f = f.float()
+        if f.shape[-2] > grid[0]:
+            f = F.adaptive_avg_pool2d(f, grid)
+        elif tuple(f.shape[-2:]) != grid:
+            f = F.interpolate(f, size=grid, mode="bilinear", align_corners=False)
+        out[name] = f
+    return out
+
+
+def _rows(column: torch.Tensor) -> torch.Tensor:
+    """(1, C, h, w) -> (h*w, C)."""
+    return column.flatten(2)[0].T
+
+
+def unit_rows(columns: dict[str, torch.Tensor], centre: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Centred, per-layer unit hypercolumns concatenated (each layer counts the same): (h*w, sum C)."""
+    parts = [F.normalize(_rows(columns[name]) - centre[name], dim=1) for name in columns]
+    return torch.cat(parts, dim=1) / math.sqrt(len(parts))
+
+
+@dataclass
+class StyleBank:
+    """One style image's hypercolumns at one size: the centre (its mean) and its unit rows."""
+
+    centre: dict[str, torch.Tensor]
+    rows: torch.Tensor  # (M, sum C) unit rows, for the search
+    layer_rows: dict[str, torch.Tensor]  # (M, C) centred unit rows per layer, for the targets
+
+
+def style_bank(model: VGG, style: torch.Tensor, cast: Callable) -> StyleBank:
+    with torch.no_grad(), cast():
+        features = model(style, LAYERS)
+    h, w = style.shape[-2:]
+    columns = hypercolumns(features, (max(1, h // CELL), max(1, w // CELL)))
+    centre = {name: _rows(c).mean(dim=0) for name, c in columns.items()}
+    layer_rows = {name: F.normalize(_rows(c) - centre[name], dim=1) for name, c in columns.items()}
+    return StyleBank(centre, unit_rows(columns, centre), layer_rows)
+
+
+class NeighbourObjective:
+    """Mean cosine distance between the image's centred hypercolumns and the targets, per layer."""
+
+    def __init__(self, targets: dict[str, torch.Tensor], centre: dict[str, torch.Tensor], grid: tuple[int, int]):
+        self.targets = targets  # (h*w, C) unit rows per layer
+        self.centre = centre
+        self.grid = grid
+        self.temporal: Sequence[TemporalTarget] = ()
+
+    @property
+    def layers(self) -> list[str]:
+        return list(LAYERS)
+
+    def terms(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        columns = hypercolumns({name: features[name] for name in LAYERS}, self.grid)
+        distance = image.new_zeros((), dtype=torch.float32)
+        for name, column in columns.items():
+            rows = F.normalize(_rows(column) - self.centre[name], dim=1)
+            distance = distance + (1.0 - (rows * self.targets[name]).sum(dim=1)).mean()
+        terms = {"style": distance / len(columns)}
+        terms["total"] = terms["style"]
+        if self.temporal:
+            terms["temporal"] = sum((t.weight * t.loss(image) for t in self.temporal), torch.zeros_like(distance))
+            terms["total"] = terms["total"] + terms["temporal"]
+        return terms
+
+
+def neighbour_targets(content_columns: dict[str, torch.Tensor], banks: Sequence[StyleBank],
+                      weights: Sequence[float], regions: Sequence[torch.Tensor] | None, strength: float,
+                      chunk: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Per layer, the unit target rows and the centre the loss measures them from.
+
+    Each style's target is its nearest hypercolumn to each cell of the photo; several styles are
+    blended by ``weights`` or split by ``regions`` (one (h*w,) weight per style; the photo's own
+    feature where they sum to less than one); ``strength`` < 1 leans every target toward the photo.
+    """
+    centre = {name: sum(w * bank.centre[name] for w, bank in zip(weights, banks)) for name in LAYERS}
+    own = {name: F.normalize(_rows(content_columns[name]) - centre[name], dim=1) for name in LAYERS}
+    targets = {name: torch.zeros_like(own[name]) for name in LAYERS}
+    for k, bank in enumerate(banks):
+        # search in the style's own centring: a photo cell finds the style cell that plays its part
+        index = nearest_neighbours(unit_rows(content_columns, bank.centre), bank.rows, chunk)
+        share = weights[k] if regions is None else regions[k][:, None]
+        for name in LAYERS:
+            targets[name] = targets[name] + share * bank.layer_rows[name][index]
+    if regions is not None:
+        uncovered = (1.0 - torch.stack(list(regions)).sum(dim=0)).clamp(0, 1)[:, None]
+        targets = {name: targets[name] + uncovered * own[name] for name in LAYERS}
+    if strength < 1.0:
+        targets = {name: strength * F.normalize(targets[name], dim=1) + (1.0 - strength) * own[name]
+                   for name in LAYERS}
+    return {name: F.normalize(t, dim=1) for name, t in targets.items()}, centre
+
+
+def colour_step(image: torch.Tensor, styles: Sequence[torch.Tensor], weights: Sequence[float],
+                strength: float) -> torch.Tensor:
+    """Give the result the main style's colour mean and covariance, keeping its structure (as far as
+    ``strength`` goes: at 0 the photo stays the photo)."""
+    reference = max(zip(weights, styles), key=lambda pair: pair[0])[1]
+    return strength * match_histogram(image.clamp(0, 1), reference) + (1.0 - strength) * image
+
+
+def level_plan(side: int, iterations: int, smallest: int) -> list[tuple[int, int]]:
+    """(size, iterations) per level, coarse to fine: sizes halve down to ``smallest``; each coarser
+    level runs twice the iterations of the next (it costs a quarter as much, and it settles where
+    each texture goes, the slow part)."""
+    plan = [(side, iterations)]
+    while plan[0][0] // 2 >= smallest:
+        plan.insert(0, (plan[0][0] // 2, plan[0][1] * 2))
+    return plan
+
+
+# ---------------------------------------------------------------------------------------- the method
+
+
+class Neighbours:
+    name = "neighbours"
+    summary = ("each feature of the photo replaced by its nearest style feature, pixels optimised to match "
+               "(Kolkin et al. 2022): any style, no training")
+    uses_styles = True
+    model_kind = None
+    model_required = False
+    default_strength = 1.0
+    one_pass = False
+    options = NeighbourSettings
+
+    def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "NeighbourPainter":
+        check(self, styles, request)
+        settings = request.options or NeighbourSettings()
+        settings.validate()
+        return NeighbourPainter(styles, request, settings)
+
+
+class NeighbourPainter:
+    def __init__(self, styles: Sequence[images.ImageLike], request: Request, settings: NeighbourSettings) -> None:
+        self.request = request
+        self.settings = settings
+        self.styles = [images.as_tensor(style, request.max_pixels) for style in styles]
+        self.masks = images.load_masks(request.masks, request.max_pixels) if request.masks is not None else None
+        self.weights = normalised(request.weights or [1.0] * len(self.styles), "blend weights")
+        self.strength = 1.0 if request.strength is None else request.strength
+        self.device = resolve_device(request.device)
+        self.cast = functools.partial(autocast, self.device, resolve_precision(request.precision, self.device))
+        self.model = default_encoder(LAYERS, self.device)
+        self._banks: dict[tuple, list[StyleBank]] = {}
+
+    def banks(self, side: int, recolour_to: torch.Tensor | None) -> list[StyleBank]:
+        """The styles' hypercolumns with their long side at ``side`` (cached unless recoloured)."""
+        key = (side,)
+        if recolour_to is None and key in self._banks:
+            return self._banks[key]
+        styles = [images.resize_max_side(s, side, self.request.max_pixels) for s in self.styles]
+        if recolour_to is not None:
+            styles = [match_histogram(s, recolour_to) for s in styles]
+        small = [s for s in styles if min(s.shape[-2:]) < 2 * CELL]
+        if small:
+            raise ImpastoError(f"a style image is {small[0].shape[-1]}x{small[0].shape[-2]} px at this size, too "
+                               f"small to have features; use a larger style scale", parameter="style_scale")
+        banks = [style_bank(self.model, s.to(self.device), self.cast) for s in styles]
+        if recolour_to is None:
+            self._banks[key] = banks
+        return banks
+
+    def _level(self, content: torch.Tensor, canvas: torch.Tensor, iterations: int, recolour_to: torch.Tensor | None,
+               report: Callable, temporal: Sequence[TemporalTarget] = ()) -> tuple:
+        h, w = content.shape[-2:]
+        grid = (max(1, h // CELL), max(1, w // CELL))
+        with torch.no_grad(), self.cast():
+            columns = hypercolumns(self.model(content.to(self.device), LAYERS), grid)
+        regions = None
+        if self.masks is not None:
+            regions = [resize_mask(mask, grid).to(self.device).flatten() for mask in self.masks]
+        banks = self.banks(self.request.style_size(max(h, w)), recolour_to)
+        targets, centre = neighbour_targets(columns, banks, self.weights, regions, self.strength, self.settings.chunk)
+        objective = NeighbourObjective(targets, centre, grid)
+        objective.temporal = temporal
+        steps = StyleSettings(iterations=iterations, optimizer="lbfgs", tolerance=self.settings.tolerance,
+                              patience=self.settings.patience)
+        return _optimize(self.model, objective, canvas.to(self.device), steps, self.cast, report)
+
+    def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
+        r = self.request
+        full = images.resize_max_side(images.as_tensor(content, r.max_pixels), r.size, r.max_pixels)
+        return self.paint_tensor(full, on_step)
+
+    def paint_tensor(self, full: torch.Tensor, on_step: Callable[[Progress], None] | None = None,
+                     init: torch.Tensor | None = None, temporal: Sequence[TemporalTarget] = (),
+                     iterations: int | None = None) -> Result:
+        """Coarse to fine at ``full``'s size; with ``init`` (video: the warped previous output) only the
+        finest level runs, ``iterations`` times, with the ``temporal`` losses."""
+        started = time.perf_counter()
+        r = self.request
+        if min(full.shape[-2:]) < 2 * CELL:
+            raise ImpastoError(f"the photo is {full.shape[-1]}x{full.shape[-2]} px at this size; "
+                               f"it needs at least {2 * CELL} px", parameter="size")
+        recolour_to = full if r.preserve_color == "histogram" else None
+        side = max(full.shape[-2:])
+        plan = level_plan(side, self.settings.iterations, self.settings.pyramid_min)
+        if init is not None:
+            plan = [(side, iterations or self.settings.iterations)]
+        planned = sum(n for _, n in plan)
+        image, done, evaluations, terms, stop_reason = None, 0, 0, {}, "iterations"
+        for level, (level_side, iterations) in enumerate(plan, start=1):
+            content_t = images.resize(full, images.scaled_size(*full.shape[-2:], level_side))
+            if image is None:
+                canvas = content_t if init is None else images.resize(init, tuple(content_t.shape[-2:]))
+            else:
+                canvas = images.resize(image, tuple(content_t.shape[-2:]))
+            offset, evaluations_before = done, evaluations
+
+            def report(iteration: int, count: int, step_terms: dict, pixels: torch.Tensor, level: int = level,
+                       offset: int = offset, before: int = evaluations_before) -> None:
+                if on_step is not None:
+                    on_step(Progress(offset + iteration, planned, before + count, step_terms, pixels, level, len(plan)))
+
+            result, iterations_run, count, terms, stop_reason, _ = self._level(
+                content_t, canvas, iterations, recolour_to, report, temporal if level == len(plan) else ())
+            image = result.clamp(0, 1).float().cpu()
+            done, evaluations = done + iterations_run, evaluations + count
+            if stop_reason in ("interrupted", "non-finite"):
+                break
+        assert image is not None
+        image = images.resize(image, tuple(full.shape[-2:]))
+        if r.preserve_color == "luminance":
+            image = transfer_luminance(image, full)
+        elif self.settings.colour_step and r.preserve_color == "none" and self.masks is None:
+            image = colour_step(image, self.styles, self.weights, self.strength)
+        return Result(image.clamp(0, 1), done, evaluations, terms, stop_reason, time.perf_counter() - started)
+
+    def frames(self, temporal: Temporal) -> "NeighbourFrames":
+        return NeighbourFrames(self, temporal)
+
+
+class NeighbourFrames:
+    """Video: the first frame coarse to fine; later ones start from the warped previous output and
+    run ``temporal.iterations`` at the frame size with a temporal loss on its reliable pixels."""
+
+    def __init__(self, painter: NeighbourPainter, temporal: Temporal) -> None:
+        self.painter = painter
+        self.weight = TEMPORAL_WEIGHT if temporal.weight is None else temporal.weight
+        self.iterations = temporal.iterations
+        self.name = "neighbours"
+        r = painter.request
+        self.recipe = {"method": self.name, "styles": [images.digest(s) for s in painter.styles],
+                       "weights": painter.weights, "strength": painter.strength, "style_scale": r.style_scale,
+                       "preserve_color": r.preserve_color, "settings": dataclasses.asdict(painter.settings),
+                       "iterations": self.iterations, "temporal_weight": self.weight}
+
+    def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        if history:
+            temporal = [TemporalTarget(image, reliable, self.weight) for image, reliable in history]
+            result = self.painter.paint_tensor(frame, init=history[0][0], temporal=temporal,
+                                               iterations=self.iterations)
+        else:
+            result = self.painter.paint_tensor(frame)
+        if result.stop_reason == "interrupted":
+            raise KeyboardInterrupt
+        return result.image

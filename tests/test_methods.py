@@ -1,0 +1,214 @@
+"""The method interface: the registry, and one contract that every registered method keeps."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from helpers import gradient_photo, stripes
+
+from impasto import images, methods
+from impasto.color import rgb_to_ycbcr
+from impasto.errors import ImpastoError
+from impasto.fast import KIND, TransformerNet
+from impasto.methods.neighbours import nearest_neighbours
+from impasto.modelfile import ModelFile, resolve_model, save_model
+
+NAMES = methods.names()
+
+
+@pytest.fixture(scope="module")
+def two_style_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    config = {"styles": 2, "width": 0.25, "residual_blocks": 1, "style_names": ["a", "b"]}
+    save_model(path, ModelFile(kind=KIND, config=config, state_dict=TransformerNet(2, 0.25, 1).state_dict()))
+    return path
+
+
+def _setup(name: str, model, count: int = 1, **changes):
+    """(method, styles, request) for a tiny, quick run of the method called ``name``."""
+    method = methods.get(name)
+    styles = [images.pil_to_tensor(stripes(48, period=6 + 2 * k)) for k in range(count)] if method.uses_styles else []
+    options = None
+    if method.options is not None:
+        options = method.options(iterations=2, **({"pyramid": 1} if "pyramid" in method.options.__dataclass_fields__
+                                                  else {"pyramid_min": 1 << 20}))
+    request = methods.Request(size=40, model=model if method.model_required else None, device="cpu",
+                              precision="fp32", options=options)
+    return method, styles, dataclasses.replace(request, **changes)
+
+
+def _photo(width: int = 53, height: int = 37) -> torch.Tensor:
+    return images.pil_to_tensor(gradient_photo(width, height))
+
+
+def test_the_registry_names_every_method_and_finds_a_models_method():
+    assert {"optimize", "adain", "fast", "neighbours"} <= set(NAMES)
+    assert methods.for_model(resolve_model("mosaic")).name == "fast"
+    assert methods.choose(None, None).name == "optimize"
+    with pytest.raises(ImpastoError) as error:
+        methods.get("cubism")
+    assert error.value.parameter == "method"
+    with pytest.raises(ImpastoError, match="needs a trained model"):
+        methods.choose("fast", None)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("width, height, size", [(53, 37, None), (53, 37, 40), (200, 24, None), (37, 53, 41)])
+def test_every_method_returns_the_requested_size_in_range(name, two_style_model, width, height, size):
+    method, styles, request = _setup(name, two_style_model, size=size)
+    result = method.prepare(styles, request).paint(_photo(width, height))
+    expected = images.resize_max_side(_photo(width, height), size).shape
+    assert result.image.shape == expected
+    assert torch.isfinite(result.image).all() and 0 <= result.image.min() and result.image.max() <= 1
+    assert result.stop_reason in ("done", "iterations", "converged")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_photo_too_small_for_the_method_is_a_clear_error_or_works(name, two_style_model):
+    method, styles, request = _setup(name, two_style_model, size=None)
+    try:
+        result = method.prepare(styles, request).paint(_photo(6, 5))
+    except ImpastoError as error:
+        assert "px" in str(error)
+    else:
+        assert result.image.shape[-2:] == (5, 6)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_luminance_keeps_the_photos_colours_for_every_method(name, two_style_model):
+    method, styles, request = _setup(name, two_style_model, preserve_color="luminance", size=None)
+    photo = 0.2 + 0.6 * _photo()  # mid-tones: room for the style's brightness without clamping
+    result = method.prepare(styles, request).paint(photo).image
+    chroma = rgb_to_ycbcr(result)[:, 1:]
+    inside = ((result > 0.02) & (result < 0.98)).all(dim=1, keepdim=True).expand_as(chroma)  # not clamped
+    assert inside.float().mean() > 0.3
+    # the result's colours are the photo's where clamping to [0, 1] did not change them
+    assert (chroma - rgb_to_ycbcr(photo)[:, 1:]).abs()[inside].mean() < 0.01
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_strength_zero_is_as_near_the_photo_as_the_method_goes(name, two_style_model):
+    """0 = the photo (AdaIN: the decoder's picture of the photo's own features), 1 = the full style."""
+    photo = _photo()
+    distance = {}
+    for strength in (0.0, 1.0):
+        method, styles, request = _setup(name, two_style_model, strength=strength, size=None)
+        distance[strength] = float((method.prepare(styles, request).paint(photo).image - photo).abs().mean())
+    assert distance[0.0] < distance[1.0], distance
+    if name != "adain":
+        assert distance[0.0] < min(0.03, 0.5 * distance[1.0]), distance
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_blend_weights_work_and_a_wrong_count_names_the_parameter(name, two_style_model):
+    method, styles, request = _setup(name, two_style_model, count=2, weights=[3.0, 1.0])
+    assert method.prepare(styles, request).paint(_photo()).image.shape[-1] == 40
+    for weights in ([1.0, 1.0, 1.0], [-1.0, 2.0], [0.0, 0.0], [float("nan"), 1.0]):
+        with pytest.raises(ImpastoError) as error:
+            method.prepare(styles, dataclasses.replace(request, weights=weights)).paint(_photo())
+        assert error.value.parameter == "weights", (weights, str(error.value))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_masks_give_each_style_its_region_or_are_refused_by_name(name, two_style_model):
+    left = torch.zeros(1, 1, 37, 53)
+    left[..., :26] = 1.0
+    method, styles, request = _setup(name, two_style_model, count=2, masks=[left, 1.0 - left])
+    if not method.uses_styles:
+        with pytest.raises(ImpastoError) as error:
+            method.prepare(styles, request)
+        assert error.value.parameter == "masks"
+        return
+    result = method.prepare(styles, request).paint(_photo()).image
+    assert result.shape[-1] == 40
+    with pytest.raises(ImpastoError) as error:
+        method.prepare(styles, dataclasses.replace(request, masks=[left]))
+    assert error.value.parameter == "masks"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_stop_from_the_step_callback_returns_the_image_so_far(name, two_style_model):
+    method, styles, request = _setup(name, two_style_model)
+
+    def stop(progress: methods.Progress) -> None:
+        assert progress.image.shape[-1] > 0 and progress.iterations >= progress.iteration >= 1
+        raise KeyboardInterrupt
+
+    result = method.prepare(styles, request).paint(_photo(), stop)
+    assert result.stop_reason == "interrupted"
+    assert result.image.shape[-1] == 40 and torch.isfinite(result.image).all()
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("change, parameter", [
+    (dict(strength=1.5), "strength"), (dict(size=0), "size"), (dict(preserve_color="sepia"), "preserve_color"),
+    (dict(style_scale=-1.0), "style_scale"), (dict(max_pixels=0), "max_pixels"),
+])
+def test_a_bad_value_of_a_shared_option_is_the_same_error_for_every_method(name, two_style_model, change, parameter):
+    method, styles, request = _setup(name, two_style_model, **change)
+    with pytest.raises(ImpastoError) as error:
+        method.prepare(styles, request)
+    assert error.value.parameter == parameter
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_styles_where_the_method_takes_none_or_none_where_it_needs_them(name, two_style_model):
+    method, styles, request = _setup(name, two_style_model)
+    wrong = [] if method.uses_styles else [images.pil_to_tensor(stripes(32))]
+    with pytest.raises(ImpastoError) as error:
+        method.prepare(wrong, request)
+    assert error.value.parameter == "styles"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_prepared_painter_paints_many_photos_alike(name, two_style_model):
+    """A batch prepares once; the same photo twice gives the same picture."""
+    method, styles, request = _setup(name, two_style_model)
+    painter = method.prepare(styles, request)
+    first, other, again = painter.paint(_photo()), painter.paint(_photo(40, 40)), painter.paint(_photo())
+    torch.testing.assert_close(first.image, again.image)
+    assert other.image.shape[-2:] == (40, 40)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_method_stylizes_video_frames_with_a_recipe(name, two_style_model):
+    method, styles, request = _setup(name, two_style_model, size=None)
+    stylizer = method.prepare(styles, request).frames(methods.Temporal(iterations=1))
+    frame = _photo(32, 24)
+    first = stylizer(frame, [])
+    second = stylizer(frame, [(first, torch.ones(1, 1, 24, 32))])
+    assert first.shape == second.shape == frame.shape
+    assert stylizer.name == name and isinstance(stylizer.recipe, dict) and stylizer.recipe
+
+
+# ---------------------------------------------------------------------------- the neighbour search
+
+
+def test_the_nearest_neighbour_search_is_exact_on_tiny_features():
+    keys = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0], [0.7, 0.7]]), dim=1)
+    queries = torch.nn.functional.normalize(torch.tensor([[0.9, 0.1], [0.1, 0.9], [-1.0, 0.2], [1.0, 1.0]]), dim=1)
+    assert nearest_neighbours(queries, keys).tolist() == [0, 1, 2, 3]
+    tie = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
+    assert nearest_neighbours(torch.tensor([[1.0, 0.0]]), tie, chunk=1).tolist() == [0]  # ties: the first
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 1 << 20])
+def test_a_chunked_search_finds_what_the_whole_search_finds(chunk):
+    generator = torch.Generator().manual_seed(3)
+    queries = torch.nn.functional.normalize(torch.randn(57, 16, generator=generator), dim=1)
+    keys = torch.nn.functional.normalize(torch.randn(43, 16, generator=generator), dim=1)
+    whole = (queries @ keys.T).argmax(dim=1)
+    assert torch.equal(nearest_neighbours(queries, keys, chunk=chunk), whole)
+
+
+def test_neighbours_takes_the_styles_texture_where_the_gram_loss_is_not_asked_for():
+    """Every cell of the result's target is a style cell: a striped style gives a striped result."""
+    method, styles, request = _setup("neighbours", None, size=None)
+    request = dataclasses.replace(request, options=method.options(iterations=30, pyramid_min=1 << 20))
+    photo = torch.full((1, 3, 48, 48), 0.5)
+    result = method.prepare(styles, request).paint(photo).image
+    columns = result.mean(dim=(1, 2))[0]  # stripes are vertical: column means vary, the grey photo's do not
+    assert columns.std() > 0.05
