@@ -212,3 +212,49 @@ def test_neighbours_takes_the_styles_texture_where_the_gram_loss_is_not_asked_fo
     result = method.prepare(styles, request).paint(photo).image
     columns = result.mean(dim=(1, 2))[0]  # stripes are vertical: column means vary, the grey photo's do not
     assert columns.std() > 0.05
+
+
+# ----------------------------------------------------------------------- through the command line
+
+
+@pytest.mark.parametrize("name", ["optimize", "adain", "neighbours"])
+def test_every_method_stylizes_a_folder_and_resumes_it(capsys, tmp_path, name):
+    from helpers import image_folder, one_error_line, run_cli
+
+    photos = image_folder(tmp_path / "photos", 3, size=40)
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    out = tmp_path / "out"
+    common = ["stylize", "--method", name, photos, style, "-o", out, "-s", 32, "-n", 2, "--device", "cpu",
+              "--precision", "fp32", "-q"]
+    code, _, err = run_cli(capsys, *common)
+    assert code == 0, err
+    written = sorted(p.name for p in out.iterdir())
+    assert len(written) == 3 and all(max(images.image_size(out / n)) == 32 for n in written)
+    stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    (out / written[0]).unlink()
+    code, _, err = run_cli(capsys, *common, "--skip-existing")
+    assert code == 0 and sorted(p.name for p in out.iterdir()) == written
+    assert all((out / n).stat().st_mtime_ns == stamps[n] for n in written[1:])  # the others left alone
+    code, _, err = run_cli(capsys, *common[:-1], "--style-blend", "1,2")
+    assert code == 2 and "--style-blend" in one_error_line(err)
+
+
+def test_neighbours_from_the_command_line_and_for_a_clip(capsys, tmp_path):
+    from helpers import run_cli
+    from PIL import Image
+
+    photo, style = tmp_path / "photo.png", tmp_path / "style.png"
+    gradient_photo(64, 48).save(photo)
+    stripes(48).save(style)
+    code, _, err = run_cli(capsys, "stylize", "--method", "neighbours", photo, style, "-o", tmp_path / "o.png",
+                           "-s", 48, "-n", 3, "--strength", 0.9, "--device", "cpu")
+    assert code == 0 and "neighbours, " in err and Image.open(tmp_path / "o.png").size == (48, 36)
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    for i in range(3):
+        gradient_photo(48 + 0, 32).rotate(i).save(frames / f"f{i:03d}.png")
+    code, _, err = run_cli(capsys, "video", frames, "-o", tmp_path / "out", "--method", "neighbours", "--style", style,
+                           "-s", 48, "-n", 2, "--frame-iterations", 2, "--device", "cpu", "-q")
+    assert code == 0, err
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3

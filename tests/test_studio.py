@@ -82,7 +82,8 @@ def _set_number(page, elem_id: str, value: int) -> None:
 
 
 def _upload(page, files, content="photo.png", styles=("stripes.png",)) -> None:
-    page.locator("#content input[type=file]").set_input_files(str(files / content))
+    page.photo = str(files / content)  # for _start, if the editor drops it
+    page.locator("#content input[type=file]").set_input_files(page.photo)
     page.locator("#content canvas").first.wait_for()
     page.wait_for_timeout(2000)  # the editor loads the photo into its canvas before it reports a value
     if styles:
@@ -92,14 +93,24 @@ def _upload(page, files, content="photo.png", styles=("stripes.png",)) -> None:
 
 
 def _start(page) -> None:
-    """Click Stylize; if the editor had not finished loading the photo (it says so), try again."""
-    for _ in range(30):  # a loaded machine can take a minute to hand the canvas over
+    """Click Stylize; if the editor had not finished loading the photo (it says so), try again.
+
+    The refusal is a toast that stays on the page, so a retry counts the toasts: only a new one
+    means this click was refused too."""
+    refusals = page.get_by_text("add a content photo first")
+    for attempt in range(30):  # a loaded machine can take a minute to hand the canvas over
+        before = refusals.count()
         page.locator("#run").click()
-        try:
-            page.get_by_text("add a content photo first").first.wait_for(timeout=2500)
-        except sync_api.TimeoutError:
+        for _ in range(25):
+            page.wait_for_timeout(100)
+            if refusals.count() > before:
+                break
+        else:
             return
         page.wait_for_timeout(1500)
+        if attempt % 8 == 7:  # on a loaded machine the editor can lose an upload: give it the photo again
+            page.locator("#content input[type=file]").set_input_files(page.photo)
+            page.wait_for_timeout(2000)
     raise AssertionError("the photo never reached the editor")
 
 

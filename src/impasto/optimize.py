@@ -417,12 +417,18 @@ def _optimize(
     cast: Callable,
     report: Callable[[int, int, dict[str, float], torch.Tensor], None],
     compose: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    first_step: float | None = None,
 ) -> tuple[torch.Tensor, int, int, dict[str, float], str, list[float]]:
-    """One level (or tile) of optimisation: (image, iterations, evaluations, terms, stop reason, loss history)."""
+    """One level (or tile) of optimisation: (image, iterations, evaluations, terms, stop reason, loss history).
+
+    ``first_step`` (L-BFGS): the mean pixel change of the first step.  L-BFGS has no curvature yet
+    and moves the pixels by 1/N in all (N = their number), so its line search spends several
+    evaluations growing the step; a level that starts from a good picture knows the scale.
+    """
     image = start.clone().requires_grad_(True)
     name = settings.resolved_optimizer()
     lr = settings.learning_rate or DEFAULT_LEARNING_RATES[name]
-    optimizer = make_optimizer(name, [image], lr)
+    optimizer = make_optimizer(name, [image], lr * image.numel() * first_step if first_step and name == "lbfgs" else lr)
     evaluate = Evaluator(model, objective, image, cast, unit_gradient=name == "sgd", compose=compose)
     last_good = image.detach().clone()
     decay = settings.resolved_ema()
@@ -432,6 +438,7 @@ def _optimize(
     try:
         for iteration in range(1, settings.iterations + 1):
             optimizer.step(evaluate)
+            optimizer.param_groups[0]["lr"] = lr  # after a scaled first step, L-BFGS's own steps
             evaluate()  # the terms of the accepted point (free: cached, and reused by the next step)
             if name != "lbfgs":
                 with torch.no_grad():

@@ -40,7 +40,7 @@ class AdaINPainter:
         self.request = request
         self.styles = [images.as_tensor(style, request.max_pixels) for style in styles]
         self.masks = images.load_masks(request.masks, request.max_pixels) if request.masks is not None else None
-        self.alpha = 1.0 if request.strength is None else request.strength
+        self.alpha = AdaINMethod.default_strength if request.strength is None else request.strength
         self._codes: dict[int | None, list[adain.StyleCode]] = {}
 
     def _styles_at(self, side: int | None) -> list[torch.Tensor]:

@@ -42,7 +42,7 @@ class FeedForwardPainter:
     def __init__(self, request: Request) -> None:
         self.engine = fast.cached_model(request.model, request.device, request.precision)
         self.mix = self.engine.mix(request.weights).tolist()  # checks the weights against the model
-        self.strength = 1.0 if request.strength is None else request.strength
+        self.strength = FeedForward.default_strength if request.strength is None else request.strength
         self.request = request
 
     def _stylize(self, content: torch.Tensor) -> torch.Tensor:

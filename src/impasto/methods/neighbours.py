@@ -2,17 +2,25 @@
 "Neural Neighbor Style Transfer"): no training, any style, and the style's own textures.
 
 Where the Gram loss asks the output to share the style's feature *statistics*, this method builds an
-explicit target: every location of the photo's multi-layer VGG features (a hypercolumn on a grid of
-4 px cells) is replaced by the most similar hypercolumn of the style (cosine similarity, after
-centring both on the style's mean), and the pixels are optimised until their own hypercolumns point
-the same way as the replaced ones.  It runs coarse to fine, each level starting from the previous
-one's result, and ends with a colour step that gives the result the style's colour mean and
-covariance (the cosine loss ignores feature magnitudes, which would leave colours washed out).
+explicit target: every location of the photo's multi-layer VGG features (a hypercolumn of relu1_1 to
+relu4_1 on a grid of 4 px cells) is replaced by the most similar hypercolumn of the style (cosine
+similarity, after centring both on the style's mean), and the pixels are optimised until their own
+hypercolumns match the replaced ones (direction and length).  It runs coarse to fine, each level
+starting from the previous one's result, and ends with a colour step that gives the result the
+style's colour mean and covariance.
 
-The nearest-neighbour search is exact and done in blocks (:func:`nearest_neighbours`), so memory
-stays bounded at any size.  ``strength`` blends each target with the photo's own (unit) feature;
-``weights`` blend several styles' targets; ``masks`` give each style its region, and the photo's
-own features are the target where no mask covers.
+Two choices of impasto's, each measured against the optimisation method on unseen pairs
+(benchmarks/bench_neighbours.py, BENCHMARKS.md): each style cell serves a limited number of photo
+cells (``spread``; plain nearest neighbours let a large flat region take the same few cells, so the
+result covers a corner of the style), and a Gram term on the style's global statistics
+(``statistics``) sits beside the neighbour term, as the moment term does in Kolkin et al.'s earlier
+STROTSS.  ``spread=0, statistics=0`` is the plain method.
+
+The search is exact and done in blocks (:func:`nearest_neighbours`, :func:`top_neighbours`), so
+memory stays bounded at any size.  ``strength`` blends each target with the photo's own feature (and
+scales the statistics term and the colour step: 0 is the photo); ``weights`` blend several styles'
+targets; ``masks`` give each style its region, and the photo's own features are the target where no
+mask covers.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from .. import images
 from ..backbone import VGG
 from ..color import match_histogram, transfer_luminance
 from ..errors import ImpastoError
-from ..losses import TemporalTarget, normalised, resize_mask
+from ..losses import TemporalTarget, gram_matrix, normalised, resize_mask
 from ..optimize import StyleSettings, _optimize
 from ..runtime import autocast, default_encoder, resolve_device, resolve_precision
 from . import Progress, Request, Result, Temporal, check
@@ -47,11 +55,15 @@ TEMPORAL_WEIGHT = 0.002
 class NeighbourSettings:
     """The method's own options.  ``iterations`` run at the output size; each coarser level runs more."""
 
-    iterations: int = 15
+    iterations: int = 10
     pyramid_min: int = 128
     tolerance: float = 1e-5
     patience: int = 10
+    spread: float = 1.0  # each style cell serves about this many photo cells (0: plain nearest neighbours)
+    statistics: float = 10.0  # weight of the styles' Gram matrices (global statistics) beside the neighbours
+    magnitude: float = 1.0  # weight of the features' lengths beside their directions
     colour_step: bool = True
+    first_step: float | None = 0.005  # each level's first L-BFGS step: mean pixel change (see optimize._optimize)
     chunk: int = 1 << 24  # similarity scores computed at once (64 MiB of fp32): bounds memory at any size
 
     def validate(self) -> None:
@@ -60,8 +72,10 @@ class NeighbourSettings:
             if not isinstance(value, int) or value <= 0:
                 raise ImpastoError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}",
                                    parameter=name)
-        if not (self.tolerance >= 0 and math.isfinite(self.tolerance)):
-            raise ImpastoError(f"tolerance must be a non-negative number, got {self.tolerance}", parameter="tolerance")
+        for name in ("tolerance", "spread", "statistics", "magnitude"):
+            value = getattr(self, name)
+            if not (value >= 0 and math.isfinite(value)):
+                raise ImpastoError(f"{name} must be a non-negative number, got {value}", parameter=name)
 
 
 # ------------------------------------------------------------------------------------- the search
@@ -89,6 +103,53 @@ def nearest_neighbours(queries: torch.Tensor, keys: torch.Tensor, chunk: int = 1
             top_index = torch.where(better, index + k, top_index)
         best[q: q + query_block] = top_index
     return best
+
+
+def top_neighbours(queries: torch.Tensor, keys: torch.Tensor, k: int, chunk: int = 1 << 24,
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` best keys of each query, best first: (scores, indices), each (N, k); in blocks as above."""
+    k = min(k, keys.shape[0])
+    key_block = max(k, min(keys.shape[0], chunk))
+    query_block = max(1, chunk // key_block)
+    scores = torch.empty(queries.shape[0], k, device=queries.device)
+    indices = torch.empty(queries.shape[0], k, dtype=torch.long, device=queries.device)
+    for q in range(0, queries.shape[0], query_block):
+        rows = queries[q: q + query_block]
+        best_s = torch.full((rows.shape[0], 0), -math.inf, device=queries.device)
+        best_i = torch.zeros((rows.shape[0], 0), dtype=torch.long, device=queries.device)
+        for start in range(0, keys.shape[0], key_block):
+            block_s, block_i = torch.topk(rows @ keys[start: start + key_block].T,
+                                          min(k, keys[start: start + key_block].shape[0]), dim=1)
+            merged_s, order = torch.topk(torch.cat([best_s, block_s], dim=1),
+                                         min(k, best_s.shape[1] + block_s.shape[1]), dim=1)
+            best_i = torch.gather(torch.cat([best_i, block_i + start], dim=1), 1, order)
+            best_s = merged_s
+        scores[q: q + query_block], indices[q: q + query_block] = best_s, best_i
+    return scores, indices
+
+
+def balanced_neighbours(queries: torch.Tensor, keys: torch.Tensor, spread: float, k: int = 16,
+                        chunk: int = 1 << 24) -> torch.Tensor:
+    """Nearest neighbours where each key serves at most ``ceil(spread * N / M)`` queries.
+
+    Plain nearest neighbours let a large flat region of the photo take the same few style cells, so
+    the result's features cover a corner of the style's; a capacity spreads the choice over the whole
+    style (``spread`` 1: each style cell about once, the style's own distribution; larger: nearer
+    plain neighbours).  The most confident queries choose first among their ``k`` best; a query whose
+    candidates are all taken keeps its nearest.
+    """
+    scores, candidates = top_neighbours(queries, keys, k, chunk)
+    capacity = max(1, math.ceil(spread * queries.shape[0] / keys.shape[0]))
+    left = [capacity] * keys.shape[0]
+    chosen = candidates[:, 0].clone()
+    table = candidates.tolist()
+    for query in torch.argsort(scores[:, 0], descending=True).tolist():
+        for key in table[query]:
+            if left[key] > 0:
+                left[key] -= 1
+                chosen[query] = key
+                break
+    return chosen
 
 
 # --------------------------------------------------------------------------------- the hypercolumns
@@ -124,7 +185,8 @@ class StyleBank:
 
     centre: dict[str, torch.Tensor]
     rows: torch.Tensor  # (M, sum C) unit rows, for the search
-    layer_rows: dict[str, torch.Tensor]  # (M, C) centred unit rows per layer, for the targets
+    layer_rows: dict[str, torch.Tensor]  # (M, C) centred rows per layer (their own length), for the targets
+    grams: dict[str, torch.Tensor]  # per layer, at its own resolution: the global statistics term's targets
 
 
 def style_bank(model: VGG, style: torch.Tensor, cast: Callable) -> StyleBank:
@@ -133,18 +195,28 @@ def style_bank(model: VGG, style: torch.Tensor, cast: Callable) -> StyleBank:
     h, w = style.shape[-2:]
     columns = hypercolumns(features, (max(1, h // CELL), max(1, w // CELL)))
     centre = {name: _rows(c).mean(dim=0) for name, c in columns.items()}
-    layer_rows = {name: F.normalize(_rows(c) - centre[name], dim=1) for name, c in columns.items()}
-    return StyleBank(centre, unit_rows(columns, centre), layer_rows)
+    layer_rows = {name: _rows(c) - centre[name] for name, c in columns.items()}
+    grams = {name: gram_matrix(f.float()) for name, f in features.items()}
+    return StyleBank(centre, unit_rows(columns, centre), layer_rows, grams)
 
 
 class NeighbourObjective:
-    """Mean cosine distance between the image's centred hypercolumns and the targets, per layer."""
+    """Per layer, the mean cosine distance between the image's centred hypercolumns and the targets,
+    plus ``magnitude`` times their squared distance relative to the targets' mean square (the cosine
+    alone leaves the style's contrast out: strokes come out faint)."""
 
-    def __init__(self, targets: dict[str, torch.Tensor], centre: dict[str, torch.Tensor], grid: tuple[int, int]):
-        self.targets = targets  # (h*w, C) unit rows per layer
+    def __init__(self, targets: dict[str, torch.Tensor], centre: dict[str, torch.Tensor], grid: tuple[int, int],
+                 magnitude: float = 1.0):
+        self.targets = targets  # (h*w, C) centred rows per layer
+        self.units = {name: F.normalize(t, dim=1) for name, t in targets.items()}
+        self.scales = {name: t.pow(2).sum(dim=1).mean().clamp_min(1e-12) for name, t in targets.items()}
         self.centre = centre
         self.grid = grid
+        self.magnitude = magnitude
         self.temporal: Sequence[TemporalTarget] = ()
+        #: (weight, Gram targets per layer, region mask or None) per style: the global statistics term
+        self.statistics: list[tuple[float, dict[str, torch.Tensor], torch.Tensor | None]] = []
+        self.statistics_weight = 0.0
 
     @property
     def layers(self) -> list[str]:
@@ -154,10 +226,23 @@ class NeighbourObjective:
         columns = hypercolumns({name: features[name] for name in LAYERS}, self.grid)
         distance = image.new_zeros((), dtype=torch.float32)
         for name, column in columns.items():
-            rows = F.normalize(_rows(column) - self.centre[name], dim=1)
-            distance = distance + (1.0 - (rows * self.targets[name]).sum(dim=1)).mean()
+            rows = _rows(column) - self.centre[name]
+            distance = distance + (1.0 - (F.normalize(rows, dim=1) * self.units[name]).sum(dim=1)).mean()
+            if self.magnitude:
+                squared = (rows - self.targets[name]).pow(2).sum(dim=1).mean() / self.scales[name]
+                distance = distance + self.magnitude * squared
         terms = {"style": distance / len(columns)}
         terms["total"] = terms["style"]
+        if self.statistics_weight:
+            statistics = torch.zeros_like(distance)
+            for weight, grams, region in self.statistics:
+                for name in LAYERS:
+                    mask = None if region is None else resize_mask(region, tuple(features[name].shape[-2:]))
+                    target = grams[name]
+                    error = torch.mean((gram_matrix(features[name].float(), mask) - target) ** 2)
+                    statistics = statistics + weight * error / torch.mean(target ** 2).clamp_min(1e-12)
+            terms["statistics"] = self.statistics_weight * statistics / len(LAYERS)
+            terms["total"] = terms["total"] + terms["statistics"]
         if self.temporal:
             terms["temporal"] = sum((t.weight * t.loss(image) for t in self.temporal), torch.zeros_like(distance))
             terms["total"] = terms["total"] + terms["temporal"]
@@ -166,19 +251,24 @@ class NeighbourObjective:
 
 def neighbour_targets(content_columns: dict[str, torch.Tensor], banks: Sequence[StyleBank],
                       weights: Sequence[float], regions: Sequence[torch.Tensor] | None, strength: float,
-                      chunk: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-    """Per layer, the unit target rows and the centre the loss measures them from.
+                      chunk: int, spread: float = 0.0,
+                      ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Per layer, the target rows (centred) and the centre the loss measures them from.
 
     Each style's target is its nearest hypercolumn to each cell of the photo; several styles are
     blended by ``weights`` or split by ``regions`` (one (h*w,) weight per style; the photo's own
     feature where they sum to less than one); ``strength`` < 1 leans every target toward the photo.
     """
     centre = {name: sum(w * bank.centre[name] for w, bank in zip(weights, banks)) for name in LAYERS}
-    own = {name: F.normalize(_rows(content_columns[name]) - centre[name], dim=1) for name in LAYERS}
+    own = {name: _rows(content_columns[name]) - centre[name] for name in LAYERS}
     targets = {name: torch.zeros_like(own[name]) for name in LAYERS}
     for k, bank in enumerate(banks):
         # search in the style's own centring: a photo cell finds the style cell that plays its part
-        index = nearest_neighbours(unit_rows(content_columns, bank.centre), bank.rows, chunk)
+        query = unit_rows(content_columns, bank.centre)
+        if spread:
+            index = balanced_neighbours(query, bank.rows, spread, chunk=chunk)
+        else:
+            index = nearest_neighbours(query, bank.rows, chunk)
         share = weights[k] if regions is None else regions[k][:, None]
         for name in LAYERS:
             targets[name] = targets[name] + share * bank.layer_rows[name][index]
@@ -186,9 +276,8 @@ def neighbour_targets(content_columns: dict[str, torch.Tensor], banks: Sequence[
         uncovered = (1.0 - torch.stack(list(regions)).sum(dim=0)).clamp(0, 1)[:, None]
         targets = {name: targets[name] + uncovered * own[name] for name in LAYERS}
     if strength < 1.0:
-        targets = {name: strength * F.normalize(targets[name], dim=1) + (1.0 - strength) * own[name]
-                   for name in LAYERS}
-    return {name: F.normalize(t, dim=1) for name, t in targets.items()}, centre
+        targets = {name: strength * targets[name] + (1.0 - strength) * own[name] for name in LAYERS}
+    return targets, centre
 
 
 def colour_step(image: torch.Tensor, styles: Sequence[torch.Tensor], weights: Sequence[float],
@@ -219,7 +308,7 @@ class Neighbours:
     uses_styles = True
     model_kind = None
     model_required = False
-    default_strength = 1.0
+    default_strength = 0.7  # measured: style and content both nearer than the optimisation method's
     one_pass = False
     options = NeighbourSettings
 
@@ -237,7 +326,7 @@ class NeighbourPainter:
         self.styles = [images.as_tensor(style, request.max_pixels) for style in styles]
         self.masks = images.load_masks(request.masks, request.max_pixels) if request.masks is not None else None
         self.weights = normalised(request.weights or [1.0] * len(self.styles), "blend weights")
-        self.strength = 1.0 if request.strength is None else request.strength
+        self.strength = Neighbours.default_strength if request.strength is None else request.strength
         self.device = resolve_device(request.device)
         self.cast = functools.partial(autocast, self.device, resolve_precision(request.precision, self.device))
         self.model = default_encoder(LAYERS, self.device)
@@ -270,12 +359,18 @@ class NeighbourPainter:
         if self.masks is not None:
             regions = [resize_mask(mask, grid).to(self.device).flatten() for mask in self.masks]
         banks = self.banks(self.request.style_size(max(h, w)), recolour_to)
-        targets, centre = neighbour_targets(columns, banks, self.weights, regions, self.strength, self.settings.chunk)
-        objective = NeighbourObjective(targets, centre, grid)
+        targets, centre = neighbour_targets(columns, banks, self.weights, regions, self.strength, self.settings.chunk,
+                                            self.settings.spread)
+        objective = NeighbourObjective(targets, centre, grid, self.settings.magnitude)
         objective.temporal = temporal
+        objective.statistics_weight = self.settings.statistics * self.strength  # 0: the photo, as everywhere
+        objective.statistics = [(weight, bank.grams, None if self.masks is None else
+                                 resize_mask(self.masks[k], (h, w)).to(self.device))
+                                for k, (weight, bank) in enumerate(zip(self.weights, banks))]
         steps = StyleSettings(iterations=iterations, optimizer="lbfgs", tolerance=self.settings.tolerance,
                               patience=self.settings.patience)
-        return _optimize(self.model, objective, canvas.to(self.device), steps, self.cast, report)
+        return _optimize(self.model, objective, canvas.to(self.device).contiguous(), steps, self.cast, report,
+                         first_step=self.settings.first_step)
 
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
         r = self.request
