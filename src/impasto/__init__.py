@@ -1,6 +1,7 @@
 """impasto: neural style transfer.
 
-``impasto.stylize(content, style, **options)`` returns a PIL image; the pieces it is made of
+``impasto.stylize(content, style, **options)`` returns a PIL image (the optimisation method);
+:mod:`impasto.methods` runs every method through one interface; the pieces they are made of
 (backbone, losses, images, engine) are importable for those who build on them.
 """
 
