@@ -71,8 +71,9 @@ class Request:
         side = self.size if content_side is None else content_side
         return None if side is None else max(1, round(side * self.style_scale))
 
-    def colour(self) -> str | None:
-        return None if self.preserve_color == "none" else self.preserve_color
+    def load(self, content: images.ImageLike) -> torch.Tensor:
+        """The photo as a tensor at the output size (within the pixel limit, before and after resizing)."""
+        return images.resize_max_side(images.as_tensor(content, self.max_pixels), self.size, self.max_pixels)
 
 
 @dataclass

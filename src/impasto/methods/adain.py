@@ -61,8 +61,7 @@ class AdaINPainter:
 
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
         started = time.perf_counter()
-        r = self.request
-        content_t = images.resize_max_side(images.as_tensor(content, r.max_pixels), r.size, r.max_pixels)
+        content_t = self.request.load(content)
         return one_step(content_t, lambda: self._stylize(content_t, self.codes(content_t)), on_step, started)
 
     def frames(self, temporal: Temporal) -> FeedForwardFrames:

@@ -373,9 +373,7 @@ class NeighbourPainter:
                          first_step=self.settings.first_step)
 
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
-        r = self.request
-        full = images.resize_max_side(images.as_tensor(content, r.max_pixels), r.size, r.max_pixels)
-        return self.paint_tensor(full, on_step)
+        return self.paint_tensor(self.request.load(content), on_step)
 
     def paint_tensor(self, full: torch.Tensor, on_step: Callable[[Progress], None] | None = None,
                      init: torch.Tensor | None = None, temporal: Sequence[TemporalTarget] = (),
