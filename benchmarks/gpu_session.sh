@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One run on a machine with a GPU: training-step speed (eager and compiled), then every shipped
+# One run on a machine with a GPU: training-step speed (eager and compiled), neural neighbours'
+# time at 512 px, then every shipped
 # feed-forward model continued in parallel with the recipe's settings, weights and logs to OUT.
 #
 #   benchmarks/gpu_session.sh DATA OUT            # DATA: the test data folder (train/content, train/style)
@@ -24,6 +25,18 @@ for compile in "" "--compile inductor"; do
   $PY benchmarks/bench_training.py --crop 256 --batch-size 8 --width 1.0 --warmup 10 --steps "$BENCH_STEPS" \
       $compile >> "$OUT/logs/bench_training.txt" 2>&1
   tail -4 "$OUT/logs/bench_training.txt" >> "$OUT/logs/summary.txt"
+done
+
+echo "== neural neighbours at 512 px (goal <= 1 s on a GPU; the first run loads and warms up)" | tee -a "$OUT/logs/summary.txt"
+photo=$(ls "$DATA"/train/content/*.jpg | head -1)
+for run in 1 2 3; do
+  began=$(date +%s.%N)
+  $IMPASTO stylize --method neighbours "$photo" "$DATA/train/style/starry_night.jpg" -o "$OUT/neighbours.png" \
+      --size 512 -q >> "$OUT/logs/neighbours.txt" 2>&1
+  code=$?
+  seconds=$($PY -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))' "$began" "$(date +%s.%N)")
+  echo "neighbours run $run: exit $code, $seconds s (command start to file, process start included)" \
+      >> "$OUT/logs/summary.txt"
 done
 
 echo "== continuing the shipped models ($STEPS steps each, in parallel)" | tee -a "$OUT/logs/summary.txt"
