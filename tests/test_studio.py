@@ -154,6 +154,8 @@ def test_stop_keeps_the_current_result(page, files):
     page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('stopped')",
                            timeout=120_000)
     assert page.locator("#download a").count() >= 1
+    page.wait_for_timeout(3000)  # nothing late may cover the job's last word
+    assert "stopped" in _progress(page)[2]
 
 
 def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -214,3 +215,36 @@ def test_sigterm_stops_the_server_and_removes_its_folder(tmp_path):
         server.kill()
     assert "Traceback" not in out
     assert list(tmp_path.glob("impasto-studio-*")) == []
+
+
+def test_a_stop_takes_effect_within_one_evaluation_not_one_iteration():
+    """The Stop button's flag is checked before every loss evaluation (a line search can run many)."""
+    from impasto.optimize import StyleSettings, run
+    from impasto.runtime import cancellable
+
+    stop_now = threading.Event()
+    stop_now.set()
+    with cancellable(stop_now):
+        result = run(gradient_photo(48, 40), [stripes(48)], StyleSettings(size=48, iterations=50, precision="fp32"))
+    assert result.stop_reason == "interrupted" and result.evaluations == 0
+    assert result.image.shape[-2:] == (40, 48)
+    never = threading.Event()
+    with cancellable(never):
+        assert run(gradient_photo(48, 40), [stripes(48)], StyleSettings(size=48, iterations=2)).iterations == 2
+
+
+def test_progress_says_steps_elapsed_and_time_left():
+    from impasto.studio import _step_note
+
+    note = _step_note(40, 120, time.perf_counter() - 20, one_pass=False)
+    assert note.startswith("step 40 of 120 (all levels)") and "20 s" in note and "about 40 s left" in note
+
+
+def test_a_user_mistake_is_one_line_in_the_log_and_a_lasting_message(tmp_path, capsys):
+    studio = Studio(tmp_path / "work")
+    with pytest.raises(Exception) as error:
+        _run(studio, None, [])
+    assert "add a content photo first" in str(error.value)
+    assert getattr(error.value, "duration", 0) is None and getattr(error.value, "print_exception", True) is False
+    log = capsys.readouterr().err.strip().splitlines()
+    assert log == ["impasto studio: add a content photo first (drop it on the canvas)"]

@@ -26,7 +26,7 @@ from .errors import ImpastoError
 from .color import METHODS as COLOR_METHODS
 from .color import match_histogram, match_luminance, transfer_luminance
 from . import tiling
-from .runtime import PRECISIONS, autocast, cpu_has_fast_bf16, get_backbone, resolve_device, resolve_precision  # noqa: F401
+from .runtime import PRECISIONS, autocast, check_cancelled, cpu_has_fast_bf16, get_backbone, resolve_device, resolve_precision  # noqa: F401
 from .losses import STYLE_LOSSES, GramLoss, StyleObjective, StyleTarget, TemporalTarget, make_style_loss, mask_pyramid, normalised, resize_mask
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -304,6 +304,7 @@ class Evaluator:
         self._loss: torch.Tensor | None = None
 
     def __call__(self) -> torch.Tensor:
+        check_cancelled()
         pixels = self.image.detach()
         if self._point is not None and torch.equal(self._point, pixels):
             self.image.grad = self._grad.clone()

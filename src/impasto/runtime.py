@@ -8,8 +8,10 @@ inference.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
+import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -114,3 +116,26 @@ def cached_engine(factory: Callable[..., Any], path: str | os.PathLike | None, d
     if key not in _ENGINES:
         _ENGINES[key] = factory(path, device, precision)
     return _ENGINES[key]
+
+
+_CANCEL: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("impasto_cancel", default=None)
+
+
+@contextlib.contextmanager
+def cancellable(event: threading.Event):
+    """Work run inside stops soon after ``event`` is set (a studio's Stop, a closed tab), as on Ctrl-C."""
+    token = _CANCEL.set(event)
+    try:
+        yield
+    finally:
+        _CANCEL.reset(token)
+
+
+def check_cancelled() -> None:
+    """Raise KeyboardInterrupt if the surrounding :func:`cancellable` event is set.
+
+    Called before every loss evaluation, so a stop takes effect within one evaluation, not one
+    optimiser iteration (an L-BFGS line search can evaluate many times)."""
+    event = _CANCEL.get()
+    if event is not None and event.is_set():
+        raise KeyboardInterrupt

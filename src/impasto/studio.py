@@ -20,6 +20,7 @@ import os
 import queue
 import shlex
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -135,8 +136,10 @@ class Background:
         self._reports.put(item)
 
     def _work(self, job, lock: threading.Lock) -> None:
+        from .runtime import cancellable
+
         try:
-            with lock:
+            with lock, cancellable(self.stop):
                 if self.stop.is_set():  # abandoned while waiting for the device
                     raise KeyboardInterrupt
                 self._outcome["result"] = job(self._report)
@@ -167,11 +170,15 @@ class Background:
 
 
 def _fail(exc: Exception):
+    """A user's mistake as a message that stays on the page until dismissed, and one line in the
+    server's log (no traceback: nothing is wrong with the server)."""
     gr = _gradio()
+    message = str(exc)
     if isinstance(exc, ImpastoError):
         name = Path(exc.path).name if exc.path else None
-        return gr.Error(f"{name}: {exc.problem}" if name else exc.problem)
-    return gr.Error(str(exc))
+        message = f"{name}: {exc.problem}" if name else exc.problem
+    print(f"impasto studio: {message}", file=sys.stderr, flush=True)
+    return gr.Error(message, duration=None, print_exception=False)
 
 
 def _load(path: str | None, what: str) -> torch.Tensor:
@@ -227,11 +234,27 @@ def _default_strength(method: str) -> float:
     return methods.get(method).default_strength
 
 
-def _default_iterations(method: str) -> int:
+def _default_iterations(method: str) -> int | None:
+    """The method's own iterations at the output size, or None for a one-pass method."""
     from . import methods
 
     options = methods.get(method).options
-    return int(options().iterations) if options is not None and "iterations" in options.__dataclass_fields__ else 50
+    return int(options().iterations) if options is not None and "iterations" in options.__dataclass_fields__ else None
+
+
+def _model_label(model) -> str:
+    """A shipped model in words: its name and the painting(s) it learnt."""
+    paintings = [name.replace("_", " ") for name in model.config.get("style_names", [])]
+    if paintings and paintings != [model.path.stem.replace("_", " ")]:
+        return f"{model.path.stem} ({' + '.join(paintings)})"
+    return model.path.stem
+
+
+def _method_choices(names) -> list[tuple[str, str]]:
+    """(plain words, name) for a Radio: the words shown, the name passed to the job."""
+    from . import methods
+
+    return [(methods.get(name).label, name) for name in names]
 
 
 def _chosen(method: str, model: str | None):
@@ -268,6 +291,15 @@ def _progress_html(done: int, total: int, note: str) -> str:
     return (f'<div id="job-progress" data-done="{done}" data-total="{total}">'
             f'<progress value="{done}" max="{total}" style="width:100%"></progress>'
             f'<span>{note}</span></div>')
+
+
+def _step_note(done: int, total: int, started: float, one_pass: bool) -> str:
+    """'step 40 of 237 (all levels) · 12 s, about 58 s left': the CLI's progress in words."""
+    if one_pass:
+        return "stylizing..."
+    elapsed = time.perf_counter() - started
+    left = elapsed / max(done, 1) * (total - done)
+    return f"step {done} of {total} (all levels) · {elapsed:.0f} s, about {left:.0f} s left"
 
 
 def _preview(image: torch.Tensor):
@@ -332,14 +364,14 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
             report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
 
+    yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery  # at once: no stale status
     try:
         painter = chosen.prepare(styles, request)
         job = Background(lambda report: painter.paint(content, lambda p: on_step(p, report)), studio.device, flag)
         try:
-            yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery
             for done, total, image in job.updates():
-                note = f"iteration {done} of {total}" if not chosen.one_pass else "stylizing..."
-                yield _preview(image), _progress_html(done, total, note), None, gallery, gallery
+                yield (_preview(image), _progress_html(done, total, _step_note(done, total, started, chosen.one_pass)),
+                       None, gallery, gallery)
         finally:  # also when the tab closed (the generator is closed at a yield): stop the work
             job.close()
         painted_result = job.result()
@@ -358,9 +390,11 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
            gallery, gallery)
 
 
-def stop(studio: Studio, session: str) -> str:
+def stop(studio: Studio, session: str) -> None:
+    """Stop this session's job: it ends within one loss evaluation and shows the result so far.
+
+    Nothing is written to the page here, so no late "stopping..." can cover the job's own last word."""
     studio.stop_flag(session).set()
-    return "stopping..."
 
 
 def create_video(studio: Studio, clip: str | None, method: str, model: str | None, style_file: Any, size: int,
@@ -449,7 +483,7 @@ def build(studio: "Studio"):
     from . import methods
     from .modelfile import shipped_models
 
-    fast_models = [m.path.stem for m in shipped_models() if m.kind == "fast"]
+    fast_models = [(_model_label(m), m.path.stem) for m in shipped_models() if m.kind == "fast"]
     with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600)) as app:
         gallery_state = gr.State([])
         gr.Markdown("# impasto studio\nRepaint a photo in the style of artworks.")
@@ -467,14 +501,14 @@ def build(studio: "Studio"):
                     use_mask = gr.Checkbox(label="Use the painted mask (1 style: where it goes; 2 styles: "
                                                  "first inside, second outside)", elem_id="use-mask")
                 with gr.Column():
-                    method = gr.Radio(list(METHODS), value="optimize", label="Method", elem_id="method")
-                    model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
-                                        label="Fast model", elem_id="model")
+                    method = gr.Radio(_method_choices(METHODS), value="optimize", label="Method", elem_id="method")
+                    model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
+                                        label="Trained style", elem_id="model", visible=False)
                     size = gr.Slider(64, 2048, value=512, step=32, label="Size (long side, px)", elem_id="size")
                     strength = gr.Slider(0, 1, value=_default_strength("optimize"), step=0.05,
                                          label="Strength (0 = the photo; set to the method's default when you "
                                                "choose a method)", elem_id="strength")
-                    iterations = gr.Slider(5, 300, value=_default_iterations("optimize"), step=5,
+                    iterations = gr.Slider(5, 300, value=_default_iterations("optimize") or 50, step=5,
                                            label="Iterations (iterative methods)", elem_id="iterations")
                     preserve = gr.Radio(list(COLOR_CHOICES), value="none", label="Keep the photo's colours",
                                         elem_id="preserve")
@@ -489,8 +523,9 @@ def build(studio: "Studio"):
         with gr.Tab("Video"):
             clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             with gr.Row():
-                video_method = gr.Radio(list(METHODS), value="fast", label="Method", elem_id="video-method")
-                video_model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
+                video_method = gr.Radio(_method_choices(METHODS), value="fast", label="Method",
+                                        elem_id="video-method")
+                video_model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
                                           label="Fast model", elem_id="video-model")
                 video_style = gr.File(label="Style image (methods that take one)", file_types=["image"],
                                       elem_id="video-style")
@@ -501,9 +536,9 @@ def build(studio: "Studio"):
             video_out = gr.Video(label="Result", elem_id="video-result", interactive=False)
         with gr.Tab("Camera"):
             with gr.Row():
-                camera_method = gr.Radio([name for name in METHODS if methods.get(name).one_pass], value="fast",
-                                         label="Method", elem_id="camera-method")
-                camera_model = gr.Dropdown(fast_models, value=fast_models[0] if fast_models else None,
+                camera_method = gr.Radio(_method_choices([n for n in METHODS if methods.get(n).one_pass]),
+                                         value="fast", label="Method", elem_id="camera-method")
+                camera_model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
                                            label="Fast model", elem_id="camera-model")
                 camera_style = gr.File(label="Style image (adain)", file_types=["image"], elem_id="camera-style")
             with gr.Row():
@@ -522,15 +557,23 @@ def build(studio: "Studio"):
                 shown = [(item["image"], item["caption"]) for item in state_v]
                 yield preview_v, progress_v, download_v, shown, state_v
 
-        method.change(lambda name: (_default_strength(name), _default_iterations(name)), method,
-                      [strength, iterations], queue=False)
+        def method_panel(name: str) -> tuple:
+            """Only what applies to the chosen method, set to its defaults."""
+            chosen = methods.get(name)
+            iterative = _default_iterations(name) is not None
+            return (gr.update(value=_default_strength(name)),
+                    gr.update(value=_default_iterations(name) or 50, visible=iterative),
+                    gr.update(visible=chosen.model_required), gr.update(visible=chosen.uses_styles),
+                    gr.update(visible=chosen.uses_styles))
+
+        method.change(method_panel, method, [strength, iterations, model, styles, use_mask], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
                                     preserve, use_mask, gallery_state],
                        [preview, progress, download, gallery, gallery_state], concurrency_id="device")
-        def run_stop(request: gr.Request) -> str:
-            return stop(studio, request.session_hash)
+        def run_stop(request: gr.Request) -> None:
+            stop(studio, request.session_hash)
 
-        halt.click(run_stop, None, progress, queue=False)
+        halt.click(run_stop, None, None, queue=False)
 
         def show_command(state, event: gr.SelectData):
             return state[event.index]["command"] if 0 <= event.index < len(state) else ""

@@ -104,6 +104,7 @@ class Painter(Protocol):
 
 class Method(Protocol):
     name: str
+    label: str  # what it is in plain words (for the studio)
     summary: str
     uses_styles: bool  # takes style images (False: its styles are inside its model file)
     model_kind: str | None  # the kind of model file it loads, or None

@@ -21,6 +21,7 @@ from . import Progress, Request, Result, Temporal, check, one_step
 
 class AdaINMethod:
     name = "adain"
+    label = 'Any style, instant: AdaIN'  # in plain words, for the studio
     summary = "any style in one forward pass (a trained decoder; Huang & Belongie 2017)"
     uses_styles = True
     model_kind = adain.KIND

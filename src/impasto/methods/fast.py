@@ -21,6 +21,7 @@ from . import Progress, Request, Result, Temporal, check, one_step
 
 class FeedForward:
     name = "fast"
+    label = 'Instant, trained styles: a fast model'  # in plain words, for the studio
     summary = "a trained network per style (or set of styles), one forward pass (Johnson et al. 2016)"
     uses_styles = False
     model_kind = fast.KIND

@@ -303,6 +303,7 @@ def level_plan(side: int, iterations: int, smallest: int) -> list[tuple[int, int
 
 class Neighbours:
     name = "neighbours"
+    label = 'Any style with its own textures, ~15 s: neural neighbours'  # in plain words, for the studio
     summary = ("each feature of the photo replaced by its nearest style feature, pixels optimised to match "
                "(Kolkin et al. 2022): any style, no training")
     uses_styles = True

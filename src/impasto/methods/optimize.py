@@ -33,6 +33,7 @@ def settings_for(request: Request, side: int) -> StyleSettings:
 
 class Optimize:
     name = "optimize"
+    label = 'Quality, slow: the optimisation method'  # in plain words, for the studio
     summary = "optimise the pixels against content and style losses (Gatys et al. 2015): best quality, slowest"
     uses_styles = True
     model_kind = None
