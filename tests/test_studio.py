@@ -282,3 +282,17 @@ def test_old_results_are_swept(tmp_path):
     os.utime(old, (time.time() - 7200, time.time() - 7200))
     fresh = studio.new_path(".png")
     assert not old.exists() and fresh.parent == tmp_path
+
+
+def test_each_method_shows_only_its_own_controls_with_its_defaults(page):
+    def visible(elem_id: str) -> bool:
+        return page.locator(f"#{elem_id}").is_visible()
+
+    assert not visible("model") and visible("styles") and visible("iterations")
+    page.locator("#method").get_by_text("a fast model").click()
+    page.wait_for_function("() => !!document.querySelector('#model') && document.querySelector('#model').offsetParent")
+    assert visible("model") and not visible("styles") and not visible("iterations")
+    page.locator("#method").get_by_text("neural neighbours").click()
+    page.wait_for_function("() => document.querySelector('#iterations input[type=number]')?.value === '10'")
+    assert page.locator("#strength input[type=number]").input_value() == "0.7"
+    assert visible("styles") and not visible("model")

@@ -248,3 +248,12 @@ def test_a_user_mistake_is_one_line_in_the_log_and_a_lasting_message(tmp_path, c
     assert getattr(error.value, "duration", 0) is None and getattr(error.value, "print_exception", True) is False
     log = capsys.readouterr().err.strip().splitlines()
     assert log == ["impasto studio: add a content photo first (drop it on the canvas)"]
+
+
+def test_a_trained_style_is_named_with_its_paintings():
+    from impasto.modelfile import shipped_models
+    from impasto.studio import _model_label
+
+    labels = {m.path.stem: _model_label(m) for m in shipped_models() if m.kind == "fast"}
+    assert labels["two-styles"] == "two-styles (starry night + wave kanagawa)"
+    assert labels["mosaic"] == "mosaic"
