@@ -190,6 +190,12 @@ def _load(path: str | None, what: str) -> torch.Tensor:
         raise _fail(ImpastoError(exc.problem, Path(path).name)) from None
 
 
+def check_uploads(files: list | None, what: str) -> None:
+    """Read each uploaded image now, so that a bad file is a message at upload, not at Stylize."""
+    for item in files or []:
+        _load(str(getattr(item, "name", item)), what)
+
+
 def _editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(photo RGB uint8, painted mask float in [0, 1] or None) from an ImageEditor value."""
     if not value:
@@ -566,6 +572,10 @@ def build(studio: "Studio"):
                     gr.update(visible=chosen.model_required), gr.update(visible=chosen.uses_styles),
                     gr.update(visible=chosen.uses_styles))
 
+        def check_styles(files) -> None:
+            check_uploads(files, "style image")
+
+        styles.upload(check_styles, styles, None, show_progress="hidden")
         method.change(method_panel, method, [strength, iterations, model, styles, use_mask], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
                                     preserve, use_mask, gallery_state],
