@@ -27,3 +27,11 @@ def inputs(tmp_path):
     gradient_photo().save(content)
     stripes(64).save(style)
     return content, style
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_history(tmp_path_factory):
+    """Runs recorded by tests go to a temporary history, never the user's."""
+    import os
+
+    os.environ["IMPASTO_HISTORY"] = str(tmp_path_factory.mktemp("history"))

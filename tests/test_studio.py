@@ -177,7 +177,7 @@ def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server):
     page.locator("#gallery button img, #gallery img").first.click()
     page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('--mask')")
     text = page.locator("#command").inner_text()
-    assert "--method adain" in text and "--mask mask.png --mask mask_inverse.png" in text
+    assert "--method adain" in text and "--mask mask1.png --mask mask2.png" in text
 
 
 def test_a_corrupt_upload_is_a_message_on_the_page_at_once(page, files):
@@ -297,3 +297,25 @@ def test_each_method_shows_only_its_own_controls_with_its_defaults(page):
     page.wait_for_function("() => document.querySelector('#iterations input[type=number]')?.value === '10'")
     assert page.locator("#strength input[type=number]").input_value() == "0.7"
     assert visible("styles") and not visible("model")
+
+
+def test_the_gallery_survives_a_reload_and_a_run_downloads_as_a_bundle(page, files, tmp_path):
+    _upload(page, files)
+    page.locator("#method").get_by_text("AdaIN").click()
+    _set_number(page, "size", 64)
+    _start(page)
+    page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
+                           timeout=120_000)
+    page.reload()  # everything on the page is gone; the history is not
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery button img, #gallery img").first.wait_for(timeout=30_000)
+    page.locator("#gallery button img, #gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('impasto stylize')")
+    page.locator("#bundle").click()
+    with page.expect_download() as info:
+        page.locator("#bundle-file a").first.click()
+    saved = tmp_path / "run.zip"
+    info.value.save_as(saved)
+    import zipfile
+
+    assert any(name.endswith("command.sh") for name in zipfile.ZipFile(saved).namelist())

@@ -41,7 +41,7 @@ def test_optimise_job_streams_previews_and_ends_with_a_file(tmp_path):
     assert len(previews) >= 3
     final = updates[-1]
     assert final[2] is not None and "done" in final[1]
-    assert final[3][0]["command"].startswith("impasto stylize --method optimize content.png style.png -o result.png --size 48")
+    assert final[3][0]["command"].startswith("impasto stylize --method optimize content.png style1.png --size 48")
 
 
 def test_stop_flag_ends_the_job_with_the_current_result(tmp_path):
@@ -80,18 +80,17 @@ def test_painted_mask_splits_two_styles(tmp_path):
     result = np.asarray(Image.open(updates[-1][2])).astype(float)
     left, right = result[:, :16], result[:, 32:]
     assert left[..., 0].mean() - left[..., 2].mean() > right[..., 0].mean() - right[..., 2].mean()
-    assert "--mask mask.png --mask mask_inverse.png" in updates[-1][3][0]["command"]
+    assert "--mask mask1.png --mask mask2.png -o again.png" in updates[-1][3][0]["command"]
 
 
 def test_command_line_for_each_method():
-    assert command_line("fast", [], {"size": 512, "model": "mosaic", "blend": [0.7, 0.3]}) == \
-        "impasto stylize --model mosaic content.png -o result.png --size 512 --style-blend 0.7,0.3"
-    adain = command_line("adain", ["a b.png"], {"size": 256, "strength": 0.5, "preserve_color": "luminance"})
-    assert adain == ("impasto stylize --method adain content.png 'a b.png' -o result.png --size 256 --strength 0.5 "
-                     "--preserve-color luminance")
-    neighbours = command_line("neighbours", ["s.png"], {"size": 256, "iterations": 10, "strength": 1.0})
-    assert neighbours == ("impasto stylize --method neighbours content.png s.png -o result.png --size 256 "
-                          "--iterations 10 --strength 1")
+    assert command_line("fast", 0, {"size": 512, "model": "mosaic", "blend": [0.7, 0.3]}) == \
+        ["stylize", "--model", "mosaic", "{content}", "--size", "512", "--style-blend", "0.7,0.3"]
+    adain = command_line("adain", 2, {"size": 256, "strength": 0.5, "preserve_color": "luminance"}, masks=2)
+    assert " ".join(adain) == ("stylize --method adain {content} {style1} {style2} --size 256 --strength 0.5 "
+                               "--preserve-color luminance --mask {mask1} --mask {mask2}")
+    neighbours = command_line("neighbours", 1, {"size": 256, "iterations": 10, "strength": 1.0})
+    assert " ".join(neighbours) == "stylize --method neighbours {content} {style1} --size 256 --iterations 10 --strength 1"
 
 
 def test_a_job_whose_page_goes_away_stops_and_frees_the_device(tmp_path):

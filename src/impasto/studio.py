@@ -35,6 +35,7 @@ import torch
 
 from . import images
 from .errors import ImpastoError
+from .history import History
 from .methods import REGISTRY
 
 MAX_UPLOAD = "25mb"
@@ -68,13 +69,15 @@ def _gradio():
 class Studio:
     """The app's state shared by all sessions: its folder, stop flags, camera frame times."""
 
-    def __init__(self, folder: str | os.PathLike | None = None, preview_every: int = 5) -> None:
+    def __init__(self, folder: str | os.PathLike | None = None, preview_every: int = 5,
+                 history: "History | None" = None) -> None:
         self.folder = Path(folder) if folder else Path(tempfile.mkdtemp(prefix="impasto-studio-"))
         self.folder.mkdir(parents=True, exist_ok=True)
         self.folder.chmod(0o700)  # results and uploads are private to this user
         self.uploads = self.folder / "uploads"
         self.uploads.mkdir(mode=0o700, exist_ok=True)
         self.preview_every = preview_every
+        self.history = history or History()  # outlasts this folder: the user's data folder
         self.device = threading.Lock()  # one Create or Video job at a time, abandoned ones included
         self.stops: dict[str, threading.Event] = {}
         self.camera_times: dict[str, deque] = {}
@@ -271,14 +274,15 @@ def _chosen(method: str, model: str | None):
     return chosen, (_model_path(model) if chosen.model_required else None)
 
 
-def command_line(method: str, style_names: list[str], settings: dict[str, Any]) -> str:
-    """The `impasto` command that reproduces a studio result from the same files."""
-    parts = ["impasto", "stylize"]
+def command_line(method: str, styles: int, settings: dict[str, Any], masks: int = 0) -> list[str]:
+    """The `impasto` command's arguments that reproduce a studio result, its inputs named
+    ``{content}``, ``{style1}``..., ``{mask1}``... (the run's files in the history)."""
+    parts = ["stylize"]
     if settings.get("model"):
         parts += ["--model", settings["model"]]
     else:
         parts += ["--method", method]
-    parts += ["content.png", *style_names, "-o", "result.png", "--size", str(settings["size"])]
+    parts += ["{content}", *[f"{{style{k}}}" for k in range(1, styles + 1)], "--size", str(settings["size"])]
     if settings.get("iterations"):
         parts += ["--iterations", str(settings["iterations"])]
     if settings.get("strength") is not None:
@@ -287,9 +291,15 @@ def command_line(method: str, style_names: list[str], settings: dict[str, Any]) 
         parts += ["--style-blend", ",".join(f"{w:g}" for w in settings["blend"])]
     if settings.get("preserve_color", "none") != "none":
         parts += ["--preserve-color", settings["preserve_color"]]
-    for name in settings.get("masks", []):
-        parts += ["--mask", name]
-    return " ".join(shlex.quote(part) for part in parts)
+    for k in range(1, masks + 1):
+        parts += ["--mask", f"{{mask{k}}}"]
+    return parts
+
+
+def gallery_items(studio: "Studio") -> list[dict[str, str]]:
+    """The gallery from the history: the latest runs first."""
+    return [{"image": str(run.result), "caption": run.caption(), "command": run.command, "id": run.id}
+            for run in studio.history.runs()]
 
 
 def _progress_html(done: int, total: int, note: str) -> str:
@@ -334,9 +344,7 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
     if not chosen.uses_styles:
         style_paths = []  # a model with its styles built in: the style files are not used
     styles = [_load(path, "style image") for path in style_paths]
-    style_names = [Path(p).name for p in style_paths]
     masks = None
-    mask_names: list[str] = []
     if use_mask:
         if painted is None:
             raise _fail(ImpastoError("paint where the style goes on the photo first (or untick 'use the painted mask')"))
@@ -344,9 +352,9 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         if not chosen.uses_styles:
             raise _fail(ImpastoError(f"painted regions give style images their places; {method} has none"))
         if len(styles) == 1:
-            masks, mask_names = [region], ["mask.png"]
+            masks = [region]
         elif len(styles) == 2:
-            masks, mask_names = [region, 1.0 - region], ["mask.png", "mask_inverse.png"]
+            masks = [region, 1.0 - region]
         else:
             raise _fail(ImpastoError("a painted mask splits the photo between one or two styles"))
     count = len(styles) if chosen.uses_styles else None
@@ -357,7 +365,7 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
     request = Request(size=int(size), weights=blend, masks=masks, preserve_color=preserve, strength=float(strength),
                       model=model_path, max_pixels=MAX_PIXELS, options=options)
     settings_record: dict[str, Any] = {"size": int(size), "strength": float(strength), "blend": blend,
-                                       "preserve_color": preserve, "masks": mask_names,
+                                       "preserve_color": preserve,
                                        "model": model if model_path else None,
                                        "iterations": int(iterations) if options is not None else None}
     flag = studio.stop_flag(session)
@@ -385,14 +393,15 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         raise _fail(exc) from None
     result = painted_result.image
     stop_note = "stopped: this is the result so far" if painted_result.stop_reason == "interrupted" else "done"
-    path = studio.new_path(".png", f"impasto-{method}")
-    images.save_image(result, path)
     seconds = time.perf_counter() - started
-    command = command_line(method, style_names, settings_record)
+    inputs = [("content", content), *[("style", style) for style in styles],
+              *[("mask", mask.expand(1, 3, -1, -1)) for mask in (masks or [])]]
+    run = studio.history.record(method, result, inputs, settings_record, painted_result.stop_reason, seconds,
+                                command_line(method, len(styles), settings_record, len(masks or [])))
     h, w = result.shape[-2:]
-    caption = f"{method}, {w}x{h}, {seconds:.1f} s"
-    gallery = [*gallery, {"image": str(path), "caption": caption, "command": command}]
-    yield (_preview(result), _progress_html(1, 1, f"{stop_note} ({w}x{h}, {seconds:.1f} s)"), str(path),
+    gallery = [{"image": str(run.result), "caption": run.caption(), "command": run.command, "id": run.id},
+               *gallery]
+    yield (_preview(result), _progress_html(1, 1, f"{stop_note} ({w}x{h}, {seconds:.1f} s)"), str(run.result),
            gallery, gallery)
 
 
@@ -553,7 +562,13 @@ def build(studio: "Studio"):
             rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
         with gr.Tab("Gallery"):
             gallery = gr.Gallery(label="This session's results", elem_id="gallery", columns=4)
-            command = gr.Code(label="The same result from a terminal", language="shell", elem_id="command")
+            command = gr.Code(label="The same result from a terminal (in the run's folder, or its bundle)",
+                              language="shell", elem_id="command")
+            chosen_run = gr.State(None)
+            with gr.Row():
+                bundle_button = gr.Button("Download this run (result, inputs, settings, command)", elem_id="bundle")
+                delete_button = gr.Button("Delete this run", elem_id="delete-run", variant="stop")
+            bundle_file = gr.File(label="Run bundle", elem_id="bundle-file", interactive=False)
 
         def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
                        preserve_v, mask_v, state, request: gr.Request):
@@ -585,10 +600,30 @@ def build(studio: "Studio"):
 
         halt.click(run_stop, None, None, queue=False)
 
-        def show_command(state, event: gr.SelectData):
-            return state[event.index]["command"] if 0 <= event.index < len(state) else ""
+        def show_run(state, event: gr.SelectData):
+            if not 0 <= event.index < len(state):
+                return "", None
+            return state[event.index]["command"], state[event.index]["id"]
 
-        gallery.select(show_command, gallery_state, command, queue=False)
+        def bundle_run(run_id: str | None):
+            if not run_id:
+                raise _fail(ImpastoError("choose a result in the gallery first"))
+            return str(studio.history.bundle(run_id, studio.new_path(".zip", f"impasto-run-{run_id}")))
+
+        def delete_run(run_id: str | None):
+            if run_id:
+                studio.history.delete(run_id)
+            items = gallery_items(studio)
+            return [(item["image"], item["caption"]) for item in items], items, "", None
+
+        def load_gallery():
+            items = gallery_items(studio)
+            return [(item["image"], item["caption"]) for item in items], items
+
+        gallery.select(show_run, gallery_state, [command, chosen_run], queue=False)
+        bundle_button.click(bundle_run, chosen_run, bundle_file)
+        delete_button.click(delete_run, chosen_run, [gallery, gallery_state, command, chosen_run])
+        app.load(load_gallery, None, [gallery, gallery_state])
         def run_video(clip_v, method_v, model_v, style_v, size_v, coherent_v):
             yield from create_video(studio, clip_v, method_v, model_v, style_v, size_v, coherent_v)
 

@@ -1,0 +1,84 @@
+"""The history of runs: SQLite plus a folder per run; survives restarts; bundles reproduce."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+from helpers import gradient_photo, stripes
+
+from impasto import images
+from impasto.history import History
+
+
+def _record(history: History, method="adain", status="done"):
+    photo, style = images.pil_to_tensor(gradient_photo(40, 32)), images.pil_to_tensor(stripes(32))
+    return history.record(method, photo * 0.5, [("content", photo), ("style", style)], {"size": 40}, status, 1.5,
+                          ["stylize", "--method", method, "{content}", "{style1}", "--size", "40"])
+
+
+def test_runs_are_kept_newest_first_and_survive_a_new_connection(tmp_path):
+    history = History(tmp_path)
+    first, second = _record(history), _record(history, status="interrupted")
+    again = History(tmp_path)  # a restarted server
+    assert [run.id for run in again.runs()] == [second.id, first.id]
+    run = again.get(first.id)
+    assert run.method == "adain" and run.settings == {"size": 40} and (run.width, run.height) == (40, 32)
+    assert [item["role"] for item in run.inputs] == ["content", "style"]
+    assert run.command == "impasto stylize --method adain content.png style1.png --size 40 -o again.png"
+    assert run.result.exists() and (run.folder / "style1.png").exists()
+
+
+def test_a_deleted_run_is_gone_with_its_files(tmp_path):
+    history = History(tmp_path)
+    run = _record(history)
+    history.delete(run.id)
+    assert history.runs() == [] and not run.folder.exists() and history.get(run.id) is None
+    history.delete("../../etc")  # a bad id deletes nothing outside
+    assert tmp_path.exists()
+
+
+def test_a_bundle_holds_everything_and_its_command_makes_the_result_again(tmp_path, monkeypatch, capsys):
+    from impasto.cli import main
+
+    pytest.importorskip("gradio")
+    from impasto.studio import Studio, create
+
+    history = History(tmp_path / "history")
+    studio = Studio(tmp_path / "work", history=history)
+    photo = np.asarray(gradient_photo(48, 40))
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    editor = {"background": photo, "layers": [], "composite": photo}
+    list(create(studio, editor, [str(style)], "", "adain", None, 48, 0.8, 10, "none", False, [], "s"))
+    (run,) = history.runs()
+    bundle = history.bundle(run.id, tmp_path / "run.zip")
+    with zipfile.ZipFile(bundle) as archive:
+        names = sorted(archive.namelist())
+        archive.extractall(tmp_path / "unpacked")
+    assert names == sorted(f"{run.id}/{n}" for n in ("result.png", "content.png", "style1.png", "run.json",
+                                                     "command.sh"))
+    folder = tmp_path / "unpacked" / run.id
+    record = json.loads((folder / "run.json").read_text())
+    assert record["method"] == "adain" and record["settings"]["strength"] == 0.8
+    command = (folder / "command.sh").read_text().strip().splitlines()[-1]
+    monkeypatch.chdir(folder)
+    assert main(shlex.split(command)[1:] + ["-q"]) == 0
+    made, kept = images.read_image(folder / "again.png"), images.read_image(folder / "result.png")
+    assert made.shape == kept.shape and (made - kept).abs().max() <= 2 / 255
+
+
+def test_the_studio_gallery_comes_from_the_history_after_a_restart(tmp_path):
+    pytest.importorskip("gradio")
+    from impasto.studio import Studio, gallery_items
+
+    history = History(tmp_path / "history")
+    run = _record(history)
+    restarted = Studio(tmp_path / "other", history=History(tmp_path / "history"))
+    items = gallery_items(restarted)
+    assert [item["id"] for item in items] == [run.id] and items[0]["command"] == run.command
+    assert torch.equal(images.read_image(items[0]["image"]), images.read_image(run.result))
