@@ -82,3 +82,19 @@ def test_the_studio_gallery_comes_from_the_history_after_a_restart(tmp_path):
     items = gallery_items(restarted)
     assert [item["id"] for item in items] == [run.id] and items[0]["command"] == run.command
     assert torch.equal(images.read_image(items[0]["image"]), images.read_image(run.result))
+
+
+def test_the_command_line_records_a_run_that_the_studio_shows(tmp_path, monkeypatch, capsys):
+    from helpers import run_cli
+
+    monkeypatch.setenv("IMPASTO_HISTORY", str(tmp_path / "history"))
+    photo, style = tmp_path / "my photo.png", tmp_path / "style.png"
+    gradient_photo(48, 40).save(photo)
+    stripes(48).save(style)
+    code, _, err = run_cli(capsys, "stylize", "--method", "adain", photo, style, "-o", tmp_path / "out.png",
+                           "--size", 48, "--strength", "0.6", "--record")
+    assert code == 0 and "recorded run" in err
+    (run,) = History(tmp_path / "history").runs()
+    assert run.method == "adain" and run.settings["strength"] == 0.6
+    assert run.command == "impasto stylize --method adain content.png style1.png --size 48 --strength 0.6 -o again.png"
+    assert torch.equal(images.read_image(run.result), images.read_image(tmp_path / "out.png"))

@@ -252,6 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--save-every", type=_positive_int, default=None, metavar="N",
                          help="also write OUTPUT_NNNN.ext every N iterations")
     stylize.add_argument("--overwrite-input", action="store_true", help="allow OUTPUT to be one of the inputs")
+    stylize.add_argument("--record", action="store_true",
+                         help="keep the result, its inputs, settings and command in the history the studio "
+                              "shows (one image; IMPASTO_HISTORY or the user's data folder)")
     stylize.add_argument("--skip-existing", action="store_true",
                          help="batches: leave outputs that exist alone (to resume a stopped batch)")
     stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -571,6 +574,10 @@ def _paint_one(args: argparse.Namespace, method, painter, source: Path, output: 
     finally:
         close()
     save_result(result.image, output)
+    if getattr(args, "record", False):
+        run = _record(args, method.name, source, result)
+        if not args.quiet:
+            print(f"recorded run {run.id} in {run.folder.parent}", file=sys.stderr)
     height, width = result.image.shape[-2:]
     if result.stop_reason == "non-finite":
         print(f"impasto: error: the loss became NaN or infinite after iteration {result.iterations}; "
@@ -589,6 +596,32 @@ def _paint_one(args: argparse.Namespace, method, painter, source: Path, output: 
             how = f"{method.name}, {result.iterations} iterations, {done}, {result.seconds:.1f} s"
         print(f"wrote {output} ({width}x{height}, {how})", file=sys.stderr)
     return 0
+
+
+def _record(args: argparse.Namespace, method: str, source: Path, result):
+    """Keep a run in the history: the inputs as files of the run, and this command naming them."""
+    from . import images
+    from .history import History
+
+    styles = args.inputs[1:] if len(args.inputs) > 1 and method != "fast" else []
+    inputs = [("content", images.as_tensor(source, args.max_pixels)),
+              *[("style", images.as_tensor(style, args.max_pixels)) for style in styles],
+              *[("mask", images.as_tensor(mask, args.max_pixels)) for mask in (args.mask or [])]]
+    names = {str(source): "{content}", **{str(s): f"{{style{k}}}" for k, s in enumerate(styles, 1)},
+             **{str(m): f"{{mask{k}}}" for k, m in enumerate(args.mask or [], 1)}}
+    command, skip = [], False
+    for part in args.argv:
+        if skip:
+            skip = False
+        elif part in ("-o", "--output"):
+            skip = True
+        elif part.startswith("--output=") or part in ("--record", "-q", "--quiet", "--overwrite-input"):
+            continue
+        else:
+            command.append(names.get(part, part))
+    settings = {key: value for key, value in vars(args).items()
+                if key not in ("argv", "inputs", "output", "mask", "record", "quiet") and value is not None}
+    return History().record(method, result.image, inputs, settings, result.stop_reason, result.seconds, command)
 
 
 def _paint_batch(args: argparse.Namespace, method, painter, sources: list[Path], targets: list[Path],
@@ -855,6 +888,7 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # for --record
     except SystemExit as exc:  # --help, --version, or a usage error already printed on one line
         return int(exc.code or 0)
     if args.command is None:
