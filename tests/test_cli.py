@@ -166,3 +166,22 @@ def test_ctrl_c_writes_current_image(inputs, tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted after" in err and "Traceback" not in err
     assert Image.open(out).size == (48, 36)
+
+
+def test_a_built_in_painting_is_a_style_by_its_name(capsys, tmp_path):
+    from helpers import run_cli
+    from impasto.samples import painting_credits, paintings
+
+    assert len(paintings()) >= 6 and set(painting_credits()) == set(paintings())  # every painting credited
+    code, out, _ = run_cli(capsys, "styles")
+    assert code == 0 and "The Starry Night, Vincent van Gogh (1853-1890), 1889" in out
+    photo = tmp_path / "p.png"
+    from helpers import gradient_photo
+
+    gradient_photo(48, 40).save(photo)
+    code, _, err = run_cli(capsys, "stylize", "--method", "adain", photo, "the_scream", "-o", tmp_path / "o.png",
+                           "-s", 48, "-q")
+    assert code == 0, err
+    code, _, err = run_cli(capsys, "stylize", "--method", "adain", photo, "no_such_painting", "-o",
+                           tmp_path / "o2.png", "-s", 48, "-q")
+    assert code == 2 and "no_such_painting" in err

@@ -319,3 +319,9 @@ def test_the_gallery_survives_a_reload_and_a_run_downloads_as_a_bundle(page, fil
     import zipfile
 
     assert any(name.endswith("command.sh") for name in zipfile.ZipFile(saved).namelist())
+
+
+def test_a_built_in_painting_is_picked_by_a_click(page):
+    page.locator("#paintings img").first.click()
+    first = sorted(p.stem for p in (Path(__file__).parents[1] / "src" / "impasto" / "paintings").glob("*.jpg"))[0]
+    page.wait_for_function(f"() => document.querySelector('#styles')?.innerText.includes('{first}')")

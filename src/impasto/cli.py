@@ -242,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "CONTENT may be a folder of photos (OUT is then a folder); see `impasto methods`",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     stylize.add_argument("inputs", metavar="CONTENT STYLE", nargs="+",
-                         help="the photo (or a folder of photos), then the style image(s) (several are blended); "
+                         help="the photo (or a folder of photos), then the style image(s) or built-in paintings' "
+                              "names (`impasto styles`; several are blended); "
                               "with a feed-forward --model, only photos and folders of photos")
     stylize.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif = 16-bit), or folder")
     stylize.add_argument("--method", choices=METHOD_NAMES, default=None,
@@ -269,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-q", "--quiet", action="store_true")
 
     commands.add_parser("methods", help="list the style-transfer methods, what each needs, and their own options")
+    commands.add_parser("styles", help="list the built-in paintings (public domain): use a name as a STYLE")
 
     layers = commands.add_parser("layers", help="list the layer names of a backbone")
     layers.add_argument("--backbone", choices=("vgg19", "vgg16"), default="vgg19")
@@ -524,13 +526,14 @@ def _gather_photos(inputs: Sequence[str]) -> tuple[list[Path], bool]:
 def cmd_stylize(args: argparse.Namespace) -> int:
     """Files and folders of photos in; one image, or a folder of images, out -- for every method."""
     from .images import OUTPUT_FORMATS, check_output_path
+    from .samples import resolve_style
 
     method, model = _choose(args)
     if method.uses_styles:
         if len(args.inputs) < 2:
             raise ImpastoError(f"give the content photo (or folder) and at least one style image "
                                f"(impasto stylize --method {method.name} CONTENT STYLE... -o OUT)")
-        photos, styles = args.inputs[:1], args.inputs[1:]
+        photos, styles = args.inputs[:1], [resolve_style(style) for style in args.inputs[1:]]
     else:
         photos, styles = args.inputs, []
     if args.save_every and method.one_pass:
@@ -667,8 +670,10 @@ def cmd_video(args: argparse.Namespace) -> int:
     from . import video
     from .methods import Temporal
 
+    from .samples import resolve_style
+
     method, model = _choose(args)
-    styles = args.style or []
+    styles = [resolve_style(style) for style in args.style or []]
     painter = method.prepare(styles, _request(args, method, model))
     stylizer = painter.frames(Temporal(blend=args.blend, weight=args.temporal_weight, iterations=args.frame_iterations))
     settings = video.VideoSettings(size=args.size, start=args.start, end=args.end, fps=args.fps,
@@ -842,6 +847,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_styles(args: argparse.Namespace) -> int:
+    from .samples import painting_credits
+
+    for name, credit in painting_credits().items():
+        print(f"{name:<28} {credit}")
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -869,7 +882,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "methods": cmd_methods, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
+COMMANDS = {"stylize": cmd_stylize, "methods": cmd_methods, "styles": cmd_styles, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
             "export": cmd_export, "video": cmd_video, "score-video": cmd_score_video,
             "serve": cmd_serve}
 

@@ -1,4 +1,5 @@
-"""Sample images that need no download: a photo from scikit-image and a style the project paints itself.
+"""Sample images that need no download: a photo from scikit-image, a style the project paints itself,
+and the built-in public-domain paintings (``paintings/``, credited in ``paintings/CREDITS.md``).
 
 The style is a procedural "brushstroke" painting: thousands of short strokes that follow a smooth
 swirling flow field, in a palette of blues, ochres and whites.  It has the texture, strong
@@ -26,6 +27,32 @@ PALETTES = {
         (240, 160, 40), (250, 210, 80), (255, 240, 200), (30, 10, 10),
     ],
 }
+
+
+PAINTINGS = Path(__file__).parent / "paintings"
+
+
+def paintings() -> dict[str, Path]:
+    """The built-in paintings: name -> file (public domain; see paintings/CREDITS.md)."""
+    return {path.stem: path for path in sorted(PAINTINGS.glob("*.jpg"))}
+
+
+def painting_credits() -> dict[str, str]:
+    """name -> "Title, Artist (dates), year", from the credits table."""
+    credits = {}
+    for line in (PAINTINGS / "CREDITS.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] in paintings():
+            credits[cells[0]] = f"{cells[1]}, {cells[2]}, {cells[3]}"
+    return credits
+
+
+def resolve_style(value: str) -> str:
+    """A style argument: a file that exists as it is, else a built-in painting's name -> its file."""
+    if Path(value).exists():
+        return value
+    found = paintings().get(value)
+    return str(found) if found is not None else value
 
 
 def sample_photo_path(name: str = "chelsea.png") -> Path:

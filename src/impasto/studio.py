@@ -497,6 +497,9 @@ def build(studio: "Studio"):
     gr = _gradio()
     from . import methods
     from .modelfile import shipped_models
+    from .samples import painting_credits, paintings
+
+    credits = painting_credits()
 
     fast_models = [(_model_label(m), m.path.stem) for m in shipped_models() if m.kind == "fast"]
     with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600)) as app:
@@ -509,6 +512,9 @@ def build(studio: "Studio"):
                                             type="numpy", elem_id="content", sources=["upload", "clipboard"],
                                             brush=gr.Brush(colors=["#ffffff"], default_size=24),
                                             transforms=(), layers=False, height=420)
+                    builtin = gr.Gallery([(str(path), credits.get(name, name)) for name, path in paintings().items()],
+                                         label="Built-in paintings (public domain): click one to add it",
+                                         elem_id="paintings", columns=4, height=200, allow_preview=False)
                     styles = gr.File(label="Style image(s)", file_count="multiple", file_types=["image"],
                                      elem_id="styles")
                     blend = gr.Textbox(label="Blend weights (one per style, or per style of a multi-style model, "
@@ -591,6 +597,13 @@ def build(studio: "Studio"):
             check_uploads(files, "style image")
 
         styles.upload(check_styles, styles, None, show_progress="hidden")
+
+        def add_painting(current, event: gr.SelectData):
+            chosen = list(paintings().values())[event.index]
+            files = [str(getattr(item, "name", item)) for item in (current or [])]
+            return [*files, str(chosen)]
+
+        builtin.select(add_painting, styles, styles, queue=False)
         method.change(method_panel, method, [strength, iterations, model, styles, use_mask], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
                                     preserve, use_mask, gallery_state],
