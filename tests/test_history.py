@@ -54,7 +54,7 @@ def test_a_bundle_holds_everything_and_its_command_makes_the_result_again(tmp_pa
     style = tmp_path / "style.png"
     stripes(48).save(style)
     editor = {"background": photo, "layers": [], "composite": photo}
-    list(create(studio, editor, [str(style)], "", "adain", None, 48, 0.8, 10, "none", False, [], "s"))
+    list(create(studio, editor, [str(style)], "", "adain", None, 48, 0.8, 10, "none", "first", [], "s"))
     (run,) = history.runs()
     bundle = history.bundle(run.id, tmp_path / "run.zip")
     with zipfile.ZipFile(bundle) as archive:

@@ -167,7 +167,6 @@ def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server):
     for step in range(12):
         page.mouse.move(box["x"] + box["width"] * (0.2 + 0.02 * step), box["y"] + box["height"] * (0.3 + 0.03 * step))
     page.mouse.up()
-    page.locator("#use-mask input").check()
     page.locator("#method").get_by_text("adain").click()
     _set_number(page, "size", 96)
     _start(page)

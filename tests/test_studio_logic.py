@@ -25,11 +25,11 @@ def _editor(mask: bool = False, flat: bool = False) -> dict:
 
 
 def _run(studio, editor, styles, method="optimize", **options):
-    args = dict(blend_text="", model=None, size=48, strength=0.5, iterations=6, preserve="none", use_mask=False)
+    args = dict(blend_text="", model=None, size=48, strength=0.5, iterations=6, preserve="none", mask_inside="first")
     args.update(options)
     return list(create(studio, editor, styles, args["blend_text"], method, args["model"], args["size"],
                        args["strength"], args["iterations"], args["preserve"],
-                       args["use_mask"], [], "session"))
+                       args["mask_inside"], [], "session"))
 
 
 def test_optimise_job_streams_previews_and_ends_with_a_file(tmp_path):
@@ -48,7 +48,7 @@ def test_stop_flag_ends_the_job_with_the_current_result(tmp_path):
     style = tmp_path / "style.png"
     stripes(48).save(style)
     studio = Studio(tmp_path / "work", preview_every=1)
-    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 200, "none", False, [], "s")
+    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 200, "none", "first", [], "s")
     for count, update in enumerate(jobs):
         if count == 3:
             threading.Timer(0, studio.stop_flag("s").set).start()
@@ -57,7 +57,6 @@ def test_stop_flag_ends_the_job_with_the_current_result(tmp_path):
 
 
 @pytest.mark.parametrize("options, fragment", [
-    (dict(use_mask=True), "paint where the style goes"),
     (dict(blend_text="1,x"), "blend weights must be numbers"),
     (dict(blend_text="1,2,3"), "give 1 non-negative blend weight"),
 ])
@@ -74,13 +73,18 @@ def test_painted_mask_splits_two_styles(tmp_path):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     stripes(48, ((250, 0, 0), (250, 0, 0))).save(a)
     stripes(48, ((0, 0, 250), (0, 0, 250))).save(b)
-    updates = _run(Studio(tmp_path / "work"), _editor(mask=True, flat=True), [str(a), str(b)], use_mask=True, iterations=15)
+    updates = _run(Studio(tmp_path / "work"), _editor(mask=True, flat=True), [str(a), str(b)], iterations=15)
     from PIL import Image
 
     result = np.asarray(Image.open(updates[-1][2])).astype(float)
     left, right = result[:, :16], result[:, 32:]
     assert left[..., 0].mean() - left[..., 2].mean() > right[..., 0].mean() - right[..., 2].mean()
     assert "--mask mask1.png --mask mask2.png -o again.png" in updates[-1][3][0]["command"]
+    swapped = _run(Studio(tmp_path / "work2"), _editor(mask=True, flat=True), [str(a), str(b)], iterations=15,
+                   mask_inside="second")
+    other = np.asarray(Image.open(swapped[-1][2])).astype(float)
+    left, right = other[:, :16], other[:, 32:]
+    assert left[..., 2].mean() - left[..., 0].mean() > right[..., 2].mean() - right[..., 0].mean()
 
 
 def test_command_line_for_each_method():
@@ -99,7 +103,7 @@ def test_a_job_whose_page_goes_away_stops_and_frees_the_device(tmp_path):
     stripes(48).save(style)
     studio = Studio(tmp_path / "work", preview_every=1)
     before = threading.active_count()
-    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 10_000, "none", False,
+    jobs = create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 10_000, "none", "first",
                   [], "gone")
     for count, _ in enumerate(jobs):
         if count == 2:

@@ -323,7 +323,7 @@ def _preview(image: torch.Tensor):
 
 
 def create(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str, model: str | None,
-           size: int, strength: float, iterations: int, preserve: str, use_mask: bool, gallery: list,
+           size: int, strength: float, iterations: int, preserve: str, mask_inside: str, gallery: list,
            session: str) -> Iterator[tuple]:
     """The Create tab's job: yields (preview, progress, download, gallery, gallery state) as it goes."""
     import dataclasses
@@ -345,18 +345,15 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         style_paths = []  # a model with its styles built in: the style files are not used
     styles = [_load(path, "style image") for path in style_paths]
     masks = None
-    if use_mask:
-        if painted is None:
-            raise _fail(ImpastoError("paint where the style goes on the photo first (or untick 'use the painted mask')"))
+    if painted is not None and chosen.uses_styles:  # whatever is painted is the mask: no switch to forget
         region = torch.from_numpy(painted)[None, None]
-        if not chosen.uses_styles:
-            raise _fail(ImpastoError(f"painted regions give style images their places; {method} has none"))
         if len(styles) == 1:
             masks = [region]
         elif len(styles) == 2:
-            masks = [region, 1.0 - region]
-        else:
-            raise _fail(ImpastoError("a painted mask splits the photo between one or two styles"))
+            masks = [region, 1.0 - region] if mask_inside != "second" else [1.0 - region, region]
+        elif styles:
+            raise _fail(ImpastoError("a painted area splits the photo between one or two styles; "
+                                     "clear the painting to blend more"))
     count = len(styles) if chosen.uses_styles else None
     blend = None if masks is not None else _weights(blend_text, count)
     options = None
@@ -519,8 +516,10 @@ def build(studio: "Studio"):
                                      elem_id="styles")
                     blend = gr.Textbox(label="Blend weights (one per style, or per style of a multi-style model, "
                                              "e.g. 3,1)", elem_id="blend")
-                    use_mask = gr.Checkbox(label="Use the painted mask (1 style: where it goes; 2 styles: "
-                                                 "first inside, second outside)", elem_id="use-mask")
+                    mask_inside = gr.Radio([("the first style (the second goes outside)", "first"),
+                                         ("the second style (the first goes outside)", "second")], value="first",
+                                        label="Paint on the photo to choose where a style goes; the painted area "
+                                              "gets", elem_id="mask-inside")
                 with gr.Column():
                     method = gr.Radio(_method_choices(METHODS), value="optimize", label="Method", elem_id="method")
                     model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
@@ -604,9 +603,9 @@ def build(studio: "Studio"):
             return [*files, str(chosen)]
 
         builtin.select(add_painting, styles, styles, queue=False)
-        method.change(method_panel, method, [strength, iterations, model, styles, use_mask], queue=False)
+        method.change(method_panel, method, [strength, iterations, model, styles, mask_inside], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
-                                    preserve, use_mask, gallery_state],
+                                    preserve, mask_inside, gallery_state],
                        [preview, progress, download, gallery, gallery_state], concurrency_id="device")
         def run_stop(request: gr.Request) -> None:
             stop(studio, request.session_hash)
