@@ -92,7 +92,7 @@ def _upload(page, files, content="photo.png", styles=("stripes.png",)) -> None:
         page.wait_for_function(f"() => document.querySelector('#styles')?.innerText.includes('{stem}')")
 
 
-def _start(page) -> None:
+def _start(page, press: str | None = None) -> None:
     """Click Stylize; if the editor had not finished loading the photo (it says so), try again.
 
     The refusal is a toast that stays on the page, so a retry counts the toasts: only a new one
@@ -100,7 +100,10 @@ def _start(page) -> None:
     refusals = page.get_by_text("add a content photo first")
     for attempt in range(30):  # a loaded machine can take a minute to hand the canvas over
         before = refusals.count()
-        page.locator("#run").click()
+        if press:
+            page.keyboard.press(press)
+        else:
+            page.locator("#run").click()
         for _ in range(25):
             page.wait_for_timeout(100)
             if refusals.count() > before:
@@ -324,3 +327,14 @@ def test_a_built_in_painting_is_picked_by_a_click(page):
     page.locator("#paintings img").first.click()
     first = sorted(p.stem for p in (Path(__file__).parents[1] / "src" / "impasto" / "paintings").glob("*.jpg"))[0]
     page.wait_for_function(f"() => document.querySelector('#styles')?.innerText.includes('{first}')")
+
+
+def test_ctrl_enter_runs_and_a_notice_says_it_is_done(page, files):
+    _upload(page, files)
+    page.locator("#method").get_by_text("AdaIN").click()
+    _set_number(page, "size", 64)
+    page.locator("#blend textarea, #blend input").first.click()  # the focus anywhere on the page
+    _start(page, press="Control+Enter")
+    page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
+                           timeout=120_000)
+    page.get_by_text("kept in the gallery").first.wait_for(timeout=10_000)

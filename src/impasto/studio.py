@@ -398,6 +398,7 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
     h, w = result.shape[-2:]
     gallery = [{"image": str(run.result), "caption": run.caption(), "command": run.command, "id": run.id},
                *gallery]
+    _gradio().Info(f"{stop_note}: {w}x{h} in {seconds:.1f} s (kept in the gallery)")
     yield (_preview(result), _progress_html(1, 1, f"{stop_note} ({w}x{h}, {seconds:.1f} s)"), str(run.result),
            gallery, gallery)
 
@@ -483,6 +484,19 @@ def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: s
 # ------------------------------------------------------------------------------------- the page
 
 
+#: Ctrl+Enter (Cmd+Enter) runs Stylize from anywhere on the page.
+KEYBOARD = """<script>
+document.addEventListener("keydown", (event) => {
+  if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
+    const run = document.querySelector("#run");
+    if (run && run.offsetParent !== null) { event.preventDefault(); run.click(); }
+  }
+});
+</script>"""
+#: Before a job starts: bring the preview into view (it is below the fold on a laptop).
+SHOW_PREVIEW = "(...args) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); return args; }"
+
+
 def build(studio: "Studio"):
     """The Gradio Blocks app.
 
@@ -499,7 +513,7 @@ def build(studio: "Studio"):
     credits = painting_credits()
 
     fast_models = [(_model_label(m), m.path.stem) for m in shipped_models() if m.kind == "fast"]
-    with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600)) as app:
+    with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600), head=KEYBOARD) as app:
         gallery_state = gr.State([])
         gr.Markdown("# impasto studio\nRepaint a photo in the style of artworks.")
         with gr.Tab("Create"):
@@ -606,7 +620,8 @@ def build(studio: "Studio"):
         method.change(method_panel, method, [strength, iterations, model, styles, mask_inside], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
                                     preserve, mask_inside, gallery_state],
-                       [preview, progress, download, gallery, gallery_state], concurrency_id="device")
+                       [preview, progress, download, gallery, gallery_state], concurrency_id="device",
+                       js=SHOW_PREVIEW)
         def run_stop(request: gr.Request) -> None:
             stop(studio, request.session_hash)
 
