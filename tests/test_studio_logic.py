@@ -260,3 +260,17 @@ def test_a_trained_style_is_named_with_its_paintings():
     labels = {m.path.stem: _model_label(m) for m in shipped_models() if m.kind == "fast"}
     assert labels["two-styles"] == "two-styles (starry night + wave kanagawa)"
     assert labels["mosaic"] == "mosaic"
+
+
+def test_the_time_estimate_comes_from_this_machines_own_runs(tmp_path):
+    import torch
+    from impasto.history import History
+    from impasto.studio import estimate
+
+    studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
+    assert "after the first run" in estimate(studio, "optimize", 512, 50)
+    image = torch.zeros(1, 3, 100, 100)
+    for seconds in (2.0, 2.0, 40.0):  # the median ignores an odd one
+        studio.history.record("optimize", image, [("content", image)], {"iterations": 10}, "done", seconds, ["stylize"])
+    assert estimate(studio, "optimize", 200, 20) == "time: about 12 s on this machine"  # 2 s x 3 x 2
+    assert "after the first run" in estimate(studio, "adain", 512, 50)

@@ -309,6 +309,25 @@ def _progress_html(done: int, total: int, note: str) -> str:
             f'<span>{note}</span></div>')
 
 
+def estimate(studio: "Studio", method: str, size: int, iterations: int) -> str:
+    """How long a run will take, from this machine's own recent runs of the method (the history):
+    seconds per pixel (per iteration for an iterative method), times what is asked."""
+    import statistics
+
+    iterative = _default_iterations(method) is not None
+    rates = []
+    for run in studio.history.runs(limit=50):
+        if run.method != method or run.status == "interrupted" or run.seconds <= 0:
+            continue
+        work = run.width * run.height * (run.settings.get("iterations") or 1 if iterative else 1)
+        rates.append(run.seconds / max(work, 1))
+    if not rates:
+        return "time: measured after the first run of this method on this machine"
+    work = size * size * 0.75 * (iterations if iterative else 1)  # a 4:3 photo
+    seconds = statistics.median(rates[:10]) * work
+    return f"time: about {seconds:.0f} s on this machine" if seconds >= 1 else "time: under a second"
+
+
 def _step_note(done: int, total: int, started: float, one_pass: bool) -> str:
     """'step 40 of 237 (all levels) · 12 s, about 58 s left': the CLI's progress in words."""
     if one_pass:
@@ -513,7 +532,7 @@ def build(studio: "Studio"):
     credits = painting_credits()
 
     fast_models = [(_model_label(m), m.path.stem) for m in shipped_models() if m.kind == "fast"]
-    with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600), head=KEYBOARD) as app:
+    with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600)) as app:
         gallery_state = gr.State([])
         gr.Markdown("# impasto studio\nRepaint a photo in the style of artworks.")
         with gr.Tab("Create"):
@@ -546,8 +565,10 @@ def build(studio: "Studio"):
                                            label="Iterations (iterative methods)", elem_id="iterations")
                     preserve = gr.Radio(list(COLOR_CHOICES), value="none", label="Keep the photo's colours",
                                         elem_id="preserve")
+                    expected = gr.Markdown(estimate(studio, "optimize", 512, _default_iterations("optimize") or 50),
+                                           elem_id="estimate")
                     with gr.Row():
-                        go = gr.Button("Stylize", variant="primary", elem_id="run")
+                        go = gr.Button("Stylize (Ctrl+Enter)", variant="primary", elem_id="run")
                         halt = gr.Button("Stop", elem_id="stop")
             progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="progress")
             with gr.Row():
@@ -617,6 +638,9 @@ def build(studio: "Studio"):
             return [*files, str(chosen)]
 
         builtin.select(add_painting, styles, styles, queue=False)
+        for control in (method, size, iterations):
+            control.change(lambda m, s, n: estimate(studio, m, int(s), int(n)), [method, size, iterations], expected,
+                           queue=False)
         method.change(method_panel, method, [strength, iterations, model, styles, mask_inside], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
                                     preserve, mask_inside, gallery_state],
@@ -707,7 +731,7 @@ def launch(app, host: str = "127.0.0.1", port: int = 7860, extra_hosts: Sequence
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, extra_hosts)),
                   Middleware(SecurityHeaders)]
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
-                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True,
+                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True, head=KEYBOARD,
                            app_kwargs={"middleware": middleware})
     return url
 
