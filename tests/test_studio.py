@@ -338,3 +338,4 @@ def test_ctrl_enter_runs_and_a_notice_says_it_is_done(page, files):
     page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
                            timeout=120_000)
     page.get_by_text("kept in the gallery").first.wait_for(timeout=10_000)
+    assert page.locator("#compare img").count() == 2  # before / after

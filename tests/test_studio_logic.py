@@ -274,3 +274,16 @@ def test_the_time_estimate_comes_from_this_machines_own_runs(tmp_path):
         studio.history.record("optimize", image, [("content", image)], {"iterations": 10}, "done", seconds, ["stylize"])
     assert estimate(studio, "optimize", 200, 20) == "time: about 12 s on this machine"  # 2 s x 3 x 2
     assert "after the first run" in estimate(studio, "adain", 512, 50)
+
+
+def test_before_after_pairs_the_photo_with_the_result_at_its_size(tmp_path):
+    from PIL import Image
+
+    from impasto.studio import before_after
+
+    editor = _editor()
+    result = tmp_path / "r.png"
+    Image.new("RGB", (24, 18), (200, 10, 10)).save(result)
+    before, after = before_after(editor, str(result))
+    assert before.size == after.size == (24, 18)
+    assert before_after(editor, None) is None and before_after(None, str(result)) is None

@@ -337,6 +337,15 @@ def _step_note(done: int, total: int, started: float, one_pass: bool) -> str:
     return f"step {done} of {total} (all levels) · {elapsed:.0f} s, about {left:.0f} s left"
 
 
+def before_after(editor: Any, result_path: str | None):
+    """(the photo at the result's size, the result) for the before/after slider; None while working."""
+    photo, _ = _editor_parts(editor)
+    if photo is None or not result_path:
+        return None
+    after = PIL.Image.open(result_path).convert("RGB")
+    return PIL.Image.fromarray(photo).resize(after.size, PIL.Image.LANCZOS), after
+
+
 def _preview(image: torch.Tensor):
     return images.tensor_to_pil(image.clamp(0, 1))
 
@@ -575,6 +584,8 @@ def build(studio: "Studio"):
                 preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png",
                                    height=420)
                 download = gr.File(label="Download (full resolution)", elem_id="download", interactive=False)
+            compare = gr.ImageSlider(label="Before / after (drag the line)", elem_id="compare", type="pil",
+                                     interactive=False, height=420)
         with gr.Tab("Video"):
             clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
             with gr.Row():
@@ -616,7 +627,7 @@ def build(studio: "Studio"):
                     studio, editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
                     preserve_v, mask_v, state, request.session_hash):
                 shown = [(item["image"], item["caption"]) for item in state_v]
-                yield preview_v, progress_v, download_v, shown, state_v
+                yield preview_v, progress_v, download_v, shown, state_v, before_after(editor_v, download_v)
 
         def method_panel(name: str) -> tuple:
             """Only what applies to the chosen method, set to its defaults."""
@@ -644,7 +655,7 @@ def build(studio: "Studio"):
         method.change(method_panel, method, [strength, iterations, model, styles, mask_inside], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
                                     preserve, mask_inside, gallery_state],
-                       [preview, progress, download, gallery, gallery_state], concurrency_id="device",
+                       [preview, progress, download, gallery, gallery_state, compare], concurrency_id="device",
                        js=SHOW_PREVIEW)
         def run_stop(request: gr.Request) -> None:
             stop(studio, request.session_hash)
