@@ -339,3 +339,31 @@ def test_ctrl_enter_runs_and_a_notice_says_it_is_done(page, files):
                            timeout=120_000)
     page.get_by_text("kept in the gallery").first.wait_for(timeout=10_000)
     assert page.locator("#compare img").count() == 2  # before / after
+
+
+def test_a_runs_settings_and_result_come_back_from_the_gallery(page, files):
+    _upload(page, files)
+    page.locator("#method").get_by_text("AdaIN").click()
+    _set_number(page, "size", 96)
+    _set_number(page, "strength", 0.6)
+    _start(page)
+    page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
+                           timeout=120_000)
+    page.reload()
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery button img, #gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('impasto stylize')")
+    page.locator("#reopen").click()  # back on the Create tab with the run's settings
+    page.wait_for_function("() => document.querySelector('#size input[type=number]')?.value === '96'")
+    assert page.locator("#strength input[type=number]").input_value() == "0.6"
+    assert page.locator("#method input[value=adain]").is_checked()
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery button img, #gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('impasto stylize')")
+    page.locator("#result-as-photo").click()  # the result becomes the next photo: a second pass runs on it
+    page.locator("#content canvas").first.wait_for()
+    page.locator("#paintings img").first.click()  # the reload emptied the styles: a built-in painting
+    page.wait_for_timeout(2000)
+    _start(page)
+    page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
+                           timeout=120_000)

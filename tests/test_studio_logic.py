@@ -287,3 +287,18 @@ def test_before_after_pairs_the_photo_with_the_result_at_its_size(tmp_path):
     before, after = before_after(editor, str(result))
     assert before.size == after.size == (24, 18)
     assert before_after(editor, None) is None and before_after(None, str(result)) is None
+
+
+def test_a_run_reopens_with_its_settings(tmp_path):
+    from impasto.history import History
+    from impasto.studio import reopen
+
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
+    _run(studio, _editor(), [str(style)], method="adain", size=40, strength=0.6, blend_text="2")
+    (run,) = studio.history.runs()
+    found = reopen(studio, run.id)
+    assert found["method"] == "adain" and found["size"] == 40 and found["strength"] == 0.6
+    assert found["blend"] == "2" and found["result"] == str(run.result)
+    assert reopen(studio, "no-such-run") is None and reopen(studio, None) is None

@@ -337,6 +337,19 @@ def _step_note(done: int, total: int, started: float, one_pass: bool) -> str:
     return f"step {done} of {total} (all levels) · {elapsed:.0f} s, about {left:.0f} s left"
 
 
+def reopen(studio: "Studio", run_id: str | None) -> dict[str, Any] | None:
+    """A run's method and settings as the Create tab's values (None: no such run)."""
+    run = studio.history.get(run_id) if run_id else None
+    if run is None:
+        return None
+    settings = run.settings
+    blend = settings.get("blend")
+    return {"method": run.method, "size": settings.get("size", run.width), "strength": settings.get("strength"),
+            "iterations": settings.get("iterations"), "preserve": settings.get("preserve_color", "none"),
+            "blend": ",".join(f"{w:g}" for w in blend) if blend else "", "model": settings.get("model"),
+            "result": str(run.result)}
+
+
 def before_after(editor: Any, result_path: str | None):
     """(the photo at the result's size, the result) for the before/after slider; None while working."""
     photo, _ = _editor_parts(editor)
@@ -544,82 +557,85 @@ def build(studio: "Studio"):
     with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600)) as app:
         gallery_state = gr.State([])
         gr.Markdown("# impasto studio\nRepaint a photo in the style of artworks.")
-        with gr.Tab("Create"):
-            with gr.Row():
-                with gr.Column():
-                    editor = gr.ImageEditor(label="Content photo (paint on it to choose where the style goes)",
-                                            type="numpy", elem_id="content", sources=["upload", "clipboard"],
-                                            brush=gr.Brush(colors=["#ffffff"], default_size=24),
-                                            transforms=(), layers=False, height=420)
-                    builtin = gr.Gallery([(str(path), credits.get(name, name)) for name, path in paintings().items()],
-                                         label="Built-in paintings (public domain): click one to add it",
-                                         elem_id="paintings", columns=4, height=200, allow_preview=False)
-                    styles = gr.File(label="Style image(s)", file_count="multiple", file_types=["image"],
-                                     elem_id="styles")
-                    blend = gr.Textbox(label="Blend weights (one per style, or per style of a multi-style model, "
-                                             "e.g. 3,1)", elem_id="blend")
-                    mask_inside = gr.Radio([("the first style (the second goes outside)", "first"),
-                                         ("the second style (the first goes outside)", "second")], value="first",
-                                        label="Paint on the photo to choose where a style goes; the painted area "
-                                              "gets", elem_id="mask-inside")
-                with gr.Column():
-                    method = gr.Radio(_method_choices(METHODS), value="optimize", label="Method", elem_id="method")
-                    model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
-                                        label="Trained style", elem_id="model", visible=False)
-                    size = gr.Slider(64, 2048, value=512, step=32, label="Size (long side, px)", elem_id="size")
-                    strength = gr.Slider(0, 1, value=_default_strength("optimize"), step=0.05,
-                                         label="Strength (0 = the photo; set to the method's default when you "
-                                               "choose a method)", elem_id="strength")
-                    iterations = gr.Slider(5, 300, value=_default_iterations("optimize") or 50, step=5,
-                                           label="Iterations (iterative methods)", elem_id="iterations")
-                    preserve = gr.Radio(list(COLOR_CHOICES), value="none", label="Keep the photo's colours",
-                                        elem_id="preserve")
-                    expected = gr.Markdown(estimate(studio, "optimize", 512, _default_iterations("optimize") or 50),
-                                           elem_id="estimate")
-                    with gr.Row():
-                        go = gr.Button("Stylize (Ctrl+Enter)", variant="primary", elem_id="run")
-                        halt = gr.Button("Stop", elem_id="stop")
-            progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="progress")
-            with gr.Row():
-                preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png",
-                                   height=420)
-                download = gr.File(label="Download (full resolution)", elem_id="download", interactive=False)
-            compare = gr.ImageSlider(label="Before / after (drag the line)", elem_id="compare", type="pil",
-                                     interactive=False, height=420)
-        with gr.Tab("Video"):
-            clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
-            with gr.Row():
-                video_method = gr.Radio(_method_choices(METHODS), value="fast", label="Method",
-                                        elem_id="video-method")
-                video_model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
-                                          label="Fast model", elem_id="video-model")
-                video_style = gr.File(label="Style image (methods that take one)", file_types=["image"],
-                                      elem_id="video-style")
-                video_size = gr.Slider(64, 1080, value=320, step=16, label="Size", elem_id="video-size")
-                coherent = gr.Checkbox(value=True, label="Temporal coherence", elem_id="coherent")
-            video_go = gr.Button("Stylize clip", variant="primary", elem_id="video-run")
-            video_progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="video-progress")
-            video_out = gr.Video(label="Result", elem_id="video-result", interactive=False)
-        with gr.Tab("Camera"):
-            with gr.Row():
-                camera_method = gr.Radio(_method_choices([n for n in METHODS if methods.get(n).one_pass]),
-                                         value="fast", label="Method", elem_id="camera-method")
-                camera_model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
-                                           label="Fast model", elem_id="camera-model")
-                camera_style = gr.File(label="Style image (adain)", file_types=["image"], elem_id="camera-style")
-            with gr.Row():
-                camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="camera")
-                camera_out = gr.Image(label="Stylized", elem_id="camera-result", interactive=False)
-            rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
-        with gr.Tab("Gallery"):
-            gallery = gr.Gallery(label="This session's results", elem_id="gallery", columns=4)
-            command = gr.Code(label="The same result from a terminal (in the run's folder, or its bundle)",
-                              language="shell", elem_id="command")
-            chosen_run = gr.State(None)
-            with gr.Row():
-                bundle_button = gr.Button("Download this run (result, inputs, settings, command)", elem_id="bundle")
-                delete_button = gr.Button("Delete this run", elem_id="delete-run", variant="stop")
-            bundle_file = gr.File(label="Run bundle", elem_id="bundle-file", interactive=False)
+        with gr.Tabs() as tabs:
+            with gr.Tab("Create", id="create"):
+                with gr.Row():
+                    with gr.Column():
+                        editor = gr.ImageEditor(label="Content photo (paint on it to choose where the style goes)",
+                                                type="numpy", elem_id="content", sources=["upload", "clipboard"],
+                                                brush=gr.Brush(colors=["#ffffff"], default_size=24),
+                                                transforms=(), layers=False, height=420)
+                        builtin = gr.Gallery([(str(path), credits.get(name, name)) for name, path in paintings().items()],
+                                             label="Built-in paintings (public domain): click one to add it",
+                                             elem_id="paintings", columns=4, height=200, allow_preview=False)
+                        styles = gr.File(label="Style image(s)", file_count="multiple", file_types=["image"],
+                                         elem_id="styles")
+                        blend = gr.Textbox(label="Blend weights (one per style, or per style of a multi-style model, "
+                                                 "e.g. 3,1)", elem_id="blend")
+                        mask_inside = gr.Radio([("the first style (the second goes outside)", "first"),
+                                             ("the second style (the first goes outside)", "second")], value="first",
+                                            label="Paint on the photo to choose where a style goes; the painted area "
+                                                  "gets", elem_id="mask-inside")
+                    with gr.Column():
+                        method = gr.Radio(_method_choices(METHODS), value="optimize", label="Method", elem_id="method")
+                        model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
+                                            label="Trained style", elem_id="model", visible=False)
+                        size = gr.Slider(64, 2048, value=512, step=32, label="Size (long side, px)", elem_id="size")
+                        strength = gr.Slider(0, 1, value=_default_strength("optimize"), step=0.05,
+                                             label="Strength (0 = the photo; set to the method's default when you "
+                                                   "choose a method)", elem_id="strength")
+                        iterations = gr.Slider(5, 300, value=_default_iterations("optimize") or 50, step=5,
+                                               label="Iterations (iterative methods)", elem_id="iterations")
+                        preserve = gr.Radio(list(COLOR_CHOICES), value="none", label="Keep the photo's colours",
+                                            elem_id="preserve")
+                        expected = gr.Markdown(estimate(studio, "optimize", 512, _default_iterations("optimize") or 50),
+                                               elem_id="estimate")
+                        with gr.Row():
+                            go = gr.Button("Stylize (Ctrl+Enter)", variant="primary", elem_id="run")
+                            halt = gr.Button("Stop", elem_id="stop")
+                progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="progress")
+                with gr.Row():
+                    preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png",
+                                       height=420)
+                    download = gr.File(label="Download (full resolution)", elem_id="download", interactive=False)
+                compare = gr.ImageSlider(label="Before / after (drag the line)", elem_id="compare", type="pil",
+                                         interactive=False, height=420)
+            with gr.Tab("Video"):
+                clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
+                with gr.Row():
+                    video_method = gr.Radio(_method_choices(METHODS), value="fast", label="Method",
+                                            elem_id="video-method")
+                    video_model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
+                                              label="Fast model", elem_id="video-model")
+                    video_style = gr.File(label="Style image (methods that take one)", file_types=["image"],
+                                          elem_id="video-style")
+                    video_size = gr.Slider(64, 1080, value=320, step=16, label="Size", elem_id="video-size")
+                    coherent = gr.Checkbox(value=True, label="Temporal coherence", elem_id="coherent")
+                video_go = gr.Button("Stylize clip", variant="primary", elem_id="video-run")
+                video_progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="video-progress")
+                video_out = gr.Video(label="Result", elem_id="video-result", interactive=False)
+            with gr.Tab("Camera"):
+                with gr.Row():
+                    camera_method = gr.Radio(_method_choices([n for n in METHODS if methods.get(n).one_pass]),
+                                             value="fast", label="Method", elem_id="camera-method")
+                    camera_model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
+                                               label="Fast model", elem_id="camera-model")
+                    camera_style = gr.File(label="Style image (adain)", file_types=["image"], elem_id="camera-style")
+                with gr.Row():
+                    camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="camera")
+                    camera_out = gr.Image(label="Stylized", elem_id="camera-result", interactive=False)
+                rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
+            with gr.Tab("Gallery"):
+                gallery = gr.Gallery(label="This session's results", elem_id="gallery", columns=4)
+                command = gr.Code(label="The same result from a terminal (in the run's folder, or its bundle)",
+                                  language="shell", elem_id="command")
+                chosen_run = gr.State(None)
+                with gr.Row():
+                    reopen_button = gr.Button("Use this run's settings", elem_id="reopen")
+                    again_button = gr.Button("Use the result as the photo", elem_id="result-as-photo")
+                    bundle_button = gr.Button("Download this run (result, inputs, settings, command)", elem_id="bundle")
+                    delete_button = gr.Button("Delete this run", elem_id="delete-run", variant="stop")
+                bundle_file = gr.File(label="Run bundle", elem_id="bundle-file", interactive=False)
 
         def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
                        preserve_v, mask_v, state, request: gr.Request):
@@ -682,7 +698,25 @@ def build(studio: "Studio"):
             items = gallery_items(studio)
             return [(item["image"], item["caption"]) for item in items], items
 
+        def reopen_run(run_id: str | None):
+            found = reopen(studio, run_id)
+            if found is None:
+                raise _fail(ImpastoError("choose a result in the gallery first"))
+            keep = gr.update()
+            return (found["method"], found["size"], keep if found["strength"] is None else found["strength"],
+                    keep if found["iterations"] is None else found["iterations"], found["preserve"], found["blend"],
+                    found["model"] or keep, gr.Tabs(selected="create"))
+
+        def result_as_photo(run_id: str | None):
+            found = reopen(studio, run_id)
+            if found is None:
+                raise _fail(ImpastoError("choose a result in the gallery first"))
+            return ({"background": found["result"], "layers": [], "composite": found["result"]},
+                    gr.Tabs(selected="create"))
+
         gallery.select(show_run, gallery_state, [command, chosen_run], queue=False)
+        reopen_button.click(reopen_run, chosen_run, [method, size, strength, iterations, preserve, blend, model, tabs])
+        again_button.click(result_as_photo, chosen_run, [editor, tabs])
         bundle_button.click(bundle_run, chosen_run, bundle_file)
         delete_button.click(delete_run, chosen_run, [gallery, gallery_state, command, chosen_run])
         app.load(load_gallery, None, [gallery, gallery_state])
