@@ -622,7 +622,9 @@ def build(studio: "Studio"):
                                                label="Fast model", elem_id="camera-model")
                     camera_style = gr.File(label="Style image (adain)", file_types=["image"], elem_id="camera-style")
                 with gr.Row():
-                    camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="camera")
+                    camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="camera",
+                                      webcam_options=gr.WebcamOptions(constraints={"video": {
+                                          "width": {"ideal": 2 * CAMERA_SIDE}, "height": {"ideal": CAMERA_SIDE * 3 // 2}}}))
                     camera_out = gr.Image(label="Stylized", elem_id="camera-result", interactive=False)
                 rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
             with gr.Tab("Gallery"):
@@ -730,7 +732,7 @@ def build(studio: "Studio"):
             return camera_frame(studio, frame, method_v, model_v, style_v, request.session_hash)
 
         camera.stream(run_camera, [camera, camera_method, camera_model, camera_style], [camera_out, rate],
-                      stream_every=0.2, concurrency_id="camera", concurrency_limit=2, show_progress="hidden")
+                      stream_every=0.1, concurrency_id="camera", concurrency_limit=2, show_progress="hidden")
     app.queue(default_concurrency_limit=1, max_size=64)
     return app
 
