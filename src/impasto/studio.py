@@ -596,6 +596,7 @@ def build(studio: "Studio"):
                 progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="progress")
                 with gr.Row():
                     preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png",
+                                       alt_text="the stylized photo, as the work goes",
                                        height=420)
                     download = gr.File(label="Download (full resolution)", elem_id="download", interactive=False)
                 compare = gr.ImageSlider(label="Before / after (drag the line)", elem_id="compare", type="pil",
@@ -625,7 +626,8 @@ def build(studio: "Studio"):
                     camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="camera",
                                       webcam_options=gr.WebcamOptions(constraints={"video": {
                                           "width": {"ideal": 2 * CAMERA_SIDE}, "height": {"ideal": CAMERA_SIDE * 3 // 2}}}))
-                    camera_out = gr.Image(label="Stylized", elem_id="camera-result", interactive=False)
+                    camera_out = gr.Image(label="Stylized", elem_id="camera-result", interactive=False,
+                                          alt_text="the camera's picture, stylized")
                 rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
             with gr.Tab("Gallery"):
                 gallery = gr.Gallery(label="This session's results", elem_id="gallery", columns=4)
