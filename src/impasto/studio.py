@@ -214,7 +214,7 @@ def _editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     for layer in (value.get("layers") or []) if isinstance(value, dict) else []:
         layer = np.asarray(layer)
         if layer.ndim == 3 and layer.shape[-1] == 4:
-            painted = layer[..., 3].astype(np.float32) / 255.0
+            painted = (layer[..., 3] > 0).astype(np.float32)  # a see-through brush: painted is painted
             mask = painted if mask is None else np.maximum(mask, painted)
     if mask is not None and mask.max() <= 0:
         mask = None
@@ -563,7 +563,8 @@ def build(studio: "Studio"):
                     with gr.Column():
                         editor = gr.ImageEditor(label="Content photo (paint on it to choose where the style goes)",
                                                 type="numpy", elem_id="content", sources=["upload", "clipboard"],
-                                                brush=gr.Brush(colors=["#ffffff"], default_size=24),
+                                                brush=gr.Brush(colors=[("#ff40a0", 0.45)], default_size=24,
+                                                               color_mode="fixed"),
                                                 transforms=(), layers=False, height=420)
                         builtin = gr.Gallery([(str(path), credits.get(name, name)) for name, path in paintings().items()],
                                              label="Built-in paintings (public domain): click one to add it",
