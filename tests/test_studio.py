@@ -367,3 +367,17 @@ def test_a_runs_settings_and_result_come_back_from_the_gallery(page, files):
     _start(page)
     page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
                            timeout=120_000)
+
+
+def test_a_narrow_window_keeps_the_controls_and_the_preview_whole(browser, server):
+    context = browser.new_context(viewport={"width": 400, "height": 900})
+    page = context.new_page()
+    page.goto(server[0])
+    page.locator("#run").wait_for()
+    for elem_id in ("run", "stop", "method", "size", "preview", "paintings"):
+        box = page.locator(f"#{elem_id}").bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 400 + 1, (elem_id, box)
+    assert page.locator("#preview").bounding_box()["width"] >= 300  # not shrunk to a thumbnail
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "studio-narrow.png"), full_page=False)
+    context.close()

@@ -597,9 +597,10 @@ def build(studio: "Studio"):
                 progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="progress")
                 with gr.Row():
                     preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png",
-                                       alt_text="the stylized photo, as the work goes",
+                                       alt_text="the stylized photo, as the work goes", min_width=320,
                                        height=420)
-                    download = gr.File(label="Download (full resolution)", elem_id="download", interactive=False)
+                    download = gr.File(label="Download (full resolution)", elem_id="download", interactive=False,
+                                       min_width=320)
                 compare = gr.ImageSlider(label="Before / after (drag the line)", elem_id="compare", type="pil",
                                          interactive=False, height=420)
             with gr.Tab("Video"):
@@ -677,7 +678,8 @@ def build(studio: "Studio"):
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
                                     preserve, mask_inside, gallery_state],
                        [preview, progress, download, gallery, gallery_state, compare], concurrency_id="device",
-                       js=SHOW_PREVIEW)
+                       js=SHOW_PREVIEW).then(lambda m, s, n: estimate(studio, m, int(s), int(n)),
+                                             [method, size, iterations], expected, queue=False)
         def run_stop(request: gr.Request) -> None:
             stop(studio, request.session_hash)
 
