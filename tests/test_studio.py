@@ -344,6 +344,8 @@ def test_ctrl_enter_runs_and_a_notice_says_it_is_done(page, files):
 def test_a_runs_settings_and_result_come_back_from_the_gallery(page, files):
     _upload(page, files)
     page.locator("#method").get_by_text("AdaIN").click()
+    page.wait_for_function("() => document.querySelector('#own-size input')?.checked")  # instant: full size
+    page.locator("#own-size input").uncheck()
     _set_number(page, "size", 96)
     _set_number(page, "strength", 0.6)
     _start(page)

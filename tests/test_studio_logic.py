@@ -302,3 +302,15 @@ def test_a_run_reopens_with_its_settings(tmp_path):
     assert found["method"] == "adain" and found["size"] == 40 and found["strength"] == 0.6
     assert found["blend"] == "2" and found["result"] == str(run.result)
     assert reopen(studio, "no-such-run") is None and reopen(studio, None) is None
+
+
+def test_a_one_pass_result_can_keep_the_photos_own_size(tmp_path):
+    from PIL import Image
+
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work")
+    updates = list(create(studio, _editor(), [str(style)], "", "adain", None, 32, 1.0, 10, "none", "first", [], "s",
+                          True))
+    photo = _editor()["background"]
+    assert Image.open(updates[-1][2]).size == (photo.shape[1], photo.shape[0])

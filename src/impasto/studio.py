@@ -365,8 +365,10 @@ def _preview(image: torch.Tensor):
 
 def create(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str, model: str | None,
            size: int, strength: float, iterations: int, preserve: str, mask_inside: str, gallery: list,
-           session: str) -> Iterator[tuple]:
-    """The Create tab's job: yields (preview, progress, download, gallery, gallery state) as it goes."""
+           session: str, own_size: bool = False) -> Iterator[tuple]:
+    """The Create tab's job: yields (preview, progress, download, gallery, gallery state) as it goes.
+
+    ``own_size``: the output at the photo's own resolution (``size`` is then ignored)."""
     import dataclasses
 
     from .methods import Request
@@ -400,6 +402,8 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
     options = None
     if chosen.options is not None and "iterations" in chosen.options.__dataclass_fields__:
         options = chosen.options(iterations=int(iterations))
+    if own_size:
+        size = max(photo.shape[:2])
     request = Request(size=int(size), weights=blend, masks=masks, preserve_color=preserve, strength=float(strength),
                       model=model_path, max_pixels=MAX_PIXELS, options=options)
     settings_record: dict[str, Any] = {"size": int(size), "strength": float(strength), "blend": blend,
@@ -582,6 +586,8 @@ def build(studio: "Studio"):
                         model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
                                             label="Trained style", elem_id="model", visible=False)
                         size = gr.Slider(64, 2048, value=512, step=32, label="Size (long side, px)", elem_id="size")
+                        own_size = gr.Checkbox(False, label="The photo's own size (full resolution; the default "
+                                                            "for the instant methods)", elem_id="own-size")
                         strength = gr.Slider(0, 1, value=_default_strength("optimize"), step=0.05,
                                              label="Strength (0 = the photo; set to the method's default when you "
                                                    "choose a method)", elem_id="strength")
@@ -644,10 +650,10 @@ def build(studio: "Studio"):
                 bundle_file = gr.File(label="Run bundle", elem_id="bundle-file", interactive=False)
 
         def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
-                       preserve_v, mask_v, state, request: gr.Request):
+                       preserve_v, mask_v, state, own_v, request: gr.Request):
             for preview_v, progress_v, download_v, state_v, _ in create(
                     studio, editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
-                    preserve_v, mask_v, state, request.session_hash):
+                    preserve_v, mask_v, state, request.session_hash, bool(own_v)):
                 shown = [(item["image"], item["caption"]) for item in state_v]
                 yield preview_v, progress_v, download_v, shown, state_v, before_after(editor_v, download_v)
 
@@ -658,7 +664,7 @@ def build(studio: "Studio"):
             return (gr.update(value=_default_strength(name)),
                     gr.update(value=_default_iterations(name) or 50, visible=iterative),
                     gr.update(visible=chosen.model_required), gr.update(visible=chosen.uses_styles),
-                    gr.update(visible=chosen.uses_styles))
+                    gr.update(visible=chosen.uses_styles), gr.update(value=chosen.one_pass))
 
         def check_styles(files) -> None:
             check_uploads(files, "style image")
@@ -674,9 +680,9 @@ def build(studio: "Studio"):
         for control in (method, size, iterations):
             control.change(lambda m, s, n: estimate(studio, m, int(s), int(n)), [method, size, iterations], expected,
                            queue=False)
-        method.change(method_panel, method, [strength, iterations, model, styles, mask_inside], queue=False)
+        method.change(method_panel, method, [strength, iterations, model, styles, mask_inside, own_size], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
-                                    preserve, mask_inside, gallery_state],
+                                    preserve, mask_inside, gallery_state, own_size],
                        [preview, progress, download, gallery, gallery_state, compare], concurrency_id="device",
                        js=SHOW_PREVIEW).then(lambda m, s, n: estimate(studio, m, int(s), int(n)),
                                              [method, size, iterations], expected, queue=False)
