@@ -83,6 +83,8 @@ def _set_number(page, elem_id: str, value: int) -> None:
 
 def _upload(page, files, content="photo.png", styles=("stripes.png",)) -> None:
     page.photo = str(files / content)  # for _start, if the editor drops it
+    page.locator("#content button").first.wait_for()  # the editor is drawn (its script runs) before the file
+    page.wait_for_timeout(500)
     page.locator("#content input[type=file]").set_input_files(page.photo)
     page.locator("#content canvas").first.wait_for()
     page.wait_for_timeout(2000)  # the editor loads the photo into its canvas before it reports a value
@@ -111,8 +113,10 @@ def _start(page, press: str | None = None) -> None:
         else:
             return
         page.wait_for_timeout(1500)
-        if attempt % 8 == 7:  # on a loaded machine the editor can lose an upload: give it the photo again
-            page.locator("#content input[type=file]").set_input_files(page.photo)
+        if attempt % 4 == 3:  # a cold or loaded page can lose an upload: give it the photo again
+            upload = page.locator("#content input[type=file]")
+            upload.set_input_files([])  # the same file again would not be a change
+            upload.set_input_files(page.photo)
             page.wait_for_timeout(2000)
     raise AssertionError("the photo never reached the editor")
 
