@@ -98,3 +98,20 @@ def test_the_command_line_records_a_run_that_the_studio_shows(tmp_path, monkeypa
     assert run.method == "adain" and run.settings["strength"] == 0.6
     assert run.command == "impasto stylize --method adain content.png style1.png --size 48 --strength 0.6 -o again.png"
     assert torch.equal(images.read_image(run.result), images.read_image(tmp_path / "out.png"))
+
+
+def test_a_recorded_run_with_a_built_in_painting_keeps_the_painting(tmp_path, monkeypatch, capsys):
+    from helpers import run_cli
+
+    from impasto.samples import paintings
+
+    monkeypatch.setenv("IMPASTO_HISTORY", str(tmp_path / "history"))
+    monkeypatch.chdir(tmp_path)
+    gradient_photo(48, 40).save(tmp_path / "photo.png")
+    code, _, err = run_cli(capsys, "stylize", "--method", "adain", "./photo.png", "the_scream", "-o", "out.png",
+                           "--size", 48, "--record")
+    assert code == 0, err
+    (run,) = History(tmp_path / "history").runs()
+    assert run.command == "impasto stylize --method adain content.png style1.png --size 48 -o again.png"
+    kept = images.read_image(run.folder / "style1.png")
+    assert kept.shape == images.read_image(paintings()["the_scream"]).shape

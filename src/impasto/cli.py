@@ -578,7 +578,7 @@ def _paint_one(args: argparse.Namespace, method, painter, source: Path, output: 
         close()
     save_result(result.image, output)
     if getattr(args, "record", False):
-        run = _record(args, method.name, source, result)
+        run = _record(args, method, source, result)
         if not args.quiet:
             print(f"recorded run {run.id} in {run.folder.parent}", file=sys.stderr)
     height, width = result.image.shape[-2:]
@@ -601,16 +601,17 @@ def _paint_one(args: argparse.Namespace, method, painter, source: Path, output: 
     return 0
 
 
-def _record(args: argparse.Namespace, method: str, source: Path, result):
+def _record(args: argparse.Namespace, method, source: Path, result):
     """Keep a run in the history: the inputs as files of the run, and this command naming them."""
     from . import images
     from .history import History
+    from .samples import resolve_style
 
-    styles = args.inputs[1:] if len(args.inputs) > 1 and method != "fast" else []
+    styles = args.inputs[1:] if method.uses_styles else []  # as typed: files or built-in paintings' names
     inputs = [("content", images.as_tensor(source, args.max_pixels)),
-              *[("style", images.as_tensor(style, args.max_pixels)) for style in styles],
+              *[("style", images.as_tensor(resolve_style(style), args.max_pixels)) for style in styles],
               *[("mask", images.as_tensor(mask, args.max_pixels)) for mask in (args.mask or [])]]
-    names = {str(source): "{content}", **{str(s): f"{{style{k}}}" for k, s in enumerate(styles, 1)},
+    names = {args.inputs[0]: "{content}", **{str(s): f"{{style{k}}}" for k, s in enumerate(styles, 1)},
              **{str(m): f"{{mask{k}}}" for k, m in enumerate(args.mask or [], 1)}}
     command, skip = [], False
     for part in args.argv:
@@ -624,7 +625,8 @@ def _record(args: argparse.Namespace, method: str, source: Path, result):
             command.append(names.get(part, part))
     settings = {key: value for key, value in vars(args).items()
                 if key not in ("argv", "inputs", "output", "mask", "record", "quiet") and value is not None}
-    return History().record(method, result.image, inputs, settings, result.stop_reason, result.seconds, command)
+    return History().record(method.name, result.image, inputs, settings, result.stop_reason, result.seconds,
+                            command)
 
 
 def _paint_batch(args: argparse.Namespace, method, painter, sources: list[Path], targets: list[Path],

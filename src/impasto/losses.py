@@ -65,7 +65,8 @@ def relative_content_loss(features: torch.Tensor, target: torch.Tensor) -> torch
     return torch.mean(error / torch.mean(target.float() ** 2, dim=dims).clamp_min(1e-8))
 
 
-def relative_gram_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+def relative_gram_loss(features: torch.Tensor, target_gram: torch.Tensor,
+                       mask: torch.Tensor | None = None) -> torch.Tensor:
     """Gram loss divided by the target Gram's mean square, per image.
 
     In raw units the layers differ by orders of magnitude (with the Caffe VGG-19, relu4_1 carries
@@ -73,7 +74,7 @@ def relative_gram_loss(features: torch.Tensor, target_gram: torch.Tensor) -> tor
     raw sum leaves colours alone and lowers the loss with a few strong deep-layer patches.  Divided
     by the target's own scale, every layer (colour, strokes, motifs) counts alike.
     """
-    error = torch.mean((gram_matrix(features) - target_gram) ** 2, dim=(1, 2))
+    error = torch.mean((gram_matrix(features, mask) - target_gram) ** 2, dim=(1, 2))
     return torch.mean(error / torch.mean(target_gram ** 2, dim=(1, 2)).clamp_min(1e-12))
 
 

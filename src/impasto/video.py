@@ -162,11 +162,16 @@ class FrameStylizer(Protocol):
         ...
 
 
+#: Weight of the warped previous output in a one-pass method's frame, where the flow is reliable.
+DEFAULT_BLEND = 0.7
+
+
 class FeedForwardFrames:
     """A one-pass stylizer, stabilised by blending with the warped previous output where reliable."""
 
-    def __init__(self, stylize: Callable[[torch.Tensor], torch.Tensor], name: str, blend: float = 0.7,
+    def __init__(self, stylize: Callable[[torch.Tensor], torch.Tensor], name: str, blend: float | None = None,
                  recipe: dict | None = None) -> None:
+        blend = DEFAULT_BLEND if blend is None else blend
         if not 0.0 <= blend < 1.0:
             raise ImpastoError(f"the temporal blend must be in [0, 1), got {blend}")
         self.stylize = stylize

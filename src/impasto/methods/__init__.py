@@ -15,7 +15,8 @@ from __future__ import annotations
 import importlib
 import math
 import os
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
@@ -82,7 +83,7 @@ class Temporal:
 
     ``blend`` (one-pass methods): weight of the warped previous output where the flow is reliable.
     ``weight`` and ``iterations`` (iterative methods): the temporal loss's weight and the
-    iterations per frame after the first.  ``long_term``: how many earlier frames are kept.
+    iterations per frame after the first.
     """
 
     blend: float | None = None
@@ -166,6 +167,9 @@ def check(method: Method, styles: Sequence[object], request: Request) -> None:
     if not method.uses_styles and styles:
         raise ImpastoError(f"the {method.name} method takes its styles from its model, not from style images",
                            parameter="styles")
+    if method.model_required and request.model is None:
+        raise ImpastoError(f"the {method.name} method needs a trained model (see `impasto models`)",
+                           parameter="model")
     if request.size is not None and (not isinstance(request.size, int) or request.size <= 0):
         raise ImpastoError(f"size must be a positive whole number, got {request.size}", parameter="size")
     if not (isinstance(request.style_scale, (int, float)) and request.style_scale > 0
@@ -205,11 +209,9 @@ def stylize(method: str, content: images.ImageLike, styles: Sequence[images.Imag
     return get(method).prepare(styles, request or Request()).paint(content, on_step)
 
 
-def one_step(content: torch.Tensor, work: Callable[[], torch.Tensor],
-             on_step: Callable[[Progress], None] | None, started: float) -> Result:
+def one_step(work: Callable[[], torch.Tensor], on_step: Callable[[Progress], None] | None,
+             started: float) -> Result:
     """The :class:`Result` of a one-pass method: a single step that ``on_step`` sees (and may stop)."""
-    import time
-
     image = work()
     stop_reason = "done"
     if on_step is not None:

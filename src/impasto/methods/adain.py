@@ -63,7 +63,7 @@ class AdaINPainter:
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
         started = time.perf_counter()
         content_t = self.request.load(content)
-        return one_step(content_t, lambda: self._stylize(content_t, self.codes(content_t)), on_step, started)
+        return one_step(lambda: self._stylize(content_t, self.codes(content_t)), on_step, started)
 
     def frames(self, temporal: Temporal) -> FeedForwardFrames:
         """Frames of one clip: the style statistics once per clip; ``histogram`` recolours the styles
@@ -79,4 +79,4 @@ class AdaINPainter:
                   "weights": None if self.request.weights is None else list(self.request.weights),
                   "alpha": self.alpha, "preserve_color": self.request.preserve_color,
                   "style_scale": self.request.style_scale}
-        return FeedForwardFrames(stylize, "adain", 0.7 if temporal.blend is None else temporal.blend, recipe)
+        return FeedForwardFrames(stylize, "adain", temporal.blend, recipe)

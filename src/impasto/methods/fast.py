@@ -32,10 +32,6 @@ class FeedForward:
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "FeedForwardPainter":
         check(self, styles, request)
-        if request.model is None:
-            from ..errors import ImpastoError
-
-            raise ImpastoError("the fast method needs a trained model (see `impasto models`)", parameter="model")
         return FeedForwardPainter(request)
 
 
@@ -55,9 +51,9 @@ class FeedForwardPainter:
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
         started = time.perf_counter()
         content_t = self.request.load(content)
-        return one_step(content_t, lambda: self._stylize(content_t), on_step, started)
+        return one_step(lambda: self._stylize(content_t), on_step, started)
 
     def frames(self, temporal: Temporal) -> FeedForwardFrames:
         recipe = {"model": file_digest(self.engine.path), "style_mix": self.mix, "strength": self.strength,
                   "preserve_color": self.request.preserve_color}
-        return FeedForwardFrames(self._stylize, "fast", 0.7 if temporal.blend is None else temporal.blend, recipe)
+        return FeedForwardFrames(self._stylize, "fast", temporal.blend, recipe)

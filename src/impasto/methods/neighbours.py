@@ -39,7 +39,7 @@ from .. import images
 from ..backbone import VGG
 from ..color import match_histogram, transfer_luminance
 from ..errors import ImpastoError
-from ..losses import TemporalTarget, gram_matrix, normalised, resize_mask
+from ..losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
 from ..optimize import StyleSettings, _optimize
 from ..runtime import autocast, default_encoder, resolve_device, resolve_precision
 from . import Progress, Request, Result, Temporal, check
@@ -217,10 +217,18 @@ class NeighbourObjective:
         #: (weight, Gram targets per layer, region mask or None) per style: the global statistics term
         self.statistics: list[tuple[float, dict[str, torch.Tensor], torch.Tensor | None]] = []
         self.statistics_weight = 0.0
+        self._regions: dict[tuple, torch.Tensor] = {}
 
     @property
     def layers(self) -> list[str]:
         return list(LAYERS)
+
+    def _region(self, k: int, region: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+        """Style ``k``'s region at a layer's resolution (made once, not at every evaluation)."""
+        key = (k, shape)
+        if key not in self._regions:
+            self._regions[key] = resize_mask(region, shape)
+        return self._regions[key]
 
     def terms(self, image: torch.Tensor, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         columns = hypercolumns({name: features[name] for name in LAYERS}, self.grid)
@@ -235,12 +243,10 @@ class NeighbourObjective:
         terms["total"] = terms["style"]
         if self.statistics_weight:
             statistics = torch.zeros_like(distance)
-            for weight, grams, region in self.statistics:
+            for k, (weight, grams, region) in enumerate(self.statistics):
                 for name in LAYERS:
-                    mask = None if region is None else resize_mask(region, tuple(features[name].shape[-2:]))
-                    target = grams[name]
-                    error = torch.mean((gram_matrix(features[name].float(), mask) - target) ** 2)
-                    statistics = statistics + weight * error / torch.mean(target ** 2).clamp_min(1e-12)
+                    mask = None if region is None else self._region(k, region, tuple(features[name].shape[-2:]))
+                    statistics = statistics + weight * relative_gram_loss(features[name].float(), grams[name], mask)
             terms["statistics"] = self.statistics_weight * statistics / len(LAYERS)
             terms["total"] = terms["total"] + terms["statistics"]
         if self.temporal:
