@@ -51,7 +51,7 @@ def main() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = build(studio)
-    url = launch(app, "127.0.0.1", port)
+    url = launch(app, studio, "127.0.0.1", port)
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=[

@@ -33,13 +33,22 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    """A studio whose history is, as for a user, outside the system's temporary folder and the
+    working directory (the folders Gradio serves files from unless told otherwise)."""
+    import tempfile
+
+    from impasto.history import History
     from impasto.studio import Studio, build, launch
 
-    studio = Studio(tmp_path_factory.mktemp("studio"), preview_every=2)
+    history = History(tmp_path_factory.mktemp("user-data") / "history")
+    system_temp, tempfile.tempdir = tempfile.tempdir, str(tmp_path_factory.mktemp("system-temp"))
+    studio = Studio(None, preview_every=2, history=history)  # its own folder in the system's temporary one
     app = build(studio)
-    url = launch(app, "127.0.0.1", _free_port())
+    url = launch(app, studio, "127.0.0.1", _free_port())
     yield url, studio
     app.close()
+    studio.cleanup()
+    tempfile.tempdir = system_temp
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +174,7 @@ def test_stop_keeps_the_current_result(page, files):
     assert "stopped" in _progress(page)[2]
 
 
-def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server):
+def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server, tmp_path):
     _upload(page, files, styles=("stripes.png", "green.png"))
     canvas = page.locator("#content canvas").first
     box = canvas.bounding_box()
@@ -174,6 +183,16 @@ def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server):
     for step in range(12):
         page.mouse.move(box["x"] + box["width"] * (0.2 + 0.02 * step), box["y"] + box["height"] * (0.3 + 0.03 * step))
     page.mouse.up()
+    for _ in range(20):  # the editor hands its layers over a moment after the stroke
+        page.locator("#mask-download").click()
+        if page.locator("#mask-file a").count():
+            break
+        page.wait_for_timeout(1000)
+    with page.expect_download() as info:
+        page.locator("#mask-file a").first.click()
+    info.value.save_as(tmp_path / "mask.png")
+    painted = np.asarray(Image.open(tmp_path / "mask.png").convert("L")) > 127
+    assert 0.005 < painted.mean() < 0.5  # the stroke, and only the stroke, is white
     page.locator("#method").get_by_text("adain").click()
     _set_number(page, "size", 96)
     _start(page)
@@ -194,14 +213,21 @@ def test_a_corrupt_upload_is_a_message_on_the_page_at_once(page, files):
     assert message.first.is_visible()
 
 
-def test_camera_stream_is_stylized_with_a_frame_rate(page):
+def test_camera_starts_and_stops_with_a_frame_rate(page):
     page.get_by_role("tab", name="Camera").click()
-    page.locator("#camera button").filter(has_text="Access Webcam").click()  # Chromium's fake camera
-    page.locator("#camera button").filter(has_text="Record").click()
+    page.locator("#camera-start").click()  # Chromium's fake camera
     page.wait_for_function(
         "() => { const v = document.querySelector('#camera-rate textarea');"
         " return v && parseFloat(v.value) > 0; }", timeout=90_000)
     assert page.locator("#camera-result img").count() >= 1
+    page.locator("#camera-stop").click()
+    page.wait_for_timeout(1500)  # the frames already sent come back
+    shown = page.locator("#camera-result img").first.get_attribute("src")
+    page.wait_for_timeout(2000)
+    assert page.locator("#camera-result img").first.get_attribute("src") == shown  # no new frames
+    page.locator("#camera-start").click()  # and it starts again
+    page.wait_for_function(f"() => document.querySelector('#camera-result img')?.src !== {shown!r}",
+                           timeout=30_000)
 
 
 def test_video_clip_round_trip(page, tmp_path):
@@ -343,6 +369,36 @@ def test_ctrl_enter_runs_and_a_notice_says_it_is_done(page, files):
                            timeout=120_000)
     page.get_by_text("kept in the gallery").first.wait_for(timeout=10_000)
     assert page.locator("#compare img").count() == 2  # before / after
+    _set_number(page, "strength", 0.4)
+    page.keyboard.press("Control+Enter")  # a second result joins the first, side by side
+    page.wait_for_function("() => document.querySelectorAll('#session-results img').length === 2",
+                           timeout=120_000)
+
+
+def test_a_photo_the_page_cannot_read_is_named_at_upload_until_dismissed(page, files):
+    page.locator("#content button").first.wait_for()
+    page.wait_for_timeout(500)
+    page.locator("#content input[type=file]").set_input_files(str(files / "broken.png"))
+    alert = page.locator("#photo-message [role=alert]")
+    alert.wait_for(timeout=30_000)
+    assert "broken.png: not an image" in alert.inner_text()
+    page.wait_for_timeout(3000)
+    assert alert.is_visible()  # it stays
+    alert.get_by_role("button", name="Dismiss").click()
+    assert page.locator("#photo-message [role=alert]").count() == 0
+
+
+def test_the_keyboard_reaches_stylize_in_few_presses_and_a_radio_group_is_one_stop(page):
+    page.locator("body").click(position={"x": 5, "y": 5})
+    presses = 0
+    while presses < 60 and page.evaluate("() => document.activeElement?.id") != "run":
+        page.keyboard.press("Tab")
+        presses += 1
+    assert page.evaluate("() => document.activeElement?.id") == "run"
+    assert presses <= 36, presses  # it was 44: every radio button and reset button was a stop of its own
+    page.locator("#method input[value=optimize]").focus()
+    page.keyboard.press("ArrowDown")  # arrows choose inside the group, as in any form
+    page.wait_for_function("() => document.querySelector('#method input[value=adain]')?.checked")
 
 
 def test_a_runs_settings_and_result_come_back_from_the_gallery(page, files):
@@ -387,3 +443,27 @@ def test_a_narrow_window_keeps_the_controls_and_the_preview_whole(browser, serve
     if SCREENSHOTS:
         page.screenshot(path=str(Path(SCREENSHOTS) / "studio-narrow.png"), full_page=False)
     context.close()
+
+
+def test_a_second_client_is_told_its_place_in_the_queue(browser, server, files):
+    pages = []
+    for _ in range(2):
+        context = browser.new_context(viewport={"width": 1280, "height": 1100})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(server[0])
+        page.locator("#run").wait_for()
+        _upload(page, files)
+        _set_number(page, "size", 96)
+        _set_number(page, "iterations", 300)
+        pages.append(page)
+    first, second = pages
+    _start(first)
+    first.locator("#preview img").first.wait_for()  # the device is busy
+    _start(second)
+    second.get_by_text(re.compile(r"queue: ?1/\d")).first.wait_for(timeout=30_000)
+    first.locator("#stop").click()  # its place comes: the second job starts
+    second.wait_for_function("() => document.querySelector('#job-progress')?.dataset.done > 0", timeout=120_000)
+    second.locator("#stop").click()
+    for page in pages:
+        page.context.close()

@@ -314,3 +314,18 @@ def test_a_one_pass_result_can_keep_the_photos_own_size(tmp_path):
                           True))
     photo = _editor()["background"]
     assert Image.open(updates[-1][2]).size == (photo.shape[1], photo.shape[0])
+
+
+def test_the_painted_area_saves_as_the_mask_file_the_cli_takes(tmp_path):
+    from PIL import Image
+
+    from impasto.errors import ImpastoError
+    from impasto.studio import save_mask
+
+    studio = Studio(tmp_path / "studio")
+    path = save_mask(studio, _editor(mask=True))
+    mask = np.asarray(Image.open(path).convert("L"))
+    assert mask.shape == (48, 64)
+    assert (mask[:, :32] == 255).all() and (mask[:, 32:] == 0).all()
+    with pytest.raises(ImpastoError, match="paint on the photo first"):
+        save_mask(studio, _editor(mask=False))

@@ -1,9 +1,10 @@
 """impasto studio: a local web app that puts every method behind a few clicks (Gradio).
 
 One page, four tabs: **Create** (content, styles with blend weights, method and settings, a mask
-painted on the photo, a live preview with progress and Stop, full-resolution download), **Video**,
-**Camera** (a fast model or AdaIN on the webcam stream, with its frame rate) and **Gallery** (this
-browser session's results, each with the equivalent `impasto` command).
+painted on the photo, a live preview with progress and Stop, full-resolution download, before/after
+and the session's results side by side), **Video**, **Camera** (a one-pass method on the webcam
+stream, Start/Stop, its frame rate) and **Gallery** (every run in the history, each with the
+equivalent `impasto` command, its settings, bundle and result for reuse).
 
 Safety for many users: one job at a time holds the device (Gradio's queue shows the others their
 place, and a lock keeps the limit even while an abandoned job winds down); a job stops when its
@@ -197,6 +198,16 @@ def check_uploads(files: list | None, what: str) -> None:
     """Read each uploaded image now, so that a bad file is a message at upload, not at Stylize."""
     for item in files or []:
         _load(str(getattr(item, "name", item)), what)
+
+
+def save_mask(studio: "Studio", editor: Any) -> Path:
+    """The painted area as a black-and-white PNG (white = painted), the file ``--mask`` takes."""
+    _, painted = _editor_parts(editor)
+    if painted is None:
+        raise ImpastoError("paint on the photo first: the mask is the painted area")
+    path = studio.new_path(".png", "impasto-mask")
+    images.save_image(torch.from_numpy(painted)[None, None].expand(1, 3, -1, -1), path)
+    return path
 
 
 def _editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -529,15 +540,74 @@ def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: s
 # ------------------------------------------------------------------------------------- the page
 
 
-#: Ctrl+Enter (Cmd+Enter) runs Stylize from anywhere on the page.
-KEYBOARD = """<script>
+#: The page's own script, in the head:
+#: - Ctrl+Enter (Cmd+Enter) runs Stylize from anywhere on the page;
+#: - each radio group is one Tab stop (arrow keys choose inside it) and the sliders' reset buttons
+#:   are left out of the Tab order, so Stylize is reached in a few presses;
+#: - a photo the browser cannot decode is named in a message at upload that stays until dismissed
+#:   (the editor draws the photo in the browser, so the server never sees a broken one);
+#: - the camera's Start/Stop buttons drive the webcam component's own capture button.
+PAGE_SCRIPT = """<script>
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
     const run = document.querySelector("#run");
     if (run && run.offsetParent !== null) { event.preventDefault(); run.click(); }
   }
 });
-</script>"""
+function impastoTidyTabOrder() {
+  document.querySelectorAll("fieldset, [role=radiogroup]").forEach((group, index) => {
+    const radios = group.querySelectorAll("input[type=radio]");
+    const name = "impasto-group-" + (group.closest("[id]")?.id || index);
+    radios.forEach((radio) => { if (radio.name !== name) radio.name = name; });
+  });
+  document.querySelectorAll("button[aria-label='Reset to default value'], #paintings button[aria-label='Download All']")
+    .forEach((button) => { if (button.tabIndex !== -1) button.tabIndex = -1; });
+}
+new MutationObserver(impastoTidyTabOrder).observe(document.documentElement, {childList: true, subtree: true});
+function impastoPhotoMessage(text) {
+  const box = document.querySelector("#photo-message");
+  if (!box) return;
+  box.replaceChildren();
+  if (!text) return;
+  const note = document.createElement("div");
+  note.setAttribute("role", "alert");
+  note.className = "impasto-alert";
+  note.textContent = text + " ";
+  const dismiss = document.createElement("button");
+  dismiss.textContent = "Dismiss";
+  dismiss.addEventListener("click", () => impastoPhotoMessage(""));
+  note.append(dismiss);
+  box.append(note);
+}
+document.addEventListener("change", (event) => {
+  const input = event.target;
+  if (!(input instanceof HTMLInputElement) || input.type !== "file" || !input.closest("#content")) return;
+  impastoPhotoMessage("");
+  for (const file of input.files || []) {
+    createImageBitmap(file).then((bitmap) => bitmap.close()).catch(() => impastoPhotoMessage(
+      file.name + ": not an image this page can read (a PNG, JPEG or WebP photo works); choose another file"));
+  }
+}, true);
+async function impastoCamera(start) {
+  const root = document.querySelector("#camera");
+  if (!root) return;
+  const find = (text) => [...root.querySelectorAll("button")].find((b) => b.innerText.includes(text));
+  if (start) {
+    find("Access Webcam")?.click();
+    for (let i = 0; i < 100 && !root.querySelector(".capture-button"); i++) {
+      await new Promise((done) => setTimeout(done, 100));
+    }
+  }
+  const capture = root.querySelector(".capture-button");
+  if (capture && (capture.innerText.trim() === "Stop") !== start) capture.click();
+}
+</script>
+<style>
+#camera .capture-button { display: none; }
+#session-results .grid-container { grid-template-columns: repeat(auto-fill, minmax(140px, 220px)) !important; }
+.impasto-alert { padding: 0.5em 0.75em; border: 2px solid #c0392b; border-radius: 6px; color: #c0392b; }
+.impasto-alert button { margin-left: 0.5em; text-decoration: underline; }
+</style>"""
 #: Before a job starts: bring the preview into view (it is below the fold on a laptop).
 SHOW_PREVIEW = "(...args) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); return args; }"
 
@@ -570,6 +640,7 @@ def build(studio: "Studio"):
                                                 brush=gr.Brush(colors=[("#ff40a0", 0.45)], default_size=24,
                                                                color_mode="fixed"),
                                                 transforms=(), layers=False, height=420)
+                        gr.HTML("", elem_id="photo-message")
                         builtin = gr.Gallery([(str(path), credits.get(name, name)) for name, path in paintings().items()],
                                              label="Built-in paintings (public domain): click one to add it",
                                              elem_id="paintings", columns=4, height=200, allow_preview=False)
@@ -581,6 +652,11 @@ def build(studio: "Studio"):
                                              ("the second style (the first goes outside)", "second")], value="first",
                                             label="Paint on the photo to choose where a style goes; the painted area "
                                                   "gets", elem_id="mask-inside")
+                        with gr.Row():
+                            mask_button = gr.Button("Download the painted area as a mask", elem_id="mask-download",
+                                                    size="sm")
+                            mask_file = gr.File(label="Mask (white = painted)", elem_id="mask-file",
+                                                interactive=False, visible=False)
                     with gr.Column():
                         method = gr.Radio(_method_choices(METHODS), value="optimize", label="Method", elem_id="method")
                         model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
@@ -609,6 +685,10 @@ def build(studio: "Studio"):
                                        min_width=320)
                 compare = gr.ImageSlider(label="Before / after (drag the line)", elem_id="compare", type="pil",
                                          interactive=False, height=420)
+                session_results = gr.Gallery(label="This session's results, side by side (oldest first)",
+                                             elem_id="session-results", height=260, allow_preview=False,
+                                             object_fit="contain")
+                session_state = gr.State([])
             with gr.Tab("Video"):
                 clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
                 with gr.Row():
@@ -636,7 +716,10 @@ def build(studio: "Studio"):
                                           "width": {"ideal": 2 * CAMERA_SIDE}, "height": {"ideal": CAMERA_SIDE * 3 // 2}}}))
                     camera_out = gr.Image(label="Stylized", elem_id="camera-result", interactive=False,
                                           alt_text="the camera's picture, stylized")
-                rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
+                with gr.Row():
+                    camera_start = gr.Button("Start camera", variant="primary", elem_id="camera-start")
+                    camera_stop = gr.Button("Stop camera", elem_id="camera-stop")
+                    rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
             with gr.Tab("Gallery"):
                 gallery = gr.Gallery(label="This session's results", elem_id="gallery", columns=4)
                 command = gr.Code(label="The same result from a terminal (in the run's folder, or its bundle)",
@@ -650,12 +733,23 @@ def build(studio: "Studio"):
                 bundle_file = gr.File(label="Run bundle", elem_id="bundle-file", interactive=False)
 
         def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
-                       preserve_v, mask_v, state, own_v, request: gr.Request):
+                       preserve_v, mask_v, state, own_v, session_v, request: gr.Request):
             for preview_v, progress_v, download_v, state_v, _ in create(
                     studio, editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
                     preserve_v, mask_v, state, request.session_hash, bool(own_v)):
                 shown = [(item["image"], item["caption"]) for item in state_v]
-                yield preview_v, progress_v, download_v, shown, state_v, before_after(editor_v, download_v)
+                if download_v and len(state_v) > len(state):  # the run is in the history: it joins the row
+                    session_v = [*session_v, (state_v[0]["image"], state_v[0]["caption"])]
+                yield (preview_v, progress_v, download_v, shown, state_v, before_after(editor_v, download_v),
+                       session_v, session_v)
+
+        def mask_download(editor_v):
+            try:
+                return gr.update(value=str(save_mask(studio, editor_v)), visible=True)
+            except ImpastoError as exc:
+                raise _fail(exc) from None
+
+        mask_button.click(mask_download, editor, mask_file, queue=False)
 
         def method_panel(name: str) -> tuple:
             """Only what applies to the chosen method, set to its defaults."""
@@ -682,8 +776,9 @@ def build(studio: "Studio"):
                            queue=False)
         method.change(method_panel, method, [strength, iterations, model, styles, mask_inside, own_size], queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
-                                    preserve, mask_inside, gallery_state, own_size],
-                       [preview, progress, download, gallery, gallery_state, compare], concurrency_id="device",
+                                    preserve, mask_inside, gallery_state, own_size, session_state],
+                       [preview, progress, download, gallery, gallery_state, compare, session_results, session_state],
+                       concurrency_id="device",
                        js=SHOW_PREVIEW).then(lambda m, s, n: estimate(studio, m, int(s), int(n)),
                                              [method, size, iterations], expected, queue=False)
         def run_stop(request: gr.Request) -> None:
@@ -744,6 +839,8 @@ def build(studio: "Studio"):
 
         camera.stream(run_camera, [camera, camera_method, camera_model, camera_style], [camera_out, rate],
                       stream_every=0.1, concurrency_id="camera", concurrency_limit=2, show_progress="hidden")
+        camera_start.click(None, js="() => impastoCamera(true)")
+        camera_stop.click(None, js="() => impastoCamera(false)")
     app.queue(default_concurrency_limit=1, max_size=64)
     return app
 
@@ -781,16 +878,19 @@ def allowed_hosts(host: str, extra: Sequence[str] = ()) -> list[str]:
     return sorted(set(names))
 
 
-def launch(app, host: str = "127.0.0.1", port: int = 7860, extra_hosts: Sequence[str] = ()) -> str:
-    """Start the built app's server (not blocking) with the Host check and security headers; its URL."""
+def launch(app, studio: "Studio", host: str = "127.0.0.1", port: int = 7860, extra_hosts: Sequence[str] = ()) -> str:
+    """Start the built app's server (not blocking) with the Host check and security headers; its URL.
+
+    The history's folder (under the user's data folder, outside the temporary folder and the
+    working directory Gradio serves from by default) is the one other folder the page may show."""
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, extra_hosts)),
                   Middleware(SecurityHeaders)]
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
-                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True, head=KEYBOARD,
-                           app_kwargs={"middleware": middleware})
+                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True, head=PAGE_SCRIPT,
+                           allowed_paths=[str(studio.history.folder)], app_kwargs={"middleware": middleware})
     return url
 
 
@@ -804,7 +904,7 @@ def serve(host: str = "127.0.0.1", port: int = 7860, folder: str | None = None, 
     studio = Studio(folder)
     atexit.register(studio.cleanup)
     app = build(studio)
-    url = launch(app, host, port, extra_hosts)
+    url = launch(app, studio, host, port, extra_hosts)
     if not block:
         return app, url, studio
     print(f"impasto studio: {url} (Ctrl-C stops it)", flush=True)
