@@ -467,3 +467,16 @@ def test_a_second_client_is_told_its_place_in_the_queue(browser, server, files):
     second.locator("#stop").click()
     for page in pages:
         page.context.close()
+
+
+def test_trained_styles_are_shown_by_what_they_do_and_picked_by_a_click(page, files):
+    page.locator("#method").get_by_text("a fast model").click()
+    previews = page.locator("#model-previews img")
+    previews.first.wait_for()
+    assert previews.count() == len([m for m in (Path(__file__).parents[1] / "src" / "impasto" / "models").glob("*.pt")
+                                    if m.stem != "adain-decoder"])
+    previews.nth(1).click()
+    page.wait_for_function("() => document.querySelector('#model input')?.value.startsWith('mosaic')")
+    page.locator("#method").get_by_text("AdaIN").click()
+    page.locator("#styles input[type=file]").set_input_files([str(files / "stripes.png"), str(files / "green.png")])
+    page.wait_for_function("() => document.querySelectorAll('#style-thumbnails img').length === 2")

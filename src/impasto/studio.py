@@ -41,6 +41,7 @@ from .methods import REGISTRY
 
 MAX_UPLOAD = "25mb"
 MAX_PIXELS = 36_000_000  # per image: a 6000 x 6000 photo
+MODEL_PREVIEW_SIDE = 192  # px, the trained styles' pictures of the sample photo
 CAMERA_MAX_PIXELS = 4_000_000  # per camera frame (a 4K webcam has 8.3 M; frames are shown at 320 px)
 CAMERA_SIDE = 320
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -83,6 +84,7 @@ class Studio:
         self.stops: dict[str, threading.Event] = {}
         self.camera_times: dict[str, deque] = {}
         self.camera_painters: dict[tuple, Any] = {}  # (method, model, style) -> its prepared painter
+        self.model_previews: list[tuple[str, str]] | None = None  # see model_previews()
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -268,6 +270,42 @@ def _model_label(model) -> str:
     if paintings and paintings != [model.path.stem.replace("_", " ")]:
         return f"{model.path.stem} ({' + '.join(paintings)})"
     return model.path.stem
+
+
+def model_previews(studio: "Studio") -> list[tuple[str, str]]:
+    """(picture, label) per shipped fast model: its result on the sample photo, so a trained style is
+    chosen by what it does.  Painted once per studio; none without the sample photo (scikit-image)."""
+    if studio.model_previews is None:
+        from .methods import Request, get
+        from .modelfile import shipped_models
+        from .samples import sample_photo_path
+
+        studio.model_previews = []
+        try:
+            photo = images.as_tensor(sample_photo_path(), MAX_PIXELS)
+        except ImpastoError:
+            return studio.model_previews
+        folder = studio.folder / "model-previews"  # no dot in the name: never swept as an old result
+        folder.mkdir(exist_ok=True)
+        for model in (m for m in shipped_models() if m.kind == "fast"):
+            painted = get("fast").prepare([], Request(size=MODEL_PREVIEW_SIDE, model=model.path)).paint(photo).image
+            path = images.save_image(painted, folder / f"{model.path.stem}.jpg")
+            studio.model_previews.append((str(path), _model_label(model)))
+    return studio.model_previews
+
+
+def style_thumbnails(files: list | None) -> list[str]:
+    """The chosen style files that Pillow can open, for the thumbnails beside the file list."""
+    shown = []
+    for item in files or []:
+        path = str(getattr(item, "name", item))
+        try:
+            with PIL.Image.open(path) as image:
+                image.verify()
+        except (OSError, SyntaxError, ValueError, PIL.Image.DecompressionBombError):
+            continue  # the upload check names it
+        shown.append(path)
+    return shown
 
 
 def _method_choices(names) -> list[tuple[str, str]]:
@@ -605,6 +643,8 @@ async function impastoCamera(start) {
 <style>
 #camera .capture-button { display: none; }
 #session-results .grid-container { grid-template-columns: repeat(auto-fill, minmax(140px, 220px)) !important; }
+#model-previews .grid-container, #style-thumbnails .grid-container {
+  grid-template-columns: repeat(auto-fill, minmax(90px, 120px)) !important; }
 .impasto-alert { padding: 0.5em 0.75em; border: 2px solid #c0392b; border-radius: 6px; color: #c0392b; }
 .impasto-alert button { margin-left: 0.5em; text-decoration: underline; }
 </style>"""
@@ -646,6 +686,8 @@ def build(studio: "Studio"):
                                              elem_id="paintings", columns=4, height=200, allow_preview=False)
                         styles = gr.File(label="Style image(s)", file_count="multiple", file_types=["image"],
                                          elem_id="styles")
+                        style_shown = gr.Gallery(label="Your styles", elem_id="style-thumbnails", height=130,
+                                                 allow_preview=False, object_fit="contain")
                         blend = gr.Textbox(label="Blend weights (one per style, or per style of a multi-style model, "
                                                  "e.g. 3,1)", elem_id="blend")
                         mask_inside = gr.Radio([("the first style (the second goes outside)", "first"),
@@ -661,6 +703,9 @@ def build(studio: "Studio"):
                         method = gr.Radio(_method_choices(METHODS), value="optimize", label="Method", elem_id="method")
                         model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
                                             label="Trained style", elem_id="model", visible=False)
+                        trained = gr.Gallery(model_previews(studio), label="Trained styles, each on the same photo: "
+                                             "click one", elem_id="model-previews", height=150, visible=False,
+                                             allow_preview=False, object_fit="contain")
                         size = gr.Slider(64, 2048, value=512, step=32, label="Size (long side, px)", elem_id="size")
                         own_size = gr.Checkbox(False, label="The photo's own size (full resolution; the default "
                                                             "for the instant methods)", elem_id="own-size")
@@ -758,7 +803,9 @@ def build(studio: "Studio"):
             return (gr.update(value=_default_strength(name)),
                     gr.update(value=_default_iterations(name) or 50, visible=iterative),
                     gr.update(visible=chosen.model_required), gr.update(visible=chosen.uses_styles),
-                    gr.update(visible=chosen.uses_styles), gr.update(value=chosen.one_pass))
+                    gr.update(visible=chosen.uses_styles), gr.update(value=chosen.one_pass),
+                    gr.update(visible=chosen.model_required and bool(studio.model_previews)),
+                    gr.update(visible=chosen.uses_styles), gr.update(visible=chosen.uses_styles))
 
         def check_styles(files) -> None:
             check_uploads(files, "style image")
@@ -774,7 +821,14 @@ def build(studio: "Studio"):
         for control in (method, size, iterations):
             control.change(lambda m, s, n: estimate(studio, m, int(s), int(n)), [method, size, iterations], expected,
                            queue=False)
-        method.change(method_panel, method, [strength, iterations, model, styles, mask_inside, own_size], queue=False)
+        method.change(method_panel, method, [strength, iterations, model, styles, mask_inside, own_size, trained,
+                                             style_shown, mask_button], queue=False)
+        styles.change(style_thumbnails, styles, style_shown, queue=False)
+
+        def pick_model(event: gr.SelectData):
+            return fast_models[event.index][1]
+
+        trained.select(pick_model, None, model, queue=False)
         go.click(run_create, [editor, styles, blend, method, model, size, strength, iterations,
                                     preserve, mask_inside, gallery_state, own_size, session_state],
                        [preview, progress, download, gallery, gallery_state, compare, session_results, session_state],
