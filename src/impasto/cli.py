@@ -101,6 +101,17 @@ def _name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def _layer_weights(text: str) -> dict[str, float]:
+    """``relu4_2`` or ``relu3_1:0.5,relu4_2:1``: layer names, each with an optional weight (default 1)."""
+    weights = {}
+    for part in _name_list(text):
+        name, _, weight = part.partition(":")
+        weights[name.strip()] = _non_negative_float(weight) if weight else 1.0
+    if not weights:
+        raise argparse.ArgumentTypeError("name at least one layer (see `impasto layers`)")
+    return weights
+
+
 def _float_list(text: str) -> list[float]:
     return [_non_negative_float(part) for part in _name_list(text)]
 
@@ -194,7 +205,8 @@ _PARAMETER_FLAGS = {"weights": "--style-blend", "strength": "--strength", "masks
                     "style_scale": "--style-scale", "max_pixels": "--max-pixels", "model": "--model",
                     "preserve_color": "--preserve-color", "styles": "STYLE", "method": "--method",
                     "iterations": "--iterations", "tolerance": "--tolerance", "patience": "--patience",
-                    "pyramid_min": "--pyramid-min"}
+                    "pyramid_min": "--pyramid-min", "layers": "--layers", "octaves": "--octaves",
+                    "octave_scale": "--octave-scale", "jitter": "--jitter", "tile": "--tile-size"}
 
 
 def _one_of(args: argparse.Namespace, first: str, second: str) -> object:
@@ -364,6 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also answer requests for this host name (e.g. this machine's name on the "
                             "network when --host 0.0.0.0); repeat; '*' = any (default: localhost and --host)")
 
+    _add_dream_parser(commands)
+
     export = commands.add_parser("export", help="export a feed-forward model to ONNX or TorchScript",
                                  description="The exported network takes (image N x 3 x H x W in [0, 1], H and W "
                                              "multiples of 4; mix: one weight per style) and returns the image.")
@@ -438,6 +452,74 @@ class _Bar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _add_dream_parser(commands) -> None:
+    from .dream import DreamSettings
+    from .images import DEFAULT_MAX_PIXELS
+
+    d = DreamSettings()
+    dream = commands.add_parser(
+        "dream", help="DeepDream: grow the patterns a layer of the network sees (gradient ascent)",
+        description="impasto dream IMAGE -o OUT [--layers relu4_2] [--guide GUIDE]: shallow layers paint "
+                    "strokes and ripples, deep ones eyes, arches and animals; --guide grows a guide image's "
+                    "motifs instead. Ctrl-C writes the image as it is.")
+    dream.add_argument("image", metavar="IMAGE", help="the photo to dream on")
+    dream.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif)")
+    dream.add_argument("--layers", type=_layer_weights, default=None, metavar="NAME[:W],...",
+                       help="layers whose activations grow, with weights (default "
+                            f"{','.join(f'{k}:{v:g}' for k, v in d.layers.items())}; names: `impasto layers`)")
+    dream.add_argument("--octaves", type=_positive_int, default=d.octaves, help="scales, coarse to fine (default %(default)s)")
+    dream.add_argument("--octave-scale", type=_positive_float, default=d.octave_scale,
+                       help="size ratio between octaves, > 1 (default %(default)s)")
+    dream.add_argument("-n", "--iterations", type=_positive_int, default=d.iterations,
+                       help="steps per octave (default %(default)s)")
+    dream.add_argument("--strength", type=_non_negative_float, default=d.strength,
+                       help="how far each step moves the pixels (default %(default)s)")
+    dream.add_argument("--jitter", type=_positive_int, default=d.jitter, help="px of random shift per step (default %(default)s)")
+    dream.add_argument("--guide", default=None, help="an image (or built-in painting's name) whose motifs the dream grows")
+    dream.add_argument("--mask", action="append", default=None, metavar="MASK",
+                       help="dream only where the mask is white (repeat to add areas)")
+    dream.add_argument("-s", "--size", type=_positive_int, default=None, help="long side of the output (default: the photo's)")
+    dream.add_argument("--tile-size", type=_positive_int, default=d.tile,
+                       help="octaves larger than this are worked in tiles, to bound memory (default %(default)s)")
+    dream.add_argument("--seed", type=_seed, default=d.seed, help="seed of the jitter (default %(default)s)")
+    dream.add_argument("--max-pixels", type=_positive_int, default=DEFAULT_MAX_PIXELS,
+                       help="refuse input images with more pixels than this (default %(default)s)")
+    dream.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    dream.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default="auto",
+                       help="autocast for the network (default: bf16 where the hardware has it)")
+    dream.add_argument("--overwrite-input", action="store_true", help="allow OUTPUT to be one of the inputs")
+    dream.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def cmd_dream(args: argparse.Namespace) -> int:
+    """One photo in, its dream out; Ctrl-C writes the dream so far."""
+    from .dream import DreamSettings, Dreamer
+    from .images import check_output_path
+    from .samples import resolve_style
+
+    settings = DreamSettings(octaves=args.octaves, octave_scale=args.octave_scale, iterations=args.iterations,
+                             strength=args.strength, jitter=args.jitter, tile=args.tile_size, seed=args.seed)
+    if args.layers is not None:
+        settings.layers = args.layers
+    guide = resolve_style(args.guide) if args.guide else None
+    output = check_output_path(Path(args.output), (args.image, guide, *(args.mask or ())), args.overwrite_input)
+    dreamer = Dreamer(settings, guide, device=args.device, precision=args.precision, max_pixels=args.max_pixels)
+    update, close = _progress_bar(args.quiet)
+    try:
+        result = dreamer.dream(args.image, args.size, args.mask or (), update, args.max_pixels)
+    finally:
+        close()
+    save_result(result.image, output)
+    height, width = result.image.shape[-2:]
+    if result.stop_reason == "interrupted":
+        print(f"impasto: interrupted after {result.iterations} iterations; wrote {output}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        print(f"wrote {output} ({width}x{height}, {result.iterations} iterations, {result.seconds:.1f} s)",
+              file=sys.stderr)
+    return 0
 
 
 def _progress_bar(quiet: bool) -> tuple[Callable, Callable[[], None]]:
@@ -884,7 +966,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "methods": cmd_methods, "styles": cmd_styles, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
+COMMANDS = {"stylize": cmd_stylize, "dream": cmd_dream, "methods": cmd_methods, "styles": cmd_styles, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
             "export": cmd_export, "video": cmd_video, "score-video": cmd_score_video,
             "serve": cmd_serve}
 
