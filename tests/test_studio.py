@@ -480,3 +480,18 @@ def test_trained_styles_are_shown_by_what_they_do_and_picked_by_a_click(page, fi
     page.locator("#method").get_by_text("AdaIN").click()
     page.locator("#styles input[type=file]").set_input_files([str(files / "stripes.png"), str(files / "green.png")])
     page.wait_for_function("() => document.querySelectorAll('#style-thumbnails img').length === 2")
+
+
+def test_the_dream_tab_dreams_on_a_photo_and_offers_the_file(page, files):
+    page.get_by_role("tab", name="Dream").click()
+    page.locator("#dream-photo input[type=file]").set_input_files(str(files / "photo.png"))
+    page.locator("#dream-photo img").first.wait_for()
+    _set_number(page, "dream-size", 96)
+    _set_number(page, "dream-iterations", 2)
+    _set_number(page, "dream-octaves", 2)
+    page.locator("#dream-layer").get_by_text("ripples").click()
+    page.locator("#dream-run").click()
+    page.wait_for_function("() => document.querySelector('#dream-progress')?.innerText.includes('done')",
+                           timeout=120_000)
+    assert page.locator("#dream-download a").count() >= 1
+    assert page.locator("#dream-result img").count() == 1

@@ -329,3 +329,22 @@ def test_the_painted_area_saves_as_the_mask_file_the_cli_takes(tmp_path):
     assert (mask[:, :32] == 255).all() and (mask[:, 32:] == 0).all()
     with pytest.raises(ImpastoError, match="paint on the photo first"):
         save_mask(studio, _editor(mask=False))
+
+
+def test_a_dream_streams_previews_and_a_stop_keeps_the_dream_so_far(tmp_path):
+    from PIL import Image
+
+    from impasto.studio import create_dream, stop
+
+    studio = Studio(tmp_path / "studio", preview_every=1)
+    photo = tmp_path / "photo.png"
+    gradient_photo(64, 48).save(photo)
+    steps = list(create_dream(studio, str(photo), "ripples and swirls (relu3_1)", 1.0, 2, 2, 64, None, "s1"))
+    assert len(steps) >= 4 and "done" in steps[-1][1]
+    assert Image.open(steps[-1][2]).size == (64, 48)
+
+    job = create_dream(studio, str(photo), "relu3_1", 1.0, 2, 30, 64, None, "s2")
+    next(job), next(job)  # started, first preview
+    stop(studio, "s2")
+    last = list(job)[-1]
+    assert "stopped" in last[1] and Image.open(last[2]).size == (64, 48)

@@ -1,9 +1,9 @@
 """impasto studio: a local web app that puts every method behind a few clicks (Gradio).
 
-One page, four tabs: **Create** (content, styles with blend weights, method and settings, a mask
+One page, five tabs: **Create** (content, styles with blend weights, method and settings, a mask
 painted on the photo, a live preview with progress and Stop, full-resolution download, before/after
 and the session's results side by side), **Video**, **Camera** (a one-pass method on the webcam
-stream, Start/Stop, its frame rate) and **Gallery** (every run in the history, each with the
+stream, Start/Stop, its frame rate), **Dream** (DeepDream, with Stop) and **Gallery** (every run in the history, each with the
 equivalent `impasto` command, its settings, bundle and result for reuse).
 
 Safety for many users: one job at a time holds the device (Gradio's queue shows the others their
@@ -541,6 +541,52 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
            str(report.output))
 
 
+#: The Dream tab's layer choices: what each depth of VGG-19 grows, in words -> layer.
+DREAM_LAYERS = {"strokes and grain (relu2_1)": "relu2_1", "ripples and swirls (relu3_1)": "relu3_1",
+                "eyes and arches (relu4_2)": "relu4_2", "creatures (relu5_1)": "relu5_1"}
+
+
+def create_dream(studio: Studio, photo: str | None, layer: str, strength: float, octaves: int, iterations: int,
+                 size: int, guide_file: Any, session: str) -> Iterator[tuple]:
+    """The Dream tab's job: yields (preview, progress, download) as it goes; Stop keeps the dream so far."""
+    from .dream import DreamSettings, Dreamer
+
+    content = _load(photo, "photo")
+    guide = _load(str(getattr(guide_file, "name", guide_file)), "guide image") if guide_file else None
+    try:
+        settings = DreamSettings(layers={DREAM_LAYERS.get(layer, layer): 1.0}, strength=float(strength),
+                                 octaves=int(octaves), iterations=int(iterations))
+        dreamer = Dreamer(settings, guide, max_pixels=MAX_PIXELS)
+    except ImpastoError as exc:
+        raise _fail(exc) from None
+    flag = studio.stop_flag(session)
+    flag.clear()
+    started = time.perf_counter()
+
+    def on_step(progress, report) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
+            report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
+
+    yield None, _progress_html(0, 1, "starting..."), None
+    try:
+        job = Background(lambda report: dreamer.dream(content, int(size), (), lambda p: on_step(p, report),
+                                                      MAX_PIXELS), studio.device, flag)
+        try:
+            for done, total, image in job.updates():
+                yield _preview(image), _progress_html(done, total, _step_note(done, total, started, False)), None
+        finally:
+            job.close()
+        result = job.result()
+    except ImpastoError as exc:
+        raise _fail(exc) from None
+    output = images.save_image(result.image, studio.new_path(".png", "impasto-dream"))
+    note = "stopped: this is the dream so far" if result.stop_reason == "interrupted" else "done"
+    h, w = result.image.shape[-2:]
+    yield _preview(result.image), _progress_html(1, 1, f"{note} ({w}x{h}, {result.seconds:.1f} s)"), str(output)
+
+
 def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: str | None, style_file: Any,
                  session: str) -> tuple:
     """One webcam frame through a one-pass method; returns (image, frame-rate text)."""
@@ -765,6 +811,34 @@ def build(studio: "Studio"):
                     camera_start = gr.Button("Start camera", variant="primary", elem_id="camera-start")
                     camera_stop = gr.Button("Stop camera", elem_id="camera-stop")
                     rate = gr.Textbox(label="Frame rate", elem_id="camera-rate", interactive=False)
+            with gr.Tab("Dream"):
+                gr.Markdown("DeepDream: the network grows the patterns it sees in the photo. Shallow layers paint "
+                            "strokes, deep ones eyes and creatures; a guide image grows its own motifs instead.")
+                with gr.Row():
+                    with gr.Column():
+                        dream_photo = gr.Image(label="Photo", type="filepath", sources=["upload", "clipboard"],
+                                               elem_id="dream-photo", height=320)
+                        dream_guide = gr.File(label="Guide image (optional)", file_types=["image"],
+                                              elem_id="dream-guide")
+                    with gr.Column():
+                        dream_layer = gr.Radio(list(DREAM_LAYERS), value="eyes and arches (relu4_2)",
+                                               label="What grows (the layer)", elem_id="dream-layer")
+                        dream_strength = gr.Slider(0.1, 3, value=1.0, step=0.1, label="Strength",
+                                                   elem_id="dream-strength")
+                        dream_octaves = gr.Slider(1, 6, value=4, step=1, label="Octaves (scales, coarse to fine)",
+                                                  elem_id="dream-octaves")
+                        dream_iterations = gr.Slider(1, 40, value=10, step=1, label="Iterations per octave",
+                                                     elem_id="dream-iterations")
+                        dream_size = gr.Slider(64, 2048, value=512, step=32, label="Size (long side, px)",
+                                               elem_id="dream-size")
+                        with gr.Row():
+                            dream_go = gr.Button("Dream", variant="primary", elem_id="dream-run")
+                            dream_halt = gr.Button("Stop", elem_id="dream-stop")
+                dream_progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="dream-progress")
+                with gr.Row():
+                    dream_preview = gr.Image(label="Dream", type="pil", elem_id="dream-result", interactive=False,
+                                             format="png", alt_text="the photo, dreamt on", height=420)
+                    dream_download = gr.File(label="Download", elem_id="dream-download", interactive=False)
             with gr.Tab("Gallery"):
                 gallery = gr.Gallery(label="This session's results", elem_id="gallery", columns=4)
                 command = gr.Code(label="The same result from a terminal (in the run's folder, or its bundle)",
@@ -882,6 +956,17 @@ def build(studio: "Studio"):
         bundle_button.click(bundle_run, chosen_run, bundle_file)
         delete_button.click(delete_run, chosen_run, [gallery, gallery_state, command, chosen_run])
         app.load(load_gallery, None, [gallery, gallery_state])
+        def run_dream(photo_v, layer_v, strength_v, octaves_v, iterations_v, size_v, guide_v, request: gr.Request):
+            yield from create_dream(studio, photo_v, layer_v, strength_v, octaves_v, iterations_v, size_v, guide_v,
+                                    request.session_hash)
+
+        dream_go.click(run_dream, [dream_photo, dream_layer, dream_strength, dream_octaves, dream_iterations,
+                                   dream_size, dream_guide], [dream_preview, dream_progress, dream_download],
+                       concurrency_id="device")
+        dream_halt.click(run_stop, None, None, queue=False)
+        dream_guide.upload(lambda files: check_uploads([files] if files else [], "guide image"), dream_guide, None,
+                           show_progress="hidden")
+
         def run_video(clip_v, method_v, model_v, style_v, size_v, coherent_v):
             yield from create_video(studio, clip_v, method_v, model_v, style_v, size_v, coherent_v)
 
