@@ -206,7 +206,7 @@ _PARAMETER_FLAGS = {"weights": "--style-blend", "strength": "--strength", "masks
                     "preserve_color": "--preserve-color", "styles": "STYLE", "method": "--method",
                     "iterations": "--iterations", "tolerance": "--tolerance", "patience": "--patience",
                     "pyramid_min": "--pyramid-min", "layers": "--layers", "octaves": "--octaves",
-                    "octave_scale": "--octave-scale", "jitter": "--jitter", "tile": "--tile-size"}
+                    "octave_scale": "--octave-scale", "jitter": "--jitter", "tile": "--tile-size", "prune": "--prune"}
 
 
 def _one_of(args: argparse.Namespace, first: str, second: str) -> object:
@@ -377,6 +377,26 @@ def build_parser() -> argparse.ArgumentParser:
                             "network when --host 0.0.0.0); repeat; '*' = any (default: localhost and --host)")
 
     _add_dream_parser(commands)
+
+    small = commands.add_parser(
+        "compress", help="a smaller, faster feed-forward model: int8 (CPU) and/or pruned channels",
+        description="impasto compress MODEL -o SMALL.pt --int8 --photos DIR        int8 for x86 CPUs\n"
+                    "impasto compress MODEL -o SMALL.pt --prune 0.5 --photos DIR   half the work, distilled\n"
+                    "The photos calibrate int8 and teach the pruned network (no style image needed).",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    small.add_argument("model", metavar="MODEL", help="a feed-forward model file or shipped model name")
+    small.add_argument("-o", "--output", required=True, help="the compressed model file (.pt)")
+    small.add_argument("--photos", required=True, metavar="DIR", help="a folder of photos (any; 16 or more)")
+    small.add_argument("--int8", action="store_true", help="8-bit integer arithmetic (x86 CPUs)")
+    small.add_argument("--prune", type=_non_negative_float, default=0.0, metavar="F",
+                       help="remove this fraction of the network's work (channels), then distil (e.g. 0.5)")
+    small.add_argument("--style-blend", type=_float_list, default=None,
+                       help="int8 of a multi-style model: the blend to build in (default: its first style)")
+    small.add_argument("--steps", type=_positive_int, default=None,
+                       help="distillation steps after pruning (default 300)")
+    small.add_argument("--resume", action="store_true", help="go on with a stopped distillation")
+    small.add_argument("--device", default="auto", help="for the distillation: auto (default), cpu, cuda, mps")
+    small.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
     export = commands.add_parser("export", help="export a feed-forward model to ONNX or TorchScript",
                                  description="The exported network takes (image N x 3 x H x W in [0, 1], H and W "
@@ -798,6 +818,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compress(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .compress import DISTILL_SETTINGS, compress
+    from .fast import FastModel, MULTIPLE
+    from .modelfile import resolve_model
+
+    settings = dataclasses.replace(DISTILL_SETTINGS, steps=args.steps or DISTILL_SETTINGS.steps, resume=args.resume,
+                                   device=args.device)
+    bar = _Bar(args.quiet, "step", settings.steps)
+    try:
+        path, how = compress(resolve_model(args.model), args.output, args.photos, int8=args.int8, remove=args.prune,
+                             weights=args.style_blend, settings=settings,
+                             progress=lambda step, total, losses: bar.show(step, total, f"l1 {losses.get('l1', 0):.4f}"))
+    finally:
+        bar.close()
+    if how == "interrupted":
+        print(f"impasto: interrupted; the distillation so far is in {path} (add --resume to go on)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if not args.quiet:
+        model = FastModel(path, device="cpu")
+        from .compress import conv_macs
+
+        kind = "int8" if model.quantized else "float"
+        size = path.stat().st_size / 1e6
+        work = "" if model.quantized else f", {conv_macs(model.network.float(), 256, 256) / 1e9:.2f} GMAC at 256 px"
+        print(f"wrote {path} ({kind}, {size:.1f} MB{work}; inputs padded to multiples of {MULTIPLE})", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     import logging
 
@@ -966,7 +1016,7 @@ def cmd_layers(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"stylize": cmd_stylize, "dream": cmd_dream, "methods": cmd_methods, "styles": cmd_styles, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
+COMMANDS = {"stylize": cmd_stylize, "dream": cmd_dream, "compress": cmd_compress, "methods": cmd_methods, "styles": cmd_styles, "demo": cmd_demo, "layers": cmd_layers, "train": cmd_train, "models": cmd_models,
             "export": cmd_export, "video": cmd_video, "score-video": cmd_score_video,
             "serve": cmd_serve}
 

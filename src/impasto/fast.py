@@ -83,20 +83,28 @@ class ConvNorm(nn.Module):
 
 
 class Residual(nn.Module):
-    def __init__(self, channels: int, styles: int) -> None:
+    """x + conv-norm-relu-conv-norm(x); ``inner`` channels between the two convolutions (pruning
+    narrows them)."""
+
+    def __init__(self, channels: int, styles: int, inner: int | None = None) -> None:
         super().__init__()
-        self.first = ConvNorm(channels, channels, 3, styles)
-        self.second = ConvNorm(channels, channels, 3, styles, relu=False)
+        inner = inner or channels
+        self.first = ConvNorm(channels, inner, 3, styles)
+        self.second = ConvNorm(inner, channels, 3, styles, relu=False)
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
         return x + self.second(self.first(x, mix), mix)
 
 
 class TransformerNet(nn.Module):
-    """The image transformation network; ``width`` scales every channel count (0.5 = 4x fewer FLOPs)."""
+    """The image transformation network; ``width`` scales every channel count (0.5 = 4x fewer FLOPs).
+
+    ``channels`` (the three stages' widths) and ``inner`` (each residual block's middle width), when
+    given, replace what ``width`` implies: a pruned network (:mod:`impasto.compress`) has its own."""
 
     def __init__(self, styles: int = 1, width: float = 1.0, residual_blocks: int = 5, output: str = "direct",
-                 upsample: str = "nearest") -> None:
+                 upsample: str = "nearest", channels: Sequence[int] | None = None,
+                 inner: Sequence[int] | None = None) -> None:
         super().__init__()
         if styles < 1:
             raise ImpastoError("a network needs at least one style")
@@ -108,12 +116,15 @@ class TransformerNet(nn.Module):
             raise ImpastoError(f"unknown upsampling {upsample!r}; choose {' or '.join(UPSAMPLING)}")
         self.output = output
         self.upsample = upsample
-        c1, c2, c3 = (max(4, round(c * width)) for c in (32, 64, 128))
+        c1, c2, c3 = channels or [max(4, round(c * width)) for c in (32, 64, 128)]
+        inner = list(inner or [c3] * residual_blocks)
+        if len(inner) != residual_blocks:
+            raise ImpastoError(f"{len(inner)} inner widths for {residual_blocks} residual blocks")
         self.styles = styles
         self.down = nn.ModuleList([
             ConvNorm(3, c1, 9, styles), ConvNorm(c1, c2, 3, styles, stride=2), ConvNorm(c2, c3, 3, styles, stride=2),
         ])
-        self.blocks = nn.ModuleList([Residual(c3, styles) for _ in range(residual_blocks)])
+        self.blocks = nn.ModuleList([Residual(c3, styles, width) for width in inner])
         self.up = nn.ModuleList([
             ConvNorm(c3, c2, 3, styles, upsample=upsample), ConvNorm(c2, c1, 3, styles, upsample=upsample),
         ])
@@ -153,26 +164,38 @@ class FastModel:
         path = Path(path)
         model = load_model(path, KIND)
         config = model.config
-        try:
-            self.network = TransformerNet(int(config["styles"]), float(config["width"]),
-                                          int(config.get("residual_blocks", 5)), str(config.get("output", "residual")),
-                                          str(config.get("upsample", "nearest")))
-        except (KeyError, TypeError, ValueError):
-            raise ImpastoError("model file has an incomplete configuration", path) from None
-        load_weights(self.network, model.state_dict, path)
+        self.network = network_from_config(config, path)
+        self.quantized = config.get("quantized")
+        if self.quantized:
+            from .compress import load_int8
+
+            self.network, self.frozen_mix = load_int8(self.network, model.state_dict, config, path)
+        else:
+            load_weights(self.network, model.state_dict, path)
         self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)
         self.network.eval().requires_grad_(False)
-        self.network.to(self.device, memory_format=torch.channels_last)
+        if self.quantized:
+            if self.device.type != "cpu":
+                raise ImpastoError("an int8 model runs on the CPU only (--device cpu); the float model "
+                                   "is the one for a GPU", path)
+            self.dtype = None  # its own arithmetic; no autocast
+        else:
+            self.network.to(self.device, memory_format=torch.channels_last)
+        self.styles = int(config["styles"])
         self.style_names: list[str] = list(config.get("style_names", [])) or [path.stem]
         self.training = model.training
         self.path = path
 
     def mix(self, weights: Sequence[float] | None) -> torch.Tensor:
         """Normalised style weights as a vector; None = the first style."""
-        count = self.network.styles
+        count = self.styles
         if weights is None:
             weights = [1.0] + [0.0] * (count - 1)
+        if self.quantized and list(normalised(weights, "blend weights")) != list(self.frozen_mix):
+            raise ImpastoError("an int8 model has its style blend built in at compression time; "
+                               "compress the float model again with that --style-blend", self.path,
+                               parameter="weights")
         if len(weights) != count:
             raise ImpastoError(f"{len(weights)} blend weights given for a model with {count} style(s) "
                                f"({', '.join(self.style_names)})", self.path, parameter="weights")
@@ -183,9 +206,21 @@ class FastModel:
         """``(N, 3, H, W)`` in [0, 1] -> stylized, same size, clamped, on the CPU."""
         padded, (h, w) = images.pad_to_multiple(content, MULTIPLE, minimum=2 * MULTIPLE)
         mix = self.mix(weights)
+        if self.quantized:
+            return self.network(padded.float())[..., :h, :w].clamp(0, 1)
         with autocast(self.device, self.dtype):
             out = self.network(padded.to(self.device).contiguous(memory_format=torch.channels_last), mix)
         return out.float()[..., :h, :w].clamp(0, 1).cpu()
+
+
+def network_from_config(config: dict[str, Any], path: str | os.PathLike | None = None) -> TransformerNet:
+    """The (untrained) network a model file's configuration describes."""
+    try:
+        return TransformerNet(int(config["styles"]), float(config["width"]), int(config.get("residual_blocks", 5)),
+                              str(config.get("output", "residual")), str(config.get("upsample", "nearest")),
+                              config.get("channels"), config.get("inner"))
+    except (KeyError, TypeError, ValueError):
+        raise ImpastoError("model file has an incomplete configuration", path) from None
 
 
 def cached_model(path: str | os.PathLike, device: str = "auto", precision: str = "auto") -> FastModel:
@@ -338,6 +373,9 @@ def export(model: str | os.PathLike, output: str | os.PathLike, size: int = 256)
     refuse_inputs(output, [model], "export")
     check_writable(output)
     loaded = FastModel(model, device="cpu", precision="fp32")
+    if loaded.quantized:
+        raise ImpastoError("an int8 model runs in impasto (and its int8 kernels) only; export the float or "
+                           "pruned model it was made from, and quantise the ONNX file with ONNX Runtime", model)
     wrapper = ExportedNet(loaded.network.float().to(memory_format=torch.contiguous_format)).eval()
     example = (torch.rand(1, 3, size, size), loaded.mix(None))
     with tempfile.TemporaryDirectory() as folder:

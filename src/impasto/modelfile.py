@@ -47,8 +47,9 @@ def half_state(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor
     }
 
 
-def save_model(path: str | os.PathLike, model: ModelFile) -> Path:
-    """Write a model file atomically, weights in fp16."""
+def save_model(path: str | os.PathLike, model: ModelFile, half: bool = True) -> Path:
+    """Write a model file atomically, weights in fp16 (``half``; an int8 model's observed ranges and
+    histograms need fp32: counts overflow fp16 and tiny epsilons vanish in it)."""
     from . import __version__
 
     payload = {
@@ -56,7 +57,7 @@ def save_model(path: str | os.PathLike, model: ModelFile) -> Path:
         "kind": model.kind,
         "version": __version__,
         "config": dict(model.config),
-        "state_dict": half_state(model.state_dict),
+        "state_dict": half_state(model.state_dict) if half else {k: v.detach().cpu() for k, v in model.state_dict.items()},
         "training": dict(model.training),
     }
     buffer = io.BytesIO()

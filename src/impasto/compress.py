@@ -1,0 +1,334 @@
+"""Smaller, faster feed-forward networks: structured channel pruning and int8 quantisation.
+
+**Pruning** removes whole channels, so the result is an ordinary, narrower network (any device,
+exports like any model).  A channel's importance is the size of its instance-norm scale: the norm
+makes the convolution's own weight scale irrelevant, and a channel whose scale is near zero
+contributes only a constant.  Channels on the residual stream are shared by the stem and every
+residual block, so they are scored and removed together.  The narrower network is then fine-tuned
+to reproduce the original network's images on photos (distillation): no style image, no dataset
+beyond some photos, through the shared training loop (checkpoints, Ctrl-C, ``--resume``).
+
+**int8** is PyTorch's own post-training static quantisation for x86 CPUs (FX graph mode, the
+``x86`` backend: oneDNN/FBGEMM VNNI kernels): the style blend is built in, the conditional norms
+become plain instance norms, observers record activation ranges on calibration photos, and every
+convolution, norm and addition runs on 8-bit integers.  The model file keeps the float weights
+and the observers' ranges (plain tensors, loadable with ``weights_only``); loading repeats the
+conversion, which is deterministic.  ONNX Runtime's QDQ quantisation of the same network was
+measured here too and was no faster than its float model (BENCHMARKS.md), so ONNX is the route
+only for running elsewhere (``-o SMALL.onnx``).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from . import images
+from .errors import ImpastoError
+from .fast import KIND, MULTIPLE, ConvNorm, FastModel, TransformerNet
+from .modelfile import ModelFile, load_model, save_model
+from .training import IMAGE_SUFFIXES, ImageFolder, TrainSettings, random_flip, train
+
+INT8_BACKEND = "x86"
+CALIBRATION_SIDE = 256  # px, the long side of each calibration photo
+#: The distillation after pruning: short (a CPU does it in about a minute and a half).
+DISTILL_SETTINGS = TrainSettings(steps=300, batch_size=4, learning_rate=1e-3, checkpoint_every=100)
+
+
+# ------------------------------------------------------------------------------------------ size
+
+
+def conv_macs(network: nn.Module, height: int, width: int) -> int:
+    """Multiply-accumulates of every convolution for one ``height`` x ``width`` image."""
+    total = 0
+
+    def count(module: nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = module.kernel_size
+        total += output.numel() * (module.in_channels // module.groups) * kh * kw
+
+    hooks = [m.register_forward_hook(count) for m in network.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            network(torch.zeros(1, 3, height, width))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return total
+
+
+# --------------------------------------------------------------------------------------- pruning
+
+
+def _importance(layers: Sequence[ConvNorm]) -> torch.Tensor:
+    """Per output channel: the mean |scale| of the norms of ``layers`` (which share those channels)."""
+    return sum(layer.norm.scale.detach().abs().mean(0) for layer in layers) / len(layers)
+
+
+def _keep(scores: torch.Tensor, fraction: float) -> torch.Tensor:
+    count = max(4, round(scores.numel() * fraction))
+    return torch.sort(torch.topk(scores, min(count, scores.numel())).indices).values
+
+
+def _copy(target: ConvNorm | nn.Conv2d, source: ConvNorm | nn.Conv2d, out_keep: torch.Tensor | None,
+          in_keep: torch.Tensor | None) -> None:
+    """Copy the kept output/input channels of ``source``'s convolution (and norm) into ``target``."""
+    conv_t, conv_s = (target.conv, source.conv) if isinstance(target, ConvNorm) else (target, source)
+    weight, bias = conv_s.weight.detach(), conv_s.bias.detach()
+    if out_keep is not None:
+        weight, bias = weight[out_keep], bias[out_keep]
+    if in_keep is not None:
+        weight = weight[:, in_keep]
+    conv_t.weight.data.copy_(weight)
+    conv_t.bias.data.copy_(bias)
+    if isinstance(target, ConvNorm):
+        keep = out_keep if out_keep is not None else slice(None)
+        target.norm.scale.data.copy_(source.norm.scale.detach()[:, keep])
+        target.norm.shift.data.copy_(source.norm.shift.detach()[:, keep])
+
+
+def prune(network: TransformerNet, keep: float) -> TransformerNet:
+    """A narrower copy of ``network`` keeping the fraction ``keep`` of every group of channels (the
+    most important by norm scale; at least 4 per group)."""
+    if not 0 < keep <= 1:
+        raise ImpastoError("the fraction of channels to keep must be in (0, 1]")
+    d, b, u = network.down, network.blocks, network.up
+    stream = [d[2], *[block.second for block in b]]  # everything that writes the residual stream
+    k1 = _keep(_importance([d[0], u[1]]), keep)  # c1: the stem's first stage, and the last up stage
+    k2 = _keep(_importance([d[1], u[0]]), keep)
+    k3 = _keep(_importance(stream), keep)
+    inner = [_keep(_importance([block.first]), keep) for block in b]
+    pruned = TransformerNet(network.styles, 1.0, len(b), network.output, network.upsample,
+                            channels=[len(k1), len(k2), len(k3)], inner=[len(k) for k in inner])
+    _copy(pruned.down[0], d[0], k1, None)
+    _copy(pruned.down[1], d[1], k2, k1)
+    _copy(pruned.down[2], d[2], k3, k2)
+    for new, old, k in zip(pruned.blocks, b, inner):
+        _copy(new.first, old.first, k, k3)
+        _copy(new.second, old.second, k3, k)
+    _copy(pruned.up[0], u[0], k2, k3)
+    _copy(pruned.up[1], u[1], k1, k2)
+    _copy(pruned.out, network.out, None, k1)
+    return pruned
+
+
+def keep_for_macs(network: TransformerNet, remove: float, side: int = 256) -> float:
+    """The channel fraction to keep so that about ``remove`` of the convolutions' work goes."""
+    full = conv_macs(network, side, side)
+    low, high = 0.05, 1.0
+    for _ in range(20):  # work falls monotonically with the fraction kept: bisect
+        middle = (low + high) / 2
+        if conv_macs(prune(network, middle), side, side) > (1 - remove) * full:
+            high = middle
+        else:
+            low = middle
+    return low
+
+
+class DistillTask:
+    """Train a pruned network to paint what the original paints (L1 on pixels), on photos only."""
+
+    kind = KIND
+
+    def __init__(self, teacher: TransformerNet, student: TransformerNet, photos: ImageFolder,
+                 config: dict[str, Any], source: str) -> None:
+        self.teacher = teacher.eval().requires_grad_(False)
+        self.network = student
+        self.content = photos
+        self._config = config
+        self.source = source
+
+    def setup(self, device: torch.device, dtype: torch.dtype | None) -> None:
+        self.content.to(device)
+        self.teacher.to(device)
+
+    def losses(self, network: nn.Module, batch_size: int, rng: random.Random, device: torch.device,
+               dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+        photos = random_flip(self.content.sample(batch_size, rng), rng).to(device)
+        styles = self.teacher.styles
+        mix = F.one_hot(torch.tensor([rng.randrange(styles) for _ in range(batch_size)]), styles).float().to(device)
+        with torch.no_grad():
+            target = self.teacher(photos, mix).float()
+        total = (network(photos, mix).float() - target).abs().mean()
+        return {"total": total, "l1": total.detach()}
+
+    def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
+        photo, (h, w) = images.pad_to_multiple(self.content.sample(1, random.Random(0)), MULTIPLE)
+        photo = photo.to(device)
+        with torch.no_grad():
+            rows = [self.teacher(photo).float(), network(photo).float()]
+        return torch.cat([photo, *rows], dim=-1).clamp(0, 1)[..., :h, :].cpu()
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def describe(self) -> dict[str, Any]:
+        return {"distilled_from": self.source, "content_data": f"{self.content.root.name} ({len(self.content)} images)",
+                "crop": self.content.crop, "loss": "L1 between the pruned and the original network's images"}
+
+
+# ------------------------------------------------------------------------------------------ int8
+
+
+class FrozenNet(nn.Module):
+    """A feed-forward network with one style blend built in, in modules FX can quantise: each
+    conditional norm becomes an affine InstanceNorm2d with the blend's scale and shift."""
+
+    def __init__(self, network: TransformerNet, mix: Sequence[float]) -> None:
+        super().__init__()
+        weights = torch.tensor(list(mix), dtype=torch.float32)
+
+        def stage(layer: ConvNorm) -> nn.Sequential:
+            norm = nn.InstanceNorm2d(layer.conv.out_channels, affine=True)
+            norm.weight.data.copy_(weights @ layer.norm.scale.detach().float())
+            norm.bias.data.copy_(weights @ layer.norm.shift.detach().float())
+            parts: list[nn.Module] = []
+            if layer.upsample:
+                parts.append(nn.Upsample(scale_factor=2.0, mode=layer.upsample,
+                                         **({"align_corners": False} if layer.upsample == "bilinear" else {})))
+            parts += [layer.conv, norm]
+            if layer.relu:
+                parts.append(nn.ReLU())
+            return nn.Sequential(*parts)
+
+        self.residual_output = network.output == "residual"
+        self.down = nn.Sequential(*[stage(layer) for layer in network.down])
+        self.blocks = nn.ModuleList([nn.Sequential(stage(block.first), stage(block.second))
+                                     for block in network.blocks])
+        self.up = nn.Sequential(*[stage(layer) for layer in network.up])
+        self.out = network.out
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        x = self.down(image)
+        for block in self.blocks:
+            x = x + block(x)
+        x = self.out(self.up(x))
+        return image + x if self.residual_output else torch.sigmoid(x)
+
+
+def _prepare_int8(frozen: FrozenNet) -> nn.Module:
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import prepare_fx
+
+    with warnings.catch_warnings():  # the FX API announces its move to torchao; it is the x86 int8 path today
+        warnings.simplefilter("ignore")
+        return prepare_fx(frozen.eval(), get_default_qconfig_mapping(INT8_BACKEND),
+                          (torch.zeros(1, 3, 64, 64),))
+
+
+def _convert_int8(prepared: nn.Module) -> nn.Module:
+    from torch.ao.quantization.quantize_fx import convert_fx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return convert_fx(prepared)
+
+
+def calibration_batches(photos: Sequence[Path], side: int = CALIBRATION_SIDE) -> list[torch.Tensor]:
+    batches = []
+    for path in photos:
+        image = images.resize_max_side(images.read_image(path), side)
+        batches.append(images.pad_to_multiple(image, MULTIPLE)[0])
+    return batches
+
+
+def quantize_int8(network: TransformerNet, mix: Sequence[float], photos: Sequence[Path]) -> tuple[nn.Module, dict]:
+    """(the int8 network, the state to save: float weights and observed ranges) from calibration photos."""
+    if not photos:
+        raise ImpastoError("int8 needs calibration photos (--photos DIR with a few photos)")
+    prepared = _prepare_int8(FrozenNet(network, mix))
+    with torch.no_grad():
+        for batch in calibration_batches(photos):
+            prepared(batch)
+    state = {key: value.detach().clone() for key, value in prepared.state_dict().items()}
+    return _convert_int8(prepared), state
+
+
+def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: dict[str, Any],
+              path: str | os.PathLike | None) -> tuple[nn.Module, list[float]]:
+    """The int8 network of a model file written by :func:`compress` (rebuilt from its saved ranges)."""
+    if config.get("quantized") != f"int8-{INT8_BACKEND}":
+        raise ImpastoError(f"unknown quantisation {config.get('quantized')!r} (this impasto runs int8-{INT8_BACKEND})",
+                           path)
+    mix = [float(w) for w in config.get("mix", [1.0])]
+    prepared = _prepare_int8(FrozenNet(network, mix))
+    own = prepared.state_dict()
+    if set(own) != set(state):
+        raise ImpastoError("model weights do not fit the int8 network", path)
+    prepared.load_state_dict({key: value.to(own[key].dtype) if own[key].is_floating_point() else value
+                              for key, value in state.items()})
+    return _convert_int8(prepared).eval(), mix
+
+
+def _photos(folder: str | os.PathLike) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ImpastoError("not a folder of photos", folder)
+    found = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not found:
+        raise ImpastoError("no photos in this folder", folder)
+    return found
+
+
+def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | os.PathLike,
+             int8: bool = False, remove: float = 0.0, weights: Sequence[float] | None = None,
+             settings: TrainSettings | None = None, crop: int = 192, calibration: int = 16,
+             progress: Callable[[int, int, dict[str, float]], None] | None = None) -> tuple[Path, str]:
+    """Prune (``remove`` = the fraction of the convolutions' work to take away, then distil) and/or
+    quantise to int8 a feed-forward model; writes ``output`` (a model file).
+
+    Returns (the file written, "done" or "interrupted"): a stopped distillation keeps its model and
+    checkpoint (the same call with ``settings.resume`` goes on)."""
+    from .files import check_writable, refuse_inputs
+
+    if not int8 and remove <= 0:
+        raise ImpastoError("choose --int8, --prune F, or both")
+    if not 0 <= remove < 1:
+        raise ImpastoError("--prune is the fraction of the work to remove: between 0 and 1", parameter="prune")
+    output = Path(output)
+    refuse_inputs(output, [model, photos], "compressed model")
+    check_writable(output)
+    source = FastModel(model, device="cpu", precision="fp32")
+    if source.quantized:
+        raise ImpastoError("this model is already int8; compress the float model", model)
+    config = dict(load_model(source.path, KIND).config)
+    network = source.network.float().to(memory_format=torch.contiguous_format)
+    photo_files = _photos(photos)
+    history: dict[str, Any] = {"compressed_from": os.fspath(model), "photos": f"{Path(photos).name} "
+                               f"({len(photo_files)} images)"}
+    macs_before = conv_macs(network, 256, 256)
+    if remove > 0:
+        keep = keep_for_macs(network, remove)
+        student = prune(network, keep)
+        config.update(channels=[student.down[0].conv.out_channels, student.down[1].conv.out_channels,
+                                student.down[2].conv.out_channels],
+                      inner=[block.first.conv.out_channels for block in student.blocks])
+        folder = ImageFolder(photos, crop)
+        target = output if not int8 else output.with_name(output.stem + ".pruned.pt")
+        report = train(DistillTask(network, student, folder, config, os.fspath(model)),
+                       settings or DISTILL_SETTINGS, target, progress=progress)
+        network = FastModel(target, device="cpu", precision="fp32").network.float().to(
+            memory_format=torch.contiguous_format)
+        if report.stop_reason == "interrupted":
+            return target, "interrupted"
+        history.update(pruned_keep=round(keep, 3), distill_steps=report.steps, distill_l1=report.losses.get("l1"))
+        if not int8:
+            return target, "done"
+    history["conv_macs_256px"] = [macs_before, conv_macs(network, 256, 256)]
+    mix = source.mix(weights).tolist()
+    _, state = quantize_int8(network, mix, photo_files[:calibration])
+    config.update(quantized=f"int8-{INT8_BACKEND}", mix=mix)
+    history["calibration_photos"] = min(calibration, len(photo_files))
+    written = save_model(output, ModelFile(kind=KIND, config=config, state_dict=state,
+                                           training={**source.training, "compression": history}), half=False)
+    if remove > 0:  # the pruned float step and its checkpoint were only the way here
+        target.unlink(missing_ok=True)
+        target.with_name(target.name + ".ckpt").unlink(missing_ok=True)
+    return written, "done"

@@ -1,0 +1,120 @@
+"""Compression of feed-forward models: pruned channels (then distilled) and int8."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from helpers import gradient_photo, stripes
+from impasto import fast, images, quality
+from impasto.compress import DISTILL_SETTINGS, FrozenNet, compress, conv_macs, prune
+from impasto.errors import ImpastoError
+from impasto.modelfile import ModelFile, save_model
+
+PHOTO = images.pil_to_tensor(gradient_photo(96, 72))
+
+
+def _trained_like(styles: int = 1, width: float = 0.5, seed: int = 0) -> fast.TransformerNet:
+    """A network with varied norm scales (as training leaves them), so channel importance differs."""
+    torch.manual_seed(seed)
+    net = fast.TransformerNet(styles, width, output="direct")
+    for module in net.modules():
+        if isinstance(module, fast.ConditionalInstanceNorm):
+            module.scale.data = torch.rand_like(module.scale) * 2
+            module.shift.data = torch.randn_like(module.shift) * 0.2
+    net.out.weight.data *= 3
+    return net
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("models") / "small.pt"
+    net = _trained_like(styles=2)
+    config = {"styles": 2, "width": 0.5, "residual_blocks": 5, "output": "direct", "upsample": "nearest",
+              "style_names": ["a", "b"]}
+    save_model(path, ModelFile(kind="fast", config=config, state_dict=net.state_dict()))
+    return path
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    for k in range(6):
+        gradient_photo(120 + 8 * k, 96).rotate(60 * k).save(folder / f"p{k}.png")
+    stripes(96).save(folder / "stripes.png")
+    return folder
+
+
+def test_pruning_keeps_the_most_important_channels_and_cuts_the_work():
+    net = _trained_like().eval()
+    half = prune(net, 0.7).eval()
+    assert conv_macs(half, 64, 64) < 0.55 * conv_macs(net, 64, 64)
+    assert half(PHOTO).shape == PHOTO.shape
+    everything = prune(net, 1.0).eval()  # keeping every channel is the same network
+    with torch.no_grad():
+        assert torch.allclose(everything(PHOTO), net(PHOTO), atol=1e-5)
+    important = net.blocks[0].first.norm.scale.detach().abs().mean(0)
+    kept = prune(net, 0.5).blocks[0].first.norm.scale.detach().abs().mean(0)
+    assert float(kept.min()) >= float(torch.sort(important).values[len(important) // 2 - 1])
+
+
+def test_a_pruned_model_is_distilled_toward_the_original_and_is_an_ordinary_model(model_file, photos, tmp_path):
+    import dataclasses
+
+    teacher = fast.FastModel(model_file, precision="fp32")
+    settings = dataclasses.replace(DISTILL_SETTINGS, steps=1, checkpoint_every=1000)
+    untrained, _ = compress(model_file, tmp_path / "one.pt", photos, remove=0.5, settings=settings)
+    trained, how = compress(model_file, tmp_path / "half.pt", photos, remove=0.5,
+                            settings=dataclasses.replace(settings, steps=150), crop=64)
+    assert how == "done"
+    reference = teacher.stylize(PHOTO)
+
+    def error(path) -> float:
+        return float((fast.FastModel(path, precision="fp32").stylize(PHOTO) - reference).abs().mean())
+
+    assert error(trained) < 0.8 * error(untrained)
+    small = fast.FastModel(trained, precision="fp32")
+    assert conv_macs(small.network.float(), 64, 64) <= 0.55 * conv_macs(teacher.network.float(), 64, 64)
+    fast.export(trained, tmp_path / "half.onnx", size=64)  # an ordinary model: it exports
+    assert (tmp_path / "half.onnx").stat().st_size > 0
+
+
+def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_path):
+    path, how = compress(model_file, tmp_path / "int8.pt", photos, int8=True, weights=[0.0, 1.0])
+    assert how == "done"
+    small = fast.FastModel(path)
+    assert small.quantized
+    float_model = fast.FastModel(model_file, precision="fp32")
+    ours, theirs = small.stylize(PHOTO, [0.0, 1.0]), float_model.stylize(PHOTO, [0.0, 1.0])
+    assert ours.shape == PHOTO.shape and float((ours - theirs).abs().mean()) < 0.1  # a real model: ~0.045
+    style = images.pil_to_tensor(stripes(96))
+    distance = quality.score(ours, PHOTO, style).style
+    assert abs(distance - quality.score(theirs, PHOTO, style).style) < 0.1 * quality.score(theirs, PHOTO, style).style
+    with pytest.raises(ImpastoError, match="blend built in"):
+        small.stylize(PHOTO, [1.0, 0.0])
+    with pytest.raises(ImpastoError, match="export the float"):
+        fast.export(path, tmp_path / "int8.onnx")
+
+
+def test_the_frozen_network_is_the_original_with_its_blend():
+    net = _trained_like(styles=2).eval()
+    with torch.no_grad():
+        assert torch.allclose(FrozenNet(net, [0.25, 0.75])(PHOTO), net(PHOTO, torch.tensor([0.25, 0.75])), atol=1e-5)
+
+
+def test_the_command_compresses_and_the_result_runs_from_stylize(model_file, photos, tmp_path):
+    small = tmp_path / "small8.pt"
+    run = subprocess.run([sys.executable, "-m", "impasto", "compress", str(model_file), "-o", str(small), "--int8",
+                          "--photos", str(photos)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "int8" in run.stderr
+    gradient_photo(64, 48).save(tmp_path / "photo.png")
+    styled = subprocess.run([sys.executable, "-m", "impasto", "stylize", "--model", str(small),
+                             str(tmp_path / "photo.png"), "-o", str(tmp_path / "out.png")], capture_output=True, text=True)
+    assert styled.returncode == 0, styled.stderr
+    nothing = subprocess.run([sys.executable, "-m", "impasto", "compress", str(model_file), "-o", str(tmp_path / "x.pt"),
+                              "--photos", str(photos)], capture_output=True, text=True)
+    assert nothing.returncode == 2 and "choose --int8" in nothing.stderr and nothing.stderr.count("\n") == 1
