@@ -185,3 +185,15 @@ def test_a_built_in_painting_is_a_style_by_its_name(capsys, tmp_path):
     code, _, err = run_cli(capsys, "stylize", "--method", "adain", photo, "no_such_painting", "-o",
                            tmp_path / "o2.png", "-s", 48, "-q")
     assert code == 2 and "no_such_painting" in err
+
+
+def test_version_and_the_command_list_start_without_pytorch():
+    import subprocess
+    import sys
+
+    probe = ("import sys, contextlib, io, impasto.cli as cli\n"
+             "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+             "    codes = [cli._run(['--version']), cli._run(['--help'])]\n"
+             "print(codes, 'torch' in sys.modules, 'compress' in out.getvalue())")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "[0, 0] False True", done.stderr

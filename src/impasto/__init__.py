@@ -3,30 +3,37 @@
 ``impasto.stylize(content, style, **options)`` returns a PIL image (the optimisation method);
 :mod:`impasto.methods` runs every method through one interface; the pieces they are made of
 (backbone, losses, images, engine) are importable for those who build on them.
+
+The names below are imported when first used, so that ``import impasto`` (and ``impasto
+--version``) does not load PyTorch.
 """
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.2.0"
 
-from .backbone import VGG, layer_names, load_backbone  # noqa: E402
-from .errors import ImpastoError  # noqa: E402
-from .images import read_image, save_image  # noqa: E402
-from .losses import StyleObjective, content_loss, gram_matrix, gram_style_loss, total_variation  # noqa: E402
-from .optimize import Result, StyleSettings, run, stylize  # noqa: E402
+#: public name -> the module that defines it
+_EXPORTS = {
+    "VGG": "backbone", "layer_names": "backbone", "load_backbone": "backbone",
+    "ImpastoError": "errors",
+    "read_image": "images", "save_image": "images",
+    "StyleObjective": "losses", "content_loss": "losses", "gram_matrix": "losses", "gram_style_loss": "losses",
+    "total_variation": "losses",
+    "Result": "optimize", "StyleSettings": "optimize", "run": "optimize", "stylize": "optimize",
+}
 
-__all__ = [
-    "VGG",
-    "ImpastoError",
-    "Result",
-    "StyleObjective",
-    "StyleSettings",
-    "content_loss",
-    "gram_matrix",
-    "gram_style_loss",
-    "layer_names",
-    "load_backbone",
-    "read_image",
-    "run",
-    "save_image",
-    "stylize",
-    "total_variation",
-]
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+        globals()[name] = value  # once
+        return value
+    raise AttributeError(f"module 'impasto' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

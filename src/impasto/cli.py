@@ -16,9 +16,7 @@ from typing import Callable, Sequence
 
 from . import __version__
 from .errors import ImpastoError
-from .methods import REGISTRY
 
-METHOD_NAMES = tuple(REGISTRY)
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -240,7 +238,14 @@ def _request(args: argparse.Namespace, method, model: Path | None):
                    options=_options(method, args))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(light: bool = False) -> argparse.ArgumentParser:
+    """The whole command line; ``light``: the commands without their options, for ``impasto``,
+    ``--help`` and ``--version``, so that those start without importing PyTorch."""
+    method_names = None
+    if not light:
+        from .methods import REGISTRY
+
+        method_names = tuple(REGISTRY)
     parser = _Parser(prog="impasto", description="Neural style transfer: repaint a photo in the style of artworks.")
     parser.add_argument("--version", action="version", version=f"impasto {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -258,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "names (`impasto styles`; several are blended); "
                               "with a feed-forward --model, only photos and folders of photos")
     stylize.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif = 16-bit), or folder")
-    stylize.add_argument("--method", choices=METHOD_NAMES, default=None,
+    stylize.add_argument("--method", choices=method_names, default=None,
                          help="(default: optimize; the model's method when --model is given; see `impasto methods`)")
     stylize.add_argument("--model", default=None,
                          help="a trained model: a file, or the name of one that ships (see `impasto models`)")
@@ -271,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     stylize.add_argument("--skip-existing", action="store_true",
                          help="batches: leave outputs that exist alone (to resume a stopped batch)")
     stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    _add_engine_options(stylize)
+    if not light:
+        _add_engine_options(stylize)
 
     demo = commands.add_parser("demo", help="stylize a bundled sample photo with a style impasto paints itself",
                                description="Offline demo: scikit-image's cat photo in a procedural brushstroke style.")
@@ -334,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("-o", "--output", required=True, help="video file (.mp4, .webm, .mov, .mkv, .gif) or a folder of frames")
     video.add_argument("--style", action="append", default=None, metavar="IMAGE",
                        help="style image (optimize, adain); repeat to blend")
-    video.add_argument("--method", choices=METHOD_NAMES, default=None,
+    video.add_argument("--method", choices=method_names, default=None,
                        help="(default: optimize; the model's method when --model is given; see `impasto methods`)")
     video.add_argument("--model", default=None, help="a trained model file or shipped model name")
     clip = video.add_argument_group("clip")
@@ -354,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "is reliable (default 0.7)")
     clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
     clip.add_argument("-q", "--quiet", action="store_true")
-    _add_engine_options(video)
+    if not light:
+        _add_engine_options(video)
     video.set_defaults(size=480)
 
     score = commands.add_parser("score-video", help="temporal consistency: the warping error of a stylized clip",
@@ -376,7 +383,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="also answer requests for this host name (e.g. this machine's name on the "
                             "network when --host 0.0.0.0); repeat; '*' = any (default: localhost and --host)")
 
-    _add_dream_parser(commands)
+    _add_dream_parser(commands, light)
 
     small = commands.add_parser(
         "compress", help="a smaller, faster feed-forward model: int8 (CPU) and/or pruned channels",
@@ -474,16 +481,18 @@ class _Bar:
             self._bar = None
 
 
-def _add_dream_parser(commands) -> None:
-    from .dream import DreamSettings
-    from .images import DEFAULT_MAX_PIXELS
-
-    d = DreamSettings()
+def _add_dream_parser(commands, light: bool = False) -> None:
     dream = commands.add_parser(
         "dream", help="DeepDream: grow the patterns a layer of the network sees (gradient ascent)",
         description="impasto dream IMAGE -o OUT [--layers relu4_2] [--guide GUIDE]: shallow layers paint "
                     "strokes and ripples, deep ones eyes, arches and animals; --guide grows a guide image's "
                     "motifs instead. Ctrl-C writes the image as it is.")
+    if light:
+        return
+    from .dream import DreamSettings
+    from .images import DEFAULT_MAX_PIXELS
+
+    d = DreamSettings()
     dream.add_argument("image", metavar="IMAGE", help="the photo to dream on")
     dream.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif)")
     dream.add_argument("--layers", type=_layer_weights, default=None, metavar="NAME[:W],...",
@@ -1032,10 +1041,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(light=not argv or argv[0].startswith("-"))  # no command yet: no PyTorch
     try:
         args = parser.parse_args(argv)
-        args.argv = list(sys.argv[1:] if argv is None else argv)  # for --record
+        args.argv = argv  # for --record
     except SystemExit as exc:  # --help, --version, or a usage error already printed on one line
         return int(exc.code or 0)
     if args.command is None:

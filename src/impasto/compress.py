@@ -319,6 +319,7 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
         if report.stop_reason == "interrupted":
             return target, "interrupted"
         history.update(pruned_keep=round(keep, 3), distill_steps=report.steps, distill_l1=report.losses.get("l1"))
+        report.checkpoint_path.unlink(missing_ok=True)  # finished: nothing left to resume
         if not int8:
             return target, "done"
     history["conv_macs_256px"] = [macs_before, conv_macs(network, 256, 256)]
@@ -328,7 +329,6 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
     history["calibration_photos"] = min(calibration, len(photo_files))
     written = save_model(output, ModelFile(kind=KIND, config=config, state_dict=state,
                                            training={**source.training, "compression": history}), half=False)
-    if remove > 0:  # the pruned float step and its checkpoint were only the way here
+    if remove > 0:  # the pruned float step was only the way here
         target.unlink(missing_ok=True)
-        target.with_name(target.name + ".ckpt").unlink(missing_ok=True)
     return written, "done"
