@@ -35,3 +35,4 @@ def _private_history(tmp_path_factory):
     import os
 
     os.environ["IMPASTO_HISTORY"] = str(tmp_path_factory.mktemp("history"))
+    os.environ["IMPASTO_MODELS"] = str(tmp_path_factory.mktemp("your-models"))  # none of the user's models

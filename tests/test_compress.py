@@ -95,7 +95,7 @@ def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_pa
     assert abs(distance - quality.score(theirs, PHOTO, style).style) < 0.1 * quality.score(theirs, PHOTO, style).style
     with pytest.raises(ImpastoError, match="blend built in"):
         small.stylize(PHOTO, [1.0, 0.0])
-    with pytest.raises(ImpastoError, match="export the float"):
+    with pytest.raises(ImpastoError, match="int8 -o SMALL.onnx"):
         fast.export(path, tmp_path / "int8.onnx")
 
 
@@ -118,3 +118,34 @@ def test_the_command_compresses_and_the_result_runs_from_stylize(model_file, pho
     nothing = subprocess.run([sys.executable, "-m", "impasto", "compress", str(model_file), "-o", str(tmp_path / "x.pt"),
                               "--photos", str(photos)], capture_output=True, text=True)
     assert nothing.returncode == 2 and "choose --int8" in nothing.stderr and nothing.stderr.count("\n") == 1
+
+
+def test_your_own_int8_model_is_used_by_name_in_video_and_the_studio(model_file, photos, tmp_path, monkeypatch):
+    from test_video import make_clip, moving_frames
+
+    from impasto.cli import main
+    from impasto.modelfile import resolve_model
+    from impasto.studio import Studio, model_previews
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    monkeypatch.setenv("IMPASTO_MODELS", str(mine))
+    compress(model_file, mine / "tiny-int8.pt", photos, int8=True)
+    assert resolve_model("tiny-int8") == mine / "tiny-int8.pt"
+    labels = [label for _, label in model_previews(Studio(tmp_path / "studio"))]
+    assert any(label.startswith("tiny-int8") for label in labels)
+    clip = make_clip(tmp_path / "clip.mp4", moving_frames(4, 64, 48), audio=False)
+    assert main(["video", str(clip), "-o", str(tmp_path / "out"), "--model", "tiny-int8", "-q"]) == 0
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4
+
+
+def test_int8_for_onnx_runtime_is_written_when_the_output_is_onnx(model_file, photos, tmp_path):
+    import numpy as np
+
+    ort = pytest.importorskip("onnxruntime")
+    path, how = compress(model_file, tmp_path / "tiny-int8.onnx", photos, int8=True)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert any(node.op_type == "QuantizeLinear" for node in __import__("onnx").load(str(path)).graph.node)
+    out = session.run(None, {"image": PHOTO.numpy(), "mix": np.array([1.0, 0.0], dtype=np.float32)})[0]
+    reference = fast.FastModel(model_file, precision="fp32").stylize(PHOTO)
+    assert out.shape == tuple(PHOTO.shape) and float(np.abs(out - reference.numpy()).mean()) < 0.1

@@ -183,7 +183,7 @@ def test_cli_train_then_stylize_a_folder(tmp_path, capsys):
     (lambda t, m: ["stylize", "--model", str(m), str(t / "p.png"), "-o", str(t / "o.png"), "--style-mix", "1,1,1"],
      "3 blend weights given for a model with 2"),
     (lambda t, m: ["stylize", "--model", "no-such-model", str(t / "p.png"), "-o", str(t / "o.png")],
-     "no model file or shipped model"),
+     "no model file or model named"),
     (lambda t, m: ["stylize", "--model", str(t / "p.png"), str(t / "p.png"), "-o", str(t / "o.png")],
      "not a valid impasto model file"),
     (lambda t, m: ["stylize", "--model", str(m), str(t / "p.png"), str(t / "p.png"), "-o", str(t / "o.png")],

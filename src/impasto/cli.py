@@ -392,7 +392,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                     "The photos calibrate int8 and teach the pruned network (no style image needed).",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     small.add_argument("model", metavar="MODEL", help="a feed-forward model file or shipped model name")
-    small.add_argument("-o", "--output", required=True, help="the compressed model file (.pt)")
+    small.add_argument("-o", "--output", required=True,
+                       help="the compressed model file (.pt); with --int8, a .onnx name writes ONNX Runtime's "
+                            "int8 (QDQ) instead, for running elsewhere")
     small.add_argument("--photos", required=True, metavar="DIR", help="a folder of photos (any; 16 or more)")
     small.add_argument("--int8", action="store_true", help="8-bit integer arithmetic (x86 CPUs)")
     small.add_argument("--prune", type=_non_negative_float, default=0.0, metavar="F",
@@ -935,9 +937,9 @@ def _training_task(args: argparse.Namespace):
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .modelfile import shipped_models
+    from .modelfile import SHIPPED_DIR, available_models, user_models_dir
 
-    models = shipped_models()
+    models = available_models()
     if not models:
         print("no trained models ship with this installation (train one with `impasto train`)")
         return 0
@@ -958,13 +960,18 @@ def cmd_models(args: argparse.Namespace) -> int:
                   f"{t.get('batch_size', '?')}, {t.get('crop', '?')} px | {t.get('style_weight', '?')} | "
                   f"{t.get('hardware', '?')}, {t.get('precision', '?')} | {minutes:.0f} min | {losses} |")
             continue
-        print(f"{model.path.stem:24s} {model.kind:14s} {styles}")
+        mine = "" if model.path.parent == SHIPPED_DIR else f" (yours: {model.path})"
+        if model.config.get("quantized"):
+            mine = f" [{model.config['quantized']}]{mine}"
+        print(f"{model.path.stem:24s} {model.kind:14s} {styles}{mine}")
         for stage in t.get("lineage") or []:
             print(f"{'':24s} from {stage.get('model', '?')}: {stage.get('steps_done', '?')} steps, "
                   f"{stage.get('crop', '?')} px crops, {stage.get('hardware', '?')}, "
                   f"{float(stage.get('seconds', 0)) / 60:.0f} min")
         print(f"{'':24s} {t.get('steps_done', '?')} steps, {t.get('crop', '?')} px crops, batch {t.get('batch_size', '?')}, "
               f"{t.get('hardware', '?')}, {minutes:.0f} min; losses: {losses}")
+    if not args.markdown:
+        print(f"\nyour own models (used by name, listed in the studio): {user_models_dir()}")
     return 0
 
 

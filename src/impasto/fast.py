@@ -374,8 +374,8 @@ def export(model: str | os.PathLike, output: str | os.PathLike, size: int = 256)
     check_writable(output)
     loaded = FastModel(model, device="cpu", precision="fp32")
     if loaded.quantized:
-        raise ImpastoError("an int8 model runs in impasto (and its int8 kernels) only; export the float or "
-                           "pruned model it was made from, and quantise the ONNX file with ONNX Runtime", model)
+        raise ImpastoError("an int8 model runs in impasto only; for int8 ONNX, compress the float model "
+                           "to a .onnx file (impasto compress FLOAT --int8 -o SMALL.onnx --photos DIR)", model)
     wrapper = ExportedNet(loaded.network.float().to(memory_format=torch.contiguous_format)).eval()
     example = (torch.rand(1, 3, size, size), loaded.mix(None))
     with tempfile.TemporaryDirectory() as folder:

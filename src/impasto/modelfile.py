@@ -133,16 +133,46 @@ def shipped_models() -> list[ModelFile]:
     return sorted(found, key=lambda m: (m.kind, m.path.stem if m.path else ""))
 
 
+def user_models_dir() -> Path:
+    """Where your own model files go to be used by name and listed in the studio: ``IMPASTO_MODELS``
+    if set, else ``models/`` in the user's data folder (platformdirs)."""
+    if os.environ.get("IMPASTO_MODELS"):
+        return Path(os.environ["IMPASTO_MODELS"])
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("impasto")) / "models"
+
+
+def user_models() -> list[ModelFile]:
+    """The readable model files in :func:`user_models_dir` (others are left out: `impasto models` says so)."""
+    found = []
+    for path in sorted(user_models_dir().glob("*.pt")):
+        try:
+            found.append(load_model(path, str(_read_payload(path).get("kind"))))
+        except ImpastoError:
+            continue
+    return found
+
+
+def available_models() -> list[ModelFile]:
+    """The shipped models, then your own (a name that ships is the shipped one)."""
+    shipped = shipped_models()
+    names = {m.path.stem for m in shipped if m.path}
+    return [*shipped, *[m for m in user_models() if m.path and m.path.stem not in names]]
+
+
 def resolve_model(name: str | os.PathLike) -> Path:
-    """A model file path, or the name of a shipped model (``mosaic`` -> the package's ``mosaic.pt``)."""
+    """A model file path, or the name of a shipped model (``mosaic`` -> the package's ``mosaic.pt``)
+    or of one of yours (in :func:`user_models_dir`)."""
     path = Path(name)
     if path.exists() or path.suffix or os.sep in os.fspath(name):
         return path
-    shipped = SHIPPED_DIR / f"{name}.pt"
-    if shipped.exists():
-        return shipped
+    for folder in (SHIPPED_DIR, user_models_dir()):
+        if (folder / f"{name}.pt").exists():
+            return folder / f"{name}.pt"
     names = ", ".join(p.stem for p in sorted(SHIPPED_DIR.glob("*.pt"))) or "none"
-    raise ImpastoError(f"no model file or shipped model named {os.fspath(name)!r} (shipped: {names})")
+    raise ImpastoError(f"no model file or model named {os.fspath(name)!r} (shipped: {names}; yours go in "
+                       f"{user_models_dir()})")
 
 
 def model_kind(path: Path) -> str:

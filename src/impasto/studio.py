@@ -277,7 +277,7 @@ def model_previews(studio: "Studio") -> list[tuple[str, str]]:
     chosen by what it does.  Painted once per studio; none without the sample photo (scikit-image)."""
     if studio.model_previews is None:
         from .methods import Request, get
-        from .modelfile import shipped_models
+        from .modelfile import available_models
         from .samples import sample_photo_path
 
         studio.model_previews = []
@@ -287,7 +287,7 @@ def model_previews(studio: "Studio") -> list[tuple[str, str]]:
             return studio.model_previews
         folder = studio.folder / "model-previews"  # no dot in the name: never swept as an old result
         folder.mkdir(exist_ok=True)
-        for model in (m for m in shipped_models() if m.kind == "fast"):
+        for model in (m for m in available_models() if m.kind == "fast"):
             painted = get("fast").prepare([], Request(size=MODEL_PREVIEW_SIDE, model=model.path)).paint(photo).image
             path = images.save_image(painted, folder / f"{model.path.stem}.jpg")
             studio.model_previews.append((str(path), _model_label(model)))
@@ -708,12 +708,12 @@ def build(studio: "Studio"):
     PIL.Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow raises above twice this, warns above it
     gr = _gradio()
     from . import methods
-    from .modelfile import shipped_models
+    from .modelfile import available_models
     from .samples import painting_credits, paintings
 
     credits = painting_credits()
 
-    fast_models = [(_model_label(m), m.path.stem) for m in shipped_models() if m.kind == "fast"]
+    fast_models = [(_model_label(m), m.path.stem) for m in available_models() if m.kind == "fast"]
     with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600)) as app:
         gallery_state = gr.State([])
         gr.Markdown("# impasto studio\nRepaint a photo in the style of artworks.")
