@@ -299,3 +299,43 @@ def test_histogram_colour_means_the_same_for_a_clip_as_for_a_still():
     torch.testing.assert_close(frames("histogram")(frame, []), still, atol=1e-5, rtol=0)
     plain = frames("none")
     assert (plain(frame, []) - still).abs().mean() > 0.01  # the colour step does change the result
+
+
+def test_the_pipeline_hands_errors_over_and_writes_every_queued_frame(tmp_path):
+    import threading
+
+    from impasto.errors import ImpastoError
+    from impasto.video import FrameWriter, ahead
+
+    def broken():
+        yield 1
+        raise ImpastoError("the clip is damaged")
+
+    got = []
+    with pytest.raises(ImpastoError, match="damaged"):
+        for item in ahead(broken()):
+            got.append(item)
+    assert got == [1]
+
+    made = []
+
+    def endless():
+        for k in range(10_000):
+            made.append(k)
+            yield k
+
+    stream = ahead(endless(), depth=2)
+    assert next(stream) == 0
+    stream.close()  # the consumer stops: so does the thread, a few items ahead at most
+    threading.Event().wait(0.5)
+    assert len(made) < 10
+
+    writer = FrameWriter(depth=2)
+    for k in range(6):
+        writer.put(torch.full((1, 3, 8, 8), k / 10), tmp_path / f"frame_{k}.png")
+    writer.close()  # waits: all six are on disk
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == [f"frame_{k}.png" for k in range(6)]
+    bad = FrameWriter()
+    bad.put(torch.zeros(1, 3, 8, 8), tmp_path / "no-such-folder" / "frame.png")
+    with pytest.raises(ImpastoError):
+        bad.close()

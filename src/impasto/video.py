@@ -8,6 +8,11 @@ Work is done frame by frame into a folder of PNG frames (the output folder itsel
 again skips the frames already there, so Ctrl-C or a crash loses nothing; the video is encoded
 once every frame exists, and the frame folder is then removed.
 
+The work is a pipeline of three threads, so that the slowest stage sets the pace: one decodes
+frames and computes the optical flow between originals ahead of time, the caller's thread warps
+the previous outputs and stylizes, and one writes the finished frames (all queued frames are
+written before a stop or an error is reported).
+
 Temporal coherence (see :mod:`impasto.flow` for the flow and the reliability masks):
 
 - optimisation (Ruder et al. 2016): each frame starts from the previous stylized frame warped into
@@ -283,30 +288,28 @@ def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, set
     total = None
     if clip.count is not None:
         total = max(0, min(clip.count, settings.end or clip.count) - settings.start)
-    previous_frames: list[np.ndarray] = []  # originals at working size, nearest first
     previous_outputs: list[np.ndarray] = []  # stylized, float32 H x W x 3, nearest first
     keep = 1 + max(0, settings.long_term)
     written = skipped = count = 0
     times: list[float] = []
-    for index, (frame, moment) in enumerate(clip.frames(settings.start, settings.end)):
-        times.append(moment)
-        content = _to_tensor(frame, size)
-        original = _to_uint8(content)
-        target = work / f"frame_{settings.start + index + 1:06d}.png"
-        done_before = target.exists()
-        if done_before:
-            stylized = images.read_image(target)
-            skipped += 1
-        else:
-            history = _history(original, previous_frames, previous_outputs, settings) if settings.coherent else []
-            stylized = stylizer(content, history).clamp(0, 1)
-            images.save_image(stylized, target)
-            written += 1
-        count += 1
-        previous_frames = [original, *previous_frames][:keep]
-        previous_outputs = [flowlib.to_array(stylized), *previous_outputs][:keep]
-        if on_frame is not None:
-            on_frame(count, total, done_before)
+    writer = FrameWriter()
+    try:
+        for frame in ahead(_prepared_frames(clip, work, settings, size), depth=3):
+            times.append(frame.moment)
+            if frame.done_before:
+                stylized = images.read_image(frame.target)
+                skipped += 1
+            else:
+                history = _history(frame.motions, previous_outputs) if settings.coherent else []
+                stylized = stylizer(frame.content, history).clamp(0, 1)
+                writer.put(stylized, frame.target)
+                written += 1
+            count += 1
+            previous_outputs = [flowlib.to_array(stylized), *previous_outputs][:keep]
+            if on_frame is not None:
+                on_frame(count, total, frame.done_before)
+    finally:
+        writer.close()  # every stylized frame reaches the disk, also on Ctrl-C
     if count == 0:
         raise ImpastoError(f"no frames in the range {settings.start}..{settings.end}", clip.path)
     audio = "none"
@@ -318,18 +321,120 @@ def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, set
     return VideoReport(output, count, skipped, clip.fps, time.perf_counter() - started, audio)
 
 
-def _history(original: np.ndarray, previous_frames: list[np.ndarray], previous_outputs: list[np.ndarray],
-             settings: VideoSettings) -> list[tuple[torch.Tensor, torch.Tensor]]:
+@dataclass
+class PreparedFrame:
+    """A decoded frame with what the stylizer will need, made ahead on the decoding thread."""
+
+    target: Path  # its PNG in the work folder
+    moment: float
+    content: torch.Tensor  # (1, 3, H, W) at the working size
+    done_before: bool  # an earlier run wrote it
+    motions: list[tuple[np.ndarray, np.ndarray]]  # (backward flow, reliability) to each earlier frame
+
+
+def _prepared_frames(clip: Clip, work: Path, settings: VideoSettings, size: tuple[int, int]) -> Iterator[PreparedFrame]:
+    previous: list[np.ndarray] = []  # originals at working size, nearest first
+    keep = 1 + max(0, settings.long_term)
+    for index, (frame, moment) in enumerate(clip.frames(settings.start, settings.end)):
+        content = _to_tensor(frame, size)
+        original = _to_uint8(content)
+        target = work / f"frame_{settings.start + index + 1:06d}.png"
+        done_before = target.exists()
+        motions = []
+        if settings.coherent and not done_before:
+            motions = [flowlib.frame_motion(earlier, original, settings.flow) for earlier in previous]
+        previous = [original, *previous][:keep]
+        yield PreparedFrame(target, moment, content, done_before, motions)
+
+
+def ahead(items: Iterator, depth: int = 3) -> Iterator:
+    """``items``, made on a background thread up to ``depth`` ahead (decoding and optical flow run
+    while the caller stylizes); an error there is raised here, and closing this stops the thread."""
+    import queue
+    import threading
+
+    box: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        box.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            box.put((end, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            box.put((end, exc))
+
+    thread = threading.Thread(target=produce, name="impasto-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = box.get()
+            if error is not None:
+                raise error
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+
+
+class FrameWriter:
+    """Writes stylized frames (atomically) on a thread of its own, in order; ``close`` waits for all
+    of them and raises the first error a write met."""
+
+    def __init__(self, depth: int = 4) -> None:
+        import queue
+        import threading
+
+        self._box: queue.Queue = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="impasto-write", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        while True:
+            job = self._box.get()
+            if job is None:
+                return
+            if self._error is None:
+                try:
+                    images.save_image(*job)
+                except BaseException as exc:  # noqa: BLE001 - raised in the caller's thread
+                    self._error = exc
+
+    def put(self, image: torch.Tensor, path: Path) -> None:
+        if self._error is not None:
+            self.close()
+        self._box.put((image, path))
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._box.put(None)
+            self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+
+def _history(motions: Sequence[tuple[np.ndarray, np.ndarray]],
+             previous_outputs: list[np.ndarray]) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Earlier outputs warped into this frame, with the pixels where each is the reliable prediction.
 
     Long-term targets only count where no nearer frame is reliable (Ruder et al.'s long-term weights).
     """
     history = []
-    covered = np.zeros(original.shape[:2], np.float32)
-    for earlier, output in zip(previous_frames, previous_outputs):
-        backward, reliable = flowlib.frame_motion(earlier, original, settings.flow)
-        weight = np.clip(reliable - covered, 0.0, 1.0) if history else reliable
-        covered = np.maximum(covered, reliable)
+    covered = None  # pixels a nearer frame already predicts reliably
+    for (backward, reliable), output in zip(motions, previous_outputs):
+        weight = reliable if covered is None else np.clip(reliable - covered, 0.0, 1.0)
+        covered = reliable if covered is None else np.maximum(covered, reliable)
         history.append((flowlib.to_tensor(flowlib.warp(output, backward)).clamp(0, 1), flowlib.to_tensor(weight)))
     return history
 
