@@ -276,6 +276,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     stylize.add_argument("--skip-existing", action="store_true",
                          help="batches: leave outputs that exist alone (to resume a stopped batch)")
     stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_cluster_options(stylize)
     if not light:
         _add_engine_options(stylize)
 
@@ -360,6 +361,10 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                            "is reliable (default 0.7)")
     clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
     clip.add_argument("-q", "--quiet", action="store_true")
+    _add_cluster_options(video)
+    video.add_argument("--chunk", type=_positive_int, default=48, help="--cluster: new frames per chunk (default %(default)s)")
+    video.add_argument("--overlap", type=_positive_int, default=8,
+                       help="--cluster: frames each chunk repeats from the one before, cross-faded (default %(default)s)")
     if not light:
         _add_engine_options(video)
     video.set_defaults(size=480)
@@ -481,6 +486,15 @@ class _Bar:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+def _add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("cluster (pip install 'impasto[cluster]')")
+    group.add_argument("--cluster", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="folders and clips on a Ray cluster: alone, a local Ray with this machine's cores; "
+                            "with an address (or RAY_ADDRESS), join that cluster (files on shared storage)")
+    group.add_argument("--workers", type=_positive_int, default=None,
+                       help="workers to start (default: one per core, or per GPU on CUDA)")
 
 
 def _add_dream_parser(commands, light: bool = False) -> None:
@@ -669,6 +683,8 @@ def cmd_stylize(args: argparse.Namespace) -> int:
             targets.append(check_output_path(output / (source.stem + suffix), (source, *guarded), args.overwrite_input))
         if len(set(targets)) != len(targets):
             raise ImpastoError("two inputs have the same name; their outputs would collide", output)
+    if args.cluster is not None and len(targets) > 1:
+        return _paint_cluster(args, method, styles, request, sources, targets, output)
     painter = method.prepare(styles, request)  # the model, the styles and their statistics: once per batch
     if len(targets) == 1:
         return _paint_one(args, method, painter, sources[0], targets[0])
@@ -781,6 +797,49 @@ def _paint_batch(args: argparse.Namespace, method, painter, sources: list[Path],
     return 0
 
 
+def _paint_cluster(args: argparse.Namespace, method, styles: list, request, sources: list[Path],
+                   targets: list[Path], output: Path) -> int:
+    """A folder batch on a Ray cluster: the same outputs, skips and failure counts as on one machine."""
+    from . import cluster
+    from .images import as_tensor
+
+    started, done, failed = time.perf_counter(), 0, 0
+    jobs = [(s, t) for s, t in zip(sources, targets) if not (args.skip_existing and t.exists())]
+    skipped = len(sources) - len(jobs)
+    style_images = [as_tensor(style, request.max_pixels) for style in styles]  # the styles travel with the job
+    cluster.start(None if args.cluster == "local" else args.cluster)
+    actors = cluster.workers(method.name, style_images, request, args.workers)
+    bar = _Bar(args.quiet, "img", len(sources))
+    bar.show(skipped)
+
+    def on_done(source: Path, error: str | None) -> None:
+        nonlocal done, failed
+        if error is None:
+            done += 1
+        else:
+            failed += 1
+            bar.message(f"impasto: error: {error}")
+        bar.show(skipped + done + failed, postfix=f"{len(actors)} workers")
+
+    try:
+        cluster.paint_folder(actors, jobs, on_done)
+    except KeyboardInterrupt:
+        bar.close()
+        print(f"impasto: interrupted; {done} image(s) written (rerun with --skip-existing to go on)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+    if not args.quiet:
+        extra = f", {skipped} already there" if skipped else ""
+        print(f"wrote {done} image(s) to {output} ({method.name} on {len(actors)} workers{extra}, "
+              f"{time.perf_counter() - started:.2f} s)", file=sys.stderr)
+    if failed:
+        print(f"impasto: error: {failed} of {len(sources)} image(s) failed (see above); the others were written",
+              file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
 def cmd_video(args: argparse.Namespace) -> int:
     from . import video
     from .methods import Temporal
@@ -789,11 +848,15 @@ def cmd_video(args: argparse.Namespace) -> int:
 
     method, model = _choose(args)
     styles = [resolve_style(style) for style in args.style or []]
-    painter = method.prepare(styles, _request(args, method, model))
-    stylizer = painter.frames(Temporal(blend=args.blend, weight=args.temporal_weight, iterations=args.frame_iterations))
+    request = _request(args, method, model)
+    temporal = Temporal(blend=args.blend, weight=args.temporal_weight, iterations=args.frame_iterations)
     settings = video.VideoSettings(size=args.size, start=args.start, end=args.end, fps=args.fps,
                                    coherent=not args.independent, flow=args.flow, long_term=args.long_term,
                                    keep_frames=args.keep_frames)
+    if args.cluster is not None:
+        return _video_cluster(args, method, styles, request, temporal, settings)
+    painter = method.prepare(styles, request)
+    stylizer = painter.frames(temporal)
     bar = _Bar(args.quiet, "frame")
 
     def on_frame(done: int, total: int | None, skipped: bool) -> None:
@@ -812,6 +875,43 @@ def cmd_video(args: argparse.Namespace) -> int:
         print(f"wrote {report.output} ({report.frames} frames at {float(report.fps):.3g} fps{resumed}, audio: "
               f"{report.audio}, {report.seconds:.1f} s)", file=sys.stderr)
     return 0
+
+
+def _video_cluster(args: argparse.Namespace, method, styles: list, request, temporal, settings) -> int:
+    """A clip in chunks on a Ray cluster; the same frames folder, job record and resume as on one machine."""
+    import dataclasses
+
+    from . import cluster, images
+    from .files import file_digest
+
+    style_images = [images.as_tensor(style, request.max_pixels) for style in styles]
+    job = {"method": method.name, "model": file_digest(request.model) if request.model else None,
+           "styles": [images.digest(style) for style in style_images],
+           "request": {k: v for k, v in dataclasses.asdict(request).items() if k not in ("model", "masks", "device")},
+           "temporal": dataclasses.asdict(temporal)}
+    cluster.start(None if args.cluster == "local" else args.cluster)
+    actors = cluster.workers(method.name, style_images, request, args.workers, temporal)
+    bar = _Bar(args.quiet, "chunk")
+    try:
+        report = cluster.stylize_video(actors, args.input, args.output, settings, json_safe(job), args.chunk,
+                                       args.overlap, lambda done, total: bar.show(done, total, f"{len(actors)} workers"))
+    except KeyboardInterrupt:
+        bar.close()
+        print("impasto: interrupted; finished chunks are kept (run the same command again to go on)", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        bar.close()
+    if not args.quiet:
+        print(f"wrote {report.output} ({report.frames} frames at {float(report.fps):.3g} fps on {len(actors)} workers, "
+              f"audio: {report.audio}, {report.seconds:.1f} s)", file=sys.stderr)
+    return 0
+
+
+def json_safe(value):
+    """Settings as JSON would store them (dataclasses of options become dicts, tuples lists)."""
+    import json
+
+    return json.loads(json.dumps(value, default=lambda o: getattr(o, "__dict__", str(o))))
 
 
 def cmd_score_video(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ untouched.
 from __future__ import annotations
 
 import errno
+import glob
 import os
 import re
 import tempfile
@@ -89,6 +90,14 @@ def remove_stale_parts(path: Path) -> None:
                 part.unlink()
         except OSError:
             pass
+
+
+def remove_parts_of(path: Path) -> None:
+    """Delete the temporary files of writes to ``path`` that died (a killed worker's), once no
+    writer of ``path`` is left running."""
+    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        if TEMP_NAME.fullmatch(part.name):
+            part.unlink(missing_ok=True)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:

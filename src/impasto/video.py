@@ -220,6 +220,7 @@ class VideoReport:
     fps: Fraction
     seconds: float
     audio: str  # "copied", "re-encoded (codec)", "none", or why not
+    times: list[float] = dataclasses.field(default_factory=list)  # each frame's time in seconds
 
 
 def _job_stamp(source: Path, stylizer: FrameStylizer, settings: VideoSettings, size: tuple[int, int]) -> dict:
@@ -318,7 +319,7 @@ def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, set
         audio = encode_video(frames, output, clip, settings, times)
         if not settings.keep_frames:
             shutil.rmtree(work)
-    return VideoReport(output, count, skipped, clip.fps, time.perf_counter() - started, audio)
+    return VideoReport(output, count, skipped, clip.fps, time.perf_counter() - started, audio, times)
 
 
 @dataclass
