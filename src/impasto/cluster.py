@@ -76,12 +76,24 @@ class Worker:
         self.painter = get(method).prepare(list(styles), request)
         self.temporal = temporal or Temporal()
 
-    def paint_chunk(self, source: str, folder: str, settings: Any) -> list[float]:
+    def paint_chunk(self, source: str, folder: str, settings: Any,
+                    anchors: dict[int, tuple[str, float]] | None = None) -> list[float]:
         """Stylize the frames ``settings.start``..``settings.end`` of a clip, with temporal coherence
-        from the chunk's first frame, into ``folder`` (resumable like any clip); their times."""
+        from the chunk's first frame, into ``folder`` (resumable like any clip); their times.
+
+        ``anchors``: frame index -> (a neighbouring chunk's painting of that frame, weight): targets
+        that hold this chunk to its neighbours where they overlap."""
+        from .images import read_image
         from .video import stylize_video
 
-        return stylize_video(source, folder, self.painter.frames(self.temporal), settings).times
+        def targets(index: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            if not anchors or index not in anchors:
+                return []
+            path, weight = anchors[index]
+            image = read_image(path)
+            return [(image, torch.full((1, 1, *image.shape[-2:]), float(weight)))]
+
+        return stylize_video(source, folder, self.painter.frames(self.temporal), settings, anchors=targets).times
 
     def paint(self, source: str, target: str) -> str | None:
         """Paint ``source`` into ``target``; None, or the one-line error for a photo that cannot be done."""
@@ -249,9 +261,31 @@ def stylize_video(actors: list, source: str | os.PathLike, output: str | os.Path
             on_chunk(done, len(chunks))
 
     (work / ".chunks").mkdir(exist_ok=True)
-    jobs = [(os.fspath(clip.path), os.fspath(folders[k]),
-             dataclasses.replace(settings, start=chunks[k][0], end=chunks[k][1], keep_frames=True)) for k in pending]
-    _run_on(actors, jobs, "paint_chunk", finished)
+    def job(k: int) -> tuple:
+        """Chunk k's task; an odd chunk is held to the even chunks beside it (painted first): it starts
+        from the earlier one's painting of its first frame and is drawn toward the later one's
+        paintings across the overlap at its end, so both of its seams join frames that agree."""
+        start, end = chunks[k]
+        anchors: dict[int, tuple[str, float]] = {}
+
+        def painted(neighbour: int, index: int) -> str:  # a finished neighbour's frame is in the work folder
+            path = frame_of(folders[neighbour], index)
+            return os.fspath(path if path.exists() else frame_of(work, index))
+
+        if k % 2 == 1:
+            anchors[start] = (painted(k - 1, start), 1.0)
+            if k + 1 < len(chunks):
+                later = chunks[k + 1][0]
+                for position, index in enumerate(range(later, end)):
+                    anchors[index] = (painted(k + 1, index), crossfade_weight(position, end - later))
+        # an even chunk after the first starts fresh: it paints `overlap` more frames before its
+        # overlap (not used) so that it is steady where its odd neighbour is drawn onto it
+        begin = max(settings.start, start - overlap) if k % 2 == 0 and k > 0 else start
+        return (os.fspath(clip.path), os.fspath(folders[k]),
+                dataclasses.replace(settings, start=begin, end=end, keep_frames=True), anchors)
+
+    for wave in (0, 1):  # the even chunks, then the odd ones between them
+        _run_on(actors, [job(k) for k in pending if k % 2 == wave], "paint_chunk", finished)
 
     for k, ((start, end), folder) in enumerate(zip(chunks, folders)):
         for index in range(start, end):

@@ -233,8 +233,13 @@ def _job_stamp(source: Path, stylizer: FrameStylizer, settings: VideoSettings, s
 
 def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer: FrameStylizer,
                   settings: VideoSettings | None = None,
-                  on_frame: Callable[[int, int | None, bool], None] | None = None) -> VideoReport:
-    """Stylize a clip into a video file or a folder of frames; reruns resume where the last one stopped."""
+                  on_frame: Callable[[int, int | None, bool], None] | None = None,
+                  anchors: Callable[[int], list[tuple[torch.Tensor, torch.Tensor]]] | None = None) -> VideoReport:
+    """Stylize a clip into a video file or a folder of frames; reruns resume where the last one stopped.
+
+    ``anchors(index)``: extra (image, weight) targets for the frame ``index`` (0-based in the clip),
+    after the warped earlier outputs (alone, on a chunk's first frame: its start) -- how a chunk of
+    a clip is joined to its neighbours' frames."""
     import time
 
     settings = settings or VideoSettings()
@@ -268,7 +273,7 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
     work.mkdir(parents=True, exist_ok=True)
     atomic_write(job_file, lambda handle: handle.write(json.dumps(stamp, sort_keys=True).encode()))
     try:
-        return _stylize_frames(clip, output, work, stylizer, settings, size, to_folder, on_frame)
+        return _stylize_frames(clip, output, work, stylizer, settings, size, to_folder, on_frame, anchors)
     except ImpastoError:
         # a run that failed before its first frame (bad input, a range past the end) leaves nothing
         # behind that would block the next job
@@ -282,7 +287,8 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
 
 def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, settings: VideoSettings,
                     size: tuple[int, int], to_folder: bool,
-                    on_frame: Callable[[int, int | None, bool], None] | None) -> VideoReport:
+                    on_frame: Callable[[int, int | None, bool], None] | None,
+                    anchors: Callable[[int], list[tuple[torch.Tensor, torch.Tensor]]] | None = None) -> VideoReport:
     import time
 
     started = time.perf_counter()
@@ -302,6 +308,8 @@ def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, set
                 skipped += 1
             else:
                 history = _history(frame.motions, previous_outputs) if settings.coherent else []
+                if anchors is not None:
+                    history += anchors(frame.index)
                 stylized = stylizer(frame.content, history).clamp(0, 1)
                 writer.put(stylized, frame.target)
                 written += 1
@@ -327,6 +335,7 @@ class PreparedFrame:
     """A decoded frame with what the stylizer will need, made ahead on the decoding thread."""
 
     target: Path  # its PNG in the work folder
+    index: int  # in the clip, from 0
     moment: float
     content: torch.Tensor  # (1, 3, H, W) at the working size
     done_before: bool  # an earlier run wrote it
@@ -345,7 +354,7 @@ def _prepared_frames(clip: Clip, work: Path, settings: VideoSettings, size: tupl
         if settings.coherent and not done_before:
             motions = [flowlib.frame_motion(earlier, original, settings.flow) for earlier in previous]
         previous = [original, *previous][:keep]
-        yield PreparedFrame(target, moment, content, done_before, motions)
+        yield PreparedFrame(target, settings.start + index, moment, content, done_before, motions)
 
 
 def ahead(items: Iterator, depth: int = 3) -> Iterator:
