@@ -62,16 +62,21 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def page(browser, server):
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 1100},
-                                  permissions=["camera"])
+def _open(browser, url: str, **options):
+    """A fresh browser context on the studio, its page loaded (Stylize drawn)."""
+    context = browser.new_context(**{"viewport": {"width": 1280, "height": 1100}, **options})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    page.goto(server[0])
+    page.goto(url)
     page.locator("#run").wait_for()
+    return page
+
+
+@pytest.fixture
+def page(browser, server):
+    page = _open(browser, server[0], accept_downloads=True, permissions=["camera"])
     yield page
-    context.close()
+    page.context.close()
 
 
 @pytest.fixture(scope="module")
@@ -288,11 +293,8 @@ def test_uploads_land_in_the_private_folder(server):
 
 def test_closing_the_tab_stops_its_job_and_frees_the_device(browser, server, files):
     studio = server[1]
-    context = browser.new_context(viewport={"width": 1280, "height": 1100})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(server[0])
-    page.locator("#run").wait_for()
+    page = _open(browser, server[0])
+    context = page.context
     _upload(page, files)
     _set_number(page, "size", 512)  # minutes of work on a CPU
     _set_number(page, "iterations", 300)
@@ -432,27 +434,20 @@ def test_a_runs_settings_and_result_come_back_from_the_gallery(page, files):
 
 
 def test_a_narrow_window_keeps_the_controls_and_the_preview_whole(browser, server):
-    context = browser.new_context(viewport={"width": 400, "height": 900})
-    page = context.new_page()
-    page.goto(server[0])
-    page.locator("#run").wait_for()
+    page = _open(browser, server[0], viewport={"width": 400, "height": 900})
     for elem_id in ("run", "stop", "method", "size", "preview", "paintings"):
         box = page.locator(f"#{elem_id}").bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 400 + 1, (elem_id, box)
     assert page.locator("#preview").bounding_box()["width"] >= 300  # not shrunk to a thumbnail
     if SCREENSHOTS:
         page.screenshot(path=str(Path(SCREENSHOTS) / "studio-narrow.png"), full_page=False)
-    context.close()
+    page.context.close()
 
 
 def test_a_second_client_is_told_its_place_in_the_queue(browser, server, files):
     pages = []
     for _ in range(2):
-        context = browser.new_context(viewport={"width": 1280, "height": 1100})
-        page = context.new_page()
-        page.set_default_timeout(60_000)
-        page.goto(server[0])
-        page.locator("#run").wait_for()
+        page = _open(browser, server[0])
         _upload(page, files)
         _set_number(page, "size", 96)
         _set_number(page, "iterations", 300)

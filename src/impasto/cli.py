@@ -782,16 +782,24 @@ def _paint_batch(args: argparse.Namespace, method, painter, sources: list[Path],
             bar.show(done + skipped + failed)
     except KeyboardInterrupt:
         bar.close()
-        print(f"impasto: interrupted; {done} image(s) written (rerun with --skip-existing to go on)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _batch_end(args, done, skipped, failed, len(sources), output, method.name, started, interrupted=True)
     finally:
         bar.close()
+    return _batch_end(args, done, skipped, failed, len(sources), output, method.name, started)
+
+
+def _batch_end(args: argparse.Namespace, done: int, skipped: int, failed: int, total: int, output: Path, how: str,
+               started: float, interrupted: bool = False) -> int:
+    """A batch's last words and exit status (the same on one machine and on a cluster)."""
+    if interrupted:
+        print(f"impasto: interrupted; {done} image(s) written (rerun with --skip-existing to go on)", file=sys.stderr)
+        return EXIT_INTERRUPTED
     if not args.quiet:
         extra = f", {skipped} already there" if skipped else ""
-        print(f"wrote {done} image(s) to {output} ({method.name}{extra}, {time.perf_counter() - started:.2f} s)",
+        print(f"wrote {done} image(s) to {output} ({how}{extra}, {time.perf_counter() - started:.2f} s)",
               file=sys.stderr)
     if failed:
-        print(f"impasto: error: {failed} of {len(sources)} image(s) failed (see above); the others were written",
+        print(f"impasto: error: {failed} of {total} image(s) failed (see above); the others were written",
               file=sys.stderr)
         return EXIT_FAILED
     return 0
@@ -821,23 +829,15 @@ def _paint_cluster(args: argparse.Namespace, method, styles: list, request, sour
             bar.message(f"impasto: error: {error}")
         bar.show(skipped + done + failed, postfix=f"{len(actors)} workers")
 
+    how = f"{method.name} on {len(actors)} workers"
     try:
         cluster.paint_folder(actors, jobs, on_done)
     except KeyboardInterrupt:
         bar.close()
-        print(f"impasto: interrupted; {done} image(s) written (rerun with --skip-existing to go on)", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _batch_end(args, done, skipped, failed, len(sources), output, how, started, interrupted=True)
     finally:
         bar.close()
-    if not args.quiet:
-        extra = f", {skipped} already there" if skipped else ""
-        print(f"wrote {done} image(s) to {output} ({method.name} on {len(actors)} workers{extra}, "
-              f"{time.perf_counter() - started:.2f} s)", file=sys.stderr)
-    if failed:
-        print(f"impasto: error: {failed} of {len(sources)} image(s) failed (see above); the others were written",
-              file=sys.stderr)
-        return EXIT_FAILED
-    return 0
+    return _batch_end(args, done, skipped, failed, len(sources), output, how, started)
 
 
 def cmd_video(args: argparse.Namespace) -> int:

@@ -459,15 +459,8 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
                                        "preserve_color": preserve,
                                        "model": model if model_path else None,
                                        "iterations": int(iterations) if options is not None else None}
-    flag = studio.stop_flag(session)
-    flag.clear()
+    flag, on_step = _step_reports(studio, session)
     started = time.perf_counter()
-
-    def on_step(progress, report) -> None:
-        if flag.is_set():
-            raise KeyboardInterrupt
-        if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
-            report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
 
     yield None, _progress_html(0, 1, "starting..."), None, gallery, gallery  # at once: no stale status
     try:
@@ -495,6 +488,21 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
     _gradio().Info(f"{stop_note}: {w}x{h} in {seconds:.1f} s (kept in the gallery)")
     yield (_preview(result), _progress_html(1, 1, f"{stop_note} ({w}x{h}, {seconds:.1f} s)"), str(run.result),
            gallery, gallery)
+
+
+def _step_reports(studio: Studio, session: str) -> tuple[threading.Event, Callable]:
+    """This session's stop flag (cleared) and the step callback of a job: it stops the work when the
+    flag is set and reports (step, steps, image) every ``preview_every`` steps and at the last."""
+    flag = studio.stop_flag(session)
+    flag.clear()
+
+    def on_step(progress, report) -> None:
+        if flag.is_set():
+            raise KeyboardInterrupt
+        if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
+            report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
+
+    return flag, on_step
 
 
 def stop(studio: Studio, session: str) -> None:
@@ -559,15 +567,8 @@ def create_dream(studio: Studio, photo: str | None, layer: str, strength: float,
         dreamer = Dreamer(settings, guide, max_pixels=MAX_PIXELS)
     except ImpastoError as exc:
         raise _fail(exc) from None
-    flag = studio.stop_flag(session)
-    flag.clear()
+    flag, on_step = _step_reports(studio, session)
     started = time.perf_counter()
-
-    def on_step(progress, report) -> None:
-        if flag.is_set():
-            raise KeyboardInterrupt
-        if progress.iteration % studio.preview_every == 0 or progress.iteration == progress.iterations:
-            report((progress.iteration, progress.iterations, progress.image.detach().float().cpu()))
 
     yield None, _progress_html(0, 1, "starting..."), None
     try:
