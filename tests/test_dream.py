@@ -119,3 +119,26 @@ def test_the_command_writes_the_dream_and_refuses_bad_layers(tmp_path):
     bad = subprocess.run([*run, "-o", str(tmp_path / "bad.png"), "--layers", "relu9_1"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "relu9_1" in bad.stderr
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_an_image_too_small_for_the_layer_is_one_clear_error_and_octaves_stay_above_it():
+    tiny = images.pil_to_tensor(gradient_photo(8, 8))
+    with pytest.raises(ImpastoError, match="needs at least"):
+        dream(tiny, DreamSettings(layers={"relu5_1": 1.0}, **QUICK))
+    small = images.pil_to_tensor(gradient_photo(40, 40))  # octaves below the layer's minimum are skipped
+    assert dream(small, DreamSettings(layers={"relu5_1": 1.0}, octaves=4, iterations=1)).image.shape == small.shape
+
+
+def test_the_command_takes_a_mask_and_a_built_in_painting_as_guide(tmp_path):
+    from PIL import Image
+
+    gradient_photo(64, 48).save(tmp_path / "photo.png")
+    mask = Image.new("L", (64, 48), 0)
+    mask.paste(255, (0, 0, 24, 48))
+    mask.save(tmp_path / "mask.png")
+    done = subprocess.run([sys.executable, "-m", "impasto", "dream", str(tmp_path / "photo.png"), "-o",
+                           str(tmp_path / "out.png"), "--octaves", "1", "-n", "3", "--layers", "relu2_1", "--mask",
+                           str(tmp_path / "mask.png"), "--guide", "starry_night", "-q"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    change = (images.read_image(tmp_path / "out.png") - images.read_image(tmp_path / "photo.png")).abs().mean(1)[0]
+    assert float(change[:, :16].mean()) > 0.01 and float(change[:, 40:].max()) < 0.02

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import images, runtime, tiling
-from .backbone import check_layers
+from .backbone import check_layers, min_input_size
 from .errors import ImpastoError
 from .optimize import Progress, Result
 
@@ -160,12 +160,17 @@ class Dreamer:
         s = self.settings
         base = images.resize_max_side(images.as_tensor(photo, max_pixels), size).to(self.device)
         height, width = base.shape[-2:]
+        smallest = min_input_size(self.encoder, self.layers)
+        if min(height, width) < smallest:
+            raise ImpastoError(f"the image is {width}x{height}; dreaming on {', '.join(self.layers)} needs at least "
+                               f"{smallest} px a side (a larger --size, or a shallower layer)",
+                               images.source_label(photo, "photo"))
         region = None
         if masks:
             loaded = images.load_masks(masks, max_pixels)
             region = torch.stack([F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False)
                                   for m in loaded]).amax(0).to(self.device)
-        sizes = octave_sizes(height, width, s.octaves, s.octave_scale)
+        sizes = octave_sizes(height, width, s.octaves, s.octave_scale, smallest=max(32, smallest))
         total = len(sizes) * s.iterations
         generator = torch.Generator().manual_seed(s.seed)
         step = BASE_STEP * s.strength
