@@ -312,6 +312,13 @@ def test_a_missing_optional_dependency_names_the_extra(capsys, tmp_path, monkeyp
     code, _, err = run_cli(capsys, "export", "mosaic", "-o", tmp_path / "m.onnx")
     assert code == 2 and "pip install 'impasto[export]'" in one_error_line(err)
     assert not (tmp_path / "m.onnx").exists()
+    monkeypatch.setitem(sys.modules, "ray", None)
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.png"):
+        gradient_photo(32, 24).save(photos / name)
+    code, _, err = run_cli(capsys, "stylize", "--model", "mosaic", photos, "-o", tmp_path / "out", "--cluster")
+    assert code == 2 and "pip install 'impasto[cluster]'" in one_error_line(err)
 
 
 @pytest.mark.parametrize("option", ["--start", "--long-term"])
