@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from helpers import gradient_photo, image_folder, stripes
-from impasto import fast
+from impasto import fast, images
 from impasto.cli import main
 from impasto.errors import ImpastoError
 from impasto.fast import FastModel, FastTask, TransformerNet
@@ -247,3 +247,11 @@ def test_bilinear_upsampling_round_trips_through_the_model_file(tmp_path):
         assert not torch.allclose(nearest(x), net(x), atol=1e-4)
     with pytest.raises(ImpastoError, match="upsampling"):
         TransformerNet(1, 0.25, upsample="cubic")
+
+
+def test_a_compiled_network_paints_what_the_eager_one_does(two_style_file):
+    photo = images.pil_to_tensor(gradient_photo(64, 48))
+    eager = fast.FastModel(two_style_file, "cpu", "fp32")
+    compiled = fast.cached_model(two_style_file, "cpu", "fp32", compile=True)
+    assert compiled is not eager and compiled is fast.cached_model(two_style_file, "cpu", "fp32", compile=True)
+    assert torch.allclose(compiled.stylize(photo, [0.3, 0.7]), eager.stylize(photo, [0.3, 0.7]), atol=1e-4)

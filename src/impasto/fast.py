@@ -160,7 +160,8 @@ class TransformerNet(nn.Module):
 class FastModel:
     """A loaded feed-forward model on a device."""
 
-    def __init__(self, path: str | os.PathLike, device: str = "auto", precision: str = "auto") -> None:
+    def __init__(self, path: str | os.PathLike, device: str = "auto", precision: str = "auto",
+                 compile: bool = False) -> None:
         path = Path(path)
         model = load_model(path, KIND)
         config = model.config
@@ -182,6 +183,8 @@ class FastModel:
             self.dtype = None  # its own arithmetic; no autocast
         else:
             self.network.to(self.device, memory_format=torch.channels_last)
+            if compile:  # fused kernels for this machine, made once per image size (seconds): for clips and batches
+                self.network = torch.compile(self.network, dynamic=False)
         self.styles = int(config["styles"])
         self.style_names: list[str] = list(config.get("style_names", [])) or [path.stem]
         self.training = model.training
@@ -223,8 +226,9 @@ def network_from_config(config: dict[str, Any], path: str | os.PathLike | None =
         raise ImpastoError("model file has an incomplete configuration", path) from None
 
 
-def cached_model(path: str | os.PathLike, device: str = "auto", precision: str = "auto") -> FastModel:
-    return cached_engine(FastModel, path, device, precision)
+def cached_model(path: str | os.PathLike, device: str = "auto", precision: str = "auto",
+                 compile: bool = False) -> FastModel:
+    return cached_engine(FastModel, path, device, precision, compile=compile)
 
 
 def stylize(content: images.ImageLike, model: str | os.PathLike, *, style_mix: Sequence[float] | None = None,

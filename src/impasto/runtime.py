@@ -105,16 +105,17 @@ _ENGINES: dict[tuple, object] = {}
 
 
 def cached_engine(factory: Callable[..., Any], path: str | os.PathLike | None, device: str = "auto",
-                  precision: str = "auto") -> Any:
+                  precision: str = "auto", **options: Any) -> Any:
     """One loaded model per (kind, file and its modification time, device, precision), for every
     method that loads one: loading costs more than stylizing a 512 px image.  A file that changed
     on disk (a training run writing it again) is loaded afresh."""
     stamp = None
     if path is not None and Path(path).exists():
         stamp = Path(path).stat().st_mtime_ns
-    key = (factory.__module__, factory.__qualname__, None if path is None else os.fspath(path), stamp, device, precision)
+    key = (factory.__module__, factory.__qualname__, None if path is None else os.fspath(path), stamp, device, precision,
+           tuple(sorted(options.items())))
     if key not in _ENGINES:
-        _ENGINES[key] = factory(path, device, precision)
+        _ENGINES[key] = factory(path, device, precision, **options)
     return _ENGINES[key]
 
 

@@ -37,7 +37,7 @@ class FeedForward:
 
 class FeedForwardPainter:
     def __init__(self, request: Request) -> None:
-        self.engine = fast.cached_model(request.model, request.device, request.precision)
+        self.engine = fast.cached_model(request.model, request.device, request.precision, request.compile)
         self.mix = self.engine.mix(request.weights).tolist()  # checks the weights against the model
         self.strength = FeedForward.default_strength if request.strength is None else request.strength
         self.request = request
