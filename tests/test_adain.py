@@ -192,3 +192,12 @@ def test_bilinear_decoder_round_trips_and_unknown_upsampling_is_refused(tmp_path
                                                     state_dict=decoder.state_dict()))
     with pytest.raises(ImpastoError, match="bad.pt: unknown upsampling"):
         AdaIN(bad, device="cpu", precision="fp32")
+
+
+def test_a_compiled_adain_paints_what_the_eager_one_does(decoder_file):
+    photo = as_tensor(gradient_photo(64, 48))
+    eager = adain.cached_engine(decoder_file, "cpu", "fp32")
+    compiled = adain.cached_engine(decoder_file, "cpu", "fp32", compile=True)
+    assert compiled is not eager
+    code = eager.style_code(as_tensor(stripes(64)))
+    assert torch.allclose(compiled.stylize(photo, [code]), eager.stylize(photo, [code]), atol=1e-4)

@@ -114,7 +114,7 @@ class AdaIN:
     """A loaded encoder/decoder pair on a device; ``stylize`` takes tensors, ``style_code`` caches styles."""
 
     def __init__(self, decoder: str | os.PathLike | None = None, device: str = "auto",
-                 precision: str = "auto") -> None:
+                 precision: str = "auto", compile: bool = False) -> None:
         path = Path(decoder) if decoder is not None else DEFAULT_DECODER
         if decoder is None and not path.exists():
             raise ImpastoError(
@@ -133,13 +133,17 @@ class AdaIN:
         self.decoder.eval().requires_grad_(False)
         self.decoder.to(self.device, memory_format=torch.channels_last)
         self.encoder: VGG = default_encoder([ENCODER_LAYER], self.device)
+        self.content_encoder = self.encoder
+        if compile:  # the photo's path through both networks, compiled once per size (styles stay eager)
+            self.content_encoder = torch.compile(self.encoder, dynamic=False)
+            self.decoder = torch.compile(self.decoder, dynamic=False)
         self.training = model.training
         self.path = path
 
     @torch.no_grad()
-    def encode(self, image: torch.Tensor) -> torch.Tensor:
+    def encode(self, image: torch.Tensor, encoder: torch.nn.Module | None = None) -> torch.Tensor:
         with autocast(self.device, self.dtype):
-            return self.encoder(image.to(self.device), [ENCODER_LAYER])[ENCODER_LAYER].float()
+            return (encoder if encoder is not None else self.encoder)(image.to(self.device), [ENCODER_LAYER])[ENCODER_LAYER].float()
 
     @torch.no_grad()
     def style_code(self, style: torch.Tensor) -> StyleCode:
@@ -155,7 +159,7 @@ class AdaIN:
             raise ImpastoError(f"alpha must be between 0 and 1, got {alpha}")
         padded, box = images.pad_around(content, MARGIN, MULTIPLE, minimum=2 * MULTIPLE)
         top, left, h, w = box
-        features = self.encode(padded)
+        features = self.encode(padded, self.content_encoder)
         target = transfer(features, styles, weights, _feature_masks(masks, padded.shape[-2:], box, features))
         target = alpha * target + (1.0 - alpha) * features
         with autocast(self.device, self.dtype):
@@ -224,12 +228,12 @@ def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | imag
     return stylize_with("adain", content, styles, request).image
 
 
-def cached_engine(model: str | os.PathLike | None, device: str, precision: str) -> AdaIN:
+def cached_engine(model: str | os.PathLike | None, device: str, precision: str, compile: bool = False) -> AdaIN:
     """The loaded decoder (the shipped one when ``model`` is None), cached with every other model."""
     path = Path(model) if model is not None else DEFAULT_DECODER
     if model is None and not path.exists():
         return AdaIN(None, device, precision)  # explains that no decoder ships
-    return runtime_cached_engine(AdaIN, path, device, precision)
+    return runtime_cached_engine(AdaIN, path, device, precision, compile=compile)
 
 
 # -------------------------------------------------------------------------------------- training

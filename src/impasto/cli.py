@@ -189,8 +189,8 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--precision", choices=PRECISIONS, default=r.precision,
                      help="backbone arithmetic: auto = bf16 where the hardware has it, else fp32 (default)")
     net.add_argument("--compile", action="store_true",
-                     help="fast models: compile the network for this machine (about 10 s once per image size, "
-                          "then ~2x faster on a CPU): for clips, the camera and folders of same-size photos")
+                     help="fast models and AdaIN: compile the networks for this machine (seconds, once per image "
+                          "size; then 2-3x faster on a CPU): for clips and folders of same-size photos")
     net.add_argument("--backbone", choices=("vgg19", "vgg16"), default=None, help=f"optimize (default {d.backbone})")
     net.add_argument("--weights", default=None,
                      help="optimize: 'caffe' (original VGG-19, offline; default), 'torchvision' (hub cache/download) or a .pth file")

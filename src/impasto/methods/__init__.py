@@ -64,7 +64,7 @@ class Request:
     model: str | os.PathLike | None = None
     device: str = "auto"
     precision: str = "auto"
-    compile: bool = False  # one-pass networks: compiled for this machine once per image size
+    compile: bool = False  # one-pass networks (fast, AdaIN): compiled for this machine once per image size
     max_pixels: int = images.DEFAULT_MAX_PIXELS
     options: Any = None
 

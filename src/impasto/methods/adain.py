@@ -37,7 +37,7 @@ class AdaINMethod:
 
 class AdaINPainter:
     def __init__(self, styles: Sequence[images.ImageLike], request: Request) -> None:
-        self.engine = adain.cached_engine(request.model, request.device, request.precision)
+        self.engine = adain.cached_engine(request.model, request.device, request.precision, request.compile)
         self.request = request
         self.styles = [images.as_tensor(style, request.max_pixels) for style in styles]
         self.masks = images.load_masks(request.masks, request.max_pixels) if request.masks is not None else None
