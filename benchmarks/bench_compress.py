@@ -12,7 +12,7 @@ and the pruned one in int8.  Timing: every variant in turn, --rounds times, in t
 same threads), the median per variant; the ratio is against the float model of the same round.
 Quality: bench_quality's style distance (sliced Wasserstein of VGG features, which neither the
 training nor the distillation optimises) and content error on bench_quality's unseen photos.
-Writes a Markdown table, JSON in benchmarks/results/ and a contact sheet (docs/compress-sheet.jpg).
+Writes a Markdown table, JSON and a contact sheet in benchmarks/results/.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=DISTILL_SETTINGS.steps)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--work", default=str(RESULTS / "compressed"), help="where the compressed models go")
-    parser.add_argument("--sheet", default=str(ROOT / "docs" / "compress-sheet.jpg"))
+    parser.add_argument("--sheet", default=str(RESULTS / "compress-sheet.jpg"),
+                        help="(not shipped: it shows the test photos and the paintings, whose licences do not allow it)")
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
