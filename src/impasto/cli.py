@@ -897,7 +897,7 @@ def _video_cluster(args: argparse.Namespace, method, styles: list, request, temp
     actors = cluster.workers(method.name, style_images, request, args.workers, temporal)
     bar = _Bar(args.quiet, "chunk")
     try:
-        report = cluster.stylize_video(actors, args.input, args.output, settings, json_safe(job), args.chunk,
+        report = cluster.stylize_video(actors, args.input, args.output, settings, job, args.chunk,
                                        args.overlap, lambda done, total: bar.show(done, total, f"{len(actors)} workers"))
     except KeyboardInterrupt:
         bar.close()
@@ -909,13 +909,6 @@ def _video_cluster(args: argparse.Namespace, method, styles: list, request, temp
         print(f"wrote {report.output} ({report.frames} frames at {float(report.fps):.3g} fps on {len(actors)} workers, "
               f"audio: {report.audio}, {report.seconds:.1f} s)", file=sys.stderr)
     return 0
-
-
-def json_safe(value):
-    """Settings as JSON would store them (dataclasses of options become dicts, tuples lists)."""
-    import json
-
-    return json.loads(json.dumps(value, default=lambda o: getattr(o, "__dict__", str(o))))
 
 
 def cmd_score_video(args: argparse.Namespace) -> int:

@@ -209,31 +209,17 @@ def stylize_video(actors: list, source: str | os.PathLike, output: str | os.Path
 
     from . import images
     from .files import atomic_write
-    from .video import VIDEO_FORMATS, VideoReport, encode_video, open_clip
+    from .video import VideoReport, claim_work_folder, encode_video, open_clip, output_folders
 
     started = time.perf_counter()
     clip = open_clip(source, settings.fps)
-    output = Path(output)
-    to_folder = output.suffix == ""
-    if not to_folder and output.suffix.lower() not in VIDEO_FORMATS:
-        raise ImpastoError(f"unknown video format {output.suffix!r}", output)
-    work = output if to_folder else output.with_name(output.name + ".frames")
+    output, work, to_folder = output_folders(output, clip)
     count = clip.count if clip.count is not None else sum(1 for _ in clip.frames())
     last = min(count, settings.end or count)
     if last <= settings.start:
         raise ImpastoError(f"no frames in the range {settings.start}..{settings.end}", clip.path)
-    stamp = {**job, "source": os.fspath(clip.path.resolve()), "chunk": chunk, "overlap": overlap,
-             "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "keep_frames"}}
-    record = work / ".impasto-job.json"
-    if work.exists() and any(work.iterdir()):
-        try:
-            recorded = json.loads(record.read_text()) if record.exists() else None
-        except (OSError, ValueError):
-            recorded = None
-        if recorded != json.loads(json.dumps(stamp)):
-            raise ImpastoError("holds frames of another job; delete it or choose another output", work)
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write(record, lambda handle: handle.write(json.dumps(stamp, sort_keys=True).encode()))
+    claim_work_folder(work, {**job, "source": os.fspath(clip.path.resolve()), "chunk": chunk, "overlap": overlap,
+                             "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "keep_frames"}})
     chunks = plan_chunks(settings.start, last, chunk, overlap)
     folders = [work / ".chunks" / f"chunk_{start:06d}" for start, _ in chunks]
     times_file = work / ".impasto-times.json"  # each frame's time, kept as chunks finish (for a resume)

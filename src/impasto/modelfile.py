@@ -84,10 +84,13 @@ def _read_payload(path: Path) -> dict:
     return payload
 
 
-def load_model(path: str | os.PathLike, kind: str) -> ModelFile:
-    """Read a model file of ``kind``; anything else (missing, corrupt, other kind) is a one-line error."""
+def load_model(path: str | os.PathLike, kind: str | None = None) -> ModelFile:
+    """Read a model file of ``kind`` (None: of any kind); anything else (missing, corrupt, other kind)
+    is a one-line error."""
     path = Path(path)
     payload = _read_payload(path)
+    if kind is None:
+        kind = str(payload.get("kind"))
     if payload.get("kind") != kind:
         raise ImpastoError(f"is a {payload.get('kind')!r} model, not a {kind!r} model", path)
     state = payload.get("state_dict")
@@ -127,9 +130,18 @@ SHIPPED_DIR = Path(__file__).parent / "models"
 
 def shipped_models() -> list[ModelFile]:
     """The models inside the package, loaded (they are small), sorted by kind then name."""
+    return _models_in(SHIPPED_DIR)
+
+
+def _models_in(folder: Path, skip_unreadable: bool = False) -> list[ModelFile]:
+    """Every model file in ``folder``, of any kind, sorted by kind then name."""
     found = []
-    for path in sorted(SHIPPED_DIR.glob("*.pt")):
-        found.append(load_model(path, str(_read_payload(path).get("kind"))))
+    for path in sorted(folder.glob("*.pt")):
+        try:
+            found.append(load_model(path))
+        except ImpastoError:
+            if not skip_unreadable:
+                raise
     return sorted(found, key=lambda m: (m.kind, m.path.stem if m.path else ""))
 
 
@@ -144,14 +156,8 @@ def user_models_dir() -> Path:
 
 
 def user_models() -> list[ModelFile]:
-    """The readable model files in :func:`user_models_dir` (others are left out: `impasto models` says so)."""
-    found = []
-    for path in sorted(user_models_dir().glob("*.pt")):
-        try:
-            found.append(load_model(path, str(_read_payload(path).get("kind"))))
-        except ImpastoError:
-            continue
-    return found
+    """The readable model files in :func:`user_models_dir` (unreadable ones are left out)."""
+    return _models_in(user_models_dir(), skip_unreadable=True)
 
 
 def available_models() -> list[ModelFile]:

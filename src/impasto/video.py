@@ -32,7 +32,7 @@ import shutil
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 import numpy as np
 import torch
@@ -248,30 +248,9 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
     if settings.start < 0 or (settings.end is not None and settings.end <= settings.start):
         raise ImpastoError(f"empty frame range {settings.start}..{settings.end}")
     clip = open_clip(source, settings.fps)
-    output = Path(output)
-    to_folder = output.suffix == ""
-    if not to_folder and output.suffix.lower() not in VIDEO_FORMATS:
-        known = ", ".join(sorted(VIDEO_FORMATS))
-        raise ImpastoError(f"unknown video format {output.suffix!r}; use one of {known}, or a folder (no extension)", output)
-    if not output.parent.is_dir():
-        raise ImpastoError("cannot write output: the folder does not exist", output)
-    if output.exists() and clip.path.resolve() == output.resolve():
-        raise ImpastoError("refusing to overwrite the input (choose another output)", output)
-    work = output if to_folder else output.with_name(output.name + ".frames")
+    output, work, to_folder = output_folders(output, clip)
     size = frame_size(clip.height, clip.width, settings.size)
-    stamp = _job_stamp(clip.path, stylizer, settings, size)
-    job_file = work / ".impasto-job.json"
-    if work.exists() and any(work.iterdir()):
-        try:
-            recorded = json.loads(job_file.read_text()) if job_file.exists() else None
-        except (OSError, ValueError):
-            recorded = None  # an unreadable record proves nothing about the frames: refuse, never guess
-        if recorded != stamp:
-            raise ImpastoError("holds frames of another job (other input, method, model, styles, options, size "
-                               "or range); delete it or choose another output", work)
-    created = not work.exists()
-    work.mkdir(parents=True, exist_ok=True)
-    atomic_write(job_file, lambda handle: handle.write(json.dumps(stamp, sort_keys=True).encode()))
+    created = claim_work_folder(work, _job_stamp(clip.path, stylizer, settings, size))
     try:
         return _stylize_frames(clip, output, work, stylizer, settings, size, to_folder, on_frame, anchors)
     except ImpastoError:
@@ -281,8 +260,45 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
             if created:
                 shutil.rmtree(work, ignore_errors=True)
             else:
-                job_file.unlink(missing_ok=True)
+                (work / JOB_RECORD).unlink(missing_ok=True)
         raise
+
+
+JOB_RECORD = ".impasto-job.json"
+
+
+def output_folders(output: str | os.PathLike, clip: Clip) -> tuple[Path, Path, bool]:
+    """(output, the folder its frames are made in, whether the output is that folder), after checking
+    the output's format, its folder and that it is not the input."""
+    output = Path(output)
+    to_folder = output.suffix == ""
+    if not to_folder and output.suffix.lower() not in VIDEO_FORMATS:
+        known = ", ".join(sorted(VIDEO_FORMATS))
+        raise ImpastoError(f"unknown video format {output.suffix!r}; use one of {known}, or a folder (no extension)", output)
+    if not output.parent.is_dir():
+        raise ImpastoError("cannot write output: the folder does not exist", output)
+    if output.exists() and clip.path.resolve() == output.resolve():
+        raise ImpastoError("refusing to overwrite the input (choose another output)", output)
+    return output, (output if to_folder else output.with_name(output.name + ".frames")), to_folder
+
+
+def claim_work_folder(work: Path, stamp: dict[str, Any]) -> bool:
+    """Make ``work`` this job's: a folder holding another job's frames (or an unreadable record) is
+    refused, else ``stamp`` (everything that shapes a frame) is recorded.  True if it was created."""
+    stamp = json.loads(json.dumps(stamp, sort_keys=True, default=lambda o: getattr(o, "__dict__", str(o))))
+    record = work / JOB_RECORD
+    if work.exists() and any(work.iterdir()):
+        try:
+            recorded = json.loads(record.read_text()) if record.exists() else None
+        except (OSError, ValueError):
+            recorded = None  # an unreadable record proves nothing about the frames: refuse, never guess
+        if recorded != stamp:
+            raise ImpastoError("holds frames of another job (other input, method, model, styles, options, size "
+                               "or range); delete it or choose another output", work)
+    created = not work.exists()
+    work.mkdir(parents=True, exist_ok=True)
+    atomic_write(record, lambda handle: handle.write(json.dumps(stamp, sort_keys=True).encode()))
+    return created
 
 
 def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, settings: VideoSettings,
