@@ -121,7 +121,7 @@ def workers(method: str, styles: Sequence[torch.Tensor], request: Any, count: in
     if gpu and available < 1:
         raise ImpastoError("the job asks for a GPU and the cluster has none")
     threads = max(1, int(resources.get("CPU", 1)) // count)
-    remote = ray.remote(Worker).options(num_cpus=0 if gpu else max(1, int(resources.get("CPU", 1)) // count),
+    remote = ray.remote(Worker).options(num_cpus=0 if gpu else threads,
                                         num_gpus=1 if gpu else 0, max_restarts=-1, max_task_retries=-1)
     return [remote.remote(method, list(styles), request, threads, temporal) for _ in range(count)]
 

@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from . import images
 from .errors import ImpastoError
 from .fast import KIND, MULTIPLE, ConvNorm, FastModel, TransformerNet
-from .modelfile import ModelFile, load_model, save_model
+from .modelfile import ModelFile, save_model
 from .training import IMAGE_SUFFIXES, ImageFolder, TrainSettings, random_flip, train
 
 INT8_BACKEND = "x86"
@@ -223,14 +223,6 @@ def _prepare_int8(frozen: FrozenNet) -> nn.Module:
                           (torch.zeros(1, 3, 64, 64),))
 
 
-def _convert_int8(prepared: nn.Module) -> nn.Module:
-    from torch.ao.quantization.quantize_fx import convert_fx
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return convert_fx(prepared)
-
-
 def calibration_batches(photos: Sequence[Path], side: int = CALIBRATION_SIDE) -> list[torch.Tensor]:
     batches = []
     for path in photos:
@@ -239,16 +231,16 @@ def calibration_batches(photos: Sequence[Path], side: int = CALIBRATION_SIDE) ->
     return batches
 
 
-def quantize_int8(network: TransformerNet, mix: Sequence[float], photos: Sequence[Path]) -> tuple[nn.Module, dict]:
-    """(the int8 network, the state to save: float weights and observed ranges) from calibration photos."""
+def calibrate_int8(network: TransformerNet, mix: Sequence[float], photos: Sequence[Path]) -> dict[str, torch.Tensor]:
+    """What an int8 model file holds (float weights and the activation ranges observed on the
+    calibration photos); :func:`load_int8` turns it into the int8 network."""
     if not photos:
         raise ImpastoError("int8 needs calibration photos (--photos DIR with a few photos)")
     prepared = _prepare_int8(FrozenNet(network, mix))
     with torch.no_grad():
         for batch in calibration_batches(photos):
             prepared(batch)
-    state = {key: value.detach().clone() for key, value in prepared.state_dict().items()}
-    return _convert_int8(prepared), state
+    return {key: value.detach().clone() for key, value in prepared.state_dict().items()}
 
 
 def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: dict[str, Any],
@@ -264,7 +256,11 @@ def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: d
         raise ImpastoError("model weights do not fit the int8 network", path)
     prepared.load_state_dict({key: value.to(own[key].dtype) if own[key].is_floating_point() else value
                               for key, value in state.items()})
-    return _convert_int8(prepared).eval(), mix
+    from torch.ao.quantization.quantize_fx import convert_fx
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return convert_fx(prepared).eval(), mix
 
 
 def onnx_int8(model: Path, output: Path, mix: Sequence[float], photos: Sequence[Path]) -> Path:
@@ -334,7 +330,7 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
     source = FastModel(model, device="cpu", precision="fp32")
     if source.quantized:
         raise ImpastoError("this model is already int8; compress the float model", model)
-    config = dict(load_model(source.path, KIND).config)
+    config = dict(source.config)
     network = source.network.float().to(memory_format=torch.contiguous_format)
     photo_files = _photos(photos)
     history: dict[str, Any] = {"compressed_from": os.fspath(model), "photos": f"{Path(photos).name} "
@@ -350,8 +346,7 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
         target = output if not int8 else output.with_name(output.stem + ".pruned.pt")
         report = train(DistillTask(network, student, folder, config, os.fspath(model)),
                        settings or DISTILL_SETTINGS, target, progress=progress)
-        network = FastModel(target, device="cpu", precision="fp32").network.float().to(
-            memory_format=torch.contiguous_format)
+        network = student.cpu().float().eval()  # trained in place
         if report.stop_reason == "interrupted":
             return target, "interrupted"
         history.update(pruned_keep=round(keep, 3), distill_steps=report.steps, distill_l1=report.losses.get("l1"))
@@ -365,7 +360,7 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
         if remove > 0:
             target.unlink(missing_ok=True)
         return written, "done"
-    _, state = quantize_int8(network, mix, photo_files[:calibration])
+    state = calibrate_int8(network, mix, photo_files[:calibration])
     config.update(quantized=f"int8-{INT8_BACKEND}", mix=mix)
     history["calibration_photos"] = min(calibration, len(photo_files))
     written = save_model(output, ModelFile(kind=KIND, config=config, state_dict=state,

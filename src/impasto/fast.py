@@ -186,6 +186,7 @@ class FastModel:
             if compile:  # fused kernels for this machine, made once per image size (seconds): for clips and batches
                 self.network = torch.compile(self.network, dynamic=False)
         self.styles = int(config["styles"])
+        self.config = config
         self.style_names: list[str] = list(config.get("style_names", [])) or [path.stem]
         self.training = model.training
         self.path = path
