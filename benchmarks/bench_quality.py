@@ -12,7 +12,8 @@ content error and the sliced-Wasserstein style distance, which no method optimis
 is also scored on unseen photo x unseen painting pairs (the paintings held out of its training).
 The ratio to the optimisation method's figure on the same photos and paintings (mean over mean;
 the median of the per-pair ratios beside it) is the headline (goal: <= 1.5 for style and content).  The frame (border lighter than the photo's own border, in
-luminance) and grid (8 px lattice peak; about 1 for a photo) measures are reported beside them.
+luminance) and grid (8 px lattice peak; about 1 for a photo) measures are reported beside them, and
+moved: how much the painting changes when the photo moves by 1-3 px, beyond the move (RMS, 0..1).
 
 It writes a Markdown report to stdout and JSON to benchmarks/results/, and a contact sheet
 (--sheet, default docs/one-pass-sheet.jpg): one row per painting, the painting, then for each
@@ -77,12 +78,14 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
     from impasto import adain, fast, images, quality
     from impasto.modelfile import load_model
 
-    def score(row: dict, output: torch.Tensor, content: torch.Tensor, style: torch.Tensor) -> dict:
+    def score(row: dict, output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, paint=None) -> dict:
+        """``paint``: the one-pass painter itself, for the moved measure."""
         saved = _as_saved(output)
         result = quality.score(saved, content, style)
         return {**row, "content": result.content, "style": result.style,
                 "style_relu1_1": result.per_layer["relu1_1"],
-                "frame": quality.frame(saved) - quality.frame(content), "grid": quality.grid(saved)}
+                "frame": quality.frame(saved) - quality.frame(content), "grid": quality.grid(saved),
+                **({"moved": quality.moved(paint, content)} if paint else {})}
 
     rows: list[dict] = []
     sheet: list[dict] = []
@@ -104,13 +107,15 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
             rows.append(score({**base, "method": "optimisation"}, opt, content, style))
             began = time.perf_counter()
             out = fast.stylize(content, model_path, style_mix=mix, size=None)
-            rows.append(score({**base, "method": f"fast {label}", "seconds": time.perf_counter() - began},
-                              out, content, style))
+            seconds = time.perf_counter() - began
+            rows.append(score({**base, "method": f"fast {label}", "seconds": seconds}, out, content, style,
+                              lambda photo: fast.stylize(photo, model_path, style_mix=mix, size=None)))
             cells = [out]
             for decoder in decoders:
                 ada = adain.stylize(content, [style], size=None, style_size=size, model=decoder)
                 rows.append(score({**base, "method": f"adain {decoder.stem if decoder else 'shipped'}"},
-                                  ada, content, style))
+                                  ada, content, style,
+                                  lambda photo: adain.stylize(photo, [style], size=None, style_size=size, model=decoder)))
                 cells.append(ada)
             entry["cells"].append([*cells, opt])
             print(f"  {label} / {photo} done", file=sys.stderr)
@@ -124,7 +129,8 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
             for decoder in decoders:
                 ada = adain.stylize(content, [style], size=None, style_size=size, model=decoder)
                 rows.append(score({**base, "method": f"adain {decoder.stem if decoder else 'shipped'}"},
-                                  ada, content, style))
+                                  ada, content, style,
+                                  lambda photo: adain.stylize(photo, [style], size=None, style_size=size, model=decoder)))
         print(f"  adain / {style_path.name} done", file=sys.stderr)
     return rows, sheet
 
@@ -158,6 +164,7 @@ def summarise(rows: list[dict]) -> list[dict]:
             "content_ratio": content / max(content_opt, 1e-12),
             "frame": statistics.mean(r["frame"] for r in items),
             "grid": statistics.mean(r["grid"] for r in items),
+            "moved": statistics.mean(r["moved"] for r in items) if all("moved" in r for r in items) else None,
         })
     return out
 
@@ -199,11 +206,11 @@ def print_summary(summary: list[dict], size: int, photos: list[Path]) -> None:
     if photos:
         print(f"\n{size} px; photos: {', '.join(p.name for p in photos)}\n")
     print_table(["method", "paintings", "pairs", "style distance (optimisation's)", "style ratio (median pair)",
-                 "content error (optimisation's)", "content ratio", "frame", "grid"],
+                 "content error (optimisation's)", "content ratio", "frame", "grid", "moved"],
                 [[r["method"], r["paintings"], r["pairs"], f"{r['style']:.4f} ({r['style_opt']:.4f})",
                   f"{r['style_ratio']:.2f} ({r['style_ratio_median']:.2f})",
                   f"{r['content']:.3f} ({r['content_opt']:.3f})", f"{r['content_ratio']:.2f}", f"{r['frame']:+.3f}",
-                  f"{r['grid']:.1f}"] for r in summary])
+                  f"{r['grid']:.1f}", "" if r.get("moved") is None else f"{r['moved']:.3f}"] for r in summary])
 
 
 def main(argv: list[str] | None = None) -> None:

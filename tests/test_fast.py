@@ -255,3 +255,34 @@ def test_a_compiled_network_paints_what_the_eager_one_does(two_style_file):
     compiled = fast.cached_model(two_style_file, "cpu", "fp32", compile=True)
     assert compiled is not eager and compiled is fast.cached_model(two_style_file, "cpu", "fp32", compile=True)
     assert torch.allclose(compiled.stylize(photo, [0.3, 0.7]), eager.stylize(photo, [0.3, 0.7]), atol=1e-4)
+
+
+def test_shift_consistency_costs_a_pattern_tied_to_the_pixel_grid():
+    from impasto.losses import shift_consistency
+
+    photo = torch.rand(2, 3, 48, 48)
+    lattice = torch.zeros(1, 3, 48, 48)
+    lattice[..., ::4, ::4] = 0.3  # a 4 px lattice fixed to the grid, whatever the picture
+
+    def follows_the_picture(image):
+        return 0.5 * image + 0.25 * image.roll(1, dims=-1)
+
+    def tied_to_the_grid(image):
+        return 0.5 * image + lattice[..., :image.shape[-2], :image.shape[-1]]
+
+    shifts = {fast.random_shift(random.Random(seed)) for seed in range(200)}
+    assert all(0 < max(s) < 8 and max(s) % fast.MULTIPLE for s in shifts) and len(shifts) == 3 * len(fast.SHIFTS)
+    for shift in shifts:
+        follows = shift_consistency(follows_the_picture, photo, follows_the_picture(photo), shift)
+        tied = shift_consistency(tied_to_the_grid, photo, tied_to_the_grid(photo), shift)
+        assert float(follows) < 1e-10 and float(tied) > 1e-3
+
+
+def test_the_shift_term_is_part_of_training_unless_switched_off(tmp_path):
+    task = _task(tmp_path)
+    with torch.no_grad():
+        terms = task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)
+    assert float(terms["shift"]) > 0 and task.describe()["shift_weight"] == fast.DEFAULT_SHIFT_WEIGHT
+    task.shift_weight = 0.0
+    with torch.no_grad():
+        assert "shift" not in task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)

@@ -53,8 +53,21 @@ def test_grid_finds_an_eight_pixel_lattice():
     lattice = smooth.clone()
     lattice[..., ::8, :] += 0.05
     lattice[..., :, ::8] += 0.05
-    assert quality.grid(smooth) < 3
+    assert quality.grid(smooth) < 5
     assert quality.grid(lattice) > 10 * quality.grid(smooth)
+    colour_only = smooth.clone()  # a red-green checker at 4 px that leaves luminance nearly flat
+    colour_only[..., 0, ::4, ::4] += 0.05
+    colour_only[..., 1, ::4, ::4] -= 0.05 * 0.299 / 0.587
+    assert quality.grid(colour_only) > 10 * quality.grid(smooth)
+
+
+def test_moved_measures_a_pattern_that_stays_while_the_picture_moves():
+    torch.manual_seed(0)
+    photo = torch.rand(1, 3, 64, 64)
+    lattice = torch.zeros(1, 3, 64, 64)
+    lattice[..., ::4, ::4] = 0.5
+    assert quality.moved(lambda image: image.flip(1), photo) < 1e-6  # a per-pixel change follows the picture
+    assert quality.moved(lambda image: image + lattice[..., :image.shape[-2], :image.shape[-1]], photo) > 0.05
 
 
 def _harness():
@@ -92,6 +105,6 @@ def test_harness_runs_on_tiny_images(tmp_path):
     assert methods == {"optimisation", "fast m[stripes]", "fast m[bands]", "adain d"}
     assert len(report["rows"]) == 2 * 2 * 3 + 2 * 2  # per style and photo: 3 methods; AdaIN's unseen pairs: 2
     for row in report["summary"]:
-        assert row["style_ratio"] > 0 and row["content_ratio"] > 0 and "grid" in row
+        assert row["style_ratio"] > 0 and row["content_ratio"] > 0 and "grid" in row and row["moved"] >= 0
     assert len(list((tmp_path / "results" / "cache").glob("*.png"))) == 4  # optimisation results cached
     assert (tmp_path / "sheet.png").stat().st_size > 0

@@ -333,6 +333,10 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     fast.add_argument("--upsample", choices=("nearest", "bilinear"), default="nearest",
                       help="the network's two 2x upsamplings (default %(default)s)")
     fast.add_argument("--tv-weight", type=_non_negative_float, default=0.0, help="(default %(default)s)")
+    fast.add_argument("--shift-weight", type=_non_negative_float, default=None,
+                      help="weight of the shift-consistency loss: the painting of a photo moved by a few pixels "
+                           "must be the painting moved as much (no lattice tied to the pixel grid, steadier "
+                           "video; 0: off; default 40, impasto.fast.DEFAULT_SHIFT_WEIGHT)")
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
     _add_training_options(fast, crop=256, batch=4, lr=1e-3, lr_decay=0.0, steps=4_000)
@@ -1029,7 +1033,8 @@ def _training_task(args: argparse.Namespace):
         style_weight = fast.DEFAULT_STYLE_WEIGHT if args.style_weight is None else args.style_weight
         return fast.FastTask(content, styles, names, width=args.width, content_weight=args.content_weight,
                              style_weight=style_weight, tv_weight=args.tv_weight, preview=preview,
-                             output=args.network_output, upsample=args.upsample)
+                             output=args.network_output, upsample=args.upsample,
+                             shift_weight=fast.DEFAULT_SHIFT_WEIGHT if args.shift_weight is None else args.shift_weight)
     raise ImpastoError(f"unknown kind of training {args.kind!r}")
 
 

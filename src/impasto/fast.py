@@ -25,7 +25,8 @@ import torch.nn.functional as F
 
 from . import images
 from .errors import ImpastoError
-from .losses import gram_matrix, normalised, relative_content_loss, relative_gram_loss, total_variation
+from .losses import (gram_matrix, normalised, relative_content_loss, relative_gram_loss, shift_consistency,
+                     total_variation)
 from .modelfile import load_model, load_weights
 from .runtime import autocast, cached_engine, default_encoder, resolve_device, resolve_precision
 from .training import ImageFolder, random_flip
@@ -37,6 +38,12 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_STYLE_WEIGHT = 3.0
 #: Two stride-2 stages: inputs are padded to a multiple of 4.
 MULTIPLE = 4
+#: Weight of the shift-consistency loss (:func:`impasto.losses.shift_consistency`) against the
+#: content loss; see BENCHMARKS.md.
+DEFAULT_SHIFT_WEIGHT = 40.0
+#: How far the photo is moved for the shift-consistency loss: never a multiple of the network's 4 px
+#: stride, so a pattern tied to the pixel grid moves against the picture and costs.
+SHIFTS = (1, 2, 3, 5, 6, 7)
 #: How the network makes its image.  "direct" (Johnson et al.): a sigmoid of the last convolution,
 #: so every pixel is painted.  "residual" (impasto 0.2): a change added to the photo, starting as
 #: the identity; trained against a Gram loss it learns to keep the photo and paste sparse strong
@@ -247,6 +254,12 @@ def stylize(content: images.ImageLike, model: str | os.PathLike, *, style_mix: S
 # -------------------------------------------------------------------------------------- training
 
 
+def random_shift(rng: random.Random) -> tuple[int, int]:
+    """A move of 1-7 px (never a multiple of the network's 4 px stride) down, right or both."""
+    step = rng.choice(SHIFTS)
+    return rng.choice(((step, 0), (0, step), (step, step)))
+
+
 class FastTask:
     """Train a network for one or several styles (Johnson et al.'s perceptual losses on the shared backbone).
 
@@ -260,7 +273,7 @@ class FastTask:
     def __init__(self, content: ImageFolder, styles: Sequence[torch.Tensor], style_names: Sequence[str],
                  width: float = 1.0, content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
                  tv_weight: float = 0.0, preview: torch.Tensor | None = None, output: str = "direct",
-                 upsample: str = "nearest") -> None:
+                 upsample: str = "nearest", shift_weight: float = DEFAULT_SHIFT_WEIGHT) -> None:
         if not styles:
             raise ImpastoError("give at least one --style image")
         self.content = content
@@ -271,6 +284,7 @@ class FastTask:
         self.content_weight = content_weight
         self.style_weight = style_weight
         self.tv_weight = tv_weight
+        self.shift_weight = shift_weight
         self.upsample = upsample
         self.network = TransformerNet(len(styles), width, output=output, upsample=upsample).to(
             memory_format=torch.channels_last)
@@ -315,6 +329,12 @@ class FastTask:
         if self.tv_weight:
             terms["tv"] = self.tv_weight * total_variation(output.float())
             total = total + terms["tv"]
+        if self.shift_weight:
+            with autocast(device, dtype):
+                terms["shift"] = self.shift_weight * shift_consistency(
+                    lambda moved: network(moved.contiguous(memory_format=torch.channels_last), mix),
+                    content, output, random_shift(rng))
+            total = total + terms["shift"]
         return {"total": total, **{name: value.detach() for name, value in terms.items()}}
 
     def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
@@ -340,6 +360,7 @@ class FastTask:
             "content_weight": self.content_weight,
             "style_weight": self.style_weight,
             "tv_weight": self.tv_weight,
+            "shift_weight": self.shift_weight,
             "content_layers": list(CONTENT_LAYERS),
             "style_layers": list(STYLE_LAYERS),
             "losses": "relative (each layer divided by its target's mean square)",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -104,6 +104,26 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return torch.mean(dx.float() ** 2) + torch.mean(dy.float() ** 2)
+
+
+def shift_consistency(paint: Callable[[torch.Tensor], torch.Tensor], photo: torch.Tensor, painted: torch.Tensor,
+                      shift: tuple[int, int], margin: int = 8) -> torch.Tensor:
+    """Mean squared difference between the painting of the photo moved by ``shift`` (dy, dx) px and
+    the photo's painting ``painted`` moved by as much.
+
+    A network with stride-2 stages can tie a pattern to its pixel grid instead of to the picture (a
+    fine colour lattice that no style loss sees, since Gram matrices ignore position); this term
+    makes the painting follow the picture, which also steadies it on moving video.  The moved photo
+    loses 8 px (a multiple of 4) on each axis; the outer ``margin`` px are left out, their padding
+    differs between the two.
+    """
+    dy, dx = shift
+    h, w = photo.shape[-2:]
+    rows, cols = slice(dy, h - 8 + dy), slice(dx, w - 8 + dx)
+    moved = paint(photo[..., rows, cols]).float()
+    expected = painted.float()[..., rows, cols]
+    inner = (..., slice(margin, -margin), slice(margin, -margin))
+    return torch.mean((moved[inner] - expected[inner]) ** 2)
 
 
 def normalised(weights: Sequence[float], what: str) -> list[float]:

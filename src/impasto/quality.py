@@ -20,17 +20,22 @@ Two artefact measures, for the decoders and networks that upsample:
 * **frame**: how much lighter the outermost 4 px of the image are than the band just inside
   (luminance in 0..1); a network that sees zero padding paints a light or dark frame;
 * **grid**: the spectral power at the frequencies of an 8 px lattice (what three 2x nearest
-  upsamplings leave on flat areas) against the power just beside them; about 1 for a photo,
-  well above 1 for a visible grid.
+  upsamplings leave on flat areas; its harmonics cover 4 and 2 px lattices) against the power just
+  beside them, in luminance or a colour difference, whichever is strongest; about 1 for a photo,
+  well above 1 for a visible grid;
+* **moved**: how much a painting changes when its photo moves by a few pixels, beyond the move
+  itself (root mean square, 0..1 per channel): a pattern tied to the pixel grid instead of to the
+  picture, which on video shows as shimmer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 
-from .losses import _resample
+from .losses import _resample, shift_consistency
 from .runtime import default_encoder
 
 CONTENT_LAYER = "relu4_2"
@@ -105,14 +110,24 @@ def frame(image: torch.Tensor, band: int = 4) -> float:
     return float(lum[outer].mean() - lum[inner].mean())
 
 
+def _opponent_channels(image: torch.Tensor) -> list[torch.Tensor]:
+    """Luminance and two colour differences (red-green, blue-yellow) of ``(1, 3, H, W)``."""
+    r, g, b = image.float().cpu()[0]
+    return [_luminance(image), r - g, b - (r + g) / 2]
+
+
 def grid(image: torch.Tensor, period: int = 8) -> float:
-    """Power at the ``period`` px lattice's frequencies over the mean power two bins beside them."""
-    lum = _luminance(image)
-    h, w = lum.shape
+    """Power at the ``period`` px lattice's frequencies over the mean power two bins beside them, in
+    luminance or either colour difference, whichever is strongest (a lattice can be colour only)."""
+    return max(_lattice_peak(channel, period) for channel in _opponent_channels(image))
+
+
+def _lattice_peak(plane: torch.Tensor, period: int) -> float:
+    h, w = plane.shape
     h, w = h - h % period, w - w % period
     if h < 4 * period or w < 4 * period:
         return 1.0
-    power = torch.fft.fft2(lum[:h, :w] - lum[:h, :w].mean()).abs() ** 2
+    power = torch.fft.fft2(plane[:h, :w] - plane[:h, :w].mean()).abs() ** 2
     fy, fx = h // period, w // period
     peaks, beside = [], []
     for ky in range(period):
@@ -123,3 +138,14 @@ def grid(image: torch.Tensor, period: int = 8) -> float:
             peaks.append(power[y, x])
             beside.extend(power[(y + dy) % h, (x + dx) % w] for dy, dx in ((0, 2), (0, -2), (2, 0), (-2, 0)))
     return float(torch.stack(peaks).mean() / torch.stack(beside).mean().clamp_min(1e-12))
+
+
+#: The moves of :func:`moved`: diagonal, down and right, none a multiple of a 4 px stride.
+MOVES = ((1, 1), (2, 0), (0, 3))
+
+
+@torch.no_grad()
+def moved(paint: Callable[[torch.Tensor], torch.Tensor], photo: torch.Tensor) -> float:
+    """Root mean square change of ``paint``'s result when ``photo`` moves by each of :data:`MOVES`."""
+    painted = paint(photo)
+    return float(torch.stack([shift_consistency(paint, photo, painted, move) for move in MOVES]).mean().sqrt())
