@@ -336,7 +336,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     fast.add_argument("--shift-weight", type=_non_negative_float, default=None,
                       help="weight of the shift-consistency loss: the painting of a photo moved by a few pixels "
                            "must be the painting moved as much (no lattice tied to the pixel grid, steadier "
-                           "video; 0: off; default 40, impasto.fast.DEFAULT_SHIFT_WEIGHT)")
+                           "video; 0: off; default 100, impasto.fast.DEFAULT_SHIFT_WEIGHT)")
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
     _add_training_options(fast, crop=256, batch=4, lr=1e-3, lr_decay=0.0, steps=4_000)

@@ -40,7 +40,7 @@ DEFAULT_STYLE_WEIGHT = 3.0
 MULTIPLE = 4
 #: Weight of the shift-consistency loss (:func:`impasto.losses.shift_consistency`) against the
 #: content loss; see BENCHMARKS.md.
-DEFAULT_SHIFT_WEIGHT = 40.0
+DEFAULT_SHIFT_WEIGHT = 100.0
 #: How far the photo is moved for the shift-consistency loss: never a multiple of the network's 4 px
 #: stride, so a pattern tied to the pixel grid moves against the picture and costs.
 SHIFTS = (1, 2, 3, 5, 6, 7)
