@@ -40,19 +40,19 @@ for run in 1 2 3; do
 done
 
 echo "== continuing the shipped models ($STEPS steps each, in parallel)" | tee -a "$OUT/logs/summary.txt"
-train() {  # NAME STYLE...
-  local name=$1; shift
+train() {  # NAME STYLE_WEIGHT STYLE...  (each model's own style weight, from its record)
+  local name=$1 weight=$2; shift 2
   local styles=(); for s in "$@"; do styles+=(--style "$DATA/train/style/$s.jpg"); done
   $IMPASTO train fast "${styles[@]}" --data "$DATA/train/content" --init "$name" -o "$OUT/$name.pt" \
-      --width 0.5 --crop "$CROP" --batch-size "$BATCH" --steps "$STEPS" --style-size "$STYLE_SIZE" \
+      --width 0.5 --crop "$CROP" --batch-size "$BATCH" --steps "$STEPS" --style-size "$STYLE_SIZE" --style-weight "$weight" \
       --checkpoint-every 500 --previews "$OUT/logs/$name-previews" -q > "$OUT/logs/$name.log" 2>&1
   echo "$name: exit $?" >> "$OUT/logs/summary.txt"
 }
-train mosaic mosaic &
-train candy candy &
-train udnie udnie &
-train rain_princess rain_princess &
-train two-styles starry_night wave_kanagawa &
+train mosaic 6 mosaic &
+train candy 3 candy &
+train udnie 0.5 udnie &
+train rain_princess 3 rain_princess &
+train two-styles 8 starry_night wave_kanagawa &
 wait
 rm -f "$OUT"/*.ckpt  # optimiser state: not needed to evaluate, too large to bring back
 echo "total $(( $(date +%s) - started )) s" >> "$OUT/logs/summary.txt"
