@@ -23,7 +23,6 @@ style distance, content error, grid (lattice peak, luminance or colour; a photo 
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import tempfile
 import time
@@ -113,7 +112,7 @@ def main() -> None:
     parser.add_argument("--model", default="rain_princess", help="shipped name or file to continue")
     parser.add_argument("--style", default=None, help="its painting (default: train/style/<its style name>.jpg)")
     parser.add_argument("--style-size", type=int, default=256)
-    parser.add_argument("--variant", action="append", default=None)
+    parser.add_argument("--variant", action="append", default=None, choices=sorted(VARIANTS))
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--list", action="store_true")
