@@ -126,7 +126,8 @@ def heldout(count: int) -> list[dict]:
             content = prepare(photo)
             for style_path in styles:
                 with torch.no_grad():
-                    c, s = adain.decoder_losses(decoder, content, prepare(style_path), device, dtype)
+                    terms = adain.decoder_losses(decoder, content, prepare(style_path), device, dtype)
+                    c, s = terms["content"], terms["style"]
                 content_terms.append(float(c))
                 style_terms.append(float(s))
         rows.append({"pairs": label, "count": len(content_terms),

@@ -249,3 +249,17 @@ def test_compiled_training_matches_eager_and_saves_plain_weights(tmp_path, backe
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
     saved = load_model(tmp_path / "b.pt", "adain-decoder").state_dict
     assert not any(key.startswith("_orig_mod") for key in saved)  # loads into an uncompiled network
+
+
+def test_adain_training_adds_the_shift_term_when_asked(tmp_path):
+    task = _task(tmp_path)
+    cpu = torch.device("cpu")
+    with torch.no_grad():
+        plain = task.losses(task.network, 2, random.Random(0), cpu, None)
+        task.shift_weight = 50.0
+        shifted = task.losses(task.network, 2, random.Random(0), cpu, None)
+    assert "shift" not in plain and float(shifted["shift"]) > 0
+    torch.testing.assert_close(shifted["content"], plain["content"])  # the same batch
+    torch.testing.assert_close(shifted["total"], shifted["content"] + task.style_weight * shifted["style"]
+                               + shifted["shift"])
+    assert task.describe()["shift_weight"] == 50.0

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from . import images
 from .backbone import VGG
 from .errors import ImpastoError
-from .losses import content_loss, mean_std, mean_std_loss, normalised
+from .losses import content_loss, mean_std, mean_std_loss, normalised, random_shift, shift_consistency
 from .modelfile import load_model, load_weights
 from .runtime import autocast, default_encoder, resolve_device, resolve_precision
 from .runtime import cached_engine as runtime_cached_engine
@@ -240,11 +240,13 @@ def cached_engine(model: str | os.PathLike | None, device: str, precision: str, 
 
 
 def decoder_losses(decoder: nn.Module, content: torch.Tensor, style: torch.Tensor, device: torch.device,
-                   dtype: torch.dtype | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The training objective's two terms for a batch of (content, style) pairs.
+                   dtype: torch.dtype | None, shift: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
+    """The training objective's terms for a batch of (content, style) pairs.
 
     Content: the decoded image's relu4_1 against the AdaIN target; style: mean and std
     differences on relu1_1..relu4_1; each layer divided by its typical activation squared.
+    With ``shift`` (dy, dx), also the shift consistency of the decoded image
+    (:func:`impasto.losses.shift_consistency`: the photo moved, decoded with the same style).
     """
     encoder = default_encoder(list(STYLE_LAYERS), device)
     with torch.no_grad(), autocast(device, dtype):
@@ -256,10 +258,21 @@ def decoder_losses(decoder: nn.Module, content: torch.Tensor, style: torch.Tenso
         output = decoder(target.contiguous(memory_format=torch.channels_last))
         output_features = encoder(output, STYLE_LAYERS)
     scale = LAYER_SCALE
-    content_term = content_loss(output_features[ENCODER_LAYER], target) / scale[ENCODER_LAYER] ** 2
-    style_term = sum(mean_std_loss(output_features[name], *style_stats[name]) / scale[name] ** 2
-                     for name in STYLE_LAYERS)
-    return content_term, style_term
+    terms = {
+        "content": content_loss(output_features[ENCODER_LAYER], target) / scale[ENCODER_LAYER] ** 2,
+        "style": sum(mean_std_loss(output_features[name], *style_stats[name]) / scale[name] ** 2
+                     for name in STYLE_LAYERS),
+    }
+    if shift is not None:
+        def paint(moved: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                features = encoder(moved, [ENCODER_LAYER])[ENCODER_LAYER]
+            moved_target = adain_to(features, *style_stats[ENCODER_LAYER])
+            return decoder(moved_target.contiguous(memory_format=torch.channels_last))
+
+        with autocast(device, dtype):
+            terms["shift"] = shift_consistency(paint, content, output, shift)
+    return terms
 
 
 class AdainTask:
@@ -269,10 +282,11 @@ class AdainTask:
 
     def __init__(self, content: ImageFolder, style: ImageFolder, style_weight: float = 10.0,
                  preview: tuple[torch.Tensor, torch.Tensor] | None = None, hold_out: Sequence[str] = (),
-                 upsample: str = "nearest") -> None:
+                 upsample: str = "nearest", shift_weight: float = 0.0) -> None:
         self.content = content
         self.style = style
         self.style_weight = style_weight
+        self.shift_weight = shift_weight
         self.upsample = upsample
         self.network = Decoder(upsample).to(memory_format=torch.channels_last)
         self._preview = preview
@@ -286,9 +300,12 @@ class AdainTask:
                device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
         content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
         style = random_flip(self.style.sample(batch_size, rng), rng).to(device)
-        content_term, style_term = decoder_losses(network, content, style, device, dtype)
-        total = content_term + self.style_weight * style_term
-        return {"total": total, "content": content_term.detach(), "style": style_term.detach()}
+        terms = decoder_losses(network, content, style, device, dtype,
+                               shift=random_shift(rng) if self.shift_weight else None)
+        if "shift" in terms:
+            terms["shift"] = self.shift_weight * terms["shift"]
+        total = terms["content"] + self.style_weight * terms["style"] + terms.get("shift", 0.0)
+        return {"total": total, **{name: value.detach() for name, value in terms.items()}}
 
     def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
         if self._preview is None:
@@ -315,5 +332,6 @@ class AdainTask:
             "crop": self.content.crop,
             "shorter_side": self.content.shorter_side,
             "style_weight": self.style_weight,
+            "shift_weight": self.shift_weight,
             "held_out_styles": self.hold_out,
         }

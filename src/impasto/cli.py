@@ -312,6 +312,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     adain.add_argument("--upsample", choices=("nearest", "bilinear"), default="nearest",
                        help="decoder upsampling: nearest (the paper's) or bilinear (no 8 px grid on flat areas) "
                             "(default %(default)s)")
+    adain.add_argument("--shift-weight", type=_non_negative_float, default=0.0,
+                       help="weight of the shift-consistency loss (as in train fast: the photo moved by a few "
+                            "pixels must decode to the picture moved as much; default %(default)s)")
     _add_training_options(adain, crop=128, batch=8, lr=1e-4, lr_decay=5e-5, steps=10_000)
 
     fast = kinds.add_parser("fast", help="train a feed-forward network for one style (or several: conditional norm)")
@@ -1020,7 +1023,7 @@ def _training_task(args: argparse.Namespace):
         content = ImageFolder(args.content, args.crop, shorter, what="content photos")
         style = ImageFolder(args.style, args.crop, shorter, what="style images", exclude=args.hold_out or ())
         return adain.AdainTask(content, style, style_weight=args.style_weight, hold_out=args.hold_out or (),
-                               upsample=args.upsample)
+                               upsample=args.upsample, shift_weight=args.shift_weight)
     if args.kind == "fast":
         from . import fast
         from .images import read_image, resize_max_side

@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from . import images
 from .errors import ImpastoError
-from .losses import (gram_matrix, normalised, relative_content_loss, relative_gram_loss, shift_consistency,
-                     total_variation)
+from .losses import (gram_matrix, normalised, random_shift, relative_content_loss, relative_gram_loss,
+                     shift_consistency, total_variation)
 from .modelfile import load_model, load_weights
 from .runtime import autocast, cached_engine, default_encoder, resolve_device, resolve_precision
 from .training import ImageFolder, random_flip
@@ -41,9 +41,6 @@ MULTIPLE = 4
 #: Weight of the shift-consistency loss (:func:`impasto.losses.shift_consistency`) against the
 #: content loss; see BENCHMARKS.md.
 DEFAULT_SHIFT_WEIGHT = 100.0
-#: How far the photo is moved for the shift-consistency loss: never a multiple of the network's 4 px
-#: stride, so a pattern tied to the pixel grid moves against the picture and costs.
-SHIFTS = (1, 2, 3, 5, 6, 7)
 #: How the network makes its image.  "direct" (Johnson et al.): a sigmoid of the last convolution,
 #: so every pixel is painted.  "residual" (impasto 0.2): a change added to the photo, starting as
 #: the identity; trained against a Gram loss it learns to keep the photo and paste sparse strong
@@ -252,12 +249,6 @@ def stylize(content: images.ImageLike, model: str | os.PathLike, *, style_mix: S
 
 
 # -------------------------------------------------------------------------------------- training
-
-
-def random_shift(rng: random.Random) -> tuple[int, int]:
-    """A move of 1-7 px (never a multiple of the network's 4 px stride) down, right or both."""
-    step = rng.choice(SHIFTS)
-    return rng.choice(((step, 0), (0, step), (step, step)))
 
 
 class FastTask:

@@ -14,7 +14,7 @@ resolution): the statistics are then those of the masked region only (Gatys et a
 from __future__ import annotations
 
 import math
-
+import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -104,6 +104,17 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dx = image[..., :, 1:] - image[..., :, :-1]
     dy = image[..., 1:, :] - image[..., :-1, :]
     return torch.mean(dx.float() ** 2) + torch.mean(dy.float() ** 2)
+
+
+#: How far the photo is moved for the shift-consistency loss: never a multiple of a network's 4 or
+#: 8 px stride, so a pattern tied to the pixel grid moves against the picture and costs.
+SHIFTS = (1, 2, 3, 5, 6, 7)
+
+
+def random_shift(rng: random.Random) -> tuple[int, int]:
+    """A move of 1-7 px (:data:`SHIFTS`) down, right or both."""
+    step = rng.choice(SHIFTS)
+    return rng.choice(((step, 0), (0, step), (step, step)))
 
 
 def shift_consistency(paint: Callable[[torch.Tensor], torch.Tensor], photo: torch.Tensor, painted: torch.Tensor,
