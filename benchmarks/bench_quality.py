@@ -87,6 +87,17 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
                 "frame": quality.frame(saved) - quality.frame(content), "grid": quality.grid(saved),
                 **({"moved": quality.moved(paint, content)} if paint else {})}
 
+    def score_adain(rows: list[dict], base: dict, decoder: Path | None, content: torch.Tensor,
+                    style: torch.Tensor) -> torch.Tensor:
+        """AdaIN's result for one pair, scored into ``rows``."""
+        def paint(photo: torch.Tensor) -> torch.Tensor:
+            return adain.stylize(photo, [style], size=None, style_size=size, model=decoder)
+
+        out = paint(content)
+        rows.append(score({**base, "method": f"adain {decoder.stem if decoder else 'shipped'}"}, out, content, style,
+                          paint))
+        return out
+
     rows: list[dict] = []
     sheet: list[dict] = []
     contents = {p.name: images.resize_max_side(images.read_image(p), size) for p in photos}
@@ -105,17 +116,16 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
             base = {"style_image": style_path.stem, "photo": photo}
             opt = reference(content, style, size, iterations, cache)
             rows.append(score({**base, "method": "optimisation"}, opt, content, style))
+            def paint_fast(photo: torch.Tensor) -> torch.Tensor:
+                return fast.stylize(photo, model_path, style_mix=mix, size=None)
+
             began = time.perf_counter()
-            out = fast.stylize(content, model_path, style_mix=mix, size=None)
+            out = paint_fast(content)
             seconds = time.perf_counter() - began
-            rows.append(score({**base, "method": f"fast {label}", "seconds": seconds}, out, content, style,
-                              lambda photo: fast.stylize(photo, model_path, style_mix=mix, size=None)))
+            rows.append(score({**base, "method": f"fast {label}", "seconds": seconds}, out, content, style, paint_fast))
             cells = [out]
             for decoder in decoders:
-                ada = adain.stylize(content, [style], size=None, style_size=size, model=decoder)
-                rows.append(score({**base, "method": f"adain {decoder.stem if decoder else 'shipped'}"},
-                                  ada, content, style,
-                                  lambda photo: adain.stylize(photo, [style], size=None, style_size=size, model=decoder)))
+                ada = score_adain(rows, base, decoder, content, style)
                 cells.append(ada)
             entry["cells"].append([*cells, opt])
             print(f"  {label} / {photo} done", file=sys.stderr)
@@ -127,10 +137,7 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
             opt = reference(content, style, size, iterations, cache)
             rows.append(score({**base, "method": "optimisation"}, opt, content, style))
             for decoder in decoders:
-                ada = adain.stylize(content, [style], size=None, style_size=size, model=decoder)
-                rows.append(score({**base, "method": f"adain {decoder.stem if decoder else 'shipped'}"},
-                                  ada, content, style,
-                                  lambda photo: adain.stylize(photo, [style], size=None, style_size=size, model=decoder)))
+                score_adain(rows, base, decoder, content, style)
         print(f"  adain / {style_path.name} done", file=sys.stderr)
     return rows, sheet
 

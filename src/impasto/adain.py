@@ -302,7 +302,7 @@ class AdainTask:
         style = random_flip(self.style.sample(batch_size, rng), rng).to(device)
         terms = decoder_losses(network, content, style, device, dtype,
                                shift=random_shift(rng) if self.shift_weight else None)
-        if "shift" in terms:
+        if "shift" in terms:  # reported weighted, as train fast's
             terms["shift"] = self.shift_weight * terms["shift"]
         total = terms["content"] + self.style_weight * terms["style"] + terms.get("shift", 0.0)
         return {"total": total, **{name: value.detach() for name, value in terms.items()}}

@@ -125,7 +125,7 @@ def shift_consistency(paint: Callable[[torch.Tensor], torch.Tensor], photo: torc
     A network with stride-2 stages can tie a pattern to its pixel grid instead of to the picture (a
     fine colour lattice that no style loss sees, since Gram matrices ignore position); this term
     makes the painting follow the picture, which also steadies it on moving video.  The moved photo
-    loses 8 px (a multiple of 4) on each axis; the outer ``margin`` px are left out, their padding
+    loses 8 px on each axis (keeping a multiple of a 4 or 8 px stride); the outer ``margin`` px are left out, their padding
     differs between the two.
     """
     dy, dx = shift
