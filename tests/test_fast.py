@@ -286,3 +286,20 @@ def test_the_shift_term_is_part_of_training_unless_switched_off(tmp_path):
     task.shift_weight = 0.0
     with torch.no_grad():
         assert "shift" not in task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)
+
+
+@pytest.mark.parametrize("share, painted_again", [(1.0, 4), (0.5, 2), (0.25, 1), (0.1, 1)])
+def test_the_shift_pass_paints_its_share_of_the_batch(tmp_path, share, painted_again):
+    task = FastTask(_task(tmp_path).content, [as_tensor(stripes(48))], ["s"], width=0.25, shift_share=share)
+    batches = []
+    task.network.register_forward_hook(lambda module, inputs, output: batches.append(inputs[0].shape[0]))
+    with torch.no_grad():
+        terms = task.losses(task.network, 4, random.Random(0), torch.device("cpu"), None)
+    assert batches == [4, painted_again] and float(terms["shift"]) > 0
+    assert task.describe()["shift_share"] == share
+
+
+@pytest.mark.parametrize("share", [0, -0.5, 1.5])
+def test_a_shift_share_outside_zero_to_one_is_refused(tmp_path, share):
+    with pytest.raises(ImpastoError, match="shift share"):
+        FastTask(_task(tmp_path).content, [as_tensor(stripes(48))], ["s"], width=0.25, shift_share=share)

@@ -53,7 +53,7 @@ def test_short_optimisation_lowers_content_and_style_loss():
     assert result.history[-1] < result.history[0]
 
 
-@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "sgd", "rmsprop"])
+@pytest.mark.parametrize("optimizer", ["lbfgs", "lbfgs-device", "adam", "sgd", "rmsprop"])
 def test_every_optimizer_lowers_the_loss(optimizer):
     result = run(gradient_photo(), [stripes()], StyleSettings(iterations=12, optimizer=optimizer, **FAST))
     assert result.stop_reason == "iterations"

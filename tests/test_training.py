@@ -263,3 +263,13 @@ def test_adain_training_adds_the_shift_term_when_asked(tmp_path):
     torch.testing.assert_close(shifted["total"], shifted["content"] + task.style_weight * shifted["style"]
                                + shifted["shift"])
     assert task.describe()["shift_weight"] == 50.0
+
+
+def test_adain_shift_pass_paints_its_share_of_the_batch(tmp_path):
+    task = _task(tmp_path)
+    task.shift_weight, task.shift_share = 50.0, 0.5
+    batches = []
+    task.network.register_forward_hook(lambda module, inputs, output: batches.append(inputs[0].shape[0]))
+    with torch.no_grad():
+        terms = task.losses(task.network, 4, random.Random(0), torch.device("cpu"), None)
+    assert batches == [4, 2] and float(terms["shift"]) > 0 and task.describe()["shift_share"] == 0.5

@@ -25,9 +25,11 @@ import torch.nn.functional as F
 from . import images
 from .backbone import VGG
 from .errors import ImpastoError
-from .losses import content_loss, mean_std, mean_std_loss, normalised, random_shift, shift_consistency
+from .losses import (content_loss, mean_std, mean_std_loss, normalised, random_shift, shift_consistency,
+                     shift_images)
 from .modelfile import load_model, load_weights
-from .runtime import autocast, default_encoder, resolve_device, resolve_precision
+from .runtime import (autocast, default_encoder, frozen_network, resolve_device, resolve_precision, to_device,
+                      weights_in_compute_dtype)
 from .runtime import cached_engine as runtime_cached_engine
 from .training import ImageFolder, random_flip
 
@@ -132,7 +134,12 @@ class AdaIN:
         load_weights(self.decoder, model.state_dict, path)
         self.decoder.eval().requires_grad_(False)
         self.decoder.to(self.device, memory_format=torch.channels_last)
-        self.encoder: VGG = default_encoder([ENCODER_LAYER], self.device)
+        # on a GPU: both networks with bf16/fp16 weights and no autocast (runtime.frozen_network)
+        self.encoder, _ = frozen_network(default_encoder([ENCODER_LAYER], self.device), self.device, self.dtype)
+        self.weights_dtype = torch.float32
+        if weights_in_compute_dtype(self.device, self.dtype):
+            self.decoder.to(self.dtype)
+            self.weights_dtype, self.dtype = self.dtype, None
         self.content_encoder = self.encoder
         if compile:  # the photo's path through both networks, compiled once per size (styles stay eager)
             self.content_encoder = torch.compile(self.encoder, dynamic=False)
@@ -143,7 +150,8 @@ class AdaIN:
     @torch.no_grad()
     def encode(self, image: torch.Tensor, encoder: torch.nn.Module | None = None) -> torch.Tensor:
         with autocast(self.device, self.dtype):
-            return (encoder if encoder is not None else self.encoder)(image.to(self.device), [ENCODER_LAYER])[ENCODER_LAYER].float()
+            return (encoder if encoder is not None else self.encoder)(to_device(image, self.device),
+                                                                      [ENCODER_LAYER])[ENCODER_LAYER].float()
 
     @torch.no_grad()
     def style_code(self, style: torch.Tensor) -> StyleCode:
@@ -163,7 +171,7 @@ class AdaIN:
         target = transfer(features, styles, weights, _feature_masks(masks, padded.shape[-2:], box, features))
         target = alpha * target + (1.0 - alpha) * features
         with autocast(self.device, self.dtype):
-            out = self.decoder(target.contiguous(memory_format=torch.channels_last))
+            out = self.decoder(target.to(self.weights_dtype).contiguous(memory_format=torch.channels_last))
         return out.float()[..., top: top + h, left: left + w].clamp(0, 1).cpu()
 
 
@@ -240,13 +248,15 @@ def cached_engine(model: str | os.PathLike | None, device: str, precision: str, 
 
 
 def decoder_losses(decoder: nn.Module, content: torch.Tensor, style: torch.Tensor, device: torch.device,
-                   dtype: torch.dtype | None, shift: tuple[int, int] | None = None) -> dict[str, torch.Tensor]:
+                   dtype: torch.dtype | None, shift: tuple[int, int] | None = None,
+                   shift_count: int | None = None) -> dict[str, torch.Tensor]:
     """The training objective's terms for a batch of (content, style) pairs.
 
     Content: the decoded image's relu4_1 against the AdaIN target; style: mean and std
     differences on relu1_1..relu4_1; each layer divided by its typical activation squared.
     With ``shift`` (dy, dx), also the shift consistency of the decoded image
-    (:func:`impasto.losses.shift_consistency`: the photo moved, decoded with the same style).
+    (:func:`impasto.losses.shift_consistency`: the photo moved, decoded with the same style), on
+    the first ``shift_count`` pairs (all when None).
     """
     encoder = default_encoder(list(STYLE_LAYERS), device)
     with torch.no_grad(), autocast(device, dtype):
@@ -264,14 +274,16 @@ def decoder_losses(decoder: nn.Module, content: torch.Tensor, style: torch.Tenso
                      for name in STYLE_LAYERS),
     }
     if shift is not None:
+        part = slice(0, shift_count)
+        mean, std = (value[part] for value in style_stats[ENCODER_LAYER])
+
         def paint(moved: torch.Tensor) -> torch.Tensor:
             with torch.no_grad():
                 features = encoder(moved, [ENCODER_LAYER])[ENCODER_LAYER]
-            moved_target = adain_to(features, *style_stats[ENCODER_LAYER])
-            return decoder(moved_target.contiguous(memory_format=torch.channels_last))
+            return decoder(adain_to(features, mean, std).contiguous(memory_format=torch.channels_last))
 
         with autocast(device, dtype):
-            terms["shift"] = shift_consistency(paint, content, output, shift)
+            terms["shift"] = shift_consistency(paint, content[part], output[part], shift)
     return terms
 
 
@@ -282,11 +294,13 @@ class AdainTask:
 
     def __init__(self, content: ImageFolder, style: ImageFolder, style_weight: float = 10.0,
                  preview: tuple[torch.Tensor, torch.Tensor] | None = None, hold_out: Sequence[str] = (),
-                 upsample: str = "nearest", shift_weight: float = 0.0) -> None:
+                 upsample: str = "nearest", shift_weight: float = 0.0, shift_share: float = 1.0) -> None:
         self.content = content
         self.style = style
         self.style_weight = style_weight
         self.shift_weight = shift_weight
+        self.shift_share = shift_share
+        shift_images(1, shift_share)  # checked here, not at the first step
         self.upsample = upsample
         self.network = Decoder(upsample).to(memory_format=torch.channels_last)
         self._preview = preview
@@ -301,7 +315,8 @@ class AdainTask:
         content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
         style = random_flip(self.style.sample(batch_size, rng), rng).to(device)
         terms = decoder_losses(network, content, style, device, dtype,
-                               shift=random_shift(rng) if self.shift_weight else None)
+                               shift=random_shift(rng) if self.shift_weight else None,
+                               shift_count=shift_images(batch_size, self.shift_share))
         if "shift" in terms:  # reported weighted, as train fast's
             terms["shift"] = self.shift_weight * terms["shift"]
         total = terms["content"] + self.style_weight * terms["style"] + terms.get("shift", 0.0)
@@ -333,5 +348,6 @@ class AdainTask:
             "shorter_side": self.content.shorter_side,
             "style_weight": self.style_weight,
             "shift_weight": self.shift_weight,
+            "shift_share": self.shift_share,
             "held_out_styles": self.hold_out,
         }

@@ -145,7 +145,8 @@ class VGG(nn.Module):
         if missing:
             raise ImpastoError(f"layer {sorted(missing)[0]!r} is not computed by this backbone (built up to {self.names[-1]})")
         last = max(self.index[name] for name in wanted)
-        x = self.normalize(image).contiguous(memory_format=torch.channels_last)
+        # a copy with bf16/fp16 weights (runtime.compute_copy) takes the image in its own dtype
+        x = self.normalize(image).to(self.layers[0].weight.dtype).contiguous(memory_format=torch.channels_last)
         out: dict[str, torch.Tensor] = {}
         for i in range(last + 1):
             x = self.layers[i](x)

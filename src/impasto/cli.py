@@ -95,6 +95,19 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    value = _positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"a share is in (0, 1], got {text}")
+    return value
+
+
+def _add_shift_share(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--shift-share", type=_share, default=None, metavar="F",
+                        help="share of each batch that the shift-consistency pass paints again (its extra cost; "
+                             f"default {default})")
+
+
 def _name_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -142,7 +155,12 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                           "at least --pyramid-min px; 1 = optimise at the output size only)")
     opt.add_argument("--pyramid-min", type=_positive_int, default=None, help="smallest level (default: the method's own)")
     opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                     help="optimize (default lbfgs; adam with --style-loss swd)")
+                     help="optimize (default lbfgs, with a line search; lbfgs-device: no line search, steps "
+                          "accepted on the device and the loss read every --read-every iterations, for GPUs; "
+                          "adam with --style-loss swd)")
+    opt.add_argument("--read-every", type=_positive_int, default=None, metavar="N",
+                     help="lbfgs-device: read the loss back (progress, convergence) every N iterations "
+                          "(default: 1 on CPUs, 10 on GPUs)")
     opt.add_argument("--lr", type=_positive_float, default=None, help="learning rate (default: per optimizer)")
     opt.add_argument("--tolerance", type=_non_negative_float, default=None,
                      help=f"stop when the relative loss change stays below this for --patience iterations (0 = never; default {d.tolerance})")
@@ -315,6 +333,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     adain.add_argument("--shift-weight", type=_non_negative_float, default=0.0,
                        help="weight of the shift-consistency loss (as in train fast: the photo moved by a few "
                             "pixels must decode to the picture moved as much; default %(default)s)")
+    _add_shift_share(adain, "1")
     _add_training_options(adain, crop=128, batch=8, lr=1e-4, lr_decay=5e-5, steps=10_000)
 
     fast = kinds.add_parser("fast", help="train a feed-forward network for one style (or several: conditional norm)")
@@ -340,6 +359,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                       help="weight of the shift-consistency loss: the painting of a photo moved by a few pixels "
                            "must be the painting moved as much (no lattice tied to the pixel grid, steadier "
                            "video; 0: off; default 100, impasto.fast.DEFAULT_SHIFT_WEIGHT)")
+    _add_shift_share(fast, "impasto.fast.DEFAULT_SHIFT_SHARE")
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
     _add_training_options(fast, crop=256, batch=4, lr=1e-3, lr_decay=0.0, steps=4_000)
@@ -1023,7 +1043,8 @@ def _training_task(args: argparse.Namespace):
         content = ImageFolder(args.content, args.crop, shorter, what="content photos")
         style = ImageFolder(args.style, args.crop, shorter, what="style images", exclude=args.hold_out or ())
         return adain.AdainTask(content, style, style_weight=args.style_weight, hold_out=args.hold_out or (),
-                               upsample=args.upsample, shift_weight=args.shift_weight)
+                               upsample=args.upsample, shift_weight=args.shift_weight,
+                               **({} if args.shift_share is None else {"shift_share": args.shift_share}))
     if args.kind == "fast":
         from . import fast
         from .images import read_image, resize_max_side
@@ -1037,7 +1058,8 @@ def _training_task(args: argparse.Namespace):
         return fast.FastTask(content, styles, names, width=args.width, content_weight=args.content_weight,
                              style_weight=style_weight, tv_weight=args.tv_weight, preview=preview,
                              output=args.network_output, upsample=args.upsample,
-                             shift_weight=fast.DEFAULT_SHIFT_WEIGHT if args.shift_weight is None else args.shift_weight)
+                             shift_weight=fast.DEFAULT_SHIFT_WEIGHT if args.shift_weight is None else args.shift_weight,
+                             shift_share=fast.DEFAULT_SHIFT_SHARE if args.shift_share is None else args.shift_share)
     raise ImpastoError(f"unknown kind of training {args.kind!r}")
 
 

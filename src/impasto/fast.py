@@ -26,9 +26,10 @@ import torch.nn.functional as F
 from . import images
 from .errors import ImpastoError
 from .losses import (gram_matrix, normalised, random_shift, relative_content_loss, relative_gram_loss,
-                     shift_consistency, total_variation)
+                     shift_consistency, shift_images, total_variation)
 from .modelfile import load_model, load_weights
-from .runtime import autocast, cached_engine, default_encoder, resolve_device, resolve_precision
+from .runtime import (autocast, cached_engine, default_encoder, resolve_device, resolve_precision, to_device,
+                      weights_in_compute_dtype)
 from .training import ImageFolder, random_flip
 
 KIND = "fast"
@@ -41,6 +42,8 @@ MULTIPLE = 4
 #: Weight of the shift-consistency loss (:func:`impasto.losses.shift_consistency`) against the
 #: content loss; see BENCHMARKS.md.
 DEFAULT_SHIFT_WEIGHT = 100.0
+#: Share of each batch that the shift-consistency pass paints a second time (see BENCHMARKS.md).
+DEFAULT_SHIFT_SHARE = 1.0
 #: How the network makes its image.  "direct" (Johnson et al.): a sigmoid of the last convolution,
 #: so every pixel is painted.  "residual" (impasto 0.2): a change added to the photo, starting as
 #: the identity; trained against a Gram loss it learns to keep the photo and paste sparse strong
@@ -178,7 +181,8 @@ class FastModel:
         else:
             load_weights(self.network, model.state_dict, path)
         self.device = resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device)
+        self.dtype = resolve_precision(precision, self.device)  # autocast's, or None
+        self.weights_dtype = torch.float32
         self.network.eval().requires_grad_(False)
         if self.quantized:
             if self.device.type != "cpu":
@@ -187,6 +191,9 @@ class FastModel:
             self.dtype = None  # its own arithmetic; no autocast
         else:
             self.network.to(self.device, memory_format=torch.channels_last)
+            if weights_in_compute_dtype(self.device, self.dtype):  # a GPU: bf16/fp16 weights, no autocast
+                self.network.to(self.dtype)
+                self.weights_dtype, self.dtype = self.dtype, None
             if compile:  # fused kernels for this machine, made once per image size (seconds): for clips and batches
                 self.network = torch.compile(self.network, dynamic=False)
         self.styles = int(config["styles"])
@@ -217,7 +224,8 @@ class FastModel:
         if self.quantized:
             return self.network(padded.float())[..., :h, :w].clamp(0, 1)
         with autocast(self.device, self.dtype):
-            out = self.network(padded.to(self.device).contiguous(memory_format=torch.channels_last), mix)
+            out = self.network(to_device(padded, self.device, self.weights_dtype).contiguous(
+                memory_format=torch.channels_last), mix)
         return out.float()[..., :h, :w].clamp(0, 1).cpu()
 
 
@@ -264,7 +272,8 @@ class FastTask:
     def __init__(self, content: ImageFolder, styles: Sequence[torch.Tensor], style_names: Sequence[str],
                  width: float = 1.0, content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
                  tv_weight: float = 0.0, preview: torch.Tensor | None = None, output: str = "direct",
-                 upsample: str = "nearest", shift_weight: float = DEFAULT_SHIFT_WEIGHT) -> None:
+                 upsample: str = "nearest", shift_weight: float = DEFAULT_SHIFT_WEIGHT,
+                 shift_share: float = DEFAULT_SHIFT_SHARE) -> None:
         if not styles:
             raise ImpastoError("give at least one --style image")
         self.content = content
@@ -276,6 +285,8 @@ class FastTask:
         self.style_weight = style_weight
         self.tv_weight = tv_weight
         self.shift_weight = shift_weight
+        self.shift_share = shift_share
+        shift_images(1, shift_share)  # checked here, not at the first step
         self.upsample = upsample
         self.network = TransformerNet(len(styles), width, output=output, upsample=upsample).to(
             memory_format=torch.channels_last)
@@ -321,10 +332,11 @@ class FastTask:
             terms["tv"] = self.tv_weight * total_variation(output.float())
             total = total + terms["tv"]
         if self.shift_weight:
+            part = shift_images(batch_size, self.shift_share)
             with autocast(device, dtype):
                 terms["shift"] = self.shift_weight * shift_consistency(
-                    lambda moved: network(moved.contiguous(memory_format=torch.channels_last), mix),
-                    content, output, random_shift(rng))
+                    lambda moved: network(moved.contiguous(memory_format=torch.channels_last), mix[:part]),
+                    content[:part], output[:part], random_shift(rng))
             total = total + terms["shift"]
         return {"total": total, **{name: value.detach() for name, value in terms.items()}}
 
@@ -352,6 +364,7 @@ class FastTask:
             "style_weight": self.style_weight,
             "tv_weight": self.tv_weight,
             "shift_weight": self.shift_weight,
+            "shift_share": self.shift_share,
             "content_layers": list(CONTENT_LAYERS),
             "style_layers": list(STYLE_LAYERS),
             "losses": "relative (each layer divided by its target's mean square)",

@@ -111,6 +111,15 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 SHIFTS = (1, 2, 3, 5, 6, 7)
 
 
+def shift_images(batch_size: int, share: float) -> int:
+    """How many images of a batch the shift-consistency pass paints again: ``share`` of them,
+    rounded up, at least one.  The extra pass is the term's whole cost; a part of the batch is
+    enough to keep a lattice away (measured in BENCHMARKS.md)."""
+    if not 0 < share <= 1:
+        raise ImpastoError(f"the shift share must be in (0, 1], got {share}")
+    return max(1, math.ceil(batch_size * share))
+
+
 def random_shift(rng: random.Random) -> tuple[int, int]:
     """A move of 1-7 px (:data:`SHIFTS`) down, right or both."""
     step = rng.choice(SHIFTS)

@@ -26,14 +26,15 @@ from .errors import ImpastoError
 from .color import METHODS as COLOR_METHODS
 from .color import match_histogram, match_luminance, transfer_luminance
 from . import tiling
-from .runtime import PRECISIONS, autocast, check_cancelled, cpu_has_fast_bf16, get_backbone, resolve_device, resolve_precision  # noqa: F401
+from .runtime import (PRECISIONS, autocast, check_cancelled, cpu_has_fast_bf16, frozen_network,  # noqa: F401
+                      get_backbone, resolve_device, resolve_precision)
 from .losses import STYLE_LOSSES, GramLoss, StyleObjective, StyleTarget, TemporalTarget, make_style_loss, mask_pyramid, normalised, resize_mask
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 
 #: Learning rates that work on pixels in [0, 1] with the default loss weights.
-DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "adam": 0.02, "sgd": 0.002, "rmsprop": 0.005}
+DEFAULT_LEARNING_RATES = {"lbfgs": 1.0, "lbfgs-device": 1.0, "adam": 0.02, "sgd": 0.002, "rmsprop": 0.005}
 OPTIMIZERS = tuple(DEFAULT_LEARNING_RATES)
 
 
@@ -74,6 +75,7 @@ class StyleSettings:
     pooling: str = "max"
     padding: str = "zeros"  # "replicate": the first convolution pads by repeating edge pixels
     ema: float | None = None  # decay of an average of iterates (first-order optimisers); None = 0.9 for adam
+    read_every: int | None = None  # lbfgs-device: read the loss back every N iterations; None: 1 on CPUs, 10 elsewhere
     tile_size: int = 1536  # levels larger than this are optimised in overlapping tiles (memory)
     tile_overlap: int = 128
     max_pixels: int = images.DEFAULT_MAX_PIXELS
@@ -92,7 +94,7 @@ class StyleSettings:
 
     def resolved_ema(self) -> float | None:
         optimizer = self.resolved_optimizer()
-        if optimizer == "lbfgs":
+        if optimizer.startswith("lbfgs"):
             return None
         if self.ema is None:
             return 0.9 if optimizer == "adam" else None
@@ -102,6 +104,8 @@ class StyleSettings:
         """Raise :class:`ImpastoError` for any value that cannot work."""
         if self.pyramid is not None and (not isinstance(self.pyramid, int) or self.pyramid <= 0):
             raise ImpastoError(f"pyramid levels must be a positive whole number, got {self.pyramid}")
+        if self.read_every is not None and (not isinstance(self.read_every, int) or self.read_every <= 0):
+            raise ImpastoError(f"read every must be a positive whole number, got {self.read_every}")
         for name in ("size", "iterations", "max_pixels", "patience", "pyramid_min", "tile_size", "tile_overlap"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
@@ -304,26 +308,33 @@ class Evaluator:
         self._loss: torch.Tensor | None = None
 
     def __call__(self) -> torch.Tensor:
-        check_cancelled()
         pixels = self.image.detach()
         if self._point is not None and torch.equal(self._point, pixels):
+            check_cancelled()
             self.image.grad = self._grad.clone()
             return self._loss
+        terms = self.compute()
+        loss = terms["total"]
+        if not torch.isfinite(loss):
+            raise NonFiniteLoss()
+        self.terms = {name: float(value) for name, value in terms.items()}
+        self._point, self._grad, self._loss = pixels.clone(), self.image.grad.detach().clone(), loss
+        return self._loss
+
+    def compute(self) -> dict[str, torch.Tensor]:
+        """Loss terms at the image (detached, left on the device) and its gradient in ``image.grad``:
+        no cache and nothing read back, so the host never waits for the device here."""
+        check_cancelled()
         self.image.grad = None
         with self.cast():
             seen = self.compose(self.image)
             features = self.model(seen, self.layers)
         terms = self.objective.terms(seen, features)
-        loss = terms["total"]
-        if not torch.isfinite(loss):
-            raise NonFiniteLoss()
-        loss.backward()
+        terms["total"].backward()
         if self.unit_gradient:  # plain SGD: a step of lr moves pixels by about lr, whatever the loss scale
             self.image.grad /= self.image.grad.pow(2).mean().sqrt().clamp_min(1e-20)
         self.evaluations += 1
-        self.terms = {name: float(value.detach()) for name, value in terms.items()}
-        self._point, self._grad, self._loss = pixels.clone(), self.image.grad.detach().clone(), loss.detach()
-        return self._loss
+        return {name: value.detach() for name, value in terms.items()}
 
 
 def style_statistics(
@@ -426,8 +437,10 @@ def _optimize(
     and moves the pixels by 1/N in all (N = their number), so its line search spends several
     evaluations growing the step; a level that starts from a good picture knows the scale.
     """
-    image = start.clone().requires_grad_(True)
     name = settings.resolved_optimizer()
+    if name == "lbfgs-device":
+        return _optimize_on_device(model, objective, start, settings, cast, report, compose, first_step)
+    image = start.clone().requires_grad_(True)
     lr = settings.learning_rate or DEFAULT_LEARNING_RATES[name]
     optimizer = make_optimizer(name, [image], lr * image.numel() * first_step if first_step and name == "lbfgs" else lr)
     evaluate = Evaluator(model, objective, image, cast, unit_gradient=name == "sgd", compose=compose)
@@ -468,6 +481,65 @@ def _optimize(
     return last_good, iteration, evaluate.evaluations, dict(evaluate.terms), stop_reason, history
 
 
+def _optimize_on_device(
+    model: VGG,
+    objective: StyleObjective,
+    start: torch.Tensor,
+    settings: StyleSettings,
+    cast: Callable,
+    report: Callable[[int, int, dict[str, float], torch.Tensor], None],
+    compose: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    first_step: float | None = None,
+) -> tuple[torch.Tensor, int, int, dict[str, float], str, list[float]]:
+    """:func:`_optimize` with :class:`impasto.lbfgs.DeviceLBFGS`: one evaluation per iteration, and
+    the loss read back (progress, convergence, a non-finite start) only every ``read_every``
+    iterations, so a GPU is never left waiting for Python in between.  Convergence: the relative
+    change per iteration, averaged between two reads, below the tolerance for ``patience``
+    iterations."""
+    from .lbfgs import DeviceLBFGS
+
+    image = start.clone().requires_grad_(True)
+    read_every = settings.read_every or (1 if start.device.type == "cpu" else 10)
+    solver = DeviceLBFGS(image, settings.learning_rate or DEFAULT_LEARNING_RATES["lbfgs-device"],
+                         first_step=first_step)
+    evaluate = Evaluator(model, objective, image, cast, compose=compose)
+    accepted: dict[str, torch.Tensor] = {}
+    terms: dict[str, float] = {}
+    history: list[float] = []
+    stop_reason, calm, iteration, read_at = "iterations", 0, 0, 0
+
+    def closure() -> torch.Tensor:
+        latest.update(evaluate.compute())
+        return latest["total"]
+
+    latest: dict[str, torch.Tensor] = {}
+    try:
+        for iteration in range(1, settings.iterations + 1):
+            solver.step(closure)
+            # the terms of the accepted point, kept on the device
+            accepted = {key: torch.where(solver.accepted, value, accepted.get(key, value)) for key, value in latest.items()}
+            if iteration % read_every and iteration != settings.iterations:
+                continue
+            terms = {key: float(value) for key, value in accepted.items()}  # the one read-back
+            if not math.isfinite(terms["total"]):  # no finite point yet (a non-finite start)
+                raise NonFiniteLoss()
+            total, span = terms["total"], iteration - read_at
+            if history:
+                change = abs(history[-1] - total) / max(abs(history[-1]), 1e-12) / span
+                calm = calm + span if change < settings.tolerance else 0
+            history.append(total)
+            read_at = iteration
+            report(iteration, evaluate.evaluations, dict(terms), solver.point.detach())
+            if calm >= settings.patience:
+                stop_reason = "converged"
+                break
+    except KeyboardInterrupt:
+        stop_reason, iteration = "interrupted", max(iteration - 1, 0)
+    except NonFiniteLoss:
+        stop_reason, iteration = "non-finite", max(iteration - 1, 0)
+    return solver.point.detach().clone(), iteration, evaluate.evaluations, terms, stop_reason, history
+
+
 def run(
     content: images.ImageLike,
     styles: Sequence[images.ImageLike],
@@ -503,7 +575,7 @@ def run(
         plan = [step for step in plan if step[0] >= needed] or plan[-1:]
     final_content, _ = prepare(content_full, styles_full, settings, needed, labels)
     dtype = resolve_precision(settings.precision, device)
-    cast = functools.partial(autocast, device, dtype)
+    model, cast = frozen_network(model, device, dtype)
     height, width = content_full.shape[-2:]
     level_shapes = [images.scaled_size(height, width, size) for size, _ in plan]
     level_tiles = [_level_tiles(int(h), int(w), settings) for h, w in level_shapes]

@@ -26,7 +26,6 @@ mask covers.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import time
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from ..color import match_histogram, transfer_luminance
 from ..errors import ImpastoError
 from ..losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
 from ..optimize import StyleSettings, _optimize
-from ..runtime import autocast, default_encoder, resolve_device, resolve_precision
+from ..runtime import default_encoder, frozen_network, resolve_device, resolve_precision
 from . import Progress, Request, Result, Temporal, check
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -335,8 +334,8 @@ class NeighbourPainter:
         self.weights = normalised(request.weights or [1.0] * len(self.styles), "blend weights")
         self.strength = Neighbours.default_strength if request.strength is None else request.strength
         self.device = resolve_device(request.device)
-        self.cast = functools.partial(autocast, self.device, resolve_precision(request.precision, self.device))
-        self.model = default_encoder(LAYERS, self.device)
+        self.model, self.cast = frozen_network(default_encoder(LAYERS, self.device), self.device,
+                                               resolve_precision(request.precision, self.device))
         self._banks: dict[tuple, list[StyleBank]] = {}
 
     def banks(self, side: int, recolour_to: torch.Tensor | None) -> list[StyleBank]:
