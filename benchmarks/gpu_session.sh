@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # One run on a machine with a GPU: training-step speed (eager and compiled), neural neighbours'
-# time at 512 px, then every shipped
+# time at 512 px, the optimisation method with each L-BFGS (line search / on the device), then every shipped
 # feed-forward model continued in parallel with the recipe's settings, weights and logs to OUT.
 #
 #   benchmarks/gpu_session.sh DATA OUT            # DATA: the test data folder (train/content, train/style)
-#   STEPS=2 CROP=32 BENCH_STEPS=2 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
+#   STEPS=2 CROP=32 BENCH_STEPS=2 LBFGS_SIZE=64 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
 #
 # Model files are fp16 already (under 1 MB each at width 0.5); evaluate them on any machine with
 # `benchmarks/bench_quality.py --model OUT/NAME.pt` before shipping.
@@ -15,6 +15,7 @@ CROP=${CROP:-256}
 BATCH=${BATCH:-8}
 STYLE_SIZE=${STYLE_SIZE:-384} # the painting's size the harness scores against
 BENCH_STEPS=${BENCH_STEPS:-50}
+LBFGS_SIZE=${LBFGS_SIZE:-512}
 PY=${PY:-.venv/bin/python}
 IMPASTO=${IMPASTO:-.venv/bin/impasto}
 mkdir -p "$OUT/logs"
@@ -38,6 +39,10 @@ for run in 1 2 3; do
   echo "neighbours run $run: exit $code, $seconds s (command start to file, process start included)" \
       >> "$OUT/logs/summary.txt"
 done
+
+echo "== the optimisation method at $LBFGS_SIZE px: lbfgs (line search) and lbfgs-device, two rounds" | tee -a "$OUT/logs/summary.txt"
+$PY benchmarks/bench_lbfgs.py --size "$LBFGS_SIZE" --rounds 2 > "$OUT/logs/bench_lbfgs.txt" 2>&1
+tail -8 "$OUT/logs/bench_lbfgs.txt" >> "$OUT/logs/summary.txt"
 
 echo "== continuing the shipped models ($STEPS steps each, in parallel)" | tee -a "$OUT/logs/summary.txt"
 train() {  # NAME STYLE_WEIGHT STYLE...  (each model's own style weight, from its record)
