@@ -329,3 +329,20 @@ def test_negative_frame_counts_are_usage_errors(capsys, tmp_path, option):
     code, _, err = run_cli(capsys, "video", frames, "-o", tmp_path / "out", "--model", "mosaic", option, "-1")
     assert code == 2 and "must be 0 or more" in one_error_line(err)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("model", ["mosaic", None])  # a fast model; AdaIN (with a style)
+def test_a_folder_painted_in_batches_matches_one_at_a_time_with_a_bad_photo_among_them(capsys, tmp_path, model):
+    folder = image_folder(tmp_path / "in", 7)  # three sizes among them
+    (folder / "photo_03.png").write_bytes(b"not a png at all")
+    inputs = [folder, "--model", model] if model else [
+        folder, image_folder(tmp_path / "s", 1, "painting") / "painting_00.png", "--method", "adain"]
+    outputs = {}
+    for batch in ("1", "3"):
+        out = tmp_path / f"out{batch}"
+        code, _, err = run_cli(capsys, "stylize", *inputs, "-o", out, "--size", "40", "--batch", batch, *QUICK)
+        assert code == 1 and "photo_03.png" in err and "1 of 7 image(s) failed" in err and "Traceback" not in err
+        outputs[batch] = {p.name: np.asarray(Image.open(p), np.int16) for p in sorted(out.iterdir())}
+    assert list(outputs["1"]) == list(outputs["3"]) and len(outputs["1"]) == 6
+    for name, image in outputs["1"].items():
+        assert np.abs(image - outputs["3"][name]).max() <= 2, name  # batched convolutions round a little differently

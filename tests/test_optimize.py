@@ -220,3 +220,16 @@ def test_interrupt_in_a_coarse_level_still_gives_full_size():
     settings = StyleSettings(size=64, pyramid_min=32, iterations=3, **{k: v for k, v in FAST.items() if k != "size"})
     result = run(gradient_photo(), [stripes()], settings, on_step)
     assert result.stop_reason == "interrupted" and result.image.shape == (1, 3, 48, 64)
+
+
+def test_a_compiled_backbone_gives_the_eager_result(monkeypatch):
+    from impasto import optimize, runtime
+
+    compiled = []
+    monkeypatch.setattr(optimize, "compiled_network", lambda model: compiled.append(model) or runtime.compiled_network(model))
+    shallow = dict(content_layers=("relu1_1",), style_layers=("relu1_1", "relu1_2"), iterations=4, pyramid=2,
+                   pyramid_min=24, tolerance=0, **FAST)
+    eager = run(gradient_photo(), [stripes()], StyleSettings(**shallow))
+    fused = run(gradient_photo(), [stripes()], StyleSettings(compile=True, **shallow))
+    assert len(compiled) == 1 and fused.iterations == eager.iterations
+    torch.testing.assert_close(fused.image, eager.image, atol=1e-3, rtol=0)

@@ -339,3 +339,49 @@ def test_the_pipeline_hands_errors_over_and_writes_every_queued_frame(tmp_path):
     bad.put(torch.zeros(1, 3, 8, 8), tmp_path / "no-such-folder" / "frame.png")
     with pytest.raises(ImpastoError):
         bad.close()
+
+
+@pytest.mark.parametrize("method", ["fast", "adain"])
+@pytest.mark.parametrize("coherent", [True, False])
+def test_frames_painted_in_batches_match_one_at_a_time(tmp_path, clip_file, model_file, method, coherent):
+    from impasto import methods
+
+    def frames(batch):
+        request = methods.Request(model=model_file if method == "fast" else None, device="cpu",
+                                  precision="fp32", batch=batch, size=None)
+        styles = [] if method == "fast" else [stripes()]
+        return methods.get(method).prepare(styles, request).frames(methods.Temporal())
+
+    calls = []
+    batched = frames(3)
+    network_pass = batched.stylize
+    batched.stylize = lambda frame: calls.append(frame.shape[0]) or network_pass(frame)
+    settings = VideoSettings(coherent=coherent, size=None, keep_frames=True)
+    one = stylize_video(clip_file, tmp_path / "one", frames(1), settings)
+    three = stylize_video(clip_file, tmp_path / "three", batched, settings)
+    assert calls == [3, 3, 2] and one.frames == three.frames == 8
+    for a, b in zip(sorted((tmp_path / "one").glob("*.png")), sorted((tmp_path / "three").glob("*.png"))):
+        difference = np.abs(np.asarray(Image.open(a), np.int16) - np.asarray(Image.open(b), np.int16))
+        assert difference.max() <= 2  # batched convolutions round a little differently
+
+
+def test_a_resumed_clip_paints_only_the_missing_frames_in_batches(tmp_path, clip_file, model_file):
+    from impasto import methods
+
+    settings = VideoSettings(size=None)
+    request = methods.Request(model=model_file, device="cpu", precision="fp32", batch=4, size=None)
+    stylize_video(clip_file, tmp_path / "out", methods.get("fast").prepare([], request).frames(methods.Temporal()),
+                  settings)
+    for late in sorted((tmp_path / "out").glob("frame_*.png"))[5:]:
+        late.unlink()  # as if stopped after five frames
+    frames = methods.get("fast").prepare([], request).frames(methods.Temporal())
+    calls = []
+    network_pass = frames.stylize
+    frames.stylize = lambda frame: calls.append(frame.shape[0]) or network_pass(frame)
+    report = stylize_video(clip_file, tmp_path / "out", frames, settings)
+    assert report.skipped == 5 and report.frames == 8 and calls == [3]
+
+
+def test_a_frame_batch_must_be_a_positive_whole_number():
+    with pytest.raises(ImpastoError, match="frame batch"):
+        FeedForwardFrames(lambda frame: frame, "t", batch=0)

@@ -208,7 +208,11 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                      help="backbone arithmetic: auto = bf16 where the hardware has it, else fp32 (default)")
     net.add_argument("--compile", action="store_true",
                      help="fast models and AdaIN: compile the networks for this machine (seconds, once per image "
-                          "size; then 2-3x faster on a CPU): for clips and folders of same-size photos")
+                          "size; then 2-3x faster on a CPU): for clips and folders of same-size photos; optimize: "
+                          "compile the backbone once per pyramid level (minutes on a CPU; for GPUs)")
+    net.add_argument("--batch", type=_positive_int, default=None, metavar="N",
+                     help="fast models and AdaIN: photos of one size (folders) or a clip's frames per network "
+                          "call (default: 8 on a GPU, 1 on a CPU)")
     net.add_argument("--backbone", choices=("vgg19", "vgg16"), default=None, help=f"optimize (default {d.backbone})")
     net.add_argument("--weights", default=None,
                      help="optimize: 'caffe' (original VGG-19, offline; default), 'torchvision' (hub cache/download) or a .pth file")
@@ -225,7 +229,8 @@ _PARAMETER_FLAGS = {"weights": "--style-blend", "strength": "--strength", "masks
                     "preserve_color": "--preserve-color", "styles": "STYLE", "method": "--method",
                     "iterations": "--iterations", "tolerance": "--tolerance", "patience": "--patience",
                     "pyramid_min": "--pyramid-min", "layers": "--layers", "octaves": "--octaves",
-                    "octave_scale": "--octave-scale", "jitter": "--jitter", "tile": "--tile-size", "prune": "--prune"}
+                    "octave_scale": "--octave-scale", "jitter": "--jitter", "tile": "--tile-size", "prune": "--prune",
+                    "batch": "--batch"}
 
 
 def _one_of(args: argparse.Namespace, first: str, second: str) -> object:
@@ -256,7 +261,7 @@ def _request(args: argparse.Namespace, method, model: Path | None):
     return Request(size=args.size, style_scale=args.style_scale, weights=_one_of(args, "style_blend", "style_mix"),
                    masks=args.mask, preserve_color=args.preserve_color, strength=_one_of(args, "strength", "alpha"),
                    model=model, device=args.device, precision=args.precision, max_pixels=args.max_pixels,
-                   compile=args.compile,
+                   compile=args.compile, batch=getattr(args, "batch", None),
                    options=_options(method, args))
 
 
@@ -796,20 +801,45 @@ def _paint_batch(args: argparse.Namespace, method, painter, sources: list[Path],
 
     started, done, skipped, failed = time.perf_counter(), 0, 0, 0
     bar = _Bar(args.quiet, "img", len(sources))
+    # one-pass painters take several loaded photos of one size per network call (8 on a GPU)
+    batch = painter.request.frame_batch() if hasattr(painter, "paint_many") else 1
+    waiting: dict[tuple, list[tuple[Path, "torch.Tensor"]]] = {}  # loaded photos by size
+
+    def paint_waiting(shape: tuple) -> None:
+        nonlocal done, failed
+        group, written = waiting.pop(shape), 0
+        try:
+            for (target, _), image in zip(group, painter.paint_many([photo for _, photo in group])):
+                save_image(image, target)
+                written += 1
+        except ImpastoError as error:
+            failed += len(group) - written
+            bar.message(f"impasto: error: {error}")
+        done += written
+
     try:
         for source, target in zip(sources, targets):
             if args.skip_existing and target.exists():
                 skipped += 1
             else:
                 try:
-                    result = painter.paint(source)
-                    if result.stop_reason == "interrupted":
-                        raise KeyboardInterrupt
-                    save_image(result.image, target)
-                    done += 1
+                    if batch > 1:
+                        photo = painter.request.load(source)
+                        waiting.setdefault(tuple(photo.shape), []).append((target, photo))
+                        if len(waiting[tuple(photo.shape)]) == batch:
+                            paint_waiting(tuple(photo.shape))
+                    else:
+                        result = painter.paint(source)
+                        if result.stop_reason == "interrupted":
+                            raise KeyboardInterrupt
+                        save_image(result.image, target)
+                        done += 1
                 except ImpastoError as error:
                     failed += 1  # one bad photo does not stop a batch; the count decides the exit status
                     bar.message(f"impasto: error: {error}")
+            bar.show(done + skipped + failed)
+        for shape in list(waiting):
+            paint_waiting(shape)
             bar.show(done + skipped + failed)
     except KeyboardInterrupt:
         bar.close()

@@ -26,8 +26,8 @@ from .errors import ImpastoError
 from .color import METHODS as COLOR_METHODS
 from .color import match_histogram, match_luminance, transfer_luminance
 from . import tiling
-from .runtime import (PRECISIONS, autocast, check_cancelled, cpu_has_fast_bf16, frozen_network,  # noqa: F401
-                      get_backbone, resolve_device, resolve_precision)
+from .runtime import (PRECISIONS, autocast, check_cancelled, compiled_network, cpu_has_fast_bf16,  # noqa: F401
+                      frozen_network, get_backbone, resolve_device, resolve_precision)
 from .losses import STYLE_LOSSES, GramLoss, StyleObjective, StyleTarget, TemporalTarget, make_style_loss, mask_pyramid, normalised, resize_mask
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -76,6 +76,7 @@ class StyleSettings:
     padding: str = "zeros"  # "replicate": the first convolution pads by repeating edge pixels
     ema: float | None = None  # decay of an average of iterates (first-order optimisers); None = 0.9 for adam
     read_every: int | None = None  # lbfgs-device: read the loss back every N iterations; None: 1 on CPUs, 10 elsewhere
+    compile: bool = False  # torch.compile the backbone, once per level's shape (pays off on GPUs; compiling takes a while)
     tile_size: int = 1536  # levels larger than this are optimised in overlapping tiles (memory)
     tile_overlap: int = 128
     max_pixels: int = images.DEFAULT_MAX_PIXELS
@@ -576,6 +577,8 @@ def run(
     final_content, _ = prepare(content_full, styles_full, settings, needed, labels)
     dtype = resolve_precision(settings.precision, device)
     model, cast = frozen_network(model, device, dtype)
+    if settings.compile:  # fused forward and backward kernels, made once per pyramid level's (and tile's) shape
+        model = compiled_network(model)
     height, width = content_full.shape[-2:]
     level_shapes = [images.scaled_size(height, width, size) for size, _ in plan]
     level_tiles = [_level_tiles(int(h), int(w), settings) for h, w in level_shapes]

@@ -104,6 +104,18 @@ def frozen_network(network: torch.nn.Module, device: torch.device,
     return network, functools.partial(autocast, device, dtype)
 
 
+_COMPILED: dict[int, torch.nn.Module] = {}
+
+
+def compiled_network(network: torch.nn.Module) -> torch.nn.Module:
+    """``torch.compile`` of a shared frozen network, made once per network (each new input shape
+    compiles once more, so a run's pyramid levels each compile once and later runs reuse them)."""
+    key = id(network)
+    if key not in _COMPILED:
+        _COMPILED[key] = torch.compile(network, dynamic=False)
+    return _COMPILED[key]
+
+
 def to_device(tensor: torch.Tensor, device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
     """``tensor`` onto ``device``; from the CPU to a GPU through pinned memory, asynchronously (the
     host goes on queueing work while the copy runs)."""

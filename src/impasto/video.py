@@ -159,7 +159,12 @@ def _to_uint8(image: torch.Tensor) -> np.ndarray:
 
 
 class FrameStylizer(Protocol):
-    """Stylizes one frame; ``history`` holds (warped earlier output, reliability) pairs, nearest first."""
+    """Stylizes one frame; ``history`` holds (warped earlier output, reliability) pairs, nearest first.
+
+    A stylizer with a ``batch`` above 1 also has ``paint_many(frames)`` (the part of the work that
+    does not depend on earlier frames, for several at once) and ``settle(painted, history)`` (the
+    rest, frame by frame); :class:`FeedForwardFrames` is one.
+    """
 
     name: str
 
@@ -175,18 +180,30 @@ class FeedForwardFrames:
     """A one-pass stylizer, stabilised by blending with the warped previous output where reliable."""
 
     def __init__(self, stylize: Callable[[torch.Tensor], torch.Tensor], name: str, blend: float | None = None,
-                 recipe: dict | None = None) -> None:
+                 recipe: dict | None = None, batch: int = 1) -> None:
         blend = DEFAULT_BLEND if blend is None else blend
         if not 0.0 <= blend < 1.0:
             raise ImpastoError(f"the temporal blend must be in [0, 1), got {blend}")
+        if not isinstance(batch, int) or batch < 1:
+            raise ImpastoError(f"the frame batch must be a positive whole number, got {batch}", parameter="batch")
         self.stylize = stylize
         self.name = name
         self.blend = blend
+        #: frames per network call: the network's pass does not depend on earlier frames (only the
+        #: blend does), so a clip's frames can go through it together
+        self.batch = batch
         #: everything that shapes a frame (model file's hash, styles' hashes, options): a resumed job must match it
         self.recipe = {"method": name, "blend": blend, **(recipe or {})}
 
     def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        out = self.stylize(frame)
+        return self.settle(self.stylize(frame), history)
+
+    def paint_many(self, frames: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The network's pass over several frames of one clip (same size) in one call."""
+        return list(self.stylize(torch.cat(list(frames))).split(1))
+
+    def settle(self, out: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        """Blend a painted frame with the warped previous output where the flow is reliable."""
         if history:
             warped, reliable = history[0]
             weight = self.blend * reliable
@@ -316,24 +333,33 @@ def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, set
     written = skipped = count = 0
     times: list[float] = []
     writer = FrameWriter()
+    batch = getattr(stylizer, "batch", 1)  # one-pass stylizers paint several frames per network call
+    source = ahead(_prepared_frames(clip, work, settings, size), depth=max(3, batch + 1))
     try:
-        for frame in ahead(_prepared_frames(clip, work, settings, size), depth=3):
-            times.append(frame.moment)
-            if frame.done_before:
-                stylized = images.read_image(frame.target)
-                skipped += 1
-            else:
-                history = _history(frame.motions, previous_outputs) if settings.coherent else []
-                if anchors is not None:
-                    history += anchors(frame.index)
-                stylized = stylizer(frame.content, history).clamp(0, 1)
-                writer.put(stylized, frame.target)
-                written += 1
-            count += 1
-            previous_outputs = [flowlib.to_array(stylized), *previous_outputs][:keep]
-            if on_frame is not None:
-                on_frame(count, total, frame.done_before)
+        for group in _groups(source, batch):
+            fresh = [frame.content for frame in group if not frame.done_before]
+            painted = iter(stylizer.paint_many(fresh)) if batch > 1 and fresh else None
+            for frame in group:
+                times.append(frame.moment)
+                if frame.done_before:
+                    stylized = images.read_image(frame.target)
+                    skipped += 1
+                else:
+                    history = _history(frame.motions, previous_outputs) if settings.coherent else []
+                    if anchors is not None:
+                        history += anchors(frame.index)
+                    if painted is not None:
+                        stylized = stylizer.settle(next(painted), history).clamp(0, 1)
+                    else:
+                        stylized = stylizer(frame.content, history).clamp(0, 1)
+                    writer.put(stylized, frame.target)
+                    written += 1
+                count += 1
+                previous_outputs = [flowlib.to_array(stylized), *previous_outputs][:keep]
+                if on_frame is not None:
+                    on_frame(count, total, frame.done_before)
     finally:
+        source.close()
         writer.close()  # every stylized frame reaches the disk, also on Ctrl-C
     if count == 0:
         raise ImpastoError(f"no frames in the range {settings.start}..{settings.end}", clip.path)
@@ -371,6 +397,18 @@ def _prepared_frames(clip: Clip, work: Path, settings: VideoSettings, size: tupl
             motions = [flowlib.frame_motion(earlier, original, settings.flow) for earlier in previous]
         previous = [original, *previous][:keep]
         yield PreparedFrame(target, settings.start + index, moment, content, done_before, motions)
+
+
+def _groups(items: Iterator, size: int) -> Iterator[list]:
+    """Consecutive items in lists of up to ``size``."""
+    group: list = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 def ahead(items: Iterator, depth: int = 3) -> Iterator:

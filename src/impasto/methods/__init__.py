@@ -67,6 +67,16 @@ class Request:
     compile: bool = False  # one-pass networks (fast, AdaIN): compiled for this machine once per image size
     max_pixels: int = images.DEFAULT_MAX_PIXELS
     options: Any = None
+    batch: int | None = None  # one-pass methods: a clip's frames per network call (None: 8 on GPUs, 1 on CPUs)
+
+    def frame_batch(self) -> int:
+        """Frames per network call for a one-pass method: as asked, else 8 on a GPU (one frame
+        leaves most of it idle) and 1 on a CPU (no faster batched: BENCHMARKS.md)."""
+        if self.batch is not None:
+            return self.batch
+        from ..runtime import resolve_device
+
+        return 8 if resolve_device(self.device).type == "cuda" else 1
 
     def style_size(self, content_side: int | None = None) -> int | None:
         """Long side of the style images: the output's long side times ``style_scale``."""

@@ -65,6 +65,12 @@ class AdaINPainter:
         content_t = self.request.load(content)
         return one_step(lambda: self._stylize(content_t, self.codes(content_t)), on_step, started)
 
+    def paint_many(self, contents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Loaded photos of one size in one network call, each as :meth:`paint` paints it."""
+        if self.request.preserve_color == "histogram":  # the styles are recoloured to each photo
+            return [self._stylize(content, self.codes(content)) for content in contents]
+        return list(self._stylize(torch.cat(list(contents)), self.codes(contents[0])).split(1))
+
     def frames(self, temporal: Temporal) -> FeedForwardFrames:
         """Frames of one clip: the style statistics once per clip; ``histogram`` recolours the styles
         to the clip's first frame, so that the palette holds still."""
@@ -72,11 +78,11 @@ class AdaINPainter:
 
         def stylize(frame: torch.Tensor) -> torch.Tensor:
             if not codes:
-                codes.extend(self.codes(frame))
+                codes.extend(self.codes(frame[:1]))  # the first frame (a batch's first)
             return self._stylize(frame, codes)
 
         recipe = {"model": file_digest(self.engine.path), "styles": [images.digest(s) for s in self.styles],
                   "weights": None if self.request.weights is None else list(self.request.weights),
                   "alpha": self.alpha, "preserve_color": self.request.preserve_color,
                   "style_scale": self.request.style_scale}
-        return FeedForwardFrames(stylize, "adain", temporal.blend, recipe)
+        return FeedForwardFrames(stylize, "adain", temporal.blend, recipe, batch=self.request.frame_batch())

@@ -28,7 +28,8 @@ def settings_for(request: Request, side: int) -> StyleSettings:
     return dataclasses.replace(
         base, size=request.size or side, style_scale=request.style_scale, style_blend=request.weights,
         masks=request.masks, preserve_color=request.preserve_color, strength=request.strength,
-        device=request.device, precision=request.precision, max_pixels=request.max_pixels)
+        device=request.device, precision=request.precision, max_pixels=request.max_pixels,
+        compile=request.compile or base.compile)
 
 
 class Optimize:
