@@ -10,8 +10,10 @@ back at every evaluation); `lbfgs-device` is impasto.lbfgs.DeviceLBFGS (one eval
 iteration, steps accepted on the device, the loss read every `--read-every` iterations).  Each
 round runs both, in turn, in-process, with the default settings (pyramid levels, iterations) at
 `--size`; `lbfgs-device` runs `--device-iterations` times the iterations, so that both do about
-the same number of evaluations.  Reported per run: wall time, evaluations, final loss, and the time
-`lbfgs-device` needed to reach the line search's final loss on the last level.
+the same number of evaluations.  Reported per run: wall time, evaluations, achieved TFLOP/s (each
+level's evaluations times one evaluation's FLOPs at its size, counted by PyTorch, over the wall
+time), final loss, and the time `lbfgs-device` needed to reach the line search's final loss on the
+last level.
 Images: tubingen and starry_night from the project's test data (../shared/data).
 """
 
@@ -29,16 +31,42 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 
+def evaluation_flops(settings, height: int, width: int) -> float:
+    """FLOPs of one evaluation (forward + the pixels' backward) at one level's size, counted by PyTorch."""
+    import functools
+
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from impasto import optimize
+    from impasto.runtime import autocast, get_backbone, resolve_device, resolve_precision
+
+    device = resolve_device(settings.device)
+    layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
+    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device)
+    cast = functools.partial(autocast, device, resolve_precision(settings.precision, device))
+    image = torch.rand(1, 3, height, width, device=device)
+    objective = optimize.build_objective(model, image, [image], settings, cast)
+    pixels = image.clone().requires_grad_(True)
+    counter = FlopCounterMode(display=False)
+    with counter:
+        optimize.Evaluator(model, objective, pixels, cast)()
+    return float(counter.get_total_flops())
+
+
 def one_run(optimizer: str, args: argparse.Namespace, iterations: int) -> dict:
     import torch
 
-    from impasto.optimize import StyleSettings, run
+    from impasto import images
+    from impasto.optimize import StyleSettings, pyramid_plan, run
 
     marks: list[tuple[float, int, float]] = []  # (seconds, level, total) at each read
+    evaluations: dict[int, int] = {}  # evaluations done by the end of each level
     started = time.perf_counter()
 
     def on_step(progress) -> None:
         marks.append((time.perf_counter() - started, progress.level, progress.terms["total"]))
+        evaluations[progress.level] = progress.evaluations
 
     settings = StyleSettings(size=args.size, iterations=iterations, optimizer=optimizer, device=args.device,
                              read_every=args.read_every if optimizer == "lbfgs-device" else None)
@@ -46,7 +74,13 @@ def one_run(optimizer: str, args: argparse.Namespace, iterations: int) -> dict:
     if result.image.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - started
-    return {"optimizer": optimizer, "seconds": seconds, "evaluations": result.evaluations,
+    height, width = images.read_image(args.content).shape[-2:]
+    flops, before = 0.0, 0
+    for level, (size, _) in enumerate(pyramid_plan(args.size, iterations, None, settings.pyramid_min), start=1):
+        if level in evaluations:
+            flops += (evaluations[level] - before) * evaluation_flops(settings, *images.scaled_size(height, width, size))
+            before = evaluations[level]
+    return {"optimizer": optimizer, "seconds": seconds, "evaluations": result.evaluations, "tflops": flops / seconds / 1e12,
             "iterations": result.iterations, "final": result.terms["total"], "marks": marks,
             "levels": max(level for _, level, _ in marks)}
 
@@ -80,8 +114,9 @@ def main() -> None:
             rows.append(row)
 
     print()
-    print_table(["optimizer", "round", "seconds", "evaluations", "final loss", "s to the line search's final loss"],
-                [[r["optimizer"], r["round"], f"{r['seconds']:.1f}", r["evaluations"], f"{r['final']:.4g}",
+    print_table(["optimizer", "round", "seconds", "evaluations", "TFLOP/s", "final loss",
+                 "s to the line search's final loss"],
+                [[r["optimizer"], r["round"], f"{r['seconds']:.1f}", r["evaluations"], f"{r['tflops']:.3f}", f"{r['final']:.4g}",
                   "not reached" if r["to_wolfe_final"] is None else f"{r['to_wolfe_final']:.1f}"] for r in rows])
     for name in ("lbfgs", "lbfgs-device"):
         mine = [r for r in rows if r["optimizer"] == name]

@@ -4,7 +4,7 @@
 # feed-forward model continued in parallel with the recipe's settings, weights and logs to OUT.
 #
 #   benchmarks/gpu_session.sh DATA OUT            # DATA: the test data folder (train/content, train/style)
-#   STEPS=2 CROP=32 BENCH_STEPS=2 LBFGS_SIZE=64 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
+#   STEPS=2 CROP=32 BENCH_STEPS=2 LBFGS_SIZE=64 INFERENCE=0 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
 #
 # Model files are fp16 already (under 1 MB each at width 0.5); evaluate them on any machine with
 # `benchmarks/bench_quality.py --model OUT/NAME.pt` before shipping.
@@ -16,6 +16,7 @@ BATCH=${BATCH:-8}
 STYLE_SIZE=${STYLE_SIZE:-384} # the painting's size the harness scores against
 BENCH_STEPS=${BENCH_STEPS:-50}
 LBFGS_SIZE=${LBFGS_SIZE:-512}
+INFERENCE=${INFERENCE:-1}     # 0: skip the one-pass inference benchmarks (a dry run)
 PY=${PY:-.venv/bin/python}
 IMPASTO=${IMPASTO:-.venv/bin/impasto}
 mkdir -p "$OUT/logs"
@@ -43,6 +44,14 @@ done
 echo "== the optimisation method at $LBFGS_SIZE px: lbfgs (line search) and lbfgs-device, two rounds" | tee -a "$OUT/logs/summary.txt"
 $PY benchmarks/bench_lbfgs.py --size "$LBFGS_SIZE" --rounds 2 > "$OUT/logs/bench_lbfgs.txt" 2>&1
 tail -8 "$OUT/logs/bench_lbfgs.txt" >> "$OUT/logs/summary.txt"
+
+if [ "$INFERENCE" = 1 ]; then
+  echo "== one-pass inference (bf16 weights, channels-last) and video frames per network call" | tee -a "$OUT/logs/summary.txt"
+  $PY benchmarks/bench_feedforward.py --only speed --device cuda > "$OUT/logs/bench_feedforward.txt" 2>&1
+  tail -20 "$OUT/logs/bench_feedforward.txt" >> "$OUT/logs/summary.txt"
+  $PY benchmarks/bench_video.py --methods fast --batch 1,8 --device cuda > "$OUT/logs/bench_video.txt" 2>&1
+  tail -6 "$OUT/logs/bench_video.txt" >> "$OUT/logs/summary.txt"
+fi
 
 echo "== continuing the shipped models ($STEPS steps each, in parallel)" | tee -a "$OUT/logs/summary.txt"
 train() {  # NAME STYLE_WEIGHT STYLE...  (each model's own style weight, from its record)
