@@ -55,6 +55,7 @@ class DeviceLBFGS:
         self._t = flat.new_tensor(float(lr))
         self._gamma = flat.new_tensor(1.0)  # the initial inverse-Hessian scale, s.y / y.y of the newest good pair
         self._have_pair = torch.zeros((), dtype=torch.bool, device=flat.device)
+        self._good = torch.zeros((), dtype=torch.bool, device=flat.device)  # the last pair taught curvature
         self._s = flat.new_zeros((history, size))
         self._y = flat.new_zeros((history, size))
         self._rho = flat.new_zeros(history)
@@ -81,7 +82,7 @@ class DeviceLBFGS:
         slope = torch.dot(self._grad, self._direction)
         decrease = loss <= self._loss + ARMIJO * self._t * slope
         accept = finite & (decrease | torch.isinf(self._loss))  # the first point is always taken when finite
-        self._good = torch.zeros((), dtype=torch.bool, device=loss.device)
+        self._good = torch.zeros_like(self._good)
         if self._steps > 0:
             self._push_pair(trial - self._x, grad - self._grad, accept)
         self._x = torch.where(accept, trial, self._x)
