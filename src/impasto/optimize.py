@@ -504,7 +504,8 @@ def _optimize_on_device(
     solver = DeviceLBFGS(image, settings.learning_rate or DEFAULT_LEARNING_RATES["lbfgs-device"],
                          first_step=first_step)
     evaluate = Evaluator(model, objective, image, cast, compose=compose)
-    accepted: dict[str, torch.Tensor] = {}
+    latest: dict[str, torch.Tensor] = {}  # the terms of the point just evaluated
+    accepted: dict[str, torch.Tensor] = {}  # and of the best accepted point
     terms: dict[str, float] = {}
     history: list[float] = []
     stop_reason, calm, iteration, read_at = "iterations", 0, 0, 0
@@ -513,7 +514,6 @@ def _optimize_on_device(
         latest.update(evaluate.compute())
         return latest["total"]
 
-    latest: dict[str, torch.Tensor] = {}
     try:
         for iteration in range(1, settings.iterations + 1):
             solver.step(closure)
