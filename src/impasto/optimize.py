@@ -422,6 +422,15 @@ def _level_tiles(height: int, width: int, settings: StyleSettings) -> list[tilin
     return tiling.tile_boxes(height, width, settings.tile_size, settings.tile_overlap)
 
 
+def _calm(history: list[float], total: float, span: int, tolerance: float, calm: int) -> int:
+    """Iterations in a row whose relative loss change (per iteration, over the ``span`` iterations
+    since the last reading in ``history``) stayed under ``tolerance``: the stopping rule of both loops."""
+    if not history:
+        return calm
+    change = abs(history[-1] - total) / max(abs(history[-1]), 1e-12) / span
+    return calm + span if change < tolerance else 0
+
+
 def _optimize(
     model: VGG,
     objective: StyleObjective,
@@ -465,9 +474,7 @@ def _optimize(
                 average.mul_(decay).add_(last_good, alpha=1 - decay)
                 average_weight = average_weight * decay + (1 - decay)
             total = evaluate.terms["total"]
-            if history:
-                change = abs(history[-1] - total) / max(abs(history[-1]), 1e-12)
-                calm = calm + 1 if change < settings.tolerance else 0
+            calm = _calm(history, total, 1, settings.tolerance, calm)
             history.append(total)
             report(iteration, evaluate.evaluations, dict(evaluate.terms), image.detach())
             if calm >= settings.patience:
@@ -524,10 +531,8 @@ def _optimize_on_device(
             terms = {key: float(value) for key, value in accepted.items()}  # the one read-back
             if not math.isfinite(terms["total"]):  # no finite point yet (a non-finite start)
                 raise NonFiniteLoss()
-            total, span = terms["total"], iteration - read_at
-            if history:
-                change = abs(history[-1] - total) / max(abs(history[-1]), 1e-12) / span
-                calm = calm + span if change < settings.tolerance else 0
+            total = terms["total"]
+            calm = _calm(history, total, iteration - read_at, settings.tolerance, calm)
             history.append(total)
             read_at = iteration
             report(iteration, evaluate.evaluations, dict(terms), solver.point.detach())
