@@ -10,7 +10,8 @@ import torch
 
 from helpers import gradient_photo, stripes
 from impasto import fast, images, quality
-from impasto.compress import DISTILL_SETTINGS, FrozenNet, compress, conv_macs, prune
+from impasto.compress import (DISTILL_SETTINGS, INT8_RECIPE, FrozenNet, _pad_channels_last, calibrate_int8, compress,
+                               conv_macs, load_int8, prune)
 from impasto.errors import ImpastoError
 from impasto.modelfile import ModelFile, save_model
 
@@ -97,6 +98,38 @@ def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_pa
         small.stylize(PHOTO, [1.0, 0.0])
     with pytest.raises(ImpastoError, match="int8 -o SMALL.onnx"):
         fast.export(path, tmp_path / "int8.onnx")
+
+
+def test_int8_keeps_the_full_resolution_ends_in_float_and_loads_the_older_all_int8_files(photos):
+    net = _trained_like(styles=1).eval()
+    files = sorted(photos.iterdir())
+    config = {"styles": 1, "width": 0.5, "residual_blocks": 5, "output": "direct", "upsample": "nearest"}
+    engine = torch.backends.quantized.engine
+    mixed, _ = load_int8(net, calibrate_int8(net, [1.0], files), {**config, "quantized": INT8_RECIPE}, None)
+    assert torch.backends.quantized.engine == engine  # the engine is only borrowed while weights are packed
+    kinds = {name: type(module) for name, module in mixed.named_modules()}
+    assert kinds["down.0.0"] is torch.nn.Conv2d and kinds["up.1.2"] is torch.nn.InstanceNorm2d  # float
+    assert kinds["down.1.0"] is not torch.nn.Conv2d and kinds["up.1.1"] is not torch.nn.Conv2d  # int8
+    assert kinds["blocks.0.0.1"] is not torch.nn.InstanceNorm2d and kinds["out"] is not torch.nn.Conv2d
+    older, _ = load_int8(net, calibrate_int8(net, [1.0], files, recipe="int8-x86"),
+                         {**config, "quantized": "int8-x86"}, None)
+    assert type(dict(older.named_modules())["down.0.0"]) is not torch.nn.Conv2d  # every layer int8
+    with torch.no_grad():
+        reference = FrozenNet(net, [1.0])(PHOTO)
+        for network in (mixed, older):
+            assert float((network(PHOTO) - reference).abs().mean()) < 0.1
+    with pytest.raises(ImpastoError, match="unknown quantisation 'int4'"):
+        load_int8(net, {}, {**config, "quantized": "int4"}, None)
+
+
+@pytest.mark.parametrize("pad", [1, 4])
+def test_int8_padding_is_the_reflection_pad_written_channels_last(pad):
+    torch.manual_seed(pad)
+    image = torch.quantize_per_tensor(torch.rand(1, 8, 11, 13), 1 / 255, 0, torch.quint8)
+    padded = _pad_channels_last(image, pad)
+    assert padded.is_contiguous(memory_format=torch.channels_last) and padded.q_scale() == image.q_scale()
+    assert torch.equal(padded.int_repr(), torch.nn.functional.pad(image.int_repr().float(), (pad,) * 4,
+                                                                 mode="reflect").to(torch.uint8))
 
 
 def test_the_frozen_network_is_the_original_with_its_blend():

@@ -8,23 +8,27 @@ residual block, so they are scored and removed together.  The narrower network i
 to reproduce the original network's images on photos (distillation): no style image, no dataset
 beyond some photos, through the shared training loop (checkpoints, Ctrl-C, ``--resume``).
 
-**int8** is PyTorch's own post-training static quantisation for x86 CPUs (FX graph mode, the
-``x86`` backend: oneDNN/FBGEMM VNNI kernels): the style blend is built in, the conditional norms
-become plain instance norms, observers record activation ranges on calibration photos, and every
-convolution, norm and addition runs on 8-bit integers.  The model file keeps the float weights
-and the observers' ranges (plain tensors, loadable with ``weights_only``); loading repeats the
-conversion, which is deterministic.  ONNX Runtime's QDQ quantisation of the same network was
+**int8** is PyTorch's own post-training static quantisation for x86 CPUs (FX graph mode): the
+style blend is built in, the conditional norms become plain instance norms, observers record
+activation ranges on calibration photos, and the convolutions, the low-resolution norms and the
+additions run on 8-bit integers with oneDNN's kernels (PyTorch's ``x86`` engine picks FBGEMM's on
+CPUs without AVX-512 VNNI, which were slower here for this network).  The first stage and the
+last full-resolution norm stay in float: PyTorch's int8 instance norm and the 3-channel convolution
+were slower at full resolution than their float versions (BENCHMARKS.md).  The model file keeps the
+float weights and the observers' ranges (plain tensors, loadable with ``weights_only``); loading
+repeats the conversion, which is deterministic.  ONNX Runtime's QDQ quantisation of the same network was
 measured here too and was no faster than its float model (BENCHMARKS.md), so ONNX is the route
 only for running elsewhere (``-o SMALL.onnx``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn as nn
@@ -36,7 +40,10 @@ from .fast import KIND, MULTIPLE, ConvNorm, FastModel, TransformerNet
 from .modelfile import ModelFile, save_model
 from .training import IMAGE_SUFFIXES, ImageFolder, TrainSettings, random_flip, train
 
-INT8_BACKEND = "x86"
+#: The int8 recipe this impasto writes, by the tag a model file records; "int8-x86" (every layer in
+#: int8, PyTorch's x86 engine) is what impasto 0.3 wrote and still loads.
+INT8_RECIPE = "int8-onednn"
+INT8_ENGINES = {"int8-onednn": "onednn", "int8-x86": "x86"}
 CALIBRATION_SIDE = 256  # px, the long side of each calibration photo
 #: The distillation after pruning: short (a CPU does it in about a minute and a half).
 DISTILL_SETTINGS = TrainSettings(steps=300, batch_size=4, learning_rate=1e-3, checkpoint_every=100)
@@ -205,6 +212,13 @@ class FrozenNet(nn.Module):
         self.up = nn.Sequential(*[stage(layer) for layer in network.up])
         self.out = network.out
 
+    def float_parts(self) -> list[str]:
+        """The modules int8 leaves in float: the first stage (a 3-channel convolution) and the last
+        stage's norm and ReLU (full resolution), whose int8 kernels were slower than float here."""
+        last = len(self.up) - 1
+        norm = next(i for i, part in enumerate(self.up[last]) if isinstance(part, nn.InstanceNorm2d))
+        return ["down.0", f"up.{last}.{norm}", f"up.{last}.{norm + 1}"]
+
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         x = self.down(image)
         for block in self.blocks:
@@ -213,14 +227,31 @@ class FrozenNet(nn.Module):
         return image + x if self.residual_output else torch.sigmoid(x)
 
 
-def _prepare_int8(frozen: FrozenNet) -> nn.Module:
+def _prepare_int8(frozen: FrozenNet, recipe: str) -> nn.Module:
     from torch.ao.quantization import get_default_qconfig_mapping
     from torch.ao.quantization.quantize_fx import prepare_fx
 
     with warnings.catch_warnings():  # the FX API announces its move to torchao; it is the x86 int8 path today
-        warnings.simplefilter("ignore")
-        return prepare_fx(frozen.eval(), get_default_qconfig_mapping(INT8_BACKEND),
-                          (torch.zeros(1, 3, 64, 64),))
+        warnings.simplefilter("ignore")  # (and oneDNN's mapping warns of CPUs without VNNI: measured fine here)
+        mapping = get_default_qconfig_mapping(INT8_ENGINES[recipe])
+        if recipe == "int8-onednn":
+            for name in frozen.float_parts():
+                mapping = mapping.set_module_name(name, None)
+        return prepare_fx(frozen.eval(), mapping, (torch.zeros(1, 3, 64, 64),))
+
+
+@contextlib.contextmanager
+def _engine(name: str) -> Iterator[None]:
+    """PyTorch's quantised engine while weights are packed (the packed weights keep their kernels)."""
+    if name not in torch.backends.quantized.supported_engines:
+        raise ImpastoError(f"int8 models need PyTorch's {name} int8 kernels, which this machine's PyTorch lacks; "
+                           "use the float model")
+    before = torch.backends.quantized.engine
+    torch.backends.quantized.engine = name
+    try:
+        yield
+    finally:
+        torch.backends.quantized.engine = before
 
 
 def calibration_batches(photos: Sequence[Path], side: int = CALIBRATION_SIDE) -> list[torch.Tensor]:
@@ -231,12 +262,13 @@ def calibration_batches(photos: Sequence[Path], side: int = CALIBRATION_SIDE) ->
     return batches
 
 
-def calibrate_int8(network: TransformerNet, mix: Sequence[float], photos: Sequence[Path]) -> dict[str, torch.Tensor]:
+def calibrate_int8(network: TransformerNet, mix: Sequence[float], photos: Sequence[Path],
+                   recipe: str = INT8_RECIPE) -> dict[str, torch.Tensor]:
     """What an int8 model file holds (float weights and the activation ranges observed on the
     calibration photos); :func:`load_int8` turns it into the int8 network."""
     if not photos:
         raise ImpastoError("int8 needs calibration photos (--photos DIR with a few photos)")
-    prepared = _prepare_int8(FrozenNet(network, mix))
+    prepared = _prepare_int8(FrozenNet(network, mix), recipe)
     with torch.no_grad():
         for batch in calibration_batches(photos):
             prepared(batch)
@@ -246,11 +278,11 @@ def calibrate_int8(network: TransformerNet, mix: Sequence[float], photos: Sequen
 def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: dict[str, Any],
               path: str | os.PathLike | None) -> tuple[nn.Module, list[float]]:
     """The int8 network of a model file written by :func:`compress` (rebuilt from its saved ranges)."""
-    if config.get("quantized") != f"int8-{INT8_BACKEND}":
-        raise ImpastoError(f"unknown quantisation {config.get('quantized')!r} (this impasto runs int8-{INT8_BACKEND})",
-                           path)
+    recipe = config.get("quantized")
+    if recipe not in INT8_ENGINES:
+        raise ImpastoError(f"unknown quantisation {recipe!r} (this impasto runs {', '.join(INT8_ENGINES)})", path)
     mix = [float(w) for w in config.get("mix", [1.0])]
-    prepared = _prepare_int8(FrozenNet(network, mix))
+    prepared = _prepare_int8(FrozenNet(network, mix), recipe)
     own = prepared.state_dict()
     if set(own) != set(state):
         raise ImpastoError("model weights do not fit the int8 network", path)
@@ -258,9 +290,46 @@ def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: d
                               for key, value in state.items()})
     from torch.ao.quantization.quantize_fx import convert_fx
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _engine(INT8_ENGINES[recipe]):
         warnings.simplefilter("ignore")
-        return convert_fx(prepared).eval(), mix
+        network = convert_fx(prepared).eval()
+        for name, module in list(network.named_modules()):
+            if isinstance(module, torch.ao.nn.quantized.Conv2d) and module.padding_mode == "reflect":
+                parent, _, child = name.rpartition(".")
+                setattr(network.get_submodule(parent) if parent else network, child, _PaddedInt8Conv(module))
+    return network, mix
+
+
+def _pad_channels_last(image: torch.Tensor, pad: int) -> torch.Tensor:
+    """Reflection padding of a quantised image, written once into a channels-last buffer (the
+    layout the int8 convolutions read): PyTorch's own reflection pad of a quantised tensor works in
+    NCHW, so each padded convolution copied the image to NCHW and back (a fifth of the int8 time)."""
+    n, c, h, w = image.shape
+    out = torch._empty_affine_quantized((n, c, h + 2 * pad, w + 2 * pad), scale=image.q_scale(),
+                                        zero_point=image.q_zero_point(), dtype=image.dtype,
+                                        memory_format=torch.channels_last)
+    out[:, :, pad:h + pad, pad:w + pad].copy_(image)
+    for k in range(pad):  # columns mirrored about the edge column, then rows (corners included)
+        out[:, :, pad:h + pad, pad - 1 - k].copy_(image[:, :, :, k + 1])
+        out[:, :, pad:h + pad, w + pad + k].copy_(image[:, :, :, w - 2 - k])
+    for k in range(pad):
+        out[:, :, pad - 1 - k, :].copy_(out[:, :, pad + k + 1, :])
+        out[:, :, h + pad + k, :].copy_(out[:, :, h + pad - 2 - k, :])
+    return out
+
+
+class _PaddedInt8Conv(nn.Module):
+    """An int8 convolution with reflection padding, the padding done by :func:`_pad_channels_last`."""
+
+    def __init__(self, conv: nn.Module) -> None:
+        super().__init__()
+        self.pad = conv.padding[0]
+        conv.padding, conv.padding_mode = (0, 0), "zeros"
+        conv.set_weight_bias(conv.weight(), conv.bias())  # packed again, without padding
+        self.conv = conv
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.conv(_pad_channels_last(image, self.pad))
 
 
 def onnx_int8(model: Path, output: Path, mix: Sequence[float], photos: Sequence[Path]) -> Path:
@@ -361,7 +430,7 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
             target.unlink(missing_ok=True)
         return written, "done"
     state = calibrate_int8(network, mix, photo_files[:calibration])
-    config.update(quantized=f"int8-{INT8_BACKEND}", mix=mix)
+    config.update(quantized=INT8_RECIPE, mix=mix)
     history["calibration_photos"] = min(calibration, len(photo_files))
     written = save_model(output, ModelFile(kind=KIND, config=config, state_dict=state,
                                            training={**source.training, "compression": history}), half=False)
