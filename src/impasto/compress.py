@@ -41,7 +41,7 @@ from .modelfile import ModelFile, save_model
 from .training import IMAGE_SUFFIXES, ImageFolder, TrainSettings, random_flip, train
 
 #: The int8 recipe this impasto writes, by the tag a model file records; "int8-x86" (every layer in
-#: int8, PyTorch's x86 engine) is what impasto 0.3 wrote and still loads.
+#: int8, PyTorch's x86 engine) is what the first int8 files hold; they still load.
 INT8_RECIPE = "int8-onednn"
 INT8_ENGINES = {"int8-onednn": "onednn", "int8-x86": "x86"}
 CALIBRATION_SIDE = 256  # px, the long side of each calibration photo
