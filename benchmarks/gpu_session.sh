@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # One run on a machine with a GPU: training-step speed (eager and compiled), neural neighbours'
 # time at 512 px, the optimisation method with each L-BFGS (line search / on the device), then every shipped
-# feed-forward model continued in parallel with the recipe's settings, weights and logs to OUT.
+# feed-forward model and the AdaIN decoder (with the shift-consistency term, against its 8 px grid)
+# continued in parallel with the recipe's settings, weights and logs to OUT.
 #
 #   benchmarks/gpu_session.sh DATA OUT            # DATA: the test data folder (train/content, train/style)
-#   STEPS=2 CROP=32 BENCH_STEPS=2 LBFGS_SIZE=64 INFERENCE=0 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
+#   STEPS=2 ADAIN_STEPS=2 CROP=32 BENCH_STEPS=2 LBFGS_SIZE=64 INFERENCE=0 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
 #
 # Model files are fp16 already (under 1 MB each at width 0.5); evaluate them on any machine with
 # `benchmarks/bench_quality.py --model OUT/NAME.pt` before shipping.
 set -u
 DATA=${1:?DATA folder}; OUT=${2:?OUT folder}
 STEPS=${STEPS:-3000}          # per model, continued from the shipped weights (--init)
+ADAIN_STEPS=${ADAIN_STEPS:-3000}
+HOLD_OUT=asheville.jpg,la_muse.jpg,picasso_self_portrait.jpg,starry_night.jpg,the_scream.jpg,woman-with-hat-matisse.jpg
 CROP=${CROP:-256}
 BATCH=${BATCH:-8}
 STYLE_SIZE=${STYLE_SIZE:-384} # the painting's size the harness scores against
@@ -67,6 +70,13 @@ train candy 3 candy &
 train udnie 0.5 udnie &
 train rain_princess 3 rain_princess &
 train two-styles 8 starry_night wave_kanagawa &
+(  # the shipped decoder, bilinear as shipped, the paintings of the AdaIN check held out as in its record
+  $IMPASTO train adain --init adain-decoder --upsample bilinear --shift-weight 1000 --content "$DATA/train/content" \
+      --style "$DATA/train/style" --hold-out "$HOLD_OUT" --crop "$CROP" --shorter-side $(( CROP * 5 / 4 )) \
+      --batch-size "$BATCH" --lr 5e-5 --lr-decay 0 --steps "$ADAIN_STEPS" --checkpoint-every 500 \
+      -o "$OUT/adain-decoder.pt" --previews "$OUT/logs/adain-previews" -q > "$OUT/logs/adain.log" 2>&1
+  echo "adain-decoder: exit $?" >> "$OUT/logs/summary.txt"
+) &
 wait
 rm -f "$OUT"/*.ckpt  # optimiser state: not needed to evaluate, too large to bring back
 echo "total $(( $(date +%s) - started )) s" >> "$OUT/logs/summary.txt"
