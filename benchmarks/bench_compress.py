@@ -33,13 +33,15 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def main() -> None:
     from impasto import fast, images, quality
-    from impasto.compress import DISTILL_SETTINGS, compress, conv_macs
+    from impasto.compress import DISTILL_SETTINGS, DISTILL_TEXTURE_WEIGHT, compress, conv_macs
     from impasto.modelfile import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["mosaic", "candy"])
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=DISTILL_SETTINGS.steps)
+    parser.add_argument("--texture-weight", type=float, default=DISTILL_TEXTURE_WEIGHT,
+                        help="the distillation's texture term (0: pixels only, as before it existed)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--work", default=str(RESULTS / "compressed"), help="where the compressed models go")
     parser.add_argument("--sheet", default=str(RESULTS / "compress-sheet.jpg"),
@@ -57,10 +59,10 @@ def main() -> None:
         made = time.perf_counter()
         variants["int8"], _ = compress(original, work / f"{name}-int8.pt", train_photos, int8=True)
         int8_s = time.perf_counter() - made
-        pruned = work / f"{name}-pruned-{args.steps}.pt"
+        pruned = work / f"{name}-pruned-{args.steps}-texture{args.texture_weight:g}.pt"
         made = time.perf_counter()
         if not pruned.exists():
-            compress(original, pruned, train_photos, remove=0.5, settings=settings)
+            compress(original, pruned, train_photos, remove=0.5, settings=settings, texture_weight=args.texture_weight)
         prune_s = time.perf_counter() - made
         variants["pruned"] = pruned
         variants["pruned int8"], _ = compress(pruned, work / f"{name}-pruned-int8.pt", train_photos, int8=True)
@@ -100,7 +102,7 @@ def main() -> None:
         work_text = "" if row["macs_fraction"] is None else f"{row['macs_fraction']:.2f}x"
         print(f"| {row['model']} | {row['variant']} | {row['ms']:.0f} ms | {row['ratio']:.2f}x | {row['style']:.3f} | "
               f"{row['style'] / base[row['model']]:.2f}x | {row['content']:.3f} | {row['size_mb']:.1f} MB | {work_text} |")
-    print(f"\nthreads {torch.get_num_threads()}; distillation {args.steps} steps")
+    print(f"\nthreads {torch.get_num_threads()}; distillation {args.steps} steps, texture weight {args.texture_weight:g}")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "compress.json").write_text(json.dumps(rows, indent=1) + "\n")
     page = contact_sheet(sheet, ["photo", *loaded], list(photos), cell=150)

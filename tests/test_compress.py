@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import torch
 
 from helpers import gradient_photo, stripes
 from impasto import fast, images, quality
-from impasto.compress import (DISTILL_SETTINGS, INT8_RECIPE, FrozenNet, _pad_channels_last, calibrate_int8, compress,
+from impasto.compress import (DISTILL_SETTINGS, INT8_RECIPE, DistillTask, FrozenNet, _pad_channels_last, calibrate_int8, compress,
                                conv_macs, load_int8, prune)
 from impasto.errors import ImpastoError
 from impasto.modelfile import ModelFile, save_model
@@ -67,9 +68,9 @@ def test_a_pruned_model_is_distilled_toward_the_original_and_is_an_ordinary_mode
 
     teacher = fast.FastModel(model_file, precision="fp32")
     settings = dataclasses.replace(DISTILL_SETTINGS, steps=1, checkpoint_every=1000)
-    untrained, _ = compress(model_file, tmp_path / "one.pt", photos, remove=0.5, settings=settings)
+    untrained, _ = compress(model_file, tmp_path / "one.pt", photos, remove=0.5, settings=settings, texture_weight=0)
     trained, how = compress(model_file, tmp_path / "half.pt", photos, remove=0.5,
-                            settings=dataclasses.replace(settings, steps=150), crop=64)
+                            settings=dataclasses.replace(settings, steps=150), crop=64, texture_weight=0)
     assert how == "done" and not (tmp_path / "half.pt.ckpt").exists()  # finished: no checkpoint left
     reference = teacher.stylize(PHOTO)
 
@@ -81,6 +82,31 @@ def test_a_pruned_model_is_distilled_toward_the_original_and_is_an_ordinary_mode
     assert conv_macs(small.network.float(), 64, 64) <= 0.55 * conv_macs(teacher.network.float(), 64, 64)
     fast.export(trained, tmp_path / "half.onnx", size=64)  # an ordinary model: it exports
     assert (tmp_path / "half.onnx").stat().st_size > 0
+
+
+def test_the_distillation_texture_term_compares_the_two_paintings_features():
+    import random
+
+    from impasto.training import ImageFolder
+
+    teacher = _trained_like(styles=1)
+    folder = ImageFolder.__new__(ImageFolder)  # two fixed photos instead of a folder
+    photos = torch.stack([PHOTO[0, :, :64, :64], PHOTO[0, :, 8:72, 16:80]])
+    folder.sample = lambda count, rng: photos[:count]
+    cpu = torch.device("cpu")
+
+    def terms(student: fast.TransformerNet) -> dict[str, torch.Tensor]:
+        task = DistillTask(teacher, student, folder, {}, "teacher", texture_weight=0.3)
+        return task.losses(student, 2, random.Random(0), cpu, None)
+
+    same = terms(copy.deepcopy(teacher).requires_grad_(True))
+    assert float(same["l1"]) < 1e-6 and float(same["texture"]) < 1e-6  # the original's own painting: nothing to learn
+    student = prune(teacher, 0.5)
+    other = terms(student)
+    assert float(other["texture"]) > 0 and float(other["total"].detach()) > float(other["l1"])
+    other["total"].backward()
+    assert student.down[0].conv.weight.grad.abs().sum() > 0
+    assert "texture" not in DistillTask(teacher, student, folder, {}, "t").losses(student, 2, random.Random(0), cpu, None)
 
 
 def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_path):

@@ -444,6 +444,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                        help="int8 of a multi-style model: the blend to build in (default: its first style)")
     small.add_argument("--steps", type=_positive_int, default=None,
                        help="distillation steps after pruning (default 300)")
+    small.add_argument("--texture-weight", type=_non_negative_float, default=None, metavar="W",
+                       help="distillation: weight of the texture term (Gram matrices of the VGG features of "
+                            "both networks' paintings) beside the pixels' L1; 0 for pixels only (default 0.3)")
     small.add_argument("--resume", action="store_true", help="go on with a stopped distillation")
     small.add_argument("--device", default="auto", help="for the distillation: auto (default), cpu, cuda, mps")
     small.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -986,7 +989,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_compress(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from .compress import DISTILL_SETTINGS, compress
+    from .compress import DISTILL_SETTINGS, DISTILL_TEXTURE_WEIGHT, compress
     from .fast import FastModel, MULTIPLE
     from .modelfile import resolve_model
 
@@ -996,6 +999,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
     try:
         path, how = compress(resolve_model(args.model), args.output, args.photos, int8=args.int8, remove=args.prune,
                              weights=args.style_blend, settings=settings,
+                             texture_weight=DISTILL_TEXTURE_WEIGHT if args.texture_weight is None else args.texture_weight,
                              progress=lambda step, total, losses: bar.show(step, total, f"l1 {losses.get('l1', 0):.4f}"))
     finally:
         bar.close()

@@ -5,8 +5,9 @@ exports like any model).  A channel's importance is the size of its instance-nor
 makes the convolution's own weight scale irrelevant, and a channel whose scale is near zero
 contributes only a constant.  Channels on the residual stream are shared by the stem and every
 residual block, so they are scored and removed together.  The narrower network is then fine-tuned
-to reproduce the original network's images on photos (distillation): no style image, no dataset
-beyond some photos, through the shared training loop (checkpoints, Ctrl-C, ``--resume``).
+to reproduce the original network's images on photos (distillation: their pixels, and their
+texture as Gram matrices of VGG features): no style image, no dataset beyond some photos, through
+the shared training loop (checkpoints, Ctrl-C, ``--resume``).
 
 **int8** is PyTorch's own post-training static quantisation for x86 CPUs (FX graph mode): the
 style blend is built in, the conditional norms become plain instance norms, observers record
@@ -36,8 +37,10 @@ import torch.nn.functional as F
 
 from . import images
 from .errors import ImpastoError
-from .fast import KIND, MULTIPLE, ConvNorm, FastModel, TransformerNet
+from .fast import KIND, MULTIPLE, STYLE_LAYERS, ConvNorm, FastModel, TransformerNet
+from .losses import gram_matrix, relative_gram_loss
 from .modelfile import ModelFile, save_model
+from .runtime import autocast, default_encoder
 from .training import IMAGE_SUFFIXES, ImageFolder, TrainSettings, random_flip, train
 
 #: The int8 recipe this impasto writes, by the tag a model file records; "int8-x86" (every layer in
@@ -47,6 +50,9 @@ INT8_ENGINES = {"int8-onednn": "onednn", "int8-x86": "x86"}
 CALIBRATION_SIDE = 256  # px, the long side of each calibration photo
 #: The distillation after pruning: short (a CPU does it in about a minute and a half).
 DISTILL_SETTINGS = TrainSettings(steps=300, batch_size=4, learning_rate=1e-3, checkpoint_every=100)
+#: The texture term of the distillation (BENCHMARKS.md: pixels alone left candy's pruned network
+#: milder than the original, style distance 1.12x; with this term 0.97x).
+DISTILL_TEXTURE_WEIGHT = 0.3
 
 
 # ------------------------------------------------------------------------------------------ size
@@ -140,17 +146,20 @@ def keep_for_macs(network: TransformerNet, remove: float, side: int = 256) -> fl
 
 
 class DistillTask:
-    """Train a pruned network to paint what the original paints (L1 on pixels), on photos only."""
+    """Train a pruned network to paint what the original paints, on photos only: L1 on pixels, and
+    (``texture_weight``) the Gram matrices of its painting's VGG features against the original's, so
+    the narrower network keeps the strokes' texture instead of settling for their average."""
 
     kind = KIND
 
     def __init__(self, teacher: TransformerNet, student: TransformerNet, photos: ImageFolder,
-                 config: dict[str, Any], source: str) -> None:
+                 config: dict[str, Any], source: str, texture_weight: float = 0.0) -> None:
         self.teacher = teacher.eval().requires_grad_(False)
         self.network = student
         self.content = photos
         self._config = config
         self.source = source
+        self.texture_weight = texture_weight
 
     def setup(self, device: torch.device, dtype: torch.dtype | None) -> None:
         self.content.to(device)
@@ -163,8 +172,17 @@ class DistillTask:
         mix = F.one_hot(torch.tensor([rng.randrange(styles) for _ in range(batch_size)]), styles).float().to(device)
         with torch.no_grad():
             target = self.teacher(photos, mix).float()
-        total = (network(photos, mix).float() - target).abs().mean()
-        return {"total": total, "l1": total.detach()}
+        painted = network(photos, mix).float()
+        l1 = (painted - target).abs().mean()
+        if not self.texture_weight:
+            return {"total": l1, "l1": l1.detach()}
+        encoder = default_encoder(list(STYLE_LAYERS), device)
+        with torch.no_grad(), autocast(device, dtype):
+            grams = {name: gram_matrix(f) for name, f in encoder(target, STYLE_LAYERS).items()}
+        with autocast(device, dtype):
+            features = encoder(painted, STYLE_LAYERS)
+        texture = self.texture_weight * sum(relative_gram_loss(features[name], grams[name]) for name in STYLE_LAYERS)
+        return {"total": l1 + texture, "l1": l1.detach(), "texture": texture.detach()}
 
     def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
         photo, (h, w) = images.pad_to_multiple(self.content.sample(1, random.Random(0)), MULTIPLE)
@@ -178,7 +196,8 @@ class DistillTask:
 
     def describe(self) -> dict[str, Any]:
         return {"distilled_from": self.source, "content_data": f"{self.content.root.name} ({len(self.content)} images)",
-                "crop": self.content.crop, "loss": "L1 between the pruned and the original network's images"}
+                "crop": self.content.crop, "loss": "L1 between the pruned and the original network's images"
+                + (f" + {self.texture_weight:g} x relative Gram loss of their VGG features" if self.texture_weight else "")}
 
 
 # ------------------------------------------------------------------------------------------ int8
@@ -381,6 +400,7 @@ def _photos(folder: str | os.PathLike) -> list[Path]:
 def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | os.PathLike,
              int8: bool = False, remove: float = 0.0, weights: Sequence[float] | None = None,
              settings: TrainSettings | None = None, crop: int = 192, calibration: int = 16,
+             texture_weight: float = DISTILL_TEXTURE_WEIGHT,
              progress: Callable[[int, int, dict[str, float]], None] | None = None) -> tuple[Path, str]:
     """Prune (``remove`` = the fraction of the convolutions' work to take away, then distil) and/or
     quantise to int8 a feed-forward model; writes ``output`` (a model file).
@@ -413,7 +433,7 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
                       inner=[block.first.conv.out_channels for block in student.blocks])
         folder = ImageFolder(photos, crop)
         target = output if not int8 else output.with_name(output.stem + ".pruned.pt")
-        report = train(DistillTask(network, student, folder, config, os.fspath(model)),
+        report = train(DistillTask(network, student, folder, config, os.fspath(model), texture_weight),
                        settings or DISTILL_SETTINGS, target, progress=progress)
         network = student.cpu().float().eval()  # trained in place
         if report.stop_reason == "interrupted":
