@@ -48,7 +48,7 @@ from .training import IMAGE_SUFFIXES, ImageFolder, TrainSettings, random_flip, t
 INT8_RECIPE = "int8-onednn"
 INT8_ENGINES = {"int8-onednn": "onednn", "int8-x86": "x86"}
 CALIBRATION_SIDE = 256  # px, the long side of each calibration photo
-#: The distillation after pruning: short (a CPU does it in about a minute and a half).
+#: The distillation after pruning: short (minutes on a CPU; the texture term's VGG is most of it).
 DISTILL_SETTINGS = TrainSettings(steps=300, batch_size=4, learning_rate=1e-3, checkpoint_every=100)
 #: The texture term of the distillation (BENCHMARKS.md: pixels alone left candy's pruned network
 #: milder than the original, style distance 1.12x; with this term 0.97x).
@@ -153,7 +153,7 @@ class DistillTask:
     kind = KIND
 
     def __init__(self, teacher: TransformerNet, student: TransformerNet, photos: ImageFolder,
-                 config: dict[str, Any], source: str, texture_weight: float = 0.0) -> None:
+                 config: dict[str, Any], source: str, texture_weight: float = DISTILL_TEXTURE_WEIGHT) -> None:
         self.teacher = teacher.eval().requires_grad_(False)
         self.network = student
         self.content = photos
