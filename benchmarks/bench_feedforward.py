@@ -3,13 +3,17 @@
 Run from the repository root (after `make install`), with nothing else busy on the machine:
 
     .venv/bin/python benchmarks/bench_feedforward.py                 # everything
-    .venv/bin/python benchmarks/bench_feedforward.py --only speed    # or heldout
+    .venv/bin/python benchmarks/bench_feedforward.py --only speed    # or heldout, or norm
 
 Sections:
   speed    ms per image for the feed-forward network (width 1.0 and 0.5) at 256, 512 and 1024 px and
            for AdaIN (encoder + AdaIN + decoder, style statistics cached) at 512 and 1024 px, in fp32
            and bf16 autocast, channels-last, on this machine's device; and, measured in the same run,
            the optimisation method's default 512 px run as the peer.
+  norm     the shipped mosaic model as `impasto stylize` runs it (FastModel, this machine's default
+           precision) at 256, 512 and 1024 px, paired round by round: the CPU instance norm that keeps
+           the channels-last layout (impasto's) against PyTorch's instance_norm (the earlier path,
+           patched in here), with the largest output difference between the two.
   (quality beside the optimisation method: benchmarks/bench_quality.py)
   heldout  the AdaIN decoder's training losses on training content x training styles and on photos and
            styles it never saw (the test photos, the held-out styles listed in impasto.adain).
@@ -92,6 +96,39 @@ def speed(device: torch.device, repeats: int) -> list[dict]:
     return rows
 
 
+def norm(repeats: int) -> list[dict]:
+    import torch.nn.functional as F
+
+    from impasto import fast
+    from impasto.modelfile import resolve_model
+
+    def pytorch_norm(x, scale, shift, eps=1e-5):  # what ConditionalInstanceNorm did before, on every device
+        x = F.instance_norm(x, eps=eps)
+        return x * scale[:, :, None, None].to(x.dtype) + shift[:, :, None, None].to(x.dtype)
+
+    model = fast.FastModel(resolve_model("mosaic"), device="cpu")
+    layout_norm = fast._instance_norm_cpu
+    rows = []
+    for size in (256, 512, 1024):
+        image = torch.rand(1, 3, size * 3 // 4, size)
+        timings: dict[str, list[float]] = {"layout": [], "pytorch": []}
+        outputs = {}
+        for round_ in range(repeats + 1):  # round 0 warms up both
+            for label, function in (("layout", layout_norm), ("pytorch", pytorch_norm)):
+                fast._instance_norm_cpu = function
+                began = time.perf_counter()
+                outputs[label] = model.stylize(image)
+                if round_:
+                    timings[label].append(time.perf_counter() - began)
+        fast._instance_norm_cpu = layout_norm
+        layout, pytorch = (statistics.median(timings[k]) * 1e3 for k in ("layout", "pytorch"))
+        rows.append({"size": f"{size}x{size * 3 // 4}", "layout_ms": layout, "pytorch_ms": pytorch,
+                     "ratio": layout / pytorch,
+                     "max_difference": float((outputs["layout"] - outputs["pytorch"]).abs().max())})
+        print(rows[-1], file=sys.stderr)
+    return rows
+
+
 def heldout(count: int) -> list[dict]:
     from impasto import adain, images
     from impasto.modelfile import load_model
@@ -139,12 +176,12 @@ def heldout(count: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("speed", "heldout"), action="append")
+    parser.add_argument("--only", choices=("speed", "heldout", "norm"), action="append")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=6, help="heldout: photos and styles per group")
     args = parser.parse_args()
-    sections = args.only or ["speed", "heldout"]
+    sections = args.only or ["speed", "heldout", "norm"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
     if "speed" in sections:
@@ -152,6 +189,13 @@ def main() -> None:
         print("\n| method | size | precision | ms / image |\n| --- | --- | --- | --- |")
         for row in report["speed"]:
             print(f"| {row['method']} | {row['size']} | {row['precision']} | {row['ms']:.1f} |")
+    if "norm" in sections:
+        report["norm"] = norm(args.repeats)
+        print("\n| size | layout-keeping norm ms | PyTorch instance_norm ms | ratio | max difference |\n"
+              "| --- | --- | --- | --- | --- |")
+        for row in report["norm"]:
+            print(f"| {row['size']} | {row['layout_ms']:.1f} | {row['pytorch_ms']:.1f} | {row['ratio']:.2f}x | "
+                  f"{row['max_difference']:.1e} |")
     if "heldout" in sections:
         report["heldout"] = heldout(args.pairs)
         print("\n| pairs | count | content loss | style loss |\n| --- | --- | --- | --- |")

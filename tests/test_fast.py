@@ -99,6 +99,33 @@ def test_style_mix_blends_the_normalisation_parameters(two_style_file):
         model.mix([1, 2, 3])
 
 
+def test_cpu_inference_norm_is_instance_norm_and_keeps_the_layout():
+    """Inference on a CPU normalises channels-last maps without layout copies: the same numbers as
+    instance norm plus the blend's affine, per image, in channels-last, whatever the thread count
+    (a cluster's workers write the same files as one machine)."""
+    x = (3 * torch.randn(3, 8, 12, 16) + 1).contiguous(memory_format=torch.channels_last)
+    norm = fast.ConditionalInstanceNorm(8, styles=2)
+    with torch.no_grad():
+        norm.scale.copy_(torch.rand(2, 8) + 0.5)
+        norm.shift.copy_(torch.randn(2, 8))
+    mix = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.25, 0.75]])
+    with torch.no_grad():
+        got = norm(x, mix)
+    scale, shift = mix @ norm.scale.detach(), mix @ norm.shift.detach()
+    expected = torch.nn.functional.instance_norm(x, eps=1e-5) * scale[:, :, None, None] + shift[:, :, None, None]
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+    assert got.is_contiguous(memory_format=torch.channels_last)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.no_grad():
+            assert torch.equal(norm(x, mix), got)
+    finally:
+        torch.set_num_threads(threads)
+    trained = norm(x.clone().requires_grad_(True), mix)  # training keeps PyTorch's instance norm
+    torch.testing.assert_close(trained.detach(), expected, atol=1e-5, rtol=1e-5)
+
+
 def _task(tmp_path, styles=1):
     photos = ImageFolder(image_folder(tmp_path / "photos", 4), crop=32, shorter_side=40)
     style_images = [as_tensor(stripes(48, ((200, 30, 30), (240, 230, 50)))),
