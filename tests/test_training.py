@@ -77,9 +77,11 @@ def test_training_lowers_the_loss(tmp_path):
 
 def test_resume_continues_exactly_where_it_stopped(tmp_path):
     settings = dict(batch_size=2, learning_rate=1e-3, precision="fp32", checkpoint_every=3)
+    torch.manual_seed(0)
     straight = _task(tmp_path)
     train(straight, TrainSettings(steps=6, **settings), tmp_path / "straight.pt")
 
+    torch.manual_seed(0)  # the same first weights (building the backbone, once, draws random numbers)
     first = _task(tmp_path)
     report = train(first, TrainSettings(steps=3, **settings), tmp_path / "resumed.pt")
     assert report.steps == 3 and report.checkpoint_path.exists()
@@ -90,6 +92,18 @@ def test_resume_continues_exactly_where_it_stopped(tmp_path):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     record = load_model(tmp_path / "resumed.pt", "adain-decoder").training
     assert record["steps_done"] == 6 and record["final_losses"]["total"] > 0
+
+
+def test_resume_with_other_loss_weights_is_refused_and_more_photos_are_fine(tmp_path):
+    settings = dict(batch_size=1, precision="fp32", checkpoint_every=1)
+    train(_task(tmp_path), TrainSettings(steps=1, **settings), tmp_path / "m.pt")
+    heavier = _task(tmp_path)
+    heavier.style_weight *= 2
+    with pytest.raises(ImpastoError, match=r"other losses \(style_weight 10.0 -> 20.0\).*--init"):
+        train(heavier, TrainSettings(steps=2, resume=True, **settings), tmp_path / "m.pt")
+    image_folder(tmp_path / "photos", 7)  # two more photos in the content folder
+    report = train(_task(tmp_path), TrainSettings(steps=2, resume=True, **settings), tmp_path / "m.pt")
+    assert report.steps == 2
 
 
 def test_existing_checkpoint_needs_resume_and_resume_needs_a_checkpoint(tmp_path):
