@@ -134,7 +134,7 @@ def test_int8_keeps_the_full_resolution_ends_in_float_and_loads_the_older_all_in
     mixed, _ = load_int8(net, calibrate_int8(net, [1.0], files), {**config, "quantized": INT8_RECIPE}, None)
     assert torch.backends.quantized.engine == engine  # the engine is only borrowed while weights are packed
     kinds = {name: type(module) for name, module in mixed.named_modules()}
-    assert kinds["down.0.0"] is torch.nn.Conv2d and kinds["up.1.2"] is torch.nn.InstanceNorm2d  # float
+    assert kinds["down.0.0"] is torch.nn.Conv2d and kinds["up.1.2.norm"] is torch.nn.InstanceNorm2d  # float
     assert kinds["down.1.0"] is not torch.nn.Conv2d and kinds["up.1.1"] is not torch.nn.Conv2d  # int8
     assert kinds["blocks.0.0.1"] is not torch.nn.InstanceNorm2d and kinds["out"] is not torch.nn.Conv2d
     older, _ = load_int8(net, calibrate_int8(net, [1.0], files, recipe="int8-x86"),

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from . import images
 from .errors import ImpastoError
-from .fast import KIND, MULTIPLE, STYLE_LAYERS, ConvNorm, FastModel, TransformerNet
+from .fast import KIND, MULTIPLE, STYLE_LAYERS, ConvNorm, FastModel, TransformerNet, _instance_norm_cpu
 from .losses import gram_matrix, relative_gram_loss
 from .modelfile import ModelFile, save_model
 from .runtime import autocast, default_encoder
@@ -313,10 +313,28 @@ def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: d
         warnings.simplefilter("ignore")
         network = convert_fx(prepared).eval()
         for name, module in list(network.named_modules()):
+            swap = None
             if isinstance(module, torch.ao.nn.quantized.Conv2d) and module.padding_mode == "reflect":
+                swap = _PaddedInt8Conv(module)
+            elif type(module) is nn.InstanceNorm2d:  # a float part's norm
+                swap = _LayoutInstanceNorm(module)
+            if swap is not None:
                 parent, _, child = name.rpartition(".")
-                setattr(network.get_submodule(parent) if parent else network, child, _PaddedInt8Conv(module))
+                setattr(network.get_submodule(parent) if parent else network, child, swap)
     return network, mix
+
+
+class _LayoutInstanceNorm(nn.Module):
+    """A float part's affine instance norm, computed in the input's layout (see fast's CPU norm)."""
+
+    def __init__(self, norm: nn.InstanceNorm2d) -> None:
+        super().__init__()
+        self.norm = norm
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_contiguous(memory_format=torch.channels_last):
+            return self.norm(x)
+        return _instance_norm_cpu(x, self.norm.weight[None], self.norm.bias[None], self.norm.eps)
 
 
 def _pad_channels_last(image: torch.Tensor, pad: int) -> torch.Tensor:
