@@ -107,7 +107,7 @@ def norm(repeats: int) -> list[dict]:
         return x * scale[:, :, None, None].to(x.dtype) + shift[:, :, None, None].to(x.dtype)
 
     model = fast.FastModel(resolve_model("mosaic"), device="cpu")
-    layout_norm = fast._instance_norm_cpu
+    layout_norm = fast.channels_last_instance_norm
     rows = []
     for size in (256, 512, 1024):
         image = torch.rand(1, 3, size * 3 // 4, size)
@@ -115,12 +115,12 @@ def norm(repeats: int) -> list[dict]:
         outputs = {}
         for round_ in range(repeats + 1):  # round 0 warms up both
             for label, function in (("layout", layout_norm), ("pytorch", pytorch_norm)):
-                fast._instance_norm_cpu = function
+                fast.channels_last_instance_norm = function
                 began = time.perf_counter()
                 outputs[label] = model.stylize(image)
                 if round_:
                     timings[label].append(time.perf_counter() - began)
-        fast._instance_norm_cpu = layout_norm
+        fast.channels_last_instance_norm = layout_norm
         layout, pytorch = (statistics.median(timings[k]) * 1e3 for k in ("layout", "pytorch"))
         rows.append({"size": f"{size}x{size * 3 // 4}", "layout_ms": layout, "pytorch_ms": pytorch,
                      "ratio": layout / pytorch,

@@ -99,7 +99,7 @@ def test_resume_with_other_loss_weights_is_refused_and_more_photos_are_fine(tmp_
     train(_task(tmp_path), TrainSettings(steps=1, **settings), tmp_path / "m.pt")
     heavier = _task(tmp_path)
     heavier.style_weight *= 2
-    with pytest.raises(ImpastoError, match=r"other losses \(style_weight 10.0 -> 20.0\).*--init"):
+    with pytest.raises(ImpastoError, match=r"other settings \(style_weight 10.0 -> 20.0\).*--init"):
         train(heavier, TrainSettings(steps=2, resume=True, **settings), tmp_path / "m.pt")
     image_folder(tmp_path / "photos", 7)  # two more photos in the content folder
     report = train(_task(tmp_path), TrainSettings(steps=2, resume=True, **settings), tmp_path / "m.pt")

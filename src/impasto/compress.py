@@ -37,7 +37,7 @@ import torch.nn.functional as F
 
 from . import images
 from .errors import ImpastoError
-from .fast import KIND, MULTIPLE, STYLE_LAYERS, ConvNorm, FastModel, TransformerNet, _instance_norm_cpu
+from .fast import KIND, MULTIPLE, STYLE_LAYERS, ConvNorm, FastModel, TransformerNet, channels_last_instance_norm
 from .losses import gram_matrix, relative_gram_loss
 from .modelfile import ModelFile, save_model
 from .runtime import autocast, default_encoder
@@ -334,7 +334,7 @@ class _LayoutInstanceNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not x.is_contiguous(memory_format=torch.channels_last):
             return self.norm(x)
-        return _instance_norm_cpu(x, self.norm.weight[None], self.norm.bias[None], self.norm.eps)
+        return channels_last_instance_norm(x, self.norm.weight[None], self.norm.bias[None], self.norm.eps)
 
 
 def _pad_channels_last(image: torch.Tensor, pad: int) -> torch.Tensor:

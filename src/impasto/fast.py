@@ -67,13 +67,13 @@ class ConditionalInstanceNorm(nn.Module):
         shift = mix @ self.shift.to(mix.dtype)
         if (x.device.type == "cpu" and x.is_contiguous(memory_format=torch.channels_last)
                 and not (x.requires_grad or torch.compiler.is_compiling() or torch.jit.is_tracing())):
-            return _instance_norm_cpu(x, scale, shift)
+            return channels_last_instance_norm(x, scale, shift)
         x = F.instance_norm(x, eps=1e-5)
         return x * scale[:, :, None, None].to(x.dtype) + shift[:, :, None, None].to(x.dtype)
 
 
-def _instance_norm_cpu(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
-                       eps: float = 1e-5) -> torch.Tensor:
+def channels_last_instance_norm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
+                                eps: float = 1e-5) -> torch.Tensor:
     """Instance norm plus each image's scale and shift, on a channels-last map seen as (N, pixels, C).
 
     PyTorch's CPU instance norm copies a channels-last map to NCHW, and the next convolution copies

@@ -302,7 +302,7 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
         state = {
             "kind": task.kind,
             "config": task.config(),
-            "losses": _loss_settings(task),
+            "losses": _resume_settings(task),
             "step": step,
             "elapsed": elapsed + (time.perf_counter() - began),
             "history": history,
@@ -405,7 +405,7 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
     )
 
 
-def _loss_settings(task: Task) -> dict[str, Any]:
+def _resume_settings(task: Task) -> dict[str, Any]:
     """What a resumed run must share with its checkpoint: the task's record without its data
     folders (adding photos to a folder between runs is fine; changing a loss weight is not)."""
     return {key: value for key, value in task.describe().items() if not key.endswith("_data")}
@@ -422,11 +422,11 @@ def _load_checkpoint(path: Path, network: torch.nn.Module, optimizer: torch.opti
     if state.get("config") != task.config():
         raise ImpastoError("the checkpoint was made with other network settings "
                            f"({state.get('config')}); resume with the same ones", path)
-    before, now = state.get("losses"), _loss_settings(task)
+    before, now = state.get("losses"), _resume_settings(task)
     if before is not None and before != now:  # checkpoints from before this check have none: accepted
         changed = ", ".join(f"{key} {before.get(key)!r} -> {now.get(key)!r}"
                             for key in sorted(set(before) | set(now)) if before.get(key) != now.get(key))
-        raise ImpastoError(f"the checkpoint was trained with other losses ({changed}); resume with the same "
+        raise ImpastoError(f"the checkpoint was trained with other settings ({changed}); resume with the same "
                            "ones, or start a new run from its model file with --init", path)
     network.load_state_dict(state["network"])
     optimizer.load_state_dict(state["optimizer"])
