@@ -80,8 +80,9 @@ def channels_last_instance_norm(x: torch.Tensor, scale: torch.Tensor, shift: tor
     it back: a third of the feed-forward network's CPU time. Here the statistics are two plain means
     (float32, the same numbers for any thread count, unlike a channels-last batch norm) and the norm
     and the affine one multiply-add, in the input's layout. For inference only: training keeps
-    ``instance_norm`` (its backward is fused), and so do compiled, traced and exported graphs (the
-    compiler fuses it; ONNX has the operator; a trace must not fix the batch size)."""
+    ``instance_norm`` (one backward kernel; this path was not measured there), and so do compiled,
+    traced and exported graphs (the compiler fuses it; ONNX has the operator; a trace must not fix
+    the batch size)."""
     n, c, h, w = x.shape
     pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view of a channels-last map
     mean = pixels.mean(1, keepdim=True, dtype=torch.float32)
