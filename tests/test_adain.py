@@ -7,12 +7,13 @@ import torch
 
 from helpers import gradient_photo, image_folder, stripes
 from impasto import adain
-from impasto.adain import AdaIN, Decoder, StyleCode, adain_to, transfer
+from impasto.adain import AdaIN, AdainTask, Decoder, StyleCode, adain_to, transfer
 from impasto.cli import main
 from impasto.errors import ImpastoError
 from impasto.images import as_tensor, pad_around
 from impasto.losses import mean_std
 from impasto.modelfile import ModelFile, save_model
+from impasto.training import ImageFolder
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +202,13 @@ def test_a_compiled_adain_paints_what_the_eager_one_does(decoder_file):
     assert compiled is not eager
     code = eager.style_code(as_tensor(stripes(64)))
     assert torch.allclose(compiled.stylize(photo, [code]), eager.stylize(photo, [code]), atol=1e-4)
+
+
+def test_training_preview_paints_as_stylize_does(tmp_path, engine):
+    """The preview goes through the same mirrored margin as stylize (no dark band along its edges)."""
+    folder = ImageFolder(image_folder(tmp_path / "photos", 1), crop=32)
+    content, style = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 40, 40)
+    task = AdainTask(folder, folder, preview=(content, style))
+    preview = task.preview(engine.decoder, torch.device("cpu"))
+    expected = engine.stylize(content, [engine.style_code(style)])
+    assert torch.allclose(preview[..., -48:], expected, atol=1e-5)

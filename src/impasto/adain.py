@@ -329,9 +329,12 @@ class AdainTask:
         else:
             content, style = self._preview
         encoder = default_encoder([ENCODER_LAYER], device)
-        content_f = encoder(content.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
+        # the photo through the same mirrored margin as AdaIN.stylize, so the preview has no dark edge band
+        padded, (top, left, h, w) = images.pad_around(content, MARGIN, MULTIPLE, minimum=2 * MULTIPLE)
+        content_f = encoder(padded.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
         style_f = encoder(style.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
-        out = network(adain(content_f, style_f).contiguous(memory_format=torch.channels_last)).float().clamp(0, 1)
+        out = network(adain(content_f, style_f).contiguous(memory_format=torch.channels_last)).float()
+        out = out[..., top: top + h, left: left + w].clamp(0, 1)
         h = content.shape[-2]
         style_small = images.resize(style, (h, max(1, round(style.shape[-1] * h / style.shape[-2]))))
         return torch.cat([content.cpu(), style_small.cpu(), out.cpu()], dim=-1)
