@@ -61,6 +61,24 @@ def test_grid_finds_an_eight_pixel_lattice():
     assert quality.grid(colour_only) > 10 * quality.grid(smooth)
 
 
+def test_cell_edges_finds_cells_painted_each_on_its_own():
+    """Each 8 px cell with its own stroke direction: no single pattern repeats, the cells' edges stand out."""
+    torch.manual_seed(0)
+    smooth = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 140, 140), 13, stride=1)[..., :128, :128]
+    ramp = torch.linspace(-0.1, 0.1, 8)
+    cells = smooth.clone()
+    for y in range(0, 128, 8):
+        for x in range(0, 128, 8):
+            stroke = ramp.view(1, 8) if torch.rand(()) < 0.5 else ramp.view(8, 1)
+            cells[..., y:y + 8, x:x + 8] += stroke * torch.rand(())
+    assert quality.cell_edges(smooth) < 1.3
+    assert quality.cell_edges(cells) > 2.0
+    assert quality.cell_edges(cells[..., 3:, 5:]) > 2.0  # wherever the cells start
+    # taking the cells' mean pattern out leaves their edges (it is what the grid measure reads)
+    mean_cell = cells.unfold(2, 8, 8).unfold(3, 8, 8).mean(dim=(2, 3))
+    assert quality.cell_edges(cells - mean_cell.repeat(1, 1, 16, 16)) > 2.0
+
+
 def test_moved_measures_a_pattern_that_stays_while_the_picture_moves():
     torch.manual_seed(0)
     photo = torch.rand(1, 3, 64, 64)
@@ -105,6 +123,7 @@ def test_harness_runs_on_tiny_images(tmp_path):
     assert methods == {"optimisation", "fast m[stripes]", "fast m[bands]", "adain d"}
     assert len(report["rows"]) == 2 * 2 * 3 + 2 * 2  # per style and photo: 3 methods; AdaIN's unseen pairs: 2
     for row in report["summary"]:
-        assert row["style_ratio"] > 0 and row["content_ratio"] > 0 and "grid" in row and row["moved"] >= 0
+        assert row["style_ratio"] > 0 and row["content_ratio"] > 0 and "grid" in row and row["cells"] >= 1
+        assert row["moved"] >= 0
     assert len(list((tmp_path / "results" / "cache").glob("*.png"))) == 4  # optimisation results cached
     assert (tmp_path / "sheet.png").stat().st_size > 0

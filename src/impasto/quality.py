@@ -15,7 +15,7 @@ are independent of every training objective:
 Both are unitless and comparable across sizes; lower is better.  The backbone is the same frozen
 VGG-19 every method uses, run in float32.
 
-Two artefact measures, for the decoders and networks that upsample:
+Artefact measures, for the decoders and networks that upsample:
 
 * **frame**: how much lighter the outermost 4 px of the image are than the band just inside
   (luminance in 0..1); a network that sees zero padding paints a light or dark frame;
@@ -23,6 +23,13 @@ Two artefact measures, for the decoders and networks that upsample:
   upsamplings leave on flat areas; its harmonics cover 4 and 2 px lattices) against the power just
   beside them, in luminance or a colour difference, whichever is strongest; about 1 for a photo,
   well above 1 for a visible grid;
+* **cell edges**: how much larger the steps between neighbouring pixels are at the strongest
+  position of an 8 px cell than on average over its positions (rows or columns, luminance or a
+  colour difference, whichever stands out most); about 1.1 for a picture without cells (a JPEG's
+  own 8 px compression blocks raise it).  A decoder that paints each cell of its 8 px feature grid
+  on its own (short strokes, a cell's choice) has the cells' edges standing out even when no
+  single pattern repeats, which the grid measure, reading the lattice's exact frequencies, can
+  miss;
 * **moved**: how much a painting changes when its photo moves by a few pixels, beyond the move
   itself (root mean square, 0..1 per channel): a pattern tied to the pixel grid instead of to the
   picture, which on video shows as shimmer.
@@ -138,6 +145,21 @@ def _lattice_peak(plane: torch.Tensor, period: int) -> float:
             peaks.append(power[y, x])
             beside.extend(power[(y + dy) % h, (x + dx) % w] for dy, dx in ((0, 2), (0, -2), (2, 0), (-2, 0)))
     return float(torch.stack(peaks).mean() / torch.stack(beside).mean().clamp_min(1e-12))
+
+
+def cell_edges(image: torch.Tensor, period: int = 8) -> float:
+    """Mean step between neighbouring pixels at the strongest position of a ``period`` px cell over
+    the mean step at all its positions; across columns and rows, in luminance or either colour
+    difference, whichever is largest."""
+    ratios = []
+    for plane in _opponent_channels(image):
+        for steps in ((plane[:, 1:] - plane[:, :-1]).abs().mean(dim=0), (plane[1:, :] - plane[:-1, :]).abs().mean(dim=1)):
+            usable = steps.shape[0] - steps.shape[0] % period
+            if usable < 4 * period:
+                continue
+            per_position = steps[:usable].reshape(-1, period).mean(dim=0)
+            ratios.append(float(per_position.max() / per_position.mean().clamp_min(1e-12)))
+    return max(ratios, default=1.0)
 
 
 #: The moves of :func:`moved`: diagonal, down and right, none a multiple of a 4 px stride.
