@@ -5,7 +5,14 @@
 # continued in parallel with the recipe's settings, weights and logs to OUT.
 #
 #   benchmarks/gpu_session.sh DATA OUT            # DATA: the test data folder (train/content, train/style)
-#   STEPS=2 ADAIN_STEPS=2 CROP=32 BENCH_STEPS=2 LBFGS_SIZE=64 INFERENCE=0 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
+#   STEPS=2 ADAIN_STEPS=2 CROP=32 BENCH_STEPS=2 LBFGS_SIZE=64 INFERENCE=0 SPEED=0 QUALITY_SIZE=48 \
+#       QUALITY_ITERATIONS=2 benchmarks/gpu_session.sh DATA /tmp/out   # a dry run on a CPU
+#
+# Last, while time is left (DEADLINE seconds after the start), the quality harness scores the new
+# weights on the GPU (the optimisation references take ~4 min each on a 2-core CPU, seconds here);
+# its results, contact sheet and reference cache come back as quality.tar.gz (put the cache into
+# benchmarks/results/cache to reuse it: it is keyed by the pictures' pixels, so carry DATA/content's
+# three test photos and the paintings as they are, not downsized).
 #
 # Model files are fp16 already (under 1 MB each at width 0.5); evaluate them on any machine with
 # `benchmarks/bench_quality.py --model OUT/NAME.pt` before shipping.
@@ -20,6 +27,10 @@ STYLE_SIZE=${STYLE_SIZE:-384} # the painting's size the harness scores against
 BENCH_STEPS=${BENCH_STEPS:-50}
 LBFGS_SIZE=${LBFGS_SIZE:-512}
 INFERENCE=${INFERENCE:-1}     # 0: skip the one-pass inference benchmarks (a dry run)
+SPEED=${SPEED:-1}             # 0: skip the training-step speed (a dry run: 256 px steps take ~30 s on a CPU)
+QUALITY_SIZE=${QUALITY_SIZE:-384}
+QUALITY_ITERATIONS=${QUALITY_ITERATIONS:-50}
+DEADLINE=${DEADLINE:-690}     # seconds after the start by which the quality harness is stopped
 PY=${PY:-.venv/bin/python}
 IMPASTO=${IMPASTO:-.venv/bin/impasto}
 mkdir -p "$OUT/logs"
@@ -27,6 +38,7 @@ started=$(date +%s)
 
 echo "== training-step speed" | tee "$OUT/logs/summary.txt"
 for compile in "" "--compile inductor"; do
+  [ "$SPEED" = 1 ] || break
   $PY benchmarks/bench_training.py --crop 256 --batch-size 8 --width 1.0 --warmup 10 --steps "$BENCH_STEPS" \
       $compile >> "$OUT/logs/bench_training.txt" 2>&1
   tail -4 "$OUT/logs/bench_training.txt" >> "$OUT/logs/summary.txt"
@@ -36,7 +48,7 @@ echo "== neural neighbours at 512 px (goal <= 1 s on a GPU; the first run loads 
 photo=$(ls "$DATA"/train/content/*.jpg | head -1)
 for run in 1 2 3; do
   began=$(date +%s.%N)
-  $IMPASTO stylize --method neighbours "$photo" "$DATA/train/style/starry_night.jpg" -o "$OUT/neighbours.png" \
+  $IMPASTO stylize --method neighbours "$photo" "$DATA/train/style/starry_night.jpg" -o "$OUT/logs/neighbours.png" \
       --size 512 -q >> "$OUT/logs/neighbours.txt" 2>&1
   code=$?
   seconds=$($PY -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1]), 2))' "$began" "$(date +%s.%N)")
@@ -79,5 +91,25 @@ train two-styles 8 starry_night wave_kanagawa &
 ) &
 wait
 rm -f "$OUT"/*.ckpt  # optimiser state: not needed to evaluate, too large to bring back
+echo "training done at $(( $(date +%s) - started )) s" >> "$OUT/logs/summary.txt"
+
+left=$(( DEADLINE - ($(date +%s) - started) ))
+if [ ! -d "$DATA/content" ]; then
+  echo "== no quality harness: $DATA/content (the test photos) was not carried" >> "$OUT/logs/summary.txt"
+elif [ "$left" -ge 60 ]; then
+  echo "== the quality harness on the new weights (stopped after $left s if not done)" | tee -a "$OUT/logs/summary.txt"
+  models=(); for name in mosaic candy udnie rain_princess two-styles; do
+    [ -f "$OUT/$name.pt" ] && models+=(--model "$OUT/$name.pt"); done
+  decoders=(--decoder shipped); [ -f "$OUT/adain-decoder.pt" ] && decoders+=(--decoder "$OUT/adain-decoder.pt")
+  mkdir -p "$OUT/quality"
+  timeout "$left" $PY benchmarks/bench_quality.py --data "$DATA" "${models[@]}" "${decoders[@]}" \
+      --size "$QUALITY_SIZE" --iterations "$QUALITY_ITERATIONS" --results "$OUT/quality" \
+      --sheet "$OUT/quality/one-pass-sheet.jpg" > "$OUT/quality/report.md" 2> "$OUT/logs/bench_quality.txt"
+  echo "quality harness: exit $? (124: stopped at the deadline; the references done so far are in its cache)" \
+      >> "$OUT/logs/summary.txt"
+  tar -C "$OUT" -czf "$OUT/quality.tar.gz" quality && rm -rf "$OUT/quality"
+else
+  echo "== no time left for the quality harness ($left s)" >> "$OUT/logs/summary.txt"
+fi
 echo "total $(( $(date +%s) - started )) s" >> "$OUT/logs/summary.txt"
 tar -C "$OUT" -czf "$OUT/logs.tar.gz" logs && rm -rf "$OUT/logs"
