@@ -51,6 +51,12 @@ MULTIPLE = 8
 MARGIN = 32
 
 
+def with_margin(content: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    """The photo with its :data:`MARGIN` (mirrored, to a multiple of 8) and the photo's box in it
+    (top, left, height, width), to crop the decoded picture back: how every AdaIN painting sees a photo."""
+    return images.pad_around(content, MARGIN, MULTIPLE, minimum=2 * MULTIPLE)
+
+
 def adain(content: torch.Tensor, style: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Content features with the style features' channel-wise mean and std (both ``(N, C, H, W)``)."""
     style_mean, style_std = mean_std(style, eps)
@@ -165,7 +171,7 @@ class AdaIN:
         """``content`` ``(1, 3, H, W)`` in [0, 1] -> stylized image of the same size (on the CPU, clamped)."""
         if not 0.0 <= alpha <= 1.0:
             raise ImpastoError(f"alpha must be between 0 and 1, got {alpha}")
-        padded, box = images.pad_around(content, MARGIN, MULTIPLE, minimum=2 * MULTIPLE)
+        padded, box = with_margin(content)
         top, left, h, w = box
         features = self.encode(padded, self.content_encoder)
         target = transfer(features, styles, weights, _feature_masks(masks, padded.shape[-2:], box, features))
@@ -329,12 +335,11 @@ class AdainTask:
         else:
             content, style = self._preview
         encoder = default_encoder([ENCODER_LAYER], device)
-        # the photo through the same mirrored margin as AdaIN.stylize, so the preview has no dark edge band
-        padded, (top, left, h, w) = images.pad_around(content, MARGIN, MULTIPLE, minimum=2 * MULTIPLE)
+        padded, (top, left, height, width) = with_margin(content)  # as stylize: no dark band along the edges
         content_f = encoder(padded.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
         style_f = encoder(style.to(device), [ENCODER_LAYER])[ENCODER_LAYER]
         out = network(adain(content_f, style_f).contiguous(memory_format=torch.channels_last)).float()
-        out = out[..., top: top + h, left: left + w].clamp(0, 1)
+        out = out[..., top: top + height, left: left + width].clamp(0, 1)
         h = content.shape[-2]
         style_small = images.resize(style, (h, max(1, round(style.shape[-1] * h / style.shape[-2]))))
         return torch.cat([content.cpu(), style_small.cpu(), out.cpu()], dim=-1)

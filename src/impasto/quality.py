@@ -153,7 +153,9 @@ def cell_edges(image: torch.Tensor, period: int = 8) -> float:
     difference, whichever is largest."""
     ratios = []
     for plane in _opponent_channels(image):
-        for steps in ((plane[:, 1:] - plane[:, :-1]).abs().mean(dim=0), (plane[1:, :] - plane[:-1, :]).abs().mean(dim=1)):
+        across_columns = (plane[:, 1:] - plane[:, :-1]).abs().mean(dim=0)
+        across_rows = (plane[1:, :] - plane[:-1, :]).abs().mean(dim=1)
+        for steps in (across_columns, across_rows):
             usable = steps.shape[0] - steps.shape[0] % period
             if usable < 4 * period:
                 continue
