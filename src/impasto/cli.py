@@ -341,6 +341,31 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     _add_shift_share(adain, "1")
     _add_training_options(adain, crop=128, batch=8, lr=1e-4, lr_decay=5e-5, steps=10_000)
 
+    arbitrary = kinds.add_parser("arbitrary", help="train the any-painting network (a style predictor and a "
+                                                   "feed-forward network) on folders of photos and paintings")
+    arbitrary.add_argument("--content", required=True, metavar="DIR", help="folder of content photos")
+    arbitrary.add_argument("--style", required=True, metavar="DIR", help="folder of paintings")
+    arbitrary.add_argument("--width", type=_positive_float, default=0.5,
+                           help="channel multiplier of the feed-forward network (default %(default)s)")
+    arbitrary.add_argument("--style-weight", type=_non_negative_float, default=3.0,
+                           help="style loss against content loss, both relative (default %(default)s)")
+    arbitrary.add_argument("--shift-weight", type=_non_negative_float, default=100.0,
+                           help="weight of the shift-consistency loss (default %(default)s)")
+    _add_shift_share(arbitrary, "0.25")
+    arbitrary.add_argument("--style-crop", type=_positive_int, default=128,
+                           help="painting crop size in px (default %(default)s)")
+    arbitrary.add_argument("--style-shorter-side", type=_positive_int, default=256,
+                           help="paintings are scaled to this shorter side before cropping (default %(default)s)")
+    arbitrary.add_argument("--procedural", type=_non_negative_int, default=32,
+                           help="procedural brushstroke paintings added to the paintings (default %(default)s)")
+    arbitrary.add_argument("--hold-out", type=_name_list, default=None, metavar="NAMES",
+                           help="comma-separated painting file names to keep out of training (for a held-out check)")
+    arbitrary.add_argument("--start-from", default=None, metavar="MODEL",
+                           help="take the convolutions (and the starting norms) from a trained feed-forward model "
+                                "of the same width (file or shipped name)")
+    arbitrary.add_argument("--preview-image", default=None, metavar="IMAGE", help="photo to show in previews")
+    _add_training_options(arbitrary, crop=128, batch=4, lr=2e-4, lr_decay=0.0, steps=20_000)
+
     fast = kinds.add_parser("fast", help="train a feed-forward network for one style (or several: conditional norm)")
     fast.add_argument("--style", required=True, action="append", metavar="IMAGE",
                       help="style image; repeat for a multi-style network (blend them with stylize --style-mix)")
@@ -367,6 +392,11 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     _add_shift_share(fast, "impasto.fast.DEFAULT_SHIFT_SHARE")
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
+    fast.add_argument("--from-arbitrary", nargs="?", const="arbitrary", default=None, metavar="MODEL",
+                      help="start from the arbitrary-style network's prediction for the painting (default: the "
+                           "shipped one) and train only the norms: a model of your painting in minutes")
+    fast.add_argument("--adapt-all", action="store_true",
+                      help="with --from-arbitrary: train every weight, not only the norms")
     _add_training_options(fast, crop=256, batch=4, lr=1e-3, lr_decay=0.0, steps=4_000)
 
     video = commands.add_parser(
@@ -1068,6 +1098,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _training_task(args: argparse.Namespace):
+    from .modelfile import resolve_model
     from .training import ImageFolder
 
     shorter = args.shorter_side or 2 * args.crop
@@ -1079,6 +1110,20 @@ def _training_task(args: argparse.Namespace):
         return adain.AdainTask(content, style, style_weight=args.style_weight, hold_out=args.hold_out or (),
                                upsample=args.upsample, shift_weight=args.shift_weight,
                                **({} if args.shift_share is None else {"shift_share": args.shift_share}))
+    if args.kind == "arbitrary":
+        from . import arbitrary
+        from .images import read_image, resize_max_side
+
+        content = ImageFolder(args.content, round(1.5 * args.crop), max(shorter, round(1.5 * args.crop)),
+                              what="content photos")
+        style = ImageFolder(args.style, args.style_crop, args.style_shorter_side, what="paintings",
+                            exclude=args.hold_out or ())
+        preview = resize_max_side(read_image(args.preview_image), 256) if args.preview_image else None
+        return arbitrary.ArbitraryTask(
+            content, style, args.crop, width=args.width, style_weight=args.style_weight,
+            shift_weight=args.shift_weight, shift_share=0.25 if args.shift_share is None else args.shift_share,
+            procedural=args.procedural, hold_out=args.hold_out or (), preview=preview,
+            start_from=resolve_model(args.start_from) if args.start_from else None)
     if args.kind == "fast":
         from . import fast
         from .images import read_image, resize_max_side
@@ -1089,11 +1134,25 @@ def _training_task(args: argparse.Namespace):
         names = [Path(path).stem for path in args.style]
         preview = resize_max_side(read_image(args.preview_image), 256) if args.preview_image else None
         style_weight = fast.DEFAULT_STYLE_WEIGHT if args.style_weight is None else args.style_weight
-        return fast.FastTask(content, styles, names, width=args.width, content_weight=args.content_weight,
+        start = None
+        width = args.width
+        if args.from_arbitrary is not None:
+            from .arbitrary import ArbitraryModel
+
+            start = resolve_model(args.from_arbitrary)
+            width = float(ArbitraryModel(start, "cpu", "fp32").config["width"])
+        elif args.adapt_all:
+            raise ImpastoError("--adapt-all goes with --from-arbitrary", parameter="adapt_all")
+        task = fast.FastTask(content, styles, names, width=width, content_weight=args.content_weight,
                              style_weight=style_weight, tv_weight=args.tv_weight, preview=preview,
                              output=args.network_output, upsample=args.upsample,
                              shift_weight=fast.DEFAULT_SHIFT_WEIGHT if args.shift_weight is None else args.shift_weight,
                              shift_share=fast.DEFAULT_SHIFT_SHARE if args.shift_share is None else args.shift_share)
+        if start is not None:
+            from .arbitrary import start_adaptation
+
+            start_adaptation(task, start, norms_only=not args.adapt_all)
+        return task
     raise ImpastoError(f"unknown kind of training {args.kind!r}")
 
 

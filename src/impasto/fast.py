@@ -315,6 +315,8 @@ class FastTask:
             memory_format=torch.channels_last)
         self._preview = preview
         self._grams: dict[str, torch.Tensor] | None = None
+        #: where the weights started, when not from scratch (``arbitrary.start_adaptation`` sets it)
+        self.start: dict[str, Any] = {}
 
     def setup(self, device: torch.device, dtype: torch.dtype | None) -> None:
         """The photos onto the device; the styles' Gram matrices, once."""
@@ -391,6 +393,7 @@ class FastTask:
             "content_layers": list(CONTENT_LAYERS),
             "style_layers": list(STYLE_LAYERS),
             "losses": "relative (each layer divided by its target's mean square)",
+            **self.start,
         }
 
 

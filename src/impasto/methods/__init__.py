@@ -39,6 +39,7 @@ REGISTRY = {
     "adain": "impasto.methods.adain:AdaINMethod",
     "fast": "impasto.methods.fast:FeedForward",
     "neighbours": "impasto.methods.neighbours:Neighbours",
+    "arbitrary": "impasto.methods.arbitrary:Arbitrary",
 }
 
 
