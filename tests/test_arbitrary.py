@@ -204,7 +204,8 @@ def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_pat
     assert load_model(tmp_path / "stripes.pt", FAST_KIND).training["from_arbitrary"] == "tiny.pt"
 
 
-def test_cli_trains_paints_and_adapts(capsys, tmp_path, tiny_model):
+def test_cli_trains_paints_and_adapts(capsys, tmp_path, tiny_model, monkeypatch):
+    monkeypatch.setenv("IMPASTO_MODELS", str(tmp_path / "mine"))
     photos = image_folder(tmp_path / "photos", 3)
     paintings = image_folder(tmp_path / "paintings", 3, "painting")
     model = tmp_path / "any.pt"
@@ -221,10 +222,11 @@ def test_cli_trains_paints_and_adapts(capsys, tmp_path, tiny_model):
                            "-o", out, "-q")
     assert code == 0 and out.exists(), err
     code, _, err = run_cli(capsys, "train", "fast", "--data", photos, "--style", painting, "--from-arbitrary",
-                           tiny_model, "--width", 0.125, "--crop", 32, "--batch-size", 2, "--steps", 2, "-q",
-                           "-o", tmp_path / "mine.pt")
-    assert code == 0, err
-    assert load_model(tmp_path / "mine.pt", FAST_KIND).training["trained"] == "norms"
-    code, _, err = run_cli(capsys, "stylize", "--method", "arbitrary", "--model", tmp_path / "mine.pt", photo,
+                           tiny_model, "--crop", 32, "--batch-size", 2, "--steps", 2, "-o", "stripes")
+    assert code == 0 and "--model stripes" in err, err
+    assert load_model(tmp_path / "mine" / "stripes.pt", FAST_KIND).training["trained"] == "norms"
+    code, _, err = run_cli(capsys, "stylize", "--model", "stripes", photo, "-o", tmp_path / "mine.png", "-q")
+    assert code == 0 and (tmp_path / "mine.png").exists(), err
+    code, _, err = run_cli(capsys, "stylize", "--method", "arbitrary", "--model", "stripes", photo,
                            painting, "-o", tmp_path / "x.png")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "not usable with the arbitrary method" in err

@@ -188,7 +188,7 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     control = parser.add_argument_group("artistic control (every method)")
     control.add_argument("--strength", type=_non_negative_float, default=None,
                          help="0..1: 0 = the photo, 1 = the strongest style (default: the method's own: optimize 0.5 "
-                              "on a log scale of --style-weight, adain/fast/neighbours 1)")
+                              "on a log scale of --style-weight, adain/arbitrary/fast 1, neighbours 0.7)")
     control.add_argument("--alpha", type=_non_negative_float, default=None,
                          help="the same as --strength (AdaIN's name for it)")
     control.add_argument("--style-blend", type=_float_list, default=None,
@@ -278,9 +278,10 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     stylize = commands.add_parser(
-        "stylize", help="repaint a photo in the style of artworks (optimisation, a trained model, or AdaIN)",
+        "stylize", help="repaint a photo in the style of artworks (optimisation, a trained model, any-painting networks)",
         description="impasto stylize CONTENT STYLE... -o OUT             optimise the pixels (best quality)\n"
-                    "impasto stylize --method adain CONTENT STYLE... -o OUT   any style, one forward pass\n"
+                    "impasto stylize --method arbitrary CONTENT STYLE... -o OUT   any painting, one pass of a small network\n"
+                    "impasto stylize --method adain CONTENT STYLE... -o OUT   any style, one forward pass (AdaIN)\n"
                     "impasto stylize --method neighbours CONTENT STYLE... -o OUT   the style's own textures, no training\n"
                     "impasto stylize --model MODEL CONTENT... -o OUT      a trained feed-forward model\n"
                     "CONTENT may be a folder of photos (OUT is then a folder); see `impasto methods`",
@@ -406,7 +407,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     video.add_argument("input", metavar="IN", help="video file (mp4, webm, mov, mkv, gif, ...) or folder of numbered frames")
     video.add_argument("-o", "--output", required=True, help="video file (.mp4, .webm, .mov, .mkv, .gif) or a folder of frames")
     video.add_argument("--style", action="append", default=None, metavar="IMAGE",
-                       help="style image (optimize, adain); repeat to blend")
+                       help="style image (every method but fast); repeat to blend")
     video.add_argument("--method", choices=method_names, default=None,
                        help="(default: optimize; the model's method when --model is given; see `impasto methods`)")
     video.add_argument("--model", default=None, help="a trained model file or shipped model name")
@@ -423,7 +424,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     clip.add_argument("--long-term", type=_non_negative_int, default=0, metavar="K",
                       help="optimize: also stay consistent with K frames further back (default 0)")
     clip.add_argument("--blend", type=_non_negative_float, default=None,
-                      help="one-pass methods (fast, adain): weight of the warped previous output where the flow "
+                      help="one-pass methods (fast, arbitrary, adain): weight of the warped previous output where the flow "
                            "is reliable (default 0.7)")
     clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
     clip.add_argument("-q", "--quiet", action="store_true")
@@ -491,7 +492,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
 
 def _add_training_options(parser: argparse.ArgumentParser, crop: int, batch: int, lr: float, lr_decay: float,
                           steps: int) -> None:
-    parser.add_argument("-o", "--output", required=True, help="the model file to write (.pt)")
+    parser.add_argument("-o", "--output", required=True,
+                        help="the model file to write (.pt), or a bare NAME: one of your models (`impasto models`), "
+                             "used by that name afterwards")
     group = parser.add_argument_group("training")
     group.add_argument("--crop", type=_positive_int, default=crop, help="training crop size in px (default %(default)s)")
     group.add_argument("--shorter-side", type=_positive_int, default=None,
@@ -1064,8 +1067,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainSettings, format_losses, train
 
     output = Path(args.output)
+    named = not output.suffix and output.parent == Path(".")
+    if named:  # a bare name: one of your models, used by that name afterwards
+        from .modelfile import user_models_dir
+
+        output = user_models_dir() / f"{output.name}.pt"
+        output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix != ".pt":
-        raise ImpastoError("model files end in .pt", output)
+        raise ImpastoError("model files end in .pt (or give a bare name: it goes among your models)", output)
     settings = TrainSettings(
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, lr_decay=args.lr_decay,
         seed=args.seed, device=args.device, precision=args.precision, checkpoint_every=args.checkpoint_every,
@@ -1094,6 +1103,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"wrote {output} ({report.steps} steps, {report.seconds / 60:.1f} min, {format_losses(report.losses)})",
               file=sys.stderr)
+        if named:
+            print(f"use it by name: impasto stylize --model {output.stem} PHOTO -o OUT", file=sys.stderr)
     return 0
 
 

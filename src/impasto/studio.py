@@ -801,7 +801,7 @@ def build(studio: "Studio"):
                                              value="fast", label="Method", elem_id="camera-method")
                     camera_model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
                                                label="Fast model", elem_id="camera-model")
-                    camera_style = gr.File(label="Style image (adain)", file_types=["image"], elem_id="camera-style")
+                    camera_style = gr.File(label="Style image (any-painting methods)", file_types=["image"], elem_id="camera-style")
                 with gr.Row():
                     camera = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="camera",
                                       webcam_options=gr.WebcamOptions(constraints={"video": {
