@@ -38,8 +38,9 @@ IMPASTO=${IMPASTO:-.venv/bin/impasto}
 mkdir -p "$OUT/logs"
 started=$(date +%s)
 
-echo "== training-step speed" | tee "$OUT/logs/summary.txt"
+: > "$OUT/logs/summary.txt"
 [ "$BENCHES" = 1 ] || SPEED=0
+[ "$SPEED" = 1 ] && echo "== training-step speed" | tee -a "$OUT/logs/summary.txt"
 for compile in "" "--compile inductor"; do
   [ "$SPEED" = 1 ] || break
   $PY benchmarks/bench_training.py --crop 256 --batch-size 8 --width 1.0 --warmup 10 --steps "$BENCH_STEPS" \
