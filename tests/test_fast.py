@@ -243,7 +243,7 @@ def test_every_shipped_model_loads_and_runs():
     from impasto.modelfile import shipped_models
 
     models = shipped_models()
-    assert {m.kind for m in models} <= {"fast", "adain-decoder"}
+    assert {m.kind for m in models} <= {"fast", "adain-decoder", "arbitrary"}
     for model in models:
         record = model.training
         assert record["steps_done"] > 0 and record["final_losses"] and record["hardware"], model.path
@@ -251,6 +251,11 @@ def test_every_shipped_model_loads_and_runs():
         if model.kind == "fast":
             engine = FastModel(model.path, device="cpu")
             out = engine.stylize(x, [1.0] * engine.network.styles)
+        elif model.kind == "arbitrary":
+            from impasto.arbitrary import ArbitraryModel
+
+            engine = ArbitraryModel(model.path, device="cpu")
+            out = engine.stylize(x, [engine.style_code(torch.rand(1, 3, 48, 48))])
         else:
             engine = AdaIN(model.path, device="cpu")
             out = engine.stylize(x, [engine.style_code(torch.rand(1, 3, 48, 48))])
