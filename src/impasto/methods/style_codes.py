@@ -1,0 +1,87 @@
+"""The painter shared by the any-painting methods (AdaIN, the arbitrary network): each painting is
+reduced once to a style code by the method's engine, and every photo or frame is one network call
+with those codes.
+
+A subclass says at what size a painting is read (:meth:`StyleCodePainter.style_side`) and how the
+codes and the photo become the picture (:meth:`StyleCodePainter.render`); loading the paintings
+and masks, caching the codes, ``histogram`` colour, batches and video frames live here once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import torch
+
+from .. import images
+from ..color import match_histogram, transfer_luminance
+from ..files import file_digest
+from ..video import FeedForwardFrames
+from . import Progress, Request, Result, Temporal, one_step
+
+
+class StyleCodePainter:
+    #: the method's name, recorded with a clip's frames (a resumed clip must be the same recipe)
+    recipe_name = ""
+    #: what the clip recipe calls ``strength`` (AdaIN's is the paper's alpha)
+    strength_key = "strength"
+
+    def __init__(self, engine: Any, styles: Sequence[images.ImageLike], request: Request,
+                 default_strength: float) -> None:
+        self.engine = engine  # has .style_code(tensor) and .path
+        self.request = request
+        self.styles = [images.as_tensor(style, request.max_pixels) for style in styles]
+        self.masks = images.load_masks(request.masks, request.max_pixels) if request.masks is not None else None
+        self.strength = default_strength if request.strength is None else request.strength
+        self._codes: dict[int | None, list[Any]] = {}
+
+    def style_side(self, content: torch.Tensor) -> int | None:
+        """The longest side the paintings are read at for this photo (None: as they are)."""
+        raise NotImplementedError
+
+    def render(self, content: torch.Tensor, codes: list[Any]) -> torch.Tensor:
+        """The painted photo (before ``luminance`` colour), from the paintings' codes."""
+        raise NotImplementedError
+
+    def codes(self, content: torch.Tensor) -> list[Any]:
+        """The paintings' codes, computed once per style size (for ``histogram``: per photo, from
+        the paintings recoloured to it)."""
+        side = self.style_side(content)
+        styles = [images.resize_max_side(style, side, self.request.max_pixels) for style in self.styles]
+        if self.request.preserve_color == "histogram":
+            return [self.engine.style_code(match_histogram(style, content)) for style in styles]
+        if side not in self._codes:
+            self._codes[side] = [self.engine.style_code(style) for style in styles]
+        return self._codes[side]
+
+    def _stylize(self, content: torch.Tensor, codes: list[Any]) -> torch.Tensor:
+        out = self.render(content, codes)
+        return transfer_luminance(out, content) if self.request.preserve_color == "luminance" else out
+
+    def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
+        started = time.perf_counter()
+        content_t = self.request.load(content)
+        return one_step(lambda: self._stylize(content_t, self.codes(content_t)), on_step, started)
+
+    def paint_many(self, contents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Loaded photos of one size in one network call, each as :meth:`paint` paints it."""
+        if self.request.preserve_color == "histogram":  # the paintings are recoloured to each photo
+            return [self._stylize(content, self.codes(content)) for content in contents]
+        return list(self._stylize(torch.cat(list(contents)), self.codes(contents[0])).split(1))
+
+    def frames(self, temporal: Temporal) -> FeedForwardFrames:
+        """Frames of one clip: the codes once per clip; ``histogram`` recolours the paintings to the
+        clip's first frame, so that the palette holds still."""
+        codes: list[Any] = []
+
+        def stylize(frame: torch.Tensor) -> torch.Tensor:
+            if not codes:
+                codes.extend(self.codes(frame[:1]))  # the first frame (a batch's first)
+            return self._stylize(frame, codes)
+
+        recipe = {"model": file_digest(self.engine.path), "styles": [images.digest(s) for s in self.styles],
+                  "weights": None if self.request.weights is None else list(self.request.weights),
+                  self.strength_key: self.strength, "preserve_color": self.request.preserve_color,
+                  "style_scale": self.request.style_scale}
+        return FeedForwardFrames(stylize, self.recipe_name, temporal.blend, recipe, batch=self.request.frame_batch())
