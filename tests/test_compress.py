@@ -10,11 +10,12 @@ import pytest
 import torch
 
 from helpers import gradient_photo, stripes
+from impasto import compress as compress_module
 from impasto import fast, images, quality
 from impasto.compress import (DISTILL_SETTINGS, INT8_RECIPE, DistillTask, FrozenNet, _pad_channels_last, calibrate_int8, compress,
                                conv_macs, load_int8, prune)
 from impasto.errors import ImpastoError
-from impasto.modelfile import ModelFile, save_model
+from impasto.modelfile import ModelFile, load_model, save_model
 
 PHOTO = images.pil_to_tensor(gradient_photo(96, 72))
 
@@ -50,6 +51,7 @@ def photos(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_pruning_keeps_the_most_important_channels_and_cuts_the_work():
     net = _trained_like().eval()
     half = prune(net, 0.7).eval()
@@ -63,6 +65,7 @@ def test_pruning_keeps_the_most_important_channels_and_cuts_the_work():
     assert float(kept.min()) >= float(torch.sort(important).values[len(important) // 2 - 1])
 
 
+@pytest.mark.train
 def test_a_pruned_model_is_distilled_toward_the_original_and_is_an_ordinary_model(model_file, photos, tmp_path):
     import dataclasses
 
@@ -109,11 +112,13 @@ def test_the_distillation_texture_term_compares_the_two_paintings_features():
     assert "texture" not in DistillTask(teacher, student, folder, {}, "t", texture_weight=0).losses(student, 2, random.Random(0), cpu, None)
 
 
-def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_path):
+@pytest.mark.slow
+def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_path, monkeypatch):
     path, how = compress(model_file, tmp_path / "int8.pt", photos, int8=True, weights=[0.0, 1.0])
     assert how == "done"
+    monkeypatch.setattr(compress_module, "int8_pays", lambda config: True)  # the int8 network, whatever this CPU
     small = fast.FastModel(path)
-    assert small.quantized
+    assert small.quantized and small.int8
     float_model = fast.FastModel(model_file, precision="fp32")
     ours, theirs = small.stylize(PHOTO, [0.0, 1.0]), float_model.stylize(PHOTO, [0.0, 1.0])
     assert ours.shape == PHOTO.shape and float((ours - theirs).abs().mean()) < 0.1  # a real model: ~0.045
@@ -126,6 +131,30 @@ def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_pa
         fast.export(path, tmp_path / "int8.onnx")
 
 
+@pytest.mark.slow
+def test_an_int8_file_runs_int8_only_on_a_cpu_where_it_measured_faster(model_file, photos, tmp_path, monkeypatch):
+    path, _ = compress(model_file, tmp_path / "int8.pt", photos, int8=True, weights=[0.0, 1.0])
+    timing = load_model(path).config["int8_timing"]
+    assert timing["cpu"] == compress_module.cpu_kind() and timing["int8_s"] > 0 and timing["float_s"] > 0
+    assert fast.FastModel(path).int8 == (timing["int8_s"] < timing["float_s"])  # its own measurement, here
+    monkeypatch.setattr(compress_module, "cpu_kind", lambda: "AVX512")  # another kind: the measured rule
+    elsewhere = fast.FastModel(path)
+    assert elsewhere.quantized and not elsewhere.int8
+    assert not any("quantized" in type(m).__module__ for m in elsewhere.network.modules())
+    float_model = fast.FastModel(model_file, precision="fp32")
+    torch.testing.assert_close(elsewhere.stylize(PHOTO, [0.0, 1.0]), float_model.stylize(PHOTO, [0.0, 1.0]),
+                               atol=1e-5, rtol=0)  # the same file's float network: the float model's picture
+    with pytest.raises(ImpastoError, match="blend built in"):
+        elsewhere.stylize(PHOTO, [1.0, 0.0])
+    pays = compress_module.int8_pays
+    assert not pays({"quantized": INT8_RECIPE})  # no timing for this kind of CPU: the rule (not on AVX-512)
+    assert pays({"quantized": INT8_RECIPE, "int8_timing": {"cpu": "AVX512", "int8_s": 0.1, "float_s": 0.2}})
+    monkeypatch.setattr(compress_module, "cpu_kind", lambda: "AVX2")
+    assert pays({"quantized": INT8_RECIPE}) == ("onednn" in torch.backends.quantized.supported_engines)
+    assert not pays({"quantized": INT8_RECIPE, "int8_timing": {"cpu": "AVX2", "int8_s": 0.3, "float_s": 0.2}})
+
+
+@pytest.mark.slow
 def test_int8_keeps_the_full_resolution_ends_in_float_and_loads_the_older_all_int8_files(photos):
     net = _trained_like(styles=1).eval()
     files = sorted(photos.iterdir())
@@ -164,6 +193,7 @@ def test_the_frozen_network_is_the_original_with_its_blend():
         assert torch.allclose(FrozenNet(net, [0.25, 0.75])(PHOTO), net(PHOTO, torch.tensor([0.25, 0.75])), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_command_compresses_and_the_result_runs_from_stylize(model_file, photos, tmp_path):
     small = tmp_path / "small8.pt"
     run = subprocess.run([sys.executable, "-m", "impasto", "compress", str(model_file), "-o", str(small), "--int8",
@@ -179,6 +209,7 @@ def test_the_command_compresses_and_the_result_runs_from_stylize(model_file, pho
     assert nothing.returncode == 2 and "choose --int8" in nothing.stderr and nothing.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_your_own_int8_model_is_used_by_name_in_video_and_the_studio(model_file, photos, tmp_path, monkeypatch):
     from test_video import make_clip, moving_frames
 
@@ -198,6 +229,7 @@ def test_your_own_int8_model_is_used_by_name_in_video_and_the_studio(model_file,
     assert len(list((tmp_path / "out").glob("*.png"))) == 4
 
 
+@pytest.mark.slow
 def test_int8_for_onnx_runtime_is_written_when_the_output_is_onnx(model_file, photos, tmp_path):
     import numpy as np
 

@@ -1047,6 +1047,13 @@ def cmd_compress(args: argparse.Namespace) -> int:
         size = path.stat().st_size / 1e6
         work = "" if model.quantized else f", {conv_macs(model.network.float(), 256, 256) / 1e9:.2f} GMAC at 256 px"
         print(f"wrote {path} ({kind}, {size:.1f} MB{work}; inputs padded to multiples of {MULTIPLE})", file=sys.stderr)
+        timing = model.config.get("int8_timing")
+        if timing:
+            verdict = ("int8 runs here" if model.int8 else
+                       "the float network is faster here, so this file runs its float network on this kind of CPU")
+            print(f"measured on this CPU ({timing['cpu']}), {timing['side']} px: int8 {timing['int8_s']:.3f} s, "
+                  f"float {timing['float_s']:.3f} s per image ({timing['int8_s'] / timing['float_s']:.2f}x): {verdict}",
+                  file=sys.stderr)
     return 0
 
 
@@ -1193,7 +1200,10 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         mine = "" if model.path.parent == SHIPPED_DIR else f" (yours: {model.path})"
         if model.config.get("quantized"):
-            mine = f" [{model.config['quantized']}]{mine}"
+            from .compress import int8_pays
+
+            here = "" if int8_pays(model.config) else "; runs its float network on this CPU"
+            mine = f" [{model.config['quantized']}{here}]{mine}"
         print(f"{model.path.stem:24s} {model.kind:14s} {styles}{mine}")
         for stage in t.get("lineage") or []:
             print(f"{'':24s} from {stage.get('model', '?')}: {stage.get('steps_done', '?')} steps, "

@@ -25,8 +25,10 @@ only for running elsewhere (``-o SMALL.onnx``).
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import random
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
@@ -47,6 +49,10 @@ from .training import IMAGE_SUFFIXES, ImageFolder, TrainSettings, random_flip, t
 #: int8, PyTorch's x86 engine) is what the first int8 files hold; they still load.
 INT8_RECIPE = "int8-onednn"
 INT8_ENGINES = {"int8-onednn": "onednn", "int8-x86": "x86"}
+#: PyTorch's CPU kernel families where these int8 networks were measured faster than float
+#: (BENCHMARKS.md: 0.43x the float time on an AVX2 CPU; 1.9x slower on an AVX-512 CPU with bf16).
+#: A file's own timing (:func:`time_int8`, taken by ``compress``) overrides this on its CPU kind.
+INT8_PAYS_ON = frozenset({"AVX2"})
 CALIBRATION_SIDE = 256  # px, the long side of each calibration photo
 #: The distillation after pruning: short (minutes on a CPU; the texture term's VGG is most of it).
 DISTILL_SETTINGS = TrainSettings(steps=300, batch_size=4, learning_rate=1e-3, checkpoint_every=100)
@@ -294,13 +300,33 @@ def calibrate_int8(network: TransformerNet, mix: Sequence[float], photos: Sequen
     return {key: value.detach().clone() for key, value in prepared.state_dict().items()}
 
 
+def cpu_kind() -> str:
+    """The instruction-set family PyTorch's CPU kernels use on this machine ("AVX2", "AVX512", ...)."""
+    return torch.backends.cpu.get_cpu_capability()
+
+
+def int8_pays(config: dict[str, Any]) -> bool:
+    """Whether an int8 file should run its int8 network on this CPU rather than its float one.
+
+    The timing :func:`compress` recorded decides when it was taken on this kind of CPU; otherwise
+    the kinds int8 was measured faster on (:data:`INT8_PAYS_ON`)."""
+    measured = config.get("int8_timing") or {}
+    if measured.get("cpu") == cpu_kind():
+        return float(measured["int8_s"]) < float(measured["float_s"])
+    return cpu_kind() in INT8_PAYS_ON and INT8_ENGINES.get(str(config.get("quantized"))) in \
+        torch.backends.quantized.supported_engines
+
+
 def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: dict[str, Any],
-              path: str | os.PathLike | None) -> tuple[nn.Module, list[float]]:
-    """The int8 network of a model file written by :func:`compress` (rebuilt from its saved ranges)."""
+              path: str | os.PathLike | None, int8: bool = True) -> tuple[nn.Module, list[float]]:
+    """The int8 network of a model file written by :func:`compress` (rebuilt from its saved ranges);
+    ``int8=False``: the same file's float network (its blend built in), for where int8 is slower."""
     recipe = config.get("quantized")
     if recipe not in INT8_ENGINES:
         raise ImpastoError(f"unknown quantisation {recipe!r} (this impasto runs {', '.join(INT8_ENGINES)})", path)
     mix = [float(w) for w in config.get("mix", [1.0])]
+    if not int8:
+        return _float_frozen(FrozenNet(network, mix), state, path), mix
     prepared = _prepare_int8(FrozenNet(network, mix), recipe)
     own = prepared.state_dict()
     if set(own) != set(state):
@@ -322,6 +348,38 @@ def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: d
                 parent, _, child = name.rpartition(".")
                 setattr(network.get_submodule(parent) if parent else network, child, swap)
     return network, mix
+
+
+def _float_frozen(frozen: FrozenNet, state: dict[str, torch.Tensor], path: str | os.PathLike | None) -> FrozenNet:
+    """The float weights of an int8 file (its observers' ranges left aside), norms in either layout."""
+    own = frozen.state_dict()
+    if not set(own) <= set(state):
+        raise ImpastoError("model weights do not fit the int8 network", path)
+    frozen.load_state_dict({key: state[key].to(own[key].dtype) for key in own})
+    for name, module in list(frozen.named_modules()):
+        if type(module) is nn.InstanceNorm2d:
+            parent, _, child = name.rpartition(".")
+            setattr(frozen.get_submodule(parent), child, _LayoutInstanceNorm(module))
+    return frozen.eval()
+
+
+def time_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: dict[str, Any],
+              side: int = 512, repeats: int = 3) -> dict[str, Any]:
+    """Seconds per ``side`` px image of the int8 network and of the same file's float network on
+    this CPU (the best of ``repeats`` after a warm-up): what :func:`int8_pays` reads later."""
+    image = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+    timing: dict[str, Any] = {"cpu": cpu_kind(), "side": side}
+    for name, int8 in (("float_s", False), ("int8_s", True)):
+        net, _ = load_int8(copy.deepcopy(network), state, config, None, int8=int8)
+        layout = image.contiguous(memory_format=torch.channels_last) if not int8 else image
+        seconds = []
+        with torch.no_grad():
+            for _ in range(repeats + 1):
+                started = time.perf_counter()
+                net(layout)
+                seconds.append(time.perf_counter() - started)
+        timing[name] = round(min(seconds[1:]), 4)
+    return timing
 
 
 class _LayoutInstanceNorm(nn.Module):
@@ -469,6 +527,7 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
         return written, "done"
     state = calibrate_int8(network, mix, photo_files[:calibration])
     config.update(quantized=INT8_RECIPE, mix=mix)
+    config.update(int8_timing=time_int8(network, state, config))  # int8 is slower on some CPUs: measured here
     history["calibration_photos"] = min(calibration, len(photo_files))
     written = save_model(output, ModelFile(kind=KIND, config=config, state_dict=state,
                                            training={**source.training, "compression": history}), half=False)

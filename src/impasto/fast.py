@@ -197,20 +197,21 @@ class FastModel:
         config = model.config
         self.network = network_from_config(config, path)
         self.quantized = config.get("quantized")
+        self.device = resolve_device(device)
+        #: an int8 file runs int8 only on a CPU where that pays; elsewhere its float network (a GPU, or a
+        #: CPU whose float kernels beat its int8 ones: compress.int8_pays)
+        self.int8 = False
         if self.quantized:
-            from .compress import load_int8
+            from .compress import int8_pays, load_int8
 
-            self.network, self.frozen_mix = load_int8(self.network, model.state_dict, config, path)
+            self.int8 = self.device.type == "cpu" and int8_pays(config)
+            self.network, self.frozen_mix = load_int8(self.network, model.state_dict, config, path, int8=self.int8)
         else:
             load_weights(self.network, model.state_dict, path)
-        self.device = resolve_device(device)
         self.dtype = resolve_precision(precision, self.device)  # autocast's, or None
         self.weights_dtype = torch.float32
         self.network.eval().requires_grad_(False)
-        if self.quantized:
-            if self.device.type != "cpu":
-                raise ImpastoError("an int8 model runs on the CPU only (--device cpu); the float model "
-                                   "is the one for a GPU", path)
+        if self.int8:
             self.dtype = None  # its own arithmetic; no autocast
         else:
             self.network.to(self.device, memory_format=torch.channels_last)
@@ -244,11 +245,12 @@ class FastModel:
         """``(N, 3, H, W)`` in [0, 1] -> stylized, same size, clamped, on the CPU."""
         padded, (h, w) = images.pad_to_multiple(content, MULTIPLE, minimum=2 * MULTIPLE)
         mix = self.mix(weights)
-        if self.quantized:
+        if self.int8:
             return self.network(padded.float())[..., :h, :w].clamp(0, 1)
+        arguments = () if self.quantized else (mix,)  # an int8 file's float network has its blend built in
         with autocast(self.device, self.dtype):
             out = self.network(to_device(padded, self.device, self.weights_dtype).contiguous(
-                memory_format=torch.channels_last), mix)
+                memory_format=torch.channels_last), *arguments)
         return out.float()[..., :h, :w].clamp(0, 1).cpu()
 
 
