@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test test-fast bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The everyday loop (minutes): everything but the slow, training, browser and cluster tiers.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not train and not browser and not cluster"
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_optimize.py

@@ -8,6 +8,13 @@ from impasto.backbone import load_backbone
 from helpers import gradient_photo, stripes
 
 
+def pytest_collection_modifyitems(items):
+    """Tests that drive the studio in a browser are their own tier (``-m "not browser"``)."""
+    for item in items:
+        if {"browser", "page"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def vgg():
     """The default backbone (original Caffe VGG-19), built up to relu5_1."""

@@ -71,6 +71,7 @@ def test_masks_give_each_region_its_own_style():
     torch.testing.assert_close(only[..., 4:], features[..., 4:])
 
 
+@pytest.mark.slow
 def test_alpha_zero_reconstructs_and_one_transfers(engine):
     content = as_tensor(gradient_photo(72, 48))
     style = as_tensor(stripes(48))
@@ -118,6 +119,7 @@ def test_wrong_or_corrupt_model_file_is_a_clear_error(tmp_path):
         AdaIN(wrong)
 
 
+@pytest.mark.slow
 def test_cli_adain_with_controls(tmp_path, decoder_file, capsys):
     content = tmp_path / "photo.png"
     gradient_photo(48, 40).save(content)
@@ -156,6 +158,7 @@ def test_cli_adain_mistakes_are_one_line(tmp_path, decoder_file, capsys, extra, 
     assert code == 2 and fragment in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.train
 def test_cli_train_adain_then_stylize_with_it(tmp_path, capsys):
     photos = image_folder(tmp_path / "photos", 3)
     (photos / "bad.jpg").write_bytes(b"junk")
@@ -195,6 +198,7 @@ def test_bilinear_decoder_round_trips_and_unknown_upsampling_is_refused(tmp_path
         AdaIN(bad, device="cpu", precision="fp32")
 
 
+@pytest.mark.slow
 def test_a_compiled_adain_paints_what_the_eager_one_does(decoder_file):
     photo = as_tensor(gradient_photo(64, 48))
     eager = adain.cached_engine(decoder_file, "cpu", "fp32")

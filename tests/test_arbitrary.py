@@ -47,6 +47,7 @@ def _request(model, **changes) -> methods.Request:
     return dataclasses.replace(methods.Request(size=None, model=model, device="cpu", precision="fp32"), **changes)
 
 
+@pytest.mark.slow
 def test_each_image_of_a_batch_gets_its_own_norms_and_one_row_serves_all():
     network = _tiny_network().eval()
     photos = torch.rand(3, 3, 32, 32)
@@ -98,6 +99,7 @@ def test_the_paintings_codes_are_computed_once_per_painter(tiny_model, monkeypat
     assert len(calls) == 1
 
 
+@pytest.mark.slow
 def test_blend_weights_mix_the_codes_in_one_pass(tiny_model):
     a, b = _painting(6), _painting(10, ((20, 40, 200), (240, 240, 240)))
     engine = methods.get("arbitrary").prepare([a], _request(tiny_model)).engine
@@ -112,6 +114,7 @@ def test_blend_weights_mix_the_codes_in_one_pass(tiny_model):
     assert (blended - alone).abs().mean() > 1e-3
 
 
+@pytest.mark.slow
 def test_masks_paint_each_region_with_its_painting_and_leave_the_rest_to_the_photo(tiny_model):
     a, b = _painting(6), _painting(10, ((20, 40, 200), (240, 240, 240)))
     left = torch.zeros(1, 1, 37, 53)
@@ -146,6 +149,7 @@ def _task(tmp_path) -> arbitrary.ArbitraryTask:
     return arbitrary.ArbitraryTask(content, style, 32, width=0.125, procedural=2)
 
 
+@pytest.mark.train
 def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     settings = dict(batch_size=2, learning_rate=2e-3, precision="fp32", checkpoint_every=3)
     torch.manual_seed(0)
@@ -175,6 +179,7 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     assert painted.stylize(_photo(), [painted.style_code(_painting())]).shape == (1, 3, 37, 53)
 
 
+@pytest.mark.train
 def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_path, tiny_model):
     content = ImageFolder(image_folder(tmp_path / "photos", 4), crop=32, shorter_side=40)
     painting = _painting(8)
@@ -204,6 +209,7 @@ def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_pat
     assert load_model(tmp_path / "stripes.pt", FAST_KIND).training["from_arbitrary"] == "tiny.pt"
 
 
+@pytest.mark.train
 def test_cli_trains_paints_and_adapts(capsys, tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("IMPASTO_MODELS", str(tmp_path / "mine"))
     photos = image_folder(tmp_path / "photos", 3)

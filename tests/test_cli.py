@@ -17,6 +17,7 @@ FAST = ["--size", "48", "--precision", "fp32", "--device", "cpu", "-q"]
 
 
 
+@pytest.mark.slow
 def test_stylize_writes_output_and_intermediates(capsys, inputs, tmp_path):
     content, style = inputs
     out = tmp_path / "out.png"
@@ -40,6 +41,7 @@ def test_save_every_refuses_to_overwrite_inputs_named_like_intermediates(capsys,
     assert not (tmp_path / "photo.png").exists()
 
 
+@pytest.mark.slow
 def test_result_is_rescued_when_the_final_write_fails(capsys, inputs, tmp_path, monkeypatch):
     """A full disk at the very end used to lose the whole run: the result goes to a fallback name."""
     from impasto import images
@@ -62,6 +64,7 @@ def test_result_is_rescued_when_the_final_write_fails(capsys, inputs, tmp_path, 
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_summary_line_without_quiet(capsys, inputs, tmp_path):
     content, style = inputs
     code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "o.webp", "-n", "2",
@@ -70,6 +73,7 @@ def test_summary_line_without_quiet(capsys, inputs, tmp_path):
     assert "wrote" in err and "40x30" in err
 
 
+@pytest.mark.slow
 def test_two_styles_with_blend_and_layer_options(capsys, inputs, tmp_path):
     content, style = inputs
     style2 = tmp_path / "style2.png"
@@ -150,6 +154,7 @@ def test_layers_command(capsys):
     assert code == 0 and out.split()[0] == "conv1_1" and "conv5_3" in out and "conv5_4" not in out
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_current_image(inputs, tmp_path):
     content, style = inputs
     out = tmp_path / "o.png"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("ray")
+pytestmark = pytest.mark.cluster  # starts a local cluster: minutes
 
 from helpers import gradient_photo  # noqa: E402
 from impasto import cluster, images, video  # noqa: E402

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from impasto.color import match_histogram, rgb_to_ycbcr, transfer_luminance, ycbcr_to_rgb
@@ -37,6 +38,7 @@ def _mean_chroma(image: torch.Tensor) -> torch.Tensor:
     return rgb_to_ycbcr(image)[:, 1:].mean(dim=(2, 3))
 
 
+@pytest.mark.slow
 def test_preserve_color_keeps_chroma_close_to_content_and_far_from_style():
     content = as_tensor(gradient_photo())
     style = stripes(colours=((30, 200, 40), (10, 120, 20)))  # strongly green

@@ -51,6 +51,7 @@ def test_every_style_loss_stylizes(style_loss):
     assert result.history[-1] < 0.7 * result.history[0]
 
 
+@pytest.mark.slow
 def test_mask_confines_the_change_to_its_region():
     content = gradient_photo(96, 72)
     style = stripes(96, colours=((20, 20, 20), (250, 250, 250)), period=6)
@@ -62,6 +63,7 @@ def test_mask_confines_the_change_to_its_region():
     assert right < 0.3 * left
 
 
+@pytest.mark.slow
 def test_regional_styles_land_in_their_regions():
     content = Image.new("RGB", (96, 72), (128, 128, 128))
     red = stripes(96, colours=((240, 30, 30), (150, 0, 0)), period=6)

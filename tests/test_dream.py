@@ -109,6 +109,7 @@ def test_bad_settings_are_one_clear_error(settings, parameter):
     assert info.value.parameter == parameter
 
 
+@pytest.mark.slow
 def test_the_command_writes_the_dream_and_refuses_bad_layers(tmp_path):
     gradient_photo(64, 48).save(tmp_path / "photo.png")
     run = [sys.executable, "-m", "impasto", "dream", str(tmp_path / "photo.png")]

@@ -133,6 +133,7 @@ def _task(tmp_path, styles=1):
     return FastTask(photos, style_images, [f"style{i}" for i in range(styles)], width=0.25)
 
 
+@pytest.mark.train
 def test_training_lowers_the_loss_and_the_file_round_trips(tmp_path):
     task = _task(tmp_path, styles=2)
 
@@ -164,6 +165,7 @@ def test_resume_continues_from_the_saved_step(tmp_path):
     assert [h["step"] for h in history] == [2, 4]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", [".ts", ".onnx"])
 def test_export_gives_the_same_output(tmp_path, two_style_file, suffix):
     if suffix == ".onnx":
@@ -281,6 +283,7 @@ def test_bilinear_upsampling_round_trips_through_the_model_file(tmp_path):
         TransformerNet(1, 0.25, upsample="cubic")
 
 
+@pytest.mark.slow
 def test_a_compiled_network_paints_what_the_eager_one_does(two_style_file):
     photo = images.pil_to_tensor(gradient_photo(64, 48))
     eager = fast.FastModel(two_style_file, "cpu", "fp32")

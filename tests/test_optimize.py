@@ -53,6 +53,7 @@ def test_short_optimisation_lowers_content_and_style_loss():
     assert result.history[-1] < result.history[0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer", ["lbfgs", "lbfgs-device", "adam", "sgd", "rmsprop"])
 def test_every_optimizer_lowers_the_loss(optimizer):
     result = run(gradient_photo(), [stripes()], StyleSettings(iterations=12, optimizer=optimizer, **FAST))
@@ -60,6 +61,7 @@ def test_every_optimizer_lowers_the_loss(optimizer):
     assert result.history[-1] < 0.8 * result.history[0]
 
 
+@pytest.mark.slow
 def test_style_blend_moves_result_toward_heavier_style():
     red = stripes(colours=((230, 20, 20), (120, 0, 0)))
     blue = stripes(colours=((20, 20, 230), (0, 0, 120)), vertical=False)
@@ -165,6 +167,7 @@ def test_cuda_asked_but_absent():
         resolve_device("cuda")
 
 
+@pytest.mark.slow
 def test_bf16_gives_the_same_quality():
     content, style = gradient_photo(), stripes()
     fp32 = run(content, [style], StyleSettings(iterations=15, size=48, precision="fp32"))

@@ -46,6 +46,7 @@ def test_the_backbone_copy_keeps_the_shared_network_in_float32(vgg, weights_in_b
     assert (converted - autocast).abs().mean() < 0.02 * autocast.abs().mean()
 
 
+@pytest.mark.slow
 def test_the_optimisation_method_runs_the_converted_backbone_whose_gradient_agrees(vgg, weights_in_bf16, monkeypatch):
     used = []
     original = optimize.frozen_network

@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import pytest
 import torch
 
 from helpers import gradient_photo, stripes
@@ -99,6 +100,7 @@ def _harness():
     return module
 
 
+@pytest.mark.slow
 def test_harness_runs_on_tiny_images(tmp_path):
     """The harness computes its table, JSON and contact sheet (it does not judge quality here)."""
     data = tmp_path / "data"

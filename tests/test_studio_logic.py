@@ -69,6 +69,7 @@ def test_mistakes_become_messages(tmp_path, options, fragment):
         _run(Studio(tmp_path / "work"), _editor(), [str(style)], **options)
 
 
+@pytest.mark.slow
 def test_painted_mask_splits_two_styles(tmp_path):
     a, b = tmp_path / "a.png", tmp_path / "b.png"
     stripes(48, ((250, 0, 0), (250, 0, 0))).save(a)
@@ -194,6 +195,7 @@ def test_allowed_hosts_are_local_names_the_bound_address_and_the_configured_ones
     assert "studio.lan" in allowed_hosts("0.0.0.0", ["studio.lan"])
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_server_and_removes_its_folder(tmp_path):
     import os
     import signal

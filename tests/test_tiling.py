@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -53,6 +54,7 @@ def _border_and_inside(jumps: torch.Tensor, edges: list[int]) -> tuple[torch.Ten
     return at_border, jumps[keep]
 
 
+@pytest.mark.slow
 def test_tiled_flat_image_has_no_seams():
     """A flat-coloured photo, stylized coarse to fine with the last level in 6 tiles: no seams."""
     content = Image.new("RGB", (256, 192), (120, 140, 160))
@@ -77,6 +79,7 @@ def test_tiled_flat_image_has_no_seams():
         assert at_border.mean() <= 1.5 * inside.mean(), (axis, at_border, inside.mean())
 
 
+@pytest.mark.slow
 def test_tiles_with_regional_masks():
     content = Image.new("RGB", (128, 96), (128, 128, 128))
     mask = Image.new("L", (128, 96), 0)

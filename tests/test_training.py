@@ -61,6 +61,7 @@ def test_bad_data_folder_is_a_clear_error(tmp_path, make):
         assert "1 unreadable" in str(info.value)
 
 
+@pytest.mark.train
 def test_training_lowers_the_loss(tmp_path):
     task = _task(tmp_path)
     device = torch.device("cpu")
@@ -139,6 +140,7 @@ def test_previews_are_written(tmp_path):
     assert sorted(p.name for p in (tmp_path / "previews").iterdir()) == ["step-000001.png", "step-000002.png"]
 
 
+@pytest.mark.train
 def test_distributed_training_with_two_cpu_processes(tmp_path):
     """torchrun (PyTorch's launcher) with two processes and the gloo backend."""
     photos = image_folder(tmp_path / "photos", 4)
@@ -225,6 +227,7 @@ def test_init_refuses_a_model_of_another_kind_or_shape(tmp_path):
               tmp_path / "f.pt")
 
 
+@pytest.mark.train
 def test_sigterm_saves_the_training_like_ctrl_c(tmp_path):
     """kill (SIGTERM) stops a training with its model and checkpoint written, exit status 143, one line."""
     import signal

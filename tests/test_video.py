@@ -205,6 +205,7 @@ def test_coherent_feed_forward_is_steadier_than_independent(tmp_path, clip_file)
     assert error_coherent < 0.5 * error_independent
 
 
+@pytest.mark.slow
 def test_coherent_optimisation_is_steadier_than_independent(tmp_path):
     from helpers import stripes
     from impasto.methods.optimize import OptimizeFrames
@@ -341,6 +342,7 @@ def test_the_pipeline_hands_errors_over_and_writes_every_queued_frame(tmp_path):
         bad.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["fast", "adain"])
 @pytest.mark.parametrize("coherent", [True, False])
 def test_frames_painted_in_batches_match_one_at_a_time(tmp_path, clip_file, model_file, method, coherent):
