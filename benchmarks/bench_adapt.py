@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def fast_paint(network: torch.nn.Module, photo: torch.Tensor) -> torch.Tensor:
     from impasto import images
-    from impasto.fast import MULTIPLE
+    from impasto.transformer import MULTIPLE
 
     padded, (h, w) = images.pad_to_multiple(photo, MULTIPLE, minimum=2 * MULTIPLE)
     return network(padded.contiguous(memory_format=torch.channels_last)).float()[..., :h, :w].clamp(0, 1)

@@ -49,14 +49,14 @@ def _timed(fn, repeats: int) -> float:
 
 
 def speed(device: torch.device, repeats: int) -> list[dict]:
-    from impasto import adain, fast
+    from impasto import adain, fast, transformer
     from impasto.optimize import StyleSettings, run
     from impasto.runtime import autocast, default_encoder
 
     rows = []
     precisions = {"fp32": None, "bf16": torch.bfloat16}
     for width in (1.0, 0.5):
-        net = fast.TransformerNet(1, width).eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
+        net = transformer.TransformerNet(1, width).eval().requires_grad_(False).to(device, memory_format=torch.channels_last)
         for size in (256, 512, 1024):
             image = torch.rand(1, 3, size, size, device=device).contiguous(memory_format=torch.channels_last)
             for label, dtype in precisions.items():
@@ -99,7 +99,7 @@ def speed(device: torch.device, repeats: int) -> list[dict]:
 def norm(repeats: int) -> list[dict]:
     import torch.nn.functional as F
 
-    from impasto import fast
+    from impasto import fast, transformer
     from impasto.modelfile import resolve_model
 
     def pytorch_norm(x, scale, shift, eps=1e-5):  # what ConditionalInstanceNorm did before, on every device
@@ -107,7 +107,7 @@ def norm(repeats: int) -> list[dict]:
         return x * scale[:, :, None, None].to(x.dtype) + shift[:, :, None, None].to(x.dtype)
 
     model = fast.FastModel(resolve_model("mosaic"), device="cpu")
-    layout_norm = fast.channels_last_instance_norm
+    layout_norm = transformer.channels_last_instance_norm
     rows = []
     for size in (256, 512, 1024):
         image = torch.rand(1, 3, size * 3 // 4, size)
@@ -115,12 +115,12 @@ def norm(repeats: int) -> list[dict]:
         outputs = {}
         for round_ in range(repeats + 1):  # round 0 warms up both
             for label, function in (("layout", layout_norm), ("pytorch", pytorch_norm)):
-                fast.channels_last_instance_norm = function
+                transformer.channels_last_instance_norm = function
                 began = time.perf_counter()
                 outputs[label] = model.stylize(image)
                 if round_:
                     timings[label].append(time.perf_counter() - began)
-        fast.channels_last_instance_norm = layout_norm
+        transformer.channels_last_instance_norm = layout_norm
         layout, pytorch = (statistics.median(timings[k]) * 1e3 for k in ("layout", "pytorch"))
         rows.append({"size": f"{size}x{size * 3 // 4}", "layout_ms": layout, "pytorch_ms": pytorch,
                      "ratio": layout / pytorch,

@@ -77,7 +77,7 @@ def _as_saved(image: torch.Tensor) -> torch.Tensor:
 def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path], style_dirs: list[Path],
              adain_styles: list[Path], size: int, iterations: int, cache: Path) -> tuple[list[dict], list[dict]]:
     """Score every model/style/photo and AdaIN; returns (rows, sheet entries)."""
-    from impasto import adain, fast, images, quality
+    from impasto import fast, images, methods, quality
     from impasto.modelfile import load_model
 
     def score(row: dict, output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, paint=None) -> dict:
@@ -93,7 +93,7 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
                     style: torch.Tensor) -> torch.Tensor:
         """AdaIN's result for one pair, scored into ``rows``."""
         def paint(photo: torch.Tensor) -> torch.Tensor:
-            return adain.stylize(photo, [style], size=None, style_size=size, model=decoder)
+            return methods.stylize("adain", photo, [style], methods.Request(size=None, model=decoder)).image
 
         out = paint(content)
         rows.append(score({**base, "method": f"adain {decoder.stem if decoder else 'shipped'}"}, out, content, style,
@@ -119,7 +119,7 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
             opt = reference(content, style, size, iterations, cache)
             rows.append(score({**base, "method": "optimisation"}, opt, content, style))
             def paint_fast(photo: torch.Tensor) -> torch.Tensor:
-                return fast.stylize(photo, model_path, style_mix=mix, size=None)
+                return methods.stylize("fast", photo, (), methods.Request(size=None, weights=mix, model=model_path)).image
 
             began = time.perf_counter()
             out = paint_fast(content)

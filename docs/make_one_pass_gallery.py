@@ -13,13 +13,17 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from impasto import adain, fast, images
+from impasto import images, methods
 from impasto.modelfile import shipped_models
 from impasto.samples import painted_style, sample_photo_path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "gallery"
 SIZE = 384
+
+
+def _paint(method: str, photo: torch.Tensor, styles: list[torch.Tensor] = (), **request) -> torch.Tensor:
+    return methods.stylize(method, photo, styles, methods.Request(size=SIZE, **request)).image
 
 
 def main() -> None:
@@ -32,26 +36,26 @@ def main() -> None:
             continue
         names = model.config["style_names"]
         if len(names) == 1:
-            entries.append((f"one_pass_{model.path.stem}", f"`--model {model.path.stem}`", fast.stylize(photo, model.path)))
+            entries.append((f"one_pass_{model.path.stem}", f"`--model {model.path.stem}`", _paint("fast", photo, model=model.path)))
         else:
             for mix in ([1, 0], [0.5, 0.5], [0, 1]):
                 label = ", ".join(f"{n} {w:g}" for n, w in zip(names, mix))
                 tag = "_".join(f"{w:g}".replace(".", "") for w in mix)
                 entries.append((f"one_pass_{model.path.stem}_{tag}", f"`--model {model.path.stem} --style-mix "
                                 f"{','.join(f'{w:g}' for w in mix)}` ({label})",
-                                fast.stylize(photo, model.path, style_mix=mix)))
+                                _paint("fast", photo, model=model.path, weights=mix)))
     left = Image.new("L", (photo.shape[-1], photo.shape[-2]), 0)
     ImageDraw.Draw(left).rectangle((0, 0, photo.shape[-1] // 2, photo.shape[-2]), fill=255)
     right = Image.fromarray(255 - __import__("numpy").asarray(left))
     entries += [
-        ("one_pass_adain_night", "`--method adain` with the night brushstroke style", adain.stylize(photo, [night], size=SIZE)),
-        ("one_pass_adain_ember_08", "`--method adain --alpha 0.8`, ember style", adain.stylize(photo, [ember], alpha=0.8, size=SIZE)),
+        ("one_pass_adain_night", "`--method adain` with the night brushstroke style", _paint("adain", photo, [night])),
+        ("one_pass_adain_ember_08", "`--method adain --alpha 0.8`, ember style", _paint("adain", photo, [ember], strength=0.8)),
         ("one_pass_adain_blend", "`--method adain --style-blend 1,1`, night and ember",
-         adain.stylize(photo, [night, ember], weights=[1, 1], size=SIZE)),
+         _paint("adain", photo, [night, ember], weights=[1, 1])),
         ("one_pass_adain_regions", "`--method adain --mask left --mask right`: night left, ember right",
-         adain.stylize(photo, [night, ember], masks=[left, right], size=SIZE)),
+         _paint("adain", photo, [night, ember], masks=[left, right])),
         ("one_pass_adain_luminance", "`--method adain --preserve-color luminance`, ember style",
-         adain.stylize(photo, [ember], preserve_color="luminance", size=SIZE)),
+         _paint("adain", photo, [ember], preserve_color="luminance")),
     ]
     lines = ["# One-pass methods", "",
              f"The shipped feed-forward models and AdaIN (shipped decoder) at {SIZE} px, made by",

@@ -13,7 +13,8 @@ from helpers import gradient_photo, image_folder, run_cli, stripes
 from impasto import arbitrary, images, methods
 from impasto.errors import ImpastoError
 from impasto.fast import KIND as FAST_KIND
-from impasto.fast import FastModel, FastTask, TransformerNet
+from impasto.fast import FastModel, FastTask
+from impasto.transformer import TransformerNet
 from impasto.modelfile import ModelFile, load_model, save_model
 from impasto.training import ImageFolder, TrainSettings, train
 

@@ -10,22 +10,22 @@ import pytest
 import torch
 
 from helpers import gradient_photo, stripes
-from impasto import compress as compress_module
-from impasto import fast, images, quality
-from impasto.compress import (DISTILL_SETTINGS, INT8_RECIPE, DistillTask, FrozenNet, _pad_channels_last, calibrate_int8, compress,
-                               conv_macs, load_int8, prune)
+from impasto import int8 as int8_module
+from impasto import fast, images, quality, transformer
+from impasto.compress import DISTILL_SETTINGS, DistillTask, calibrate_int8, compress, conv_macs, prune
+from impasto.int8 import INT8_RECIPE, FrozenNet, _pad_channels_last, load_int8
 from impasto.errors import ImpastoError
 from impasto.modelfile import ModelFile, load_model, save_model
 
 PHOTO = images.pil_to_tensor(gradient_photo(96, 72))
 
 
-def _trained_like(styles: int = 1, width: float = 0.5, seed: int = 0) -> fast.TransformerNet:
+def _trained_like(styles: int = 1, width: float = 0.5, seed: int = 0) -> transformer.TransformerNet:
     """A network with varied norm scales (as training leaves them), so channel importance differs."""
     torch.manual_seed(seed)
-    net = fast.TransformerNet(styles, width, output="direct")
+    net = transformer.TransformerNet(styles, width, output="direct")
     for module in net.modules():
-        if isinstance(module, fast.ConditionalInstanceNorm):
+        if isinstance(module, transformer.ConditionalInstanceNorm):
             module.scale.data = torch.rand_like(module.scale) * 2
             module.shift.data = torch.randn_like(module.shift) * 0.2
     net.out.weight.data *= 3
@@ -98,7 +98,7 @@ def test_the_distillation_texture_term_compares_the_two_paintings_features():
     folder.sample = lambda count, rng: photos[:count]
     cpu = torch.device("cpu")
 
-    def terms(student: fast.TransformerNet) -> dict[str, torch.Tensor]:
+    def terms(student: transformer.TransformerNet) -> dict[str, torch.Tensor]:
         task = DistillTask(teacher, student, folder, {}, "teacher", texture_weight=0.3)
         return task.losses(student, 2, random.Random(0), cpu, None)
 
@@ -116,7 +116,7 @@ def test_the_distillation_texture_term_compares_the_two_paintings_features():
 def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_path, monkeypatch):
     path, how = compress(model_file, tmp_path / "int8.pt", photos, int8=True, weights=[0.0, 1.0])
     assert how == "done"
-    monkeypatch.setattr(compress_module, "int8_pays", lambda config: True)  # the int8 network, whatever this CPU
+    monkeypatch.setattr(int8_module, "int8_pays", lambda config: True)  # the int8 network, whatever this CPU
     small = fast.FastModel(path)
     assert small.quantized and small.int8
     float_model = fast.FastModel(model_file, precision="fp32")
@@ -135,9 +135,9 @@ def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_pa
 def test_an_int8_file_runs_int8_only_on_a_cpu_where_it_measured_faster(model_file, photos, tmp_path, monkeypatch):
     path, _ = compress(model_file, tmp_path / "int8.pt", photos, int8=True, weights=[0.0, 1.0])
     timing = load_model(path).config["int8_timing"]
-    assert timing["cpu"] == compress_module.cpu_kind() and timing["int8_s"] > 0 and timing["float_s"] > 0
+    assert timing["cpu"] == int8_module.cpu_kind() and timing["int8_s"] > 0 and timing["float_s"] > 0
     assert fast.FastModel(path).int8 == (timing["int8_s"] < timing["float_s"])  # its own measurement, here
-    monkeypatch.setattr(compress_module, "cpu_kind", lambda: "AVX512")  # another kind: the measured rule
+    monkeypatch.setattr(int8_module, "cpu_kind", lambda: "AVX512")  # another kind: the measured rule
     elsewhere = fast.FastModel(path)
     assert elsewhere.quantized and not elsewhere.int8
     assert not any("quantized" in type(m).__module__ for m in elsewhere.network.modules())
@@ -146,10 +146,10 @@ def test_an_int8_file_runs_int8_only_on_a_cpu_where_it_measured_faster(model_fil
                                atol=1e-5, rtol=0)  # the same file's float network: the float model's picture
     with pytest.raises(ImpastoError, match="blend built in"):
         elsewhere.stylize(PHOTO, [1.0, 0.0])
-    pays = compress_module.int8_pays
+    pays = int8_module.int8_pays
     assert not pays({"quantized": INT8_RECIPE})  # no timing for this kind of CPU: the rule (not on AVX-512)
     assert pays({"quantized": INT8_RECIPE, "int8_timing": {"cpu": "AVX512", "int8_s": 0.1, "float_s": 0.2}})
-    monkeypatch.setattr(compress_module, "cpu_kind", lambda: "AVX2")
+    monkeypatch.setattr(int8_module, "cpu_kind", lambda: "AVX2")
     assert pays({"quantized": INT8_RECIPE}) == ("onednn" in torch.backends.quantized.supported_engines)
     assert not pays({"quantized": INT8_RECIPE, "int8_timing": {"cpu": "AVX2", "int8_s": 0.3, "float_s": 0.2}})
 

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from helpers import gradient_photo, image_folder, stripes
-from impasto import fast, images
+from impasto import fast, images, transformer
 from impasto.cli import main
 from impasto.errors import ImpastoError
-from impasto.fast import FastModel, FastTask, TransformerNet
+from impasto.fast import FastModel, FastTask
+from impasto.transformer import TransformerNet
 from impasto.images import as_tensor
 from impasto.modelfile import ModelFile, load_model, save_model
 from impasto.training import ImageFolder, TrainSettings, train
@@ -23,7 +24,7 @@ def _model_file(path, styles=1, width=0.25, seed=0):
     with torch.no_grad():  # give every style distinct normalisation parameters, and the output a change
         torch.nn.init.normal_(net.out.weight, std=0.05)
         for module in net.modules():
-            if isinstance(module, fast.ConditionalInstanceNorm):
+            if isinstance(module, transformer.ConditionalInstanceNorm):
                 module.scale.add_(0.3 * torch.randn_like(module.scale))
                 module.shift.add_(0.3 * torch.randn_like(module.shift))
     config = {"styles": styles, "width": width, "residual_blocks": 5, "style_names": [f"s{i}" for i in range(styles)]}
@@ -104,7 +105,7 @@ def test_cpu_inference_norm_is_instance_norm_and_keeps_the_layout():
     instance norm plus the blend's affine, per image, in channels-last, whatever the thread count
     (a cluster's workers write the same files as one machine)."""
     x = (3 * torch.randn(3, 8, 12, 16) + 1).contiguous(memory_format=torch.channels_last)
-    norm = fast.ConditionalInstanceNorm(8, styles=2)
+    norm = transformer.ConditionalInstanceNorm(8, styles=2)
     with torch.no_grad():
         norm.scale.copy_(torch.rand(2, 8) + 0.5)
         norm.shift.copy_(torch.randn(2, 8))
@@ -306,7 +307,7 @@ def test_shift_consistency_costs_a_pattern_tied_to_the_pixel_grid():
         return 0.5 * image + lattice[..., :image.shape[-2], :image.shape[-1]]
 
     shifts = {random_shift(random.Random(seed)) for seed in range(200)}
-    assert all(0 < max(s) < 8 and max(s) % fast.MULTIPLE for s in shifts) and len(shifts) == 3 * len(SHIFTS)
+    assert all(0 < max(s) < 8 and max(s) % transformer.MULTIPLE for s in shifts) and len(shifts) == 3 * len(SHIFTS)
     for shift in shifts:
         follows = shift_consistency(follows_the_picture, photo, follows_the_picture(photo), shift)
         tied = shift_consistency(tied_to_the_grid, photo, tied_to_the_grid(photo), shift)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto import fast, images
+from impasto import images, methods
 from impasto.errors import ImpastoError
 from impasto.modelfile import resolve_model
 from impasto.training import ImageFolder
@@ -113,8 +113,8 @@ def test_a_port_out_of_range_is_a_usage_error(capsys):
 @pytest.mark.parametrize("weights", [[math.inf, 1.0], [math.nan, 1.0], [-1.0, 2.0], [0.0, 0.0]])
 def test_non_finite_or_negative_blend_weights_are_refused_by_the_library(weights):
     with pytest.raises(ImpastoError, match="finite, non-negative"):
-        fast.stylize(torch.rand(1, 3, 32, 32), resolve_model("two-styles"), style_mix=weights, size=None,
-                     device="cpu", precision="fp32")
+        methods.stylize("fast", torch.rand(1, 3, 32, 32), (), methods.Request(
+            size=None, weights=weights, model=resolve_model("two-styles"), device="cpu", precision="fp32"))
 
 
 def test_a_decompression_bomb_in_a_training_folder_is_skipped_and_counted(tmp_path):

@@ -11,7 +11,8 @@ from helpers import gradient_photo, stripes
 from impasto import images, methods
 from impasto.color import rgb_to_ycbcr
 from impasto.errors import ImpastoError
-from impasto.fast import KIND, TransformerNet
+from impasto.fast import KIND
+from impasto.transformer import TransformerNet
 from impasto.methods.neighbours import nearest_neighbours
 from impasto.modelfile import ModelFile, resolve_model, save_model
 

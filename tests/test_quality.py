@@ -12,7 +12,7 @@ import torch
 from helpers import gradient_photo, stripes
 from impasto import quality
 from impasto.adain import Decoder
-from impasto.fast import TransformerNet
+from impasto.transformer import TransformerNet
 from impasto.images import as_tensor, resize
 from impasto.modelfile import ModelFile, save_model
 

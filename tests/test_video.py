@@ -13,7 +13,8 @@ from PIL import Image
 from impasto import flow, images, video
 from impasto.cli import main
 from impasto.errors import ImpastoError
-from impasto.fast import KIND, TransformerNet
+from impasto.fast import KIND
+from impasto.transformer import TransformerNet
 from impasto.modelfile import ModelFile, save_model
 from impasto.video import FeedForwardFrames, VideoSettings, open_clip, stylize_video
 
@@ -287,12 +288,12 @@ def test_cli_mistakes_and_score(tmp_path, clip_file, model_file, capsys):
 
 def test_histogram_colour_means_the_same_for_a_clip_as_for_a_still():
     """--preserve-color histogram recolours AdaIN's style to the picture, for stills and frames alike."""
-    from impasto import adain, methods
+    from impasto import methods
 
     frame = images.pil_to_tensor(gradient_photo(64, 48))
     style = images.pil_to_tensor(stripes(64))
-    still = adain.stylize(frame, [style], size=None, style_size=64, preserve_color="histogram",
-                          device="cpu", precision="fp32")
+    still = methods.stylize("adain", frame, [style], methods.Request(size=None, preserve_color="histogram",
+                                                                      device="cpu", precision="fp32")).image
     def frames(colour):
         request = methods.Request(size=None, preserve_color=colour, device="cpu", precision="fp32")
         return methods.get("adain").prepare([style], request).frames(methods.Temporal())

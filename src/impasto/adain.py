@@ -220,28 +220,6 @@ def _feature_masks(masks: Sequence[torch.Tensor] | None, padded: tuple[int, int]
     return out
 
 
-def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | images.ImageLike, *,
-            weights: Sequence[float] | None = None, masks: Sequence[images.ImageLike] | None = None,
-            alpha: float = 1.0, size: int | None = 512, style_size: int | None = 512,
-            preserve_color: str | None = None, model: str | os.PathLike | None = None,
-            device: str = "auto", precision: str = "auto",
-            max_pixels: int = images.DEFAULT_MAX_PIXELS) -> torch.Tensor:
-    """Stylize an image with AdaIN; returns ``(1, 3, H, W)`` in [0, 1] (content resized to ``size``).
-
-    ``max_pixels`` bounds every input image and the resized content and styles.
-    """
-    from .methods import Request
-    from .methods import stylize as stylize_with
-
-    if not isinstance(styles, (list, tuple)):
-        styles = [styles]
-    scale = 1.0 if size is None or style_size is None else style_size / size
-    request = Request(size=size, style_scale=scale, weights=weights, masks=masks, strength=alpha,
-                      preserve_color=preserve_color or "none", model=model, device=device, precision=precision,
-                      max_pixels=max_pixels)
-    return stylize_with("adain", content, styles, request).image
-
-
 def cached_engine(model: str | os.PathLike | None, device: str, precision: str, compile: bool = False) -> AdaIN:
     """The loaded decoder (the shipped one when ``model`` is None), cached with every other model."""
     path = Path(model) if model is not None else DEFAULT_DECODER

@@ -38,7 +38,8 @@ from torch.func import functional_call
 from . import images
 from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .errors import ImpastoError
-from .fast import MULTIPLE, ConditionalInstanceNorm, TransformerNet
+from .transformer import MULTIPLE, ConditionalInstanceNorm, TransformerNet
+from .transformer import network_from_config as transformer_from_config
 from .losses import (gram_matrix, mean_std, normalised, random_shift, relative_content_loss, relative_gram_loss,
                      shift_consistency, shift_images)
 from .modelfile import load_model, load_weights
@@ -333,12 +334,10 @@ class ArbitraryTask:
     def _start_from(self, path: str | os.PathLike) -> None:
         """Convolutions from a trained feed-forward model of the same width; the predictor's bias
         from its norms (their mean over its styles)."""
-        from .fast import network_from_config as fast_network
-
         model = load_model(path, "fast")
         if float(model.config.get("width", 0)) != self.width or model.config.get("output", "residual") != "direct":
             raise ImpastoError(f"starts only from a direct-output feed-forward model of width {self.width}", path)
-        network = fast_network(model.config, path)
+        network = transformer_from_config(model.config, path)
         load_weights(network, model.state_dict, Path(path))
         state = {k: v for k, v in network.state_dict().items() if not k.endswith(("norm.scale", "norm.shift"))}
         self.network.transformer.load_state_dict(state, strict=False)

@@ -1200,7 +1200,7 @@ def cmd_models(args: argparse.Namespace) -> int:
             continue
         mine = "" if model.path.parent == SHIPPED_DIR else f" (yours: {model.path})"
         if model.config.get("quantized"):
-            from .compress import int8_pays
+            from .int8 import int8_pays
 
             here = "" if int8_pays(model.config) else "; runs its float network on this CPU"
             mine = f" [{model.config['quantized']}{here}]{mine}"

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from . import images, runtime, tiling
 from .backbone import check_layers, min_input_size
 from .errors import ImpastoError
-from .optimize import Progress, Result
+from .results import Progress, Result
 
 #: The layers dreamt on by default, with their weights: mid-depth VGG-19 (swirls, eyes, arches).
 DEFAULT_LAYERS = {"relu4_2": 1.0}

@@ -1,15 +1,11 @@
-"""Fast style transfer (Johnson et al. 2016; Ulyanov et al. 2016; Dumoulin et al. 2017).
+"""Fast style transfer (Johnson et al. 2016; Ulyanov et al. 2016; Dumoulin et al. 2017): a trained
+model per style (or per set of styles).
 
-A small image transformation network is trained once per style (or per set of styles) against
-the optimisation method's own objective (the same backbone, content, Gram style and TV losses,
-via :class:`impasto.losses.StyleObjective`), then stylizes any image in one forward pass.
-
-The network: 9x9 conv, two stride-2 convs, five residual blocks, two nearest-upsample + conv
-stages (no transposed convs, so no checkerboard artefacts), 9x9 conv out; reflection padding;
-instance normalisation.  Its output is added to the input photo (the last conv starts at zero),
-which makes short training runs keep the photo's structure.  The normalisation is conditional (one scale/shift per style): a
-single-style network is the case N = 1, and a multi-style network blends styles at inference by
-mixing the styles' normalisation parameters.
+The image transformation network (:mod:`impasto.transformer`) is trained once against the
+optimisation method's own objective (the same backbone, content, Gram style and TV losses, via
+:class:`impasto.losses.StyleObjective`), then stylizes any image in one forward pass.  Here: the
+loaded model (:class:`FastModel`; an int8 file through :mod:`impasto.int8`), the training task
+(:class:`FastTask`) and export to ONNX / TorchScript.
 """
 
 from __future__ import annotations
@@ -31,159 +27,18 @@ from .modelfile import load_model, load_weights
 from .runtime import (autocast, cached_engine, default_encoder, resolve_device, resolve_precision, to_device,
                       weights_in_compute_dtype)
 from .training import ImageFolder, random_flip
+from .transformer import MULTIPLE, TransformerNet, network_from_config
 
 KIND = "fast"
 CONTENT_LAYERS = ("relu2_2",)  # Johnson et al.: an early layer keeps the photo's structure
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 #: Weight of the (relative) style loss against the (relative) content loss; see BENCHMARKS.md.
 DEFAULT_STYLE_WEIGHT = 3.0
-#: Two stride-2 stages: inputs are padded to a multiple of 4.
-MULTIPLE = 4
 #: Weight of the shift-consistency loss (:func:`impasto.losses.shift_consistency`) against the
 #: content loss; see BENCHMARKS.md.
 DEFAULT_SHIFT_WEIGHT = 100.0
 #: Share of each batch that the shift-consistency pass paints a second time (see BENCHMARKS.md).
 DEFAULT_SHIFT_SHARE = 1.0
-#: How the network makes its image.  "direct" (Johnson et al.): a sigmoid of the last convolution,
-#: so every pixel is painted.  "residual" (impasto 0.2): a change added to the photo, starting as
-#: the identity; trained against a Gram loss it learns to keep the photo and paste sparse strong
-#: patches over it (BENCHMARKS.md, the recipe experiments), so it is kept only to load old models.
-OUTPUTS = ("direct", "residual")
-#: The two 2x upsamplings: nearest (Johnson et al.'s resize-convolution) or bilinear (smoother inputs
-#: to the convolution after it, against a 4 px lattice; see BENCHMARKS.md).
-UPSAMPLING = ("nearest", "bilinear")
-
-
-class ConditionalInstanceNorm(nn.Module):
-    """Instance norm with a learned scale and shift per style; ``mix`` (N, styles) blends them."""
-
-    def __init__(self, channels: int, styles: int) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(styles, channels))
-        self.shift = nn.Parameter(torch.zeros(styles, channels))
-
-    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        scale = mix @ self.scale.to(mix.dtype)
-        shift = mix @ self.shift.to(mix.dtype)
-        if (x.device.type == "cpu" and x.is_contiguous(memory_format=torch.channels_last)
-                and not (x.requires_grad or torch.compiler.is_compiling() or torch.jit.is_tracing())):
-            return channels_last_instance_norm(x, scale, shift)
-        x = F.instance_norm(x, eps=1e-5)
-        return x * scale[:, :, None, None].to(x.dtype) + shift[:, :, None, None].to(x.dtype)
-
-
-def channels_last_instance_norm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
-                                eps: float = 1e-5) -> torch.Tensor:
-    """Instance norm plus each image's scale and shift, on a channels-last map seen as (N, pixels, C).
-
-    PyTorch's CPU instance norm copies a channels-last map to NCHW, and the next convolution copies
-    it back: a third of the feed-forward network's CPU time. Here the statistics are two plain means
-    (float32, the same numbers for any thread count, unlike a channels-last batch norm) and the norm
-    and the affine one multiply-add, in the input's layout. For inference only: training keeps
-    ``instance_norm`` (one backward kernel; this path was not measured there), and so do compiled,
-    traced and exported graphs (the compiler fuses it; ONNX has the operator; a trace must not fix
-    the batch size)."""
-    n, c, h, w = x.shape
-    pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view of a channels-last map
-    mean = pixels.mean(1, keepdim=True, dtype=torch.float32)
-    var = (pixels - mean).square().mean(1, keepdim=True)
-    gain = scale[:, None, :] * torch.rsqrt(var + eps)
-    out = torch.addcmul((shift[:, None, :] - mean * gain).to(x.dtype), pixels, gain.to(x.dtype))
-    return out.reshape(n, h, w, c).permute(0, 3, 1, 2)
-
-
-class ConvNorm(nn.Module):
-    """(optional 2x nearest upsample) -> reflection-padded conv -> conditional instance norm -> (ReLU)."""
-
-    def __init__(self, cin: int, cout: int, kernel: int, styles: int, stride: int = 1,
-                 upsample: str | None = None, relu: bool = True) -> None:
-        super().__init__()
-        self.upsample = upsample  # None, "nearest" or "bilinear"
-        self.conv = nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, padding_mode="reflect")
-        self.norm = ConditionalInstanceNorm(cout, styles)
-        self.relu = relu
-
-    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        if self.upsample == "bilinear":
-            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-        elif self.upsample:
-            x = F.interpolate(x, scale_factor=2.0, mode="nearest")
-        x = self.norm(self.conv(x), mix)
-        return F.relu(x) if self.relu else x
-
-
-class Residual(nn.Module):
-    """x + conv-norm-relu-conv-norm(x); ``inner`` channels between the two convolutions (pruning
-    narrows them)."""
-
-    def __init__(self, channels: int, styles: int, inner: int | None = None) -> None:
-        super().__init__()
-        inner = inner or channels
-        self.first = ConvNorm(channels, inner, 3, styles)
-        self.second = ConvNorm(inner, channels, 3, styles, relu=False)
-
-    def forward(self, x: torch.Tensor, mix: torch.Tensor) -> torch.Tensor:
-        return x + self.second(self.first(x, mix), mix)
-
-
-class TransformerNet(nn.Module):
-    """The image transformation network; ``width`` scales every channel count (0.5 = 4x fewer FLOPs).
-
-    ``channels`` (the three stages' widths) and ``inner`` (each residual block's middle width), when
-    given, replace what ``width`` implies: a pruned network (:mod:`impasto.compress`) has its own."""
-
-    def __init__(self, styles: int = 1, width: float = 1.0, residual_blocks: int = 5, output: str = "direct",
-                 upsample: str = "nearest", channels: Sequence[int] | None = None,
-                 inner: Sequence[int] | None = None) -> None:
-        super().__init__()
-        if styles < 1:
-            raise ImpastoError("a network needs at least one style")
-        if not 0.125 <= width <= 4:
-            raise ImpastoError(f"width must be between 0.125 and 4, got {width}")
-        if output not in OUTPUTS:
-            raise ImpastoError(f"unknown network output {output!r}; choose {' or '.join(OUTPUTS)}")
-        if upsample not in UPSAMPLING:
-            raise ImpastoError(f"unknown upsampling {upsample!r}; choose {' or '.join(UPSAMPLING)}")
-        self.output = output
-        self.upsample = upsample
-        c1, c2, c3 = channels or [max(4, round(c * width)) for c in (32, 64, 128)]
-        inner = list(inner or [c3] * residual_blocks)
-        if len(inner) != residual_blocks:
-            raise ImpastoError(f"{len(inner)} inner widths for {residual_blocks} residual blocks")
-        self.styles = styles
-        self.down = nn.ModuleList([
-            ConvNorm(3, c1, 9, styles), ConvNorm(c1, c2, 3, styles, stride=2), ConvNorm(c2, c3, 3, styles, stride=2),
-        ])
-        self.blocks = nn.ModuleList([Residual(c3, styles, width) for width in inner])
-        self.up = nn.ModuleList([
-            ConvNorm(c3, c2, 3, styles, upsample=upsample), ConvNorm(c2, c1, 3, styles, upsample=upsample),
-        ])
-        self.out = nn.Conv2d(c1, 3, 9, padding=4, padding_mode="reflect")
-        if output == "residual":  # zero-initialised: starts as the identity (the photo)
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
-
-    def forward(self, image: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
-        """``image`` (N, 3, H, W) in [0, 1], H and W multiples of 4; ``mix`` (N, styles) or (styles,)."""
-        n = image.shape[0]
-        if mix is None:
-            mix = torch.zeros(n, self.styles, device=image.device)
-            mix[:, 0] = 1.0
-        elif mix.dim() == 1:
-            mix = mix.unsqueeze(0).expand(n, -1)
-        mix = mix.to(device=image.device, dtype=torch.float32)
-        x = image
-        for layer in self.down:
-            x = layer(x, mix)
-        for block in self.blocks:
-            x = block(x, mix)
-        for layer in self.up:
-            x = layer(x, mix)
-        if self.output == "residual":
-            return image + self.out(x)
-        return torch.sigmoid(self.out(x).float())
-
-
 # ------------------------------------------------------------------------------------- inference
 
 
@@ -199,10 +54,10 @@ class FastModel:
         self.quantized = config.get("quantized")
         self.device = resolve_device(device)
         #: an int8 file runs int8 only on a CPU where that pays; elsewhere its float network (a GPU, or a
-        #: CPU whose float kernels beat its int8 ones: compress.int8_pays)
+        #: CPU whose float kernels beat its int8 ones: int8.int8_pays)
         self.int8 = False
         if self.quantized:
-            from .compress import int8_pays, load_int8
+            from .int8 import int8_pays, load_int8
 
             self.int8 = self.device.type == "cpu" and int8_pays(config)
             self.network, self.frozen_mix = load_int8(self.network, model.state_dict, config, path, int8=self.int8)
@@ -254,31 +109,9 @@ class FastModel:
         return out.float()[..., :h, :w].clamp(0, 1).cpu()
 
 
-def network_from_config(config: dict[str, Any], path: str | os.PathLike | None = None) -> TransformerNet:
-    """The (untrained) network a model file's configuration describes."""
-    try:
-        return TransformerNet(int(config["styles"]), float(config["width"]), int(config.get("residual_blocks", 5)),
-                              str(config.get("output", "residual")), str(config.get("upsample", "nearest")),
-                              config.get("channels"), config.get("inner"))
-    except (KeyError, TypeError, ValueError):
-        raise ImpastoError("model file has an incomplete configuration", path) from None
-
-
 def cached_model(path: str | os.PathLike, device: str = "auto", precision: str = "auto",
                  compile: bool = False) -> FastModel:
     return cached_engine(FastModel, path, device, precision, compile=compile)
-
-
-def stylize(content: images.ImageLike, model: str | os.PathLike, *, style_mix: Sequence[float] | None = None,
-            size: int | None = 512, preserve_color: str | None = None, device: str = "auto",
-            precision: str = "auto", max_pixels: int = images.DEFAULT_MAX_PIXELS) -> torch.Tensor:
-    """Stylize one image with a trained model; ``(1, 3, H, W)`` in [0, 1] (``max_pixels`` bounds input and output)."""
-    from .methods import Request
-    from .methods import stylize as stylize_with
-
-    request = Request(size=size, weights=style_mix, preserve_color=preserve_color or "none", model=model,
-                      device=device, precision=precision, max_pixels=max_pixels)
-    return stylize_with("fast", content, (), request).image
 
 
 # -------------------------------------------------------------------------------------- training

@@ -243,11 +243,11 @@ class SlicedWassersteinLoss:
             if projected.shape[1] == 0:
                 return features.new_zeros((), dtype=torch.float32)
         values = torch.sort(projected, dim=1).values
-        quantiles = _resample(target, values.shape[1])
+        quantiles = resample_quantiles(target, values.shape[1])
         return torch.mean((values - quantiles) ** 2) / features.shape[1]
 
 
-def _resample(sorted_values: torch.Tensor, count: int) -> torch.Tensor:
+def resample_quantiles(sorted_values: torch.Tensor, count: int) -> torch.Tensor:
     """Linearly interpolated quantiles of sorted ``(N, M, K)`` values at ``count`` points."""
     m = sorted_values.shape[1]
     if m == count:

@@ -14,7 +14,7 @@ import functools
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -28,6 +28,7 @@ from .color import match_histogram, match_luminance, transfer_luminance
 from . import tiling
 from .runtime import (PRECISIONS, autocast, check_cancelled, compiled_network, cpu_has_fast_bf16,  # noqa: F401
                       frozen_network, get_backbone, resolve_device, resolve_precision)
+from .results import Progress, Result
 from .losses import STYLE_LOSSES, GramLoss, StyleObjective, StyleTarget, TemporalTarget, make_style_loss, mask_pyramid, normalised, resize_mask
 
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -155,35 +156,6 @@ class StyleSettings:
             raise ImpastoError(f"{len(self.masks)} masks given for {n_styles} style images; give one mask per style")
         if isinstance(self.init, str) and self.init not in ("content", "noise") and not os.path.exists(self.init):
             raise ImpastoError("init must be 'content', 'noise' or an image file; file not found", self.init)
-
-
-@dataclass
-class Progress:
-    """What a step callback sees after each iteration."""
-
-    iteration: int  # counted over all pyramid levels
-    iterations: int  # planned over all pyramid levels
-    evaluations: int
-    terms: dict[str, float]
-    image: torch.Tensor  # current pixels (1, 3, H, W), not clamped; do not modify
-    level: int = 1
-    levels: int = 1
-
-
-@dataclass
-class Result:
-    """The outcome of a run: the image (clamped to [0, 1], on the CPU) and how it ended."""
-
-    image: torch.Tensor
-    iterations: int
-    evaluations: int
-    terms: dict[str, float]
-    stop_reason: str  # "iterations", "converged", "interrupted" or "non-finite"
-    seconds: float
-    history: list[float] = field(default_factory=list)
-
-    def to_pil(self) -> Image.Image:
-        return images.tensor_to_pil(self.image)
 
 
 class NonFiniteLoss(Exception):
@@ -431,7 +403,7 @@ def _calm(history: list[float], total: float, span: int, tolerance: float, calm:
     return calm + span if change < tolerance else 0
 
 
-def _optimize(
+def optimize_level(
     model: VGG,
     objective: StyleObjective,
     start: torch.Tensor,
@@ -499,7 +471,7 @@ def _optimize_on_device(
     compose: Callable[[torch.Tensor], torch.Tensor] | None = None,
     first_step: float | None = None,
 ) -> tuple[torch.Tensor, int, int, dict[str, float], str, list[float]]:
-    """:func:`_optimize` with :class:`impasto.lbfgs.DeviceLBFGS`: one evaluation per iteration, and
+    """:func:`optimize_level` with :class:`impasto.lbfgs.DeviceLBFGS`: one evaluation per iteration, and
     the loss read back (progress, convergence, a non-finite start) only every ``read_every``
     iterations, so a GPU is never left waiting for Python in between.  Convergence: the relative
     change per iteration, averaged between two reads, below the tolerance for ``patience``
@@ -633,7 +605,7 @@ def run(
                                      pixels, level, len(plan)))
 
             start = tiling.crop(canvas, box).to(device)
-            result, iterations, evaluations, terms, stop_reason, level_history = _optimize(
+            result, iterations, evaluations, terms, stop_reason, level_history = optimize_level(
                 model, objective, start, level_settings, cast, report, compose)
             weight = tiling.blend_weight(box, height, width, settings.tile_size, settings.tile_overlap)
             tiling.paste(canvas, result.clamp(0, 1).float().cpu(), box, weight)

@@ -42,7 +42,7 @@ from typing import Callable
 
 import torch
 
-from .losses import _resample, shift_consistency
+from .losses import resample_quantiles, shift_consistency
 from .runtime import default_encoder
 
 CONTENT_LAYER = "relu4_2"
@@ -74,7 +74,7 @@ def sliced_wasserstein(features: torch.Tensor, target: torch.Tensor, seed: int =
     ours = features.float().flatten(2).transpose(1, 2) @ projection  # (1, positions, directions)
     theirs = target.float().flatten(2).transpose(1, 2) @ projection
     ours = torch.sort(ours, dim=1).values
-    theirs = _resample(torch.sort(theirs, dim=1).values, ours.shape[1])
+    theirs = resample_quantiles(torch.sort(theirs, dim=1).values, ours.shape[1])
     return torch.mean((ours - theirs) ** 2)
 
 

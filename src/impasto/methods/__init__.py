@@ -25,7 +25,7 @@ import torch
 from .. import images
 from ..color import METHODS as COLOR_MODES
 from ..errors import ImpastoError
-from ..optimize import Progress, Result
+from ..results import Progress, Result
 
 if TYPE_CHECKING:
     from ..video import FrameStylizer

@@ -39,7 +39,7 @@ from ..backbone import VGG
 from ..color import match_histogram, transfer_luminance
 from ..errors import ImpastoError
 from ..losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
-from ..optimize import StyleSettings, _optimize
+from ..optimize import StyleSettings, optimize_level
 from ..runtime import default_encoder, frozen_network, resolve_device, resolve_precision
 from . import Progress, Request, Result, Temporal, check
 
@@ -62,7 +62,7 @@ class NeighbourSettings:
     statistics: float = 10.0  # weight of the styles' Gram matrices (global statistics) beside the neighbours
     magnitude: float = 1.0  # weight of the features' lengths beside their directions
     colour_step: bool = True
-    first_step: float | None = 0.005  # each level's first L-BFGS step: mean pixel change (see optimize._optimize)
+    first_step: float | None = 0.005  # each level's first L-BFGS step: mean pixel change (see optimize.optimize_level)
     chunk: int = 1 << 24  # similarity scores computed at once (64 MiB of fp32): bounds memory at any size
 
     def validate(self) -> None:
@@ -375,7 +375,7 @@ class NeighbourPainter:
                                 for k, (weight, bank) in enumerate(zip(self.weights, banks))]
         steps = StyleSettings(iterations=iterations, optimizer="lbfgs", tolerance=self.settings.tolerance,
                               patience=self.settings.patience)
-        return _optimize(self.model, objective, canvas.to(self.device).contiguous(), steps, self.cast, report,
+        return optimize_level(self.model, objective, canvas.to(self.device).contiguous(), steps, self.cast, report,
                          first_step=self.settings.first_step)
 
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
