@@ -125,6 +125,9 @@ class Method(Protocol):
     one_pass: bool  # a single forward pass (fit for a camera), not an optimisation
     default_strength: float  # the strength used when the request gives none
     options: type | None  # its own settings dataclass, or None
+    #: the fields of ``options`` for the quickest run that still goes through every stage (tests,
+    #: smoke checks); empty for a method without options
+    quick_options: dict[str, Any]
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> Painter:
         ...

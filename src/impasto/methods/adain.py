@@ -26,6 +26,7 @@ class AdaINMethod:
     default_strength = 1.0
     one_pass = True
     options = None
+    quick_options: dict = {}
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "AdaINPainter":
         check(self, styles, request)

@@ -29,6 +29,7 @@ class Arbitrary:
     default_strength = 1.0
     one_pass = True
     options = None
+    quick_options: dict = {}
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "ArbitraryPainter":
         check(self, styles, request)

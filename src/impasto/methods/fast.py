@@ -29,6 +29,7 @@ class FeedForward:
     default_strength = 1.0
     one_pass = True
     options = None
+    quick_options: dict = {}
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "FeedForwardPainter":
         check(self, styles, request)

@@ -317,6 +317,7 @@ class Neighbours:
     default_strength = 0.7  # measured: style and content both nearer than the optimisation method's
     one_pass = False
     options = NeighbourSettings
+    quick_options = {"iterations": 2, "pyramid_min": 1 << 20}  # one level
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "NeighbourPainter":
         check(self, styles, request)

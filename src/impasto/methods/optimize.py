@@ -42,6 +42,7 @@ class Optimize:
     default_strength = 0.5  # the style loss's own default weight (the log scale's middle)
     one_pass = False
     options = StyleSettings
+    quick_options = {"iterations": 2, "pyramid": 1}
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "OptimizePainter":
         check(self, styles, request)
