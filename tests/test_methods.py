@@ -180,6 +180,15 @@ def test_a_prepared_painter_paints_many_photos_alike(name, two_style_model):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_paint_many_paints_each_photo_as_paint_does(name, two_style_model):
+    method, styles, request = _setup(name, two_style_model)
+    painter = method.prepare(styles, request)
+    photos = [request.load(_photo()), request.load(_photo().flip(-1))]
+    for one, many in zip(photos, painter.paint_many(photos)):
+        torch.testing.assert_close(many, painter.paint(one).image, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_every_method_stylizes_video_frames_with_a_recipe(name, two_style_model):
     method, styles, request = _setup(name, two_style_model, size=None)
     stylizer = method.prepare(styles, request).frames(methods.Temporal(iterations=1))

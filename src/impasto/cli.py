@@ -838,7 +838,7 @@ def _paint_batch(args: argparse.Namespace, method, painter, sources: list[Path],
     started, done, skipped, failed = time.perf_counter(), 0, 0, 0
     bar = _Bar(args.quiet, "img", len(sources))
     # one-pass painters take several loaded photos of one size per network call (8 on a GPU)
-    batch = painter.request.frame_batch() if hasattr(painter, "paint_many") else 1
+    batch = painter.request.frame_batch() if method.one_pass else 1
     waiting: dict[tuple, list[tuple[Path, "torch.Tensor"]]] = {}  # loaded photos by size
 
     def paint_waiting(shape: tuple) -> None:

@@ -111,6 +111,10 @@ class Painter(Protocol):
         raises KeyboardInterrupt the work stops and the result is the image so far, ``stop_reason``
         ``"interrupted"``."""
 
+    def paint_many(self, contents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Loaded photos of one size (``request.load``), each painted as :meth:`paint` paints it: a
+        one-pass method in one network call, an optimisation one after the other."""
+
     def frames(self, temporal: Temporal) -> "FrameStylizer":
         """A stylizer for the frames of one clip."""
 
@@ -222,6 +226,17 @@ def stylize(method: str, content: images.ImageLike, styles: Sequence[images.Imag
             request: Request | None = None, on_step: Callable[[Progress], None] | None = None) -> Result:
     """Stylize one photo with the method called ``method``; see :class:`Request`."""
     return get(method).prepare(styles, request or Request()).paint(content, on_step)
+
+
+def one_by_one(painter: Painter, contents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """``paint_many`` of a method that paints one photo at a time (Ctrl-C stops the whole batch)."""
+    painted = []
+    for content in contents:
+        result = painter.paint(content)
+        if result.stop_reason == "interrupted":
+            raise KeyboardInterrupt
+        painted.append(result.image)
+    return painted
 
 
 def one_step(work: Callable[[], torch.Tensor], on_step: Callable[[Progress], None] | None,

@@ -41,7 +41,7 @@ from ..errors import ImpastoError
 from ..losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
 from ..optimize import StyleSettings, optimize_level
 from ..runtime import default_encoder, frozen_network, resolve_device, resolve_precision
-from . import Progress, Request, Result, Temporal, check
+from . import Progress, Request, Result, Temporal, check, one_by_one
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 #: The hypercolumn grid: one cell per 4x4 pixels (the relu3_1 grid of VGG-19).
@@ -425,6 +425,9 @@ class NeighbourPainter:
         elif self.settings.colour_step and r.preserve_color == "none" and self.masks is None:
             image = colour_step(image, self.styles, self.weights, self.strength)
         return Result(image.clamp(0, 1), done, evaluations, terms, stop_reason, time.perf_counter() - started)
+
+    def paint_many(self, contents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return one_by_one(self, contents)
 
     def frames(self, temporal: Temporal) -> "NeighbourFrames":
         return NeighbourFrames(self, temporal)

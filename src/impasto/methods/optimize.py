@@ -16,7 +16,7 @@ import torch
 from .. import images
 from ..losses import TemporalTarget
 from ..optimize import StyleSettings, run
-from . import Progress, Request, Result, Temporal, check
+from . import Progress, Request, Result, Temporal, check, one_by_one
 
 #: Temporal loss weight of Ruder et al.'s setting, for pixels in 0-255 units.
 TEMPORAL_WEIGHT = 20.0
@@ -60,6 +60,9 @@ class OptimizePainter:
         if side is None:
             side = max(images.as_tensor(content, self.request.max_pixels).shape[-2:])
         return run(content, self.styles, settings_for(self.request, side), on_step)
+
+    def paint_many(self, contents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return one_by_one(self, contents)
 
     def frames(self, temporal: Temporal) -> "OptimizeFrames":
         styles = [images.as_tensor(style, self.request.max_pixels) for style in self.styles]
