@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from . import images, runtime, tiling
 from .backbone import check_layers, min_input_size
 from .errors import ImpastoError
+from .optimize import LevelOutcome, LevelReport, coarse_to_fine
 from .results import Progress, Result
 
 #: The layers dreamt on by default, with their weights: mid-depth VGG-19 (swirls, eyes, arches).
@@ -171,18 +172,21 @@ class Dreamer:
             region = torch.stack([F.interpolate(m, size=(height, width), mode="bilinear", align_corners=False)
                                   for m in loaded]).amax(0).to(self.device)
         sizes = octave_sizes(height, width, s.octaves, s.octave_scale, smallest=max(32, smallest))
-        total = len(sizes) * s.iterations
         generator = torch.Generator().manual_seed(s.seed)
         step = BASE_STEP * s.strength
         detail = torch.zeros(1, 3, *sizes[0], device=self.device)
-        image = base
-        done, value, stop_reason = 0, 0.0, "iterations"
-        try:
-            for level, (h, w) in enumerate(sizes, start=1):
-                shrunk = images.resize(base, (h, w)) if (h, w) != (height, width) else base
-                detail = images.resize(detail, (h, w)) if detail.shape[-2:] != (h, w) else detail
-                where = None if region is None else images.resize(region, (h, w))
-                image = (shrunk + detail).clamp(0, 1)
+        image, value = base, 0.0
+
+        def dream_octave(level: int, size: tuple[int, int], report: LevelReport) -> LevelOutcome:
+            """One octave: the photo at this size plus what the smaller octaves added, dreamt on."""
+            nonlocal detail, image, value
+            h, w = size
+            shrunk = images.resize(base, (h, w)) if (h, w) != (height, width) else base
+            detail = images.resize(detail, (h, w)) if detail.shape[-2:] != (h, w) else detail
+            where = None if region is None else images.resize(region, (h, w))
+            image = (shrunk + detail).clamp(0, 1)
+            done = 0
+            try:
                 for _ in range(s.iterations):
                     dy, dx = (torch.randint(-s.jitter, s.jitter + 1, (2,), generator=generator).tolist()
                               if s.jitter else (0, 0))
@@ -193,16 +197,19 @@ class Dreamer:
                         grad = grad * where
                     image = (image + step * grad).clamp(0, 1)
                     done += 1
-                    if on_step is not None:
-                        on_step(Progress(done, total, done, {"objective": value}, image, level, len(sizes)))
-                detail = image - shrunk
-        except KeyboardInterrupt:
-            stop_reason = "interrupted"
-            detail = image - images.resize(base, tuple(image.shape[-2:]))
+                    report(done, done, {"objective": value}, image)
+            except KeyboardInterrupt:
+                detail = image - images.resize(base, tuple(image.shape[-2:]))
+                return LevelOutcome(done, done, {"objective": value}, "interrupted")
+            detail = image - shrunk
+            return LevelOutcome(done, done, {"objective": value}, "iterations")
+
+        total = coarse_to_fine(sizes, dream_octave, len(sizes) * s.iterations, on_step)
         if detail.shape[-2:] != (height, width):
             detail = images.resize(detail, (height, width))
         out = (base + detail).clamp(0, 1).float().cpu()
-        return Result(out, done, done, {"objective": value}, stop_reason, time.perf_counter() - started)
+        return Result(out, total.iterations, total.iterations, {"objective": value}, total.stop_reason,
+                      time.perf_counter() - started)
 
 
 def dream(photo: images.ImageLike, settings: DreamSettings | None = None, *, size: int | None = None,

@@ -14,8 +14,8 @@ import functools
 import math
 import os
 import time
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Sequence, TypeVar
 
 import torch
 from PIL import Image
@@ -40,6 +40,20 @@ OPTIMIZERS = tuple(DEFAULT_LEARNING_RATES)
 
 
 MIN_TILE = 64
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """How one level's pixels are optimised, apart from what for: shared by the optimisation method
+    and neural neighbours (:func:`optimize_level`)."""
+
+    iterations: int = 50
+    optimizer: str = "lbfgs"
+    learning_rate: float | None = None  # None: the optimizer's default (DEFAULT_LEARNING_RATES)
+    tolerance: float = 1e-5  # stop when the relative loss change per iteration stays below this ...
+    patience: int = 10  # ... for this many iterations
+    ema: float | None = None  # the decay of a moving average of the iterates (None: none)
+    read_every: int | None = None  # lbfgs-device: read the loss back every N iterations; None: 1 on CPUs, 10 elsewhere
 
 
 @dataclass
@@ -101,6 +115,11 @@ class StyleSettings:
         if self.ema is None:
             return 0.9 if optimizer == "adam" else None
         return self.ema or None
+
+    def solver(self) -> SolverSettings:
+        """The solver part of these settings, resolved (optimizer, its learning rate and average)."""
+        return SolverSettings(self.iterations, self.resolved_optimizer(), self.learning_rate, self.tolerance,
+                              self.patience, self.resolved_ema(), self.read_every)
 
     def validate(self, n_styles: int) -> None:
         """Raise :class:`ImpastoError` for any value that cannot work."""
@@ -407,7 +426,7 @@ def optimize_level(
     model: VGG,
     objective: StyleObjective,
     start: torch.Tensor,
-    settings: StyleSettings,
+    settings: SolverSettings,
     cast: Callable,
     report: Callable[[int, int, dict[str, float], torch.Tensor], None],
     compose: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -419,7 +438,7 @@ def optimize_level(
     and moves the pixels by 1/N in all (N = their number), so its line search spends several
     evaluations growing the step; a level that starts from a good picture knows the scale.
     """
-    name = settings.resolved_optimizer()
+    name = settings.optimizer
     if name == "lbfgs-device":
         return _optimize_on_device(model, objective, start, settings, cast, report, compose, first_step)
     image = start.clone().requires_grad_(True)
@@ -427,7 +446,7 @@ def optimize_level(
     optimizer = make_optimizer(name, [image], lr * image.numel() * first_step if first_step and name == "lbfgs" else lr)
     evaluate = Evaluator(model, objective, image, cast, unit_gradient=name == "sgd", compose=compose)
     last_good = image.detach().clone()
-    decay = settings.resolved_ema()
+    decay = settings.ema
     average, average_weight = torch.zeros_like(last_good), 0.0
     history: list[float] = []
     stop_reason, calm, iteration = "iterations", 0, 0
@@ -465,7 +484,7 @@ def _optimize_on_device(
     model: VGG,
     objective: StyleObjective,
     start: torch.Tensor,
-    settings: StyleSettings,
+    settings: SolverSettings,
     cast: Callable,
     report: Callable[[int, int, dict[str, float], torch.Tensor], None],
     compose: Callable[[torch.Tensor], torch.Tensor] | None = None,
@@ -518,6 +537,48 @@ def _optimize_on_device(
     return solver.point.detach().clone(), iteration, evaluate.evaluations, terms, stop_reason, history
 
 
+#: what a level reports after each iteration: (iteration, evaluations) counted within the level,
+#: the loss terms, the pixels
+LevelReport = Callable[[int, int, dict[str, float], torch.Tensor], None]
+Level = TypeVar("Level")
+
+
+@dataclass
+class LevelOutcome:
+    """What one level (all of its tiles) did, or the totals of a coarse-to-fine run."""
+
+    iterations: int
+    evaluations: int
+    terms: dict[str, float]
+    stop_reason: str
+    history: list[float] = field(default_factory=list)
+
+
+def coarse_to_fine(levels: Sequence[Level], paint_level: Callable[[int, Level, LevelReport], LevelOutcome],
+                   planned: int, on_step: Callable[[Progress], None] | None) -> LevelOutcome:
+    """The coarse-to-fine loop of the pixel-optimising methods (optimisation, neural neighbours,
+    DeepDream's octaves): ``paint_level(level, item, report)`` works one level (starting from the
+    picture the previous level left, which it keeps), ``report`` turns its in-level counts into
+    :class:`Progress` over the whole run (``planned`` iterations in all) for ``on_step``.  Stops after
+    a level that was interrupted or went non-finite; returns the totals, with the last level's terms
+    and stop reason."""
+    done = evaluations = 0
+    history: list[float] = []
+    outcome = LevelOutcome(0, 0, {}, "iterations")
+    for level, item in enumerate(levels, start=1):
+        def report(iteration: int, count: int, terms: dict[str, float], pixels: torch.Tensor,
+                   level: int = level, offset: int = done, before: int = evaluations) -> None:
+            if on_step is not None:
+                on_step(Progress(offset + iteration, planned, before + count, terms, pixels, level, len(levels)))
+
+        outcome = paint_level(level, item, report)
+        done, evaluations = done + outcome.iterations, evaluations + outcome.evaluations
+        history += outcome.history
+        if outcome.stop_reason in ("interrupted", "non-finite"):
+            break
+    return LevelOutcome(done, evaluations, outcome.terms, outcome.stop_reason, history)
+
+
 def run(
     content: images.ImageLike,
     styles: Sequence[images.ImageLike],
@@ -563,11 +624,10 @@ def run(
 
     started = time.perf_counter()
     image: torch.Tensor | None = None
-    done_iterations = done_evaluations = 0
-    history: list[float] = []
-    terms: dict[str, float] = {}
-    stop_reason = "iterations"
-    for level, ((level_size, level_iterations), boxes) in enumerate(zip(plan, level_tiles), start=1):
+
+    def paint_level(level: int, step: tuple[tuple[int, int], list[tiling.Box]], report: LevelReport) -> LevelOutcome:
+        nonlocal image
+        (level_size, level_iterations), boxes = step
         level_settings = dataclasses.replace(settings, size=level_size, iterations=level_iterations)
         content_t, style_ts = prepare(content_full, styles_full, level_settings, needed, labels)
         height, width = content_t.shape[-2:]
@@ -578,6 +638,7 @@ def run(
         level_masks = None if masks_full is None else [resize_mask(mask, (height, width)) for mask in masks_full]
         targets = style_statistics(model, [s.to(device) for s in style_ts], level_settings, cast,
                                    blend_targets=level_masks is None)
+        outcome = LevelOutcome(0, 0, {}, "iterations")
         for box in boxes:
             # A tile is optimised inside a window of fixed surrounding pixels, so that the network
             # sees the neighbouring image instead of padding; the losses' style region is the tile.
@@ -596,33 +657,30 @@ def run(
             ]
             surroundings = tiling.crop(canvas, window).to(device)
             compose = None if window == box else functools.partial(tiling.insert, surroundings, inner)
-            offset, evaluations_before = done_iterations, done_evaluations
 
-            def report(iteration: int, evaluations: int, step_terms: dict[str, float], pixels: torch.Tensor,
-                       level: int = level, offset: int = offset, evaluations_before: int = evaluations_before) -> None:
-                if on_step is not None:
-                    on_step(Progress(offset + iteration, planned, evaluations_before + evaluations, step_terms,
-                                     pixels, level, len(plan)))
+            def tile_report(iteration: int, count: int, terms: dict[str, float], pixels: torch.Tensor,
+                            offset: int = outcome.iterations, before: int = outcome.evaluations) -> None:
+                report(offset + iteration, before + count, terms, pixels)
 
             start = tiling.crop(canvas, box).to(device)
-            result, iterations, evaluations, terms, stop_reason, level_history = optimize_level(
-                model, objective, start, level_settings, cast, report, compose)
+            result, iterations, evaluations, terms, stop_reason, tile_history = optimize_level(
+                model, objective, start, level_settings.solver(), cast, tile_report, compose)
             weight = tiling.blend_weight(box, height, width, settings.tile_size, settings.tile_overlap)
             tiling.paste(canvas, result.clamp(0, 1).float().cpu(), box, weight)
-            done_iterations += iterations
-            done_evaluations += evaluations
-            history += level_history
+            outcome = LevelOutcome(outcome.iterations + iterations, outcome.evaluations + evaluations, terms,
+                                   stop_reason, outcome.history + tile_history)
             if stop_reason in ("interrupted", "non-finite"):
                 break
         image = canvas
-        if stop_reason in ("interrupted", "non-finite"):
-            break
+        return outcome
+
+    total = coarse_to_fine(list(zip(plan, level_tiles)), paint_level, planned, on_step)
     assert image is not None
     output = images.resize(image, tuple(final_content.shape[-2:]))
     if settings.preserve_color == "luminance":
         output = transfer_luminance(output, final_content)
-    return Result(output, done_iterations, done_evaluations, terms, stop_reason,
-                  time.perf_counter() - started, history)
+    return Result(output, total.iterations, total.evaluations, total.terms, total.stop_reason,
+                  time.perf_counter() - started, total.history)
 
 
 def stylize(

@@ -39,7 +39,7 @@ from ..backbone import VGG
 from ..color import match_histogram, transfer_luminance
 from ..errors import ImpastoError
 from ..losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
-from ..optimize import StyleSettings, optimize_level
+from ..optimize import LevelOutcome, LevelReport, SolverSettings, coarse_to_fine, optimize_level
 from ..runtime import default_encoder, frozen_network, resolve_device, resolve_precision
 from . import Progress, Request, Result, Temporal, check, one_by_one
 
@@ -374,8 +374,8 @@ class NeighbourPainter:
         objective.statistics = [(weight, bank.grams, None if self.masks is None else
                                  resize_mask(self.masks[k], (h, w)).to(self.device))
                                 for k, (weight, bank) in enumerate(zip(self.weights, banks))]
-        steps = StyleSettings(iterations=iterations, optimizer="lbfgs", tolerance=self.settings.tolerance,
-                              patience=self.settings.patience)
+        steps = SolverSettings(iterations=iterations, optimizer="lbfgs", tolerance=self.settings.tolerance,
+                               patience=self.settings.patience)
         return optimize_level(self.model, objective, canvas.to(self.device).contiguous(), steps, self.cast, report,
                          first_step=self.settings.first_step)
 
@@ -397,34 +397,30 @@ class NeighbourPainter:
         plan = level_plan(side, self.settings.iterations, self.settings.pyramid_min)
         if init is not None:
             plan = [(side, iterations or self.settings.iterations)]
-        planned = sum(n for _, n in plan)
-        image, done, evaluations, terms, stop_reason = None, 0, 0, {}, "iterations"
-        for level, (level_side, iterations) in enumerate(plan, start=1):
+        image: torch.Tensor | None = None
+
+        def paint_level(level: int, step: tuple[int, int], report: LevelReport) -> LevelOutcome:
+            nonlocal image
+            level_side, iterations = step
             content_t = images.resize(full, images.scaled_size(*full.shape[-2:], level_side))
             if image is None:
                 canvas = content_t if init is None else images.resize(init, tuple(content_t.shape[-2:]))
             else:
                 canvas = images.resize(image, tuple(content_t.shape[-2:]))
-            offset, evaluations_before = done, evaluations
-
-            def report(iteration: int, count: int, step_terms: dict, pixels: torch.Tensor, level: int = level,
-                       offset: int = offset, before: int = evaluations_before) -> None:
-                if on_step is not None:
-                    on_step(Progress(offset + iteration, planned, before + count, step_terms, pixels, level, len(plan)))
-
             result, iterations_run, count, terms, stop_reason, _ = self._level(
                 content_t, canvas, iterations, recolour_to, report, temporal if level == len(plan) else ())
             image = result.clamp(0, 1).float().cpu()
-            done, evaluations = done + iterations_run, evaluations + count
-            if stop_reason in ("interrupted", "non-finite"):
-                break
+            return LevelOutcome(iterations_run, count, terms, stop_reason)
+
+        total = coarse_to_fine(plan, paint_level, sum(n for _, n in plan), on_step)
         assert image is not None
         image = images.resize(image, tuple(full.shape[-2:]))
         if r.preserve_color == "luminance":
             image = transfer_luminance(image, full)
         elif self.settings.colour_step and r.preserve_color == "none" and self.masks is None:
             image = colour_step(image, self.styles, self.weights, self.strength)
-        return Result(image.clamp(0, 1), done, evaluations, terms, stop_reason, time.perf_counter() - started)
+        return Result(image.clamp(0, 1), total.iterations, total.evaluations, total.terms, total.stop_reason,
+                      time.perf_counter() - started)
 
     def paint_many(self, contents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return one_by_one(self, contents)
