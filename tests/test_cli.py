@@ -202,3 +202,12 @@ def test_version_and_the_command_list_start_without_pytorch():
              "print(codes, 'torch' in sys.modules, 'compress' in out.getvalue())")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.strip() == "[0, 0] False True", done.stderr
+
+
+@pytest.mark.parametrize("flags, flag", [(["--tile-size", "10"], "--tile-size"), (["--optimizer", "adam", "--ema", "1.5"], "--ema"),
+                                         (["--style-layers", "relu9_1"], "--style-layers"), (["--device", "tpu"], "--device")])
+def test_a_bad_value_names_its_flag(inputs, tmp_path, capsys, flags, flag):
+    content, style = inputs
+    code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "out.png", "-n", "1", *flags)
+    assert code == 2 and one_error_line(err).startswith(f"impasto: error: {flag}: ")
+    assert not (tmp_path / "out.png").exists()

@@ -131,24 +131,27 @@ def test_api_returns_pil_and_accepts_paths(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "options, message",
+    "options, message, parameter",
     [
-        (dict(size=0), "size must be a positive"),
-        (dict(iterations=-1), "iterations must be a positive"),
-        (dict(style_layers=("relu1_1", "relu7_1")), "unknown layer 'relu7_1'"),
-        (dict(content_layers=("nope",)), "unknown layer 'nope'"),
-        (dict(optimizer="newton"), "unknown optimizer"),
-        (dict(style_blend=(1, 2, 3)), "3 style blend weights given for 1 style"),
-        (dict(style_layer_weights=(1.0,)), "1 style layer weights given for 5 style layers"),
-        (dict(content_weight=-1), "content weight must be a non-negative"),
-        (dict(init="missing.png"), "file not found"),
-        (dict(device="tpu"), "device"),
+        (dict(size=0), "size must be a positive", "size"),
+        (dict(iterations=-1), "iterations must be a positive", "iterations"),
+        (dict(style_layers=("relu1_1", "relu7_1")), "unknown layer 'relu7_1'", "style_layers"),
+        (dict(content_layers=("nope",)), "unknown layer 'nope'", "content_layers"),
+        (dict(optimizer="newton"), "unknown optimizer", "optimizer"),
+        (dict(style_blend=(1, 2, 3)), "3 style blend weights given for 1 style", "weights"),
+        (dict(style_layer_weights=(1.0,)), "1 style layer weights given for 5 style layers", "style_layer_weights"),
+        (dict(content_weight=-1), "content weight must be a non-negative", "content_weight"),
+        (dict(tile_size=10), "tile size must be at least", "tile_size"),
+        (dict(ema=1.5), "ema decay", "ema"),
+        (dict(init="missing.png"), "file not found", "init"),
+        (dict(device="tpu"), "device", "device"),
     ],
 )
-def test_bad_settings_are_clear_errors(options, message):
+def test_bad_settings_are_clear_errors_that_name_their_parameter(options, message, parameter):
     settings = StyleSettings(**{**FAST, **options})
-    with pytest.raises(ImpastoError, match=message):
+    with pytest.raises(ImpastoError, match=message) as error:
         run(gradient_photo(), [stripes()], settings)
+    assert error.value.parameter == parameter
 
 
 def test_image_too_small_for_the_network():

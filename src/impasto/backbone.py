@@ -53,15 +53,15 @@ def _blocks(arch: str) -> tuple[int, ...]:
     return ARCHITECTURES[arch]
 
 
-def check_layers(names: Iterable[str], arch: str = "vgg19") -> list[str]:
-    """Return ``names`` as a list, or raise a clear error naming an unknown layer."""
+def check_layers(names: Iterable[str], arch: str = "vgg19", parameter: str | None = None) -> list[str]:
+    """Return ``names`` as a list, or raise a clear error naming an unknown layer (and ``parameter``)."""
     known = layer_names(arch)
     names = list(names)
     for name in names:
         if name not in known:
             raise ImpastoError(
                 f"unknown layer {name!r} for {arch}; layers are named like conv1_1, relu4_2, pool3 "
-                f"(from conv1_1 to {known[-1]})"
+                f"(from conv1_1 to {known[-1]})", parameter=parameter
             )
     return names
 

@@ -265,6 +265,22 @@ def _request(args: argparse.Namespace, method, model: Path | None):
                    options=_options(method, args))
 
 
+def _flag_for(parser: argparse.ArgumentParser, command: str, parameter: str | None) -> str | None:
+    """The command's flag for a library parameter an error names: the few whose names differ are
+    listed; the others are the option whose destination is the parameter (``style_weight``:
+    ``--style-weight``)."""
+    if not parameter:
+        return None
+    if parameter in _PARAMETER_FLAGS:
+        return _PARAMETER_FLAGS[parameter]
+    subcommands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    sub = subcommands.choices.get(command) if subcommands is not None else None
+    for action in (sub._actions if sub is not None else []):
+        if action.dest == parameter and action.option_strings:
+            return max(action.option_strings, key=len)
+    return None
+
+
 def build_parser(light: bool = False) -> argparse.ArgumentParser:
     """The whole command line; ``light``: the commands without their options, for ``impasto``,
     ``--help`` and ``--version``, so that those start without importing PyTorch."""
@@ -1302,7 +1318,7 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         return COMMANDS[args.command](args)
     except ImpastoError as exc:
-        flag = _PARAMETER_FLAGS.get(exc.parameter or "")
+        flag = _flag_for(parser, args.command, exc.parameter)
         print(f"impasto: error: {flag + ': ' if flag and exc.path is None else ''}{exc}", file=sys.stderr)
         return EXIT_USAGE
     except OSError as exc:  # a folder that cannot be made, a full disk: the file and the reason, no traceback

@@ -124,57 +124,68 @@ class StyleSettings:
     def validate(self, n_styles: int) -> None:
         """Raise :class:`ImpastoError` for any value that cannot work."""
         if self.pyramid is not None and (not isinstance(self.pyramid, int) or self.pyramid <= 0):
-            raise ImpastoError(f"pyramid levels must be a positive whole number, got {self.pyramid}")
+            raise ImpastoError(f"pyramid levels must be a positive whole number, got {self.pyramid}", parameter="pyramid")
         if self.read_every is not None and (not isinstance(self.read_every, int) or self.read_every <= 0):
-            raise ImpastoError(f"read every must be a positive whole number, got {self.read_every}")
+            raise ImpastoError(f"read every must be a positive whole number, got {self.read_every}",
+                               parameter="read_every")
         for name in ("size", "iterations", "max_pixels", "patience", "pyramid_min", "tile_size", "tile_overlap"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
-                raise ImpastoError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}")
+                raise ImpastoError(f"{name.replace('_', ' ')} must be a positive whole number, got {value}",
+                                   parameter=name)
         if not isinstance(self.seed, int) or not 0 <= self.seed < 2**63:
-            raise ImpastoError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed}")
+            raise ImpastoError(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed}", parameter="seed")
         if not self.style_scale > 0:
-            raise ImpastoError(f"style scale must be positive, got {self.style_scale}")
+            raise ImpastoError(f"style scale must be positive, got {self.style_scale}", parameter="style_scale")
         for name in ("content_weight", "style_weight", "tv_weight", "tolerance"):
             value = getattr(self, name)
             if value is None and name == "style_weight":
                 continue
             if not (value >= 0 and math.isfinite(value)):
-                raise ImpastoError(f"{name.replace('_', ' ')} must be a non-negative number, got {value}")
+                raise ImpastoError(f"{name.replace('_', ' ')} must be a non-negative number, got {value}",
+                                   parameter=name)
         if self.optimizer is not None and self.optimizer not in OPTIMIZERS:
-            raise ImpastoError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+            raise ImpastoError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
+                               parameter="optimizer")
         if self.learning_rate is not None and not self.learning_rate > 0:
-            raise ImpastoError(f"learning rate must be positive, got {self.learning_rate}")
+            raise ImpastoError(f"learning rate must be positive, got {self.learning_rate}", parameter="learning_rate")
         if self.precision not in PRECISIONS:
-            raise ImpastoError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+            raise ImpastoError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}",
+                               parameter="precision")
         if not self.content_layers and not self.style_layers:
-            raise ImpastoError("no content and no style layers: nothing to optimise")
-        check_layers(self.content_layers, self.backbone)
-        check_layers(self.style_layers, self.backbone)
+            raise ImpastoError("no content and no style layers: nothing to optimise", parameter="style_layers")
+        check_layers(self.content_layers, self.backbone, "content_layers")
+        check_layers(self.style_layers, self.backbone, "style_layers")
         _layer_weights(self.content_layers, self.content_layer_weights, "content")
         _layer_weights(self.style_layers, self.style_layer_weights, "style")
         if self.style_blend is not None:
             if len(self.style_blend) != n_styles:
-                raise ImpastoError(f"{len(self.style_blend)} style blend weights given for {n_styles} style images")
+                raise ImpastoError(f"{len(self.style_blend)} style blend weights given for {n_styles} style images",
+                                   parameter="weights")
             normalised(self.style_blend, "style blend weights")
         if self.tile_size < MIN_TILE:  # deep layers pool a tile 16x down, and its seams need room
-            raise ImpastoError(f"tile size must be at least {MIN_TILE} px, got {self.tile_size}")
+            raise ImpastoError(f"tile size must be at least {MIN_TILE} px, got {self.tile_size}", parameter="tile_size")
         if self.tile_overlap >= self.tile_size:
-            raise ImpastoError(f"tile overlap ({self.tile_overlap}) must be smaller than the tile size ({self.tile_size})")
+            raise ImpastoError(f"tile overlap ({self.tile_overlap}) must be smaller than the tile size ({self.tile_size})",
+                               parameter="tile_overlap")
         if self.style_loss not in STYLE_LOSSES:
-            raise ImpastoError(f"unknown style loss {self.style_loss!r}; choose one of {', '.join(STYLE_LOSSES)}")
+            raise ImpastoError(f"unknown style loss {self.style_loss!r}; choose one of {', '.join(STYLE_LOSSES)}",
+                               parameter="style_loss")
         if self.strength is not None and not 0 <= self.strength <= 1:
-            raise ImpastoError(f"strength must be between 0 and 1, got {self.strength}")
+            raise ImpastoError(f"strength must be between 0 and 1, got {self.strength}", parameter="strength")
         if self.preserve_color not in COLOR_METHODS:
-            raise ImpastoError(f"unknown colour preservation {self.preserve_color!r}; choose one of {', '.join(COLOR_METHODS)}")
+            raise ImpastoError(f"unknown colour preservation {self.preserve_color!r}; choose one of {', '.join(COLOR_METHODS)}",
+                               parameter="preserve_color")
         if self.padding not in ("zeros", "replicate"):
-            raise ImpastoError(f"unknown padding {self.padding!r}; choose zeros or replicate")
+            raise ImpastoError(f"unknown padding {self.padding!r}; choose zeros or replicate", parameter="padding")
         if self.ema is not None and not 0 <= self.ema < 1:
-            raise ImpastoError(f"ema decay must be in [0, 1), got {self.ema}")
+            raise ImpastoError(f"ema decay must be in [0, 1), got {self.ema}", parameter="ema")
         if self.masks is not None and len(self.masks) != n_styles:
-            raise ImpastoError(f"{len(self.masks)} masks given for {n_styles} style images; give one mask per style")
+            raise ImpastoError(f"{len(self.masks)} masks given for {n_styles} style images; give one mask per style",
+                               parameter="masks")
         if isinstance(self.init, str) and self.init not in ("content", "noise") and not os.path.exists(self.init):
-            raise ImpastoError("init must be 'content', 'noise' or an image file; file not found", self.init)
+            raise ImpastoError("init must be 'content', 'noise' or an image file; file not found", self.init,
+                               parameter="init")
 
 
 class NonFiniteLoss(Exception):
@@ -185,9 +196,11 @@ def _layer_weights(layers: Sequence[str], weights: Sequence[float] | None, kind:
     if weights is None:
         return {name: 1.0 for name in layers}
     if len(weights) != len(layers):
-        raise ImpastoError(f"{len(weights)} {kind} layer weights given for {len(layers)} {kind} layers")
+        raise ImpastoError(f"{len(weights)} {kind} layer weights given for {len(layers)} {kind} layers",
+                           parameter=f"{kind}_layer_weights")
     if any(not (w >= 0 and math.isfinite(w)) for w in weights):
-        raise ImpastoError(f"{kind} layer weights must be non-negative numbers, got {list(weights)}")
+        raise ImpastoError(f"{kind} layer weights must be non-negative numbers, got {list(weights)}",
+                           parameter=f"{kind}_layer_weights")
     return dict(zip(layers, map(float, weights)))
 
 
@@ -596,7 +609,7 @@ def run(
     """
     settings = settings or StyleSettings()
     if not styles:
-        raise ImpastoError("at least one style image is needed")
+        raise ImpastoError("at least one style image is needed", parameter="styles")
     settings.validate(len(styles))
     device = resolve_device(settings.device)
     layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))

@@ -34,17 +34,17 @@ def resolve_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ImpastoError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps") from None
+        raise ImpastoError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps", parameter="device") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ImpastoError("CUDA was asked for but is not available (no GPU, or PyTorch built without CUDA)")
+            raise ImpastoError("CUDA was asked for but is not available (no GPU, or PyTorch built without CUDA)", parameter="device")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ImpastoError(f"CUDA device {device.index} asked for, but only {torch.cuda.device_count()} present")
+            raise ImpastoError(f"CUDA device {device.index} asked for, but only {torch.cuda.device_count()} present", parameter="device")
     elif device.type == "mps":
         if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
-            raise ImpastoError("MPS was asked for but is not available on this machine")
+            raise ImpastoError("MPS was asked for but is not available on this machine", parameter="device")
     elif device.type != "cpu":
-        raise ImpastoError(f"unsupported device {name!r}; use auto, cpu, cuda or mps")
+        raise ImpastoError(f"unsupported device {name!r}; use auto, cpu, cuda or mps", parameter="device")
     return device
 
 

@@ -62,7 +62,7 @@ class ImageFolder:
         if not self.root.is_dir():
             raise ImpastoError(f"is not a folder (expected a folder of {what})", self.root)
         if crop < 16:
-            raise ImpastoError(f"crop size must be at least 16 px, got {crop}")
+            raise ImpastoError(f"crop size must be at least 16 px, got {crop}", parameter="crop")
         self.crop = crop
         self.shorter_side = max(crop, shorter_side or crop)
         self.what = what
@@ -256,9 +256,10 @@ def train(task: Task, settings: TrainSettings, output: str | os.PathLike,
     output = Path(output)
     checkpoint_path = checkpoint_path_for(output)
     if settings.steps < 1 or settings.batch_size < 1:
-        raise ImpastoError("steps and batch size must be at least 1")
+        raise ImpastoError("steps and batch size must be at least 1",
+                           parameter="steps" if settings.steps < 1 else "batch_size")
     if settings.checkpoint_every < 1:
-        raise ImpastoError("--checkpoint-every must be at least 1")
+        raise ImpastoError("checkpoint every must be at least 1", parameter="checkpoint_every")
     if not output.parent.is_dir():
         raise ImpastoError("cannot write the model: the folder does not exist", output)
     check_writable(output)  # before step 1, not at the first checkpoint
