@@ -848,57 +848,18 @@ def _record(args: argparse.Namespace, method, source: Path, result):
 
 def _paint_batch(args: argparse.Namespace, method, painter, sources: list[Path], targets: list[Path],
                  output: Path) -> int:
-    """One bar over the photos; a bad photo is reported and skipped; Ctrl-C keeps the finished ones."""
-    from .images import save_image
+    """One bar over the photos (:func:`impasto.batch.paint_files` does the work)."""
+    from .batch import paint_files
 
-    started, done, skipped, failed = time.perf_counter(), 0, 0, 0
+    started = time.perf_counter()
     bar = _Bar(args.quiet, "img", len(sources))
-    # one-pass painters take several loaded photos of one size per network call (8 on a GPU)
-    batch = painter.request.frame_batch() if method.one_pass else 1
-    waiting: dict[tuple, list[tuple[Path, "torch.Tensor"]]] = {}  # loaded photos by size
-
-    def paint_waiting(shape: tuple) -> None:
-        nonlocal done, failed
-        group, written = waiting.pop(shape), 0
-        try:
-            for (target, _), image in zip(group, painter.paint_many([photo for _, photo in group])):
-                save_image(image, target)
-                written += 1
-        except ImpastoError as error:
-            failed += len(group) - written
-            bar.message(f"impasto: error: {error}")
-        done += written
-
     try:
-        for source, target in zip(sources, targets):
-            if args.skip_existing and target.exists():
-                skipped += 1
-            else:
-                try:
-                    if batch > 1:
-                        photo = painter.request.load(source)
-                        waiting.setdefault(tuple(photo.shape), []).append((target, photo))
-                        if len(waiting[tuple(photo.shape)]) == batch:
-                            paint_waiting(tuple(photo.shape))
-                    else:
-                        result = painter.paint(source)
-                        if result.stop_reason == "interrupted":
-                            raise KeyboardInterrupt
-                        save_image(result.image, target)
-                        done += 1
-                except ImpastoError as error:
-                    failed += 1  # one bad photo does not stop a batch; the count decides the exit status
-                    bar.message(f"impasto: error: {error}")
-            bar.show(done + skipped + failed)
-        for shape in list(waiting):
-            paint_waiting(shape)
-            bar.show(done + skipped + failed)
-    except KeyboardInterrupt:
-        bar.close()
-        return _batch_end(args, done, skipped, failed, len(sources), output, method.name, started, interrupted=True)
+        report = paint_files(method, painter, sources, targets, args.skip_existing, on_progress=bar.show,
+                             on_error=lambda error: bar.message(f"impasto: error: {error}"))
     finally:
         bar.close()
-    return _batch_end(args, done, skipped, failed, len(sources), output, method.name, started)
+    return _batch_end(args, report.done, report.skipped, report.failed, len(sources), output, method.name, started,
+                      interrupted=report.interrupted)
 
 
 def _batch_end(args: argparse.Namespace, done: int, skipped: int, failed: int, total: int, output: Path, how: str,
