@@ -151,16 +151,22 @@ def load_int8(network: TransformerNet, state: dict[str, torch.Tensor], config: d
     with warnings.catch_warnings(), _engine(INT8_ENGINES[recipe]):
         warnings.simplefilter("ignore")
         network = convert_fx(prepared).eval()
-        for name, module in list(network.named_modules()):
-            swap = None
-            if isinstance(module, torch.ao.nn.quantized.Conv2d) and module.padding_mode == "reflect":
-                swap = _PaddedInt8Conv(module)
-            elif type(module) is nn.InstanceNorm2d:  # a float part's norm
-                swap = _LayoutInstanceNorm(module)
-            if swap is not None:
-                parent, _, child = name.rpartition(".")
-                setattr(network.get_submodule(parent) if parent else network, child, swap)
+        _swap_modules(network)
     return network, mix
+
+
+def _swap_modules(network: nn.Module) -> None:
+    """In place: reflection-padded int8 convolutions padded channels-last, and every float norm
+    computed in its input's layout (the int8 network's float parts, or a whole float network)."""
+    for name, module in list(network.named_modules()):
+        swap = None
+        if isinstance(module, torch.ao.nn.quantized.Conv2d) and module.padding_mode == "reflect":
+            swap = _PaddedInt8Conv(module)
+        elif type(module) is nn.InstanceNorm2d:
+            swap = _LayoutInstanceNorm(module)
+        if swap is not None:
+            parent, _, child = name.rpartition(".")
+            setattr(network.get_submodule(parent) if parent else network, child, swap)
 
 
 def _float_frozen(frozen: FrozenNet, state: dict[str, torch.Tensor], path: str | os.PathLike | None) -> FrozenNet:
@@ -169,10 +175,7 @@ def _float_frozen(frozen: FrozenNet, state: dict[str, torch.Tensor], path: str |
     if not set(own) <= set(state):
         raise ImpastoError("model weights do not fit the int8 network", path)
     frozen.load_state_dict({key: state[key].to(own[key].dtype) for key in own})
-    for name, module in list(frozen.named_modules()):
-        if type(module) is nn.InstanceNorm2d:
-            parent, _, child = name.rpartition(".")
-            setattr(frozen.get_submodule(parent), child, _LayoutInstanceNorm(module))
+    _swap_modules(frozen)
     return frozen.eval()
 
 

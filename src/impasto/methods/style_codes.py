@@ -48,11 +48,12 @@ class StyleCodePainter:
         """The paintings' codes, computed once per style size (for ``histogram``: per photo, from
         the paintings recoloured to it)."""
         side = self.style_side(content)
+        if self.request.preserve_color != "histogram" and side in self._codes:
+            return self._codes[side]  # every frame of a clip, every photo of a folder: no resizing again
         styles = [images.resize_max_side(style, side, self.request.max_pixels) for style in self.styles]
         if self.request.preserve_color == "histogram":
             return [self.engine.style_code(match_histogram(style, content)) for style in styles]
-        if side not in self._codes:
-            self._codes[side] = [self.engine.style_code(style) for style in styles]
+        self._codes[side] = [self.engine.style_code(style) for style in styles]
         return self._codes[side]
 
     def _stylize(self, content: torch.Tensor, codes: list[Any]) -> torch.Tensor:
