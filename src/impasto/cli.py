@@ -442,6 +442,22 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     clip.add_argument("--blend", type=_non_negative_float, default=None,
                       help="one-pass methods (fast, arbitrary, adain): weight of the warped previous output where the flow "
                            "is reliable (default 0.7)")
+    sound = video.add_argument_group("sound")
+    sound.add_argument("--audio", default=None, metavar="FILE",
+                       help="the soundtrack for the output instead of the clip's own; with a still photo as IN, the "
+                            "sound that paints it into a clip as long as the sound")
+    sound.add_argument("--audio-react", action="store_true",
+                       help="the sound drives the painting: loudness and onsets set each frame's --strength, and with "
+                            "several --style images each follows one band of the spectrum (bass to treble)")
+    keys = video.add_argument_group("keyframes (paint a few frames well, carry them along the motion)")
+    keys.add_argument("--keyframes", default=None, metavar="N|auto",
+                      help="paint every Nth frame (and the last) with the method and carry the paint along the optical "
+                           "flow in between; auto: where the carried paint covers too little of the frame or at cuts")
+    keys.add_argument("--keyframe-dir", default=None, metavar="DIR",
+                      help="your own keyframes (painted over in an editor), named by frame number as the output frames "
+                           "are (frame_000009.png); they replace the method's painting there")
+    keys.add_argument("--fill-iterations", type=_positive_int, default=10,
+                      help="iterative methods: iterations that repaint what no keyframe covers (default %(default)s)")
     clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
     clip.add_argument("-q", "--quiet", action="store_true")
     _add_cluster_options(video)
@@ -915,6 +931,8 @@ def _paint_cluster(args: argparse.Namespace, method, styles: list, request, sour
 
 
 def cmd_video(args: argparse.Namespace) -> int:
+    import dataclasses
+
     from . import video
     from .methods import Temporal
 
@@ -927,17 +945,48 @@ def cmd_video(args: argparse.Namespace) -> int:
     settings = video.VideoSettings(size=args.size, start=args.start, end=args.end, fps=args.fps,
                                    coherent=not args.independent, flow=args.flow, long_term=args.long_term,
                                    keep_frames=args.keep_frames)
+    keyed = args.keyframes is not None or args.keyframe_dir is not None
+    still = Path(args.input).suffix.lower() in video.FRAME_SUFFIXES and Path(args.input).is_file()
+    if still and args.audio is None:
+        raise ImpastoError("a still photo becomes a clip with --audio FILE (the sound that paints it)", args.input)
+    reacting = args.audio_react or still
+    if args.audio is not None:
+        settings.audio = Path(args.audio)
+    if args.cluster is not None and (keyed or reacting):
+        raise ImpastoError("--keyframes, --keyframe-dir and --audio-react run on one machine, not with --cluster")
+    if keyed and reacting:
+        raise ImpastoError("--audio-react paints every frame; it does not go with --keyframes or --keyframe-dir")
     if args.cluster is not None:
         return _video_cluster(args, method, styles, request, temporal, settings)
     painter = method.prepare(styles, request)
-    stylizer = painter.frames(temporal)
+    source = args.input
+    if reacting:
+        from . import audio, react
+
+        sound = args.audio if args.audio is not None else args.input
+        if still:
+            source = video.still_clip(args.input, len(audio.read_audio(sound)) / audio.RATE, args.fps)
+        else:
+            source = video.open_clip(args.input, args.fps)
+        frames = source.count if source.count is not None else len(audio.read_audio(sound)) * source.fps / audio.RATE
+        stylizer, _ = react.scheduled_frames(method, styles, request, temporal, sound, source, settings.start,
+                                             max(1, int(frames) - settings.start))
+    else:
+        stylizer = painter.frames(temporal)
     bar = _Bar(args.quiet, "frame")
 
     def on_frame(done: int, total: int | None, skipped: bool) -> None:
         bar.show(done, total, "resumed" if skipped else stylizer.name)
 
     try:
-        report = video.stylize_video(args.input, args.output, stylizer, settings, on_frame)
+        if keyed:
+            from . import keyframes
+
+            keys = keyframes.parse_keyframes(args.keyframes, args.keyframe_dir)
+            fill = painter.frames(dataclasses.replace(temporal, iterations=args.fill_iterations))
+            report = keyframes.stylize_keyframed(args.input, args.output, stylizer, fill, settings, keys, on_frame)
+        else:
+            report = video.stylize_video(source, args.output, stylizer, settings, on_frame)
     except KeyboardInterrupt:
         bar.close()  # before the message, so that it stays on its own line
         print("impasto: interrupted; finished frames are kept (run the same command again to go on)", file=sys.stderr)
@@ -946,7 +995,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         bar.close()
     if not args.quiet:
         resumed = f", {report.skipped} resumed" if report.skipped else ""
-        print(f"wrote {report.output} ({report.frames} frames at {float(report.fps):.3g} fps{resumed}, audio: "
+        keyed = f", {len(report.keyframes)} keyframes" if report.keyframes else ""
+        print(f"wrote {report.output} ({report.frames} frames at {float(report.fps):.3g} fps{resumed}{keyed}, audio: "
               f"{report.audio}, {report.seconds:.1f} s)", file=sys.stderr)
     return 0
 

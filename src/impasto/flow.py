@@ -44,19 +44,22 @@ def _sample(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_
                      borderMode=cv2.BORDER_REPLICATE)
 
 
-def warp(image: np.ndarray, backward: np.ndarray) -> np.ndarray:
+def warp(image: np.ndarray, backward: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """The previous frame's ``image`` (H x W x C float32) moved into the current frame, given the
     backward flow (current -> previous)."""
-    return _sample(np.ascontiguousarray(image, dtype=np.float32), backward)
+    return _sample(np.ascontiguousarray(image, dtype=np.float32), backward, interpolation)
 
 
-def reliability(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+def reliability(forward: np.ndarray, backward: np.ndarray, boundaries: bool = True) -> np.ndarray:
     """H x W float32 in {0, 1}: 1 where the current frame's pixel was visible in the previous frame
-    and is not on a motion boundary.  ``forward`` = previous -> current, ``backward`` = current -> previous."""
+    and (with ``boundaries``) is not on a motion boundary.  ``forward`` = previous -> current,
+    ``backward`` = current -> previous."""
     forward_at = _sample(forward, backward)  # the forward flow at the point each pixel came from
     total = forward_at + backward
     squared = lambda f: (f ** 2).sum(axis=-1)  # noqa: E731
     occluded = squared(total) > 0.01 * (squared(forward_at) + squared(backward)) + 0.5
+    if not boundaries:
+        return (~occluded).astype(np.float32)
     du_y, du_x = np.gradient(backward[..., 0])
     dv_y, dv_x = np.gradient(backward[..., 1])
     boundary = du_x ** 2 + du_y ** 2 + dv_x ** 2 + dv_y ** 2 > 0.01 * squared(backward) + 0.002
@@ -98,3 +101,36 @@ def warping_error(frames: list[np.ndarray], stylized: list[np.ndarray], method: 
         squared = ((current - warp(previous, backward)) ** 2).sum(axis=-1)
         errors.append(float((mask * squared).sum() / max(mask.sum(), 1.0)))
     return float(np.mean(errors)), errors
+
+
+def inside(flow: np.ndarray) -> np.ndarray:
+    """H x W float32: 1 where ``x + flow(x)`` lands inside the frame (a pixel carried from outside is not)."""
+    h, w = flow.shape[:2]
+    grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    x, y = grid_x + flow[..., 0], grid_y + flow[..., 1]
+    return ((x >= 0) & (x <= w - 1) & (y >= 0) & (y <= h - 1)).astype(np.float32)
+
+
+def chain(step: np.ndarray, step_reliable: np.ndarray, further: np.ndarray | None,
+          further_reliable: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """One link more of a flow chain: ``step`` maps this frame to its neighbour, ``further`` maps the
+    neighbour to a frame further away (None: the neighbour is the end).  Returns the flow from this
+    frame to that end, and where it is reliable (every link reliable and inside the frame).
+
+    Composing flows and sampling the far image once keeps it sharp; warping it link by link would
+    blur it a little more with every frame."""
+    if further is None:
+        return step, step_reliable * inside(step)
+    flow = step + _sample(further, step)
+    reliable = step_reliable * (_sample(further_reliable, step, cv2.INTER_NEAREST) > 0.5) * inside(step)
+    return flow, reliable.astype(np.float32)
+
+
+def pair_motion(previous: np.ndarray, current: np.ndarray, method: str = "dis", boundaries: bool = True
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Both directions between two original frames: (backward flow current -> previous, where it is
+    reliable, forward flow previous -> current, where that is reliable)."""
+    backward = optical_flow(current, previous, method)
+    forward = optical_flow(previous, current, method)
+    return (backward, reliability(forward, backward, boundaries), forward,
+            reliability(backward, forward, boundaries))

@@ -139,6 +139,15 @@ def open_clip(path: str | os.PathLike, fps: float | None = None) -> Clip:
         raise ImpastoError(f"not a video impasto can read ({type(exc).__name__}: {exc.strerror or exc})", path) from None
 
 
+def still_clip(photo: str | os.PathLike, seconds: float, fps: float | None = None) -> Clip:
+    """A photo held for ``seconds``: a clip of the same frame (for sound to drive its painting)."""
+    photo = Path(photo)
+    first = images.read_image(photo)
+    rate = Fraction(fps if fps else DEFAULT_FOLDER_FPS).limit_denominator(1001)
+    count = max(1, int(round(seconds * rate)))
+    return Clip(photo, rate, count, first.shape[-1], first.shape[-2], False, [photo] * count)
+
+
 def frame_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
     """The working size: long side ``max_side`` (never upscaled), both sides even (video codecs need it)."""
     if max_side and max(height, width) > max_side:
@@ -146,12 +155,14 @@ def frame_size(height: int, width: int, max_side: int | None) -> tuple[int, int]
     return max(2, height - height % 2), max(2, width - width % 2)
 
 
-def _to_tensor(frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+def frame_tensor(frame: np.ndarray, size: tuple[int, int]) -> torch.Tensor:
+    """A decoded RGB uint8 frame as a (1, 3, H, W) tensor at the working ``size`` (H, W)."""
     tensor = torch.from_numpy(np.array(frame, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
     return images.resize(tensor, size) if tuple(tensor.shape[-2:]) != size else tensor
 
 
-def _to_uint8(image: torch.Tensor) -> np.ndarray:
+def frame_array(image: torch.Tensor) -> np.ndarray:
+    """A (1, 3, H, W) tensor as an RGB uint8 frame (what the optical flow reads)."""
     return np.asarray(images.tensor_to_pil(image))
 
 
@@ -211,6 +222,48 @@ class FeedForwardFrames:
         return out
 
 
+class ScheduledFrames:
+    """A stylizer whose controls change from frame to frame (sound-driven strength and blend
+    weights): ``make(strength, weights)`` builds a stylizer for one setting, and one is kept per
+    distinct setting after rounding (strength to 0.02, weights to 0.05), so a clip needs a few dozen."""
+
+    batch = 1
+
+    def __init__(self, make: Callable[[float, tuple[float, ...] | None], FrameStylizer],
+                 strengths: Sequence[float], weights: Sequence[Sequence[float]] | None, recipe: dict) -> None:
+        if weights is not None and len(weights) != len(strengths):
+            raise ImpastoError(f"{len(strengths)} strengths but {len(weights)} sets of weights")
+        self.make = make
+        self.strengths = [round(float(s) / 0.02) * 0.02 for s in strengths]
+        self.weights = None if weights is None else [self._rounded(w) for w in weights]
+        self._made: dict[tuple, FrameStylizer] = {}
+        self.index = 0
+        first = self._stylizer(0)
+        self.name = first.name
+        self.recipe = {**(getattr(first, "recipe", None) or {"method": first.name}), **recipe}
+
+    @staticmethod
+    def _rounded(weights: Sequence[float]) -> tuple[float, ...]:
+        steps = [round(float(w) / 0.05) for w in weights]
+        if sum(steps) == 0:
+            steps = [1] * len(steps)
+        return tuple(step / sum(steps) for step in steps)
+
+    def _stylizer(self, index: int) -> FrameStylizer:
+        index = min(index, len(self.strengths) - 1)
+        key = (self.strengths[index], None if self.weights is None else self.weights[index])
+        if key not in self._made:
+            self._made[key] = self.make(*key)
+        return self._made[key]
+
+    def seek(self, index: int) -> None:
+        """The next call paints the frame ``index`` (from the first frame painted, 0-based)."""
+        self.index = index
+
+    def __call__(self, frame: torch.Tensor, history: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        return self._stylizer(self.index)(frame, history)
+
+
 # ---------------------------------------------------------------------------------------- pipeline
 
 
@@ -227,6 +280,7 @@ class VideoSettings:
     long_term: int = 0  # optimisation: also keep close to this many frames further back
     keep_frames: bool = False
     crf: int = 18  # x264 / VP9 quality (lower = better, larger)
+    audio: Path | None = None  # the soundtrack to put in the video instead of the clip's own
 
 
 @dataclass
@@ -238,17 +292,20 @@ class VideoReport:
     seconds: float
     audio: str  # "copied", "re-encoded (codec)", "none", or why not
     times: list[float] = dataclasses.field(default_factory=list)  # each frame's time in seconds
+    keyframes: list[int] = dataclasses.field(default_factory=list)  # keyframed runs: their frames (0-based)
 
 
-def _job_stamp(source: Path, stylizer: FrameStylizer, settings: VideoSettings, size: tuple[int, int]) -> dict:
+def job_stamp(source: Path, stylizer: FrameStylizer, settings: VideoSettings, size: tuple[int, int]) -> dict:
     recipe = getattr(stylizer, "recipe", None) or {"method": stylizer.name}
     stamp = {"source": os.fspath(source.resolve()), "method": stylizer.name, "size": list(size),
              "start": settings.start, "end": settings.end, "coherent": settings.coherent, "flow": settings.flow,
              "long_term": settings.long_term, "recipe": recipe}
+    if settings.audio is not None:
+        stamp["audio"] = file_digest(settings.audio)
     return json.loads(json.dumps(stamp, default=str, sort_keys=True))  # as it reads back from the file
 
 
-def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer: FrameStylizer,
+def stylize_video(source: str | os.PathLike | Clip, output: str | os.PathLike, stylizer: FrameStylizer,
                   settings: VideoSettings | None = None,
                   on_frame: Callable[[int, int | None, bool], None] | None = None,
                   anchors: Callable[[int], list[tuple[torch.Tensor, torch.Tensor]]] | None = None) -> VideoReport:
@@ -264,21 +321,25 @@ def stylize_video(source: str | os.PathLike, output: str | os.PathLike, stylizer
         raise ImpastoError(f"unknown flow method {settings.flow!r}; choose {' or '.join(flowlib.METHODS)}")
     if settings.start < 0 or (settings.end is not None and settings.end <= settings.start):
         raise ImpastoError(f"empty frame range {settings.start}..{settings.end}")
-    clip = open_clip(source, settings.fps)
+    clip = source if isinstance(source, Clip) else open_clip(source, settings.fps)
     output, work, to_folder = output_folders(output, clip)
     size = frame_size(clip.height, clip.width, settings.size)
-    created = claim_work_folder(work, _job_stamp(clip.path, stylizer, settings, size))
+    created = claim_work_folder(work, job_stamp(clip.path, stylizer, settings, size))
     try:
         return _stylize_frames(clip, output, work, stylizer, settings, size, to_folder, on_frame, anchors)
     except ImpastoError:
-        # a run that failed before its first frame (bad input, a range past the end) leaves nothing
-        # behind that would block the next job
-        if not any(p.name.startswith("frame_") for p in work.iterdir()):
-            if created:
-                shutil.rmtree(work, ignore_errors=True)
-            else:
-                (work / JOB_RECORD).unlink(missing_ok=True)
+        release_work_folder(work, created)
         raise
+
+
+def release_work_folder(work: Path, created: bool) -> None:
+    """After a run failed before its first frame (bad input, a range past the end): leave nothing
+    behind that would block the next job."""
+    if not any(p.name.startswith(("frame_", "key_")) for p in work.iterdir()):
+        if created:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            (work / JOB_RECORD).unlink(missing_ok=True)
 
 
 JOB_RECORD = ".impasto-job.json"
@@ -351,6 +412,8 @@ def _stylize_frames(clip, output: Path, work: Path, stylizer: FrameStylizer, set
                     if painted is not None:
                         stylized = stylizer.settle(next(painted), history).clamp(0, 1)
                     else:
+                        if isinstance(stylizer, ScheduledFrames):
+                            stylizer.seek(frame.index - settings.start)
                         stylized = stylizer(frame.content, history).clamp(0, 1)
                     writer.put(stylized, frame.target)
                     written += 1
@@ -388,8 +451,8 @@ def _prepared_frames(clip: Clip, work: Path, settings: VideoSettings, size: tupl
     previous: list[np.ndarray] = []  # originals at working size, nearest first
     keep = 1 + max(0, settings.long_term)
     for index, (frame, moment) in enumerate(clip.frames(settings.start, settings.end)):
-        content = _to_tensor(frame, size)
-        original = _to_uint8(content)
+        content = frame_tensor(frame, size)
+        original = frame_array(content)
         target = work / f"frame_{settings.start + index + 1:06d}.png"
         done_before = target.exists()
         motions = []
@@ -531,7 +594,8 @@ def encode_video(frames: Sequence[Path], output: Path, clip: Clip, settings: Vid
             timed = times is not None and fmt != "gif"
             if timed:
                 stream.codec_context.time_base = TIME_BASE
-            audio_copy = _audio_plan(container, clip, fmt)
+            sound = Path(settings.audio) if settings.audio is not None else (clip.path if clip.has_audio else None)
+            audio_copy = _audio_plan(container, sound, fmt)
             last_pts = -1
             for index, path in enumerate(frames):
                 with Image.open(path) as img:
@@ -547,7 +611,7 @@ def encode_video(frames: Sequence[Path], output: Path, clip: Clip, settings: Vid
             if audio_copy is not None:
                 audio_note = audio_copy(container, settings.start / clip.fps,
                                         None if settings.end is None else settings.end / clip.fps)
-            elif clip.has_audio:
+            elif sound is not None:
                 audio_note = f"dropped ({output.suffix} cannot hold audio)"
         os.replace(partial, output)
     except BaseException:
@@ -556,13 +620,17 @@ def encode_video(frames: Sequence[Path], output: Path, clip: Clip, settings: Vid
     return audio_note
 
 
-def _audio_plan(container, clip: Clip, fmt: str):
-    """Add the output audio stream now (before any packet is written); return a function that fills it."""
-    if not clip.has_audio or not AUDIO_CODECS[fmt]:
+def _audio_plan(container, sound: Path | None, fmt: str):
+    """Add the output audio stream (the first of ``sound``'s) now, before any packet is written;
+    return a function that fills it."""
+    if sound is None or not AUDIO_CODECS[fmt]:
         return None
     import av
 
-    source = av.open(os.fspath(clip.path))
+    source = av.open(os.fspath(sound))
+    if not source.streams.audio:
+        source.close()
+        raise ImpastoError("has no audio stream", sound)
     in_stream = source.streams.audio[0]
     name = in_stream.codec_context.name
     if name in AUDIO_CODECS[fmt]:
@@ -592,10 +660,8 @@ def _audio_plan(container, clip: Clip, fmt: str):
     if target == "opus":
         rate = 48_000
     out_stream = container.add_stream(target, rate=rate)
-    try:
-        out_stream.layout = in_stream.codec_context.layout.name
-    except (AttributeError, ValueError):
-        pass
+    # mono stays mono; anything with more channels (or a layout the codec cannot name) is mixed to stereo
+    out_stream.layout = "mono" if in_stream.codec_context.channels == 1 else "stereo"
 
     def transcode(container, begin: Fraction, end: Fraction | None) -> str:
         resampler = av.AudioResampler(format=out_stream.codec_context.format.name,

@@ -10,7 +10,9 @@ and masks, caching the codes, ``histogram`` colour, batches and video frames liv
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from typing import Any, Callable, Sequence
+from weakref import WeakKeyDictionary
 
 import torch
 
@@ -19,6 +21,11 @@ from ..color import match_histogram, transfer_luminance
 from ..files import file_digest
 from ..video import FeedForwardFrames
 from . import Progress, Request, Result, Temporal, one_step
+
+
+#: Style codes kept across painters: per engine (forgotten with it), by (painting, size).
+CODE_CACHE_SIZE = 64
+_CODES: "WeakKeyDictionary[Any, OrderedDict[tuple, Any]]" = WeakKeyDictionary()
 
 
 class StyleCodePainter:
@@ -35,6 +42,7 @@ class StyleCodePainter:
         self.masks = images.load_masks(request.masks, request.max_pixels) if request.masks is not None else None
         self.strength = default_strength if request.strength is None else request.strength
         self._codes: dict[int | None, list[Any]] = {}
+        self._digests: list[str] | None = None
 
     def style_side(self, content: torch.Tensor) -> int | None:
         """The longest side the paintings are read at for this photo (None: as they are)."""
@@ -50,11 +58,27 @@ class StyleCodePainter:
         side = self.style_side(content)
         if self.request.preserve_color != "histogram" and side in self._codes:
             return self._codes[side]  # every frame of a clip, every photo of a folder: no resizing again
-        styles = [images.resize_max_side(style, side, self.request.max_pixels) for style in self.styles]
         if self.request.preserve_color == "histogram":
+            styles = [images.resize_max_side(style, side, self.request.max_pixels) for style in self.styles]
             return [self.engine.style_code(match_histogram(style, content)) for style in styles]
-        self._codes[side] = [self.engine.style_code(style) for style in styles]
+        if self._digests is None:
+            self._digests = [images.digest(style) for style in self.styles]
+        self._codes[side] = [self._code(style, digest, side) for style, digest in zip(self.styles, self._digests)]
         return self._codes[side]
+
+    def _code(self, style: torch.Tensor, digest: str, side: int | None) -> Any:
+        """A painting's code, from the process-wide cache when this engine has made it before (a
+        studio's repeated painting, a clip whose strength follows its sound)."""
+        cache = _CODES.setdefault(self.engine, OrderedDict())
+        key = (digest, side)
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        code = self.engine.style_code(images.resize_max_side(style, side, self.request.max_pixels))
+        cache[key] = code
+        while len(cache) > CODE_CACHE_SIZE:
+            cache.popitem(last=False)
+        return code
 
     def _stylize(self, content: torch.Tensor, codes: list[Any]) -> torch.Tensor:
         out = self.render(content, codes)

@@ -1,0 +1,105 @@
+"""Keyframed video against painting every frame, with the same method, side by side in one run.
+
+Run from the repository root (after `make install`), with nothing else busy on the machine:
+
+    .venv/bin/python benchmarks/bench_keyframes.py                         # optimize, 480 px, every 8
+    .venv/bin/python benchmarks/bench_keyframes.py --frames 17 --size 256  # a quicker look
+
+On ../shared/data/video/mountain_2 (a real camera clip) the optimisation method paints the clip
+twice: every frame (the first frame a full still-image run, then --frame-iterations per frame from
+the warped previous output with the temporal loss: Ruder et al.), and at keyframes every --every
+frames carried along the optical flow (impasto.keyframes).  It reports the wall time of each, the
+style distance and content error of every frame against the painting and the photo
+(impasto.quality.score, mean over frames), and the warping error (impasto.flow.warping_error),
+with the ratios keyframed / every frame; it writes a contact strip (rows: photo, every frame,
+keyframed) to --sheet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def main() -> None:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from impasto import flow, images, keyframes, methods, quality, video
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clip", default=str(DATA / "video" / "mountain_2"))
+    parser.add_argument("--style", default=str(DATA / "style" / "starry_night.jpg"))
+    parser.add_argument("--method", default="optimize")
+    parser.add_argument("--size", type=int, default=480)
+    parser.add_argument("--frames", type=int, default=None, help="only the first N frames (default: all)")
+    parser.add_argument("--every", type=int, default=8)
+    parser.add_argument("--iterations", type=int, default=None, help="the first frame's iterations (method default)")
+    parser.add_argument("--frame-iterations", type=int, default=30)
+    parser.add_argument("--fill-iterations", type=int, default=10)
+    parser.add_argument("--sheet", default=str(ROOT / "docs" / "keyframes-strip.jpg"))
+    args = parser.parse_args()
+    torch.manual_seed(0)
+
+    method = methods.get(args.method)
+    options = None
+    if args.iterations is not None and method.options is not None:
+        options = method.options(iterations=args.iterations)
+    request = methods.Request(size=args.size, options=options)
+    painter = method.prepare([args.style], request)
+    temporal = methods.Temporal(iterations=args.frame_iterations)
+    settings = video.VideoSettings(size=args.size, end=args.frames)
+    runs = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name in ("every frame", "keyframed"):
+            out = Path(folder) / name.replace(" ", "_")
+            began = time.perf_counter()
+            if name == "every frame":
+                report = video.stylize_video(args.clip, out, painter.frames(temporal), settings)
+            else:
+                fill = painter.frames(methods.Temporal(iterations=args.fill_iterations))
+                report = keyframes.stylize_keyframed(args.clip, out, painter.frames(temporal), fill, settings,
+                                                     keyframes.KeyframeSettings(every=args.every))
+            seconds = time.perf_counter() - began
+            runs[name] = {"seconds": seconds, "frames": video.read_clip(out), "keyframes": report.keyframes}
+            print(f"{name}: {report.frames} frames in {seconds:.0f} s", file=sys.stderr, flush=True)
+    photos = video.read_clip(args.clip, runs["every frame"]["frames"][0].shape[:2])[:len(runs["every frame"]["frames"])]
+    style = images.resize_max_side(images.read_image(args.style), args.size)  # scored at the frames' scale
+    rows = []
+    for name, run in runs.items():
+        scores = [quality.score(images.pil_to_tensor(Image.fromarray(out)), images.pil_to_tensor(Image.fromarray(photo)),
+                                style) for out, photo in zip(run["frames"], photos)]
+        warping, _ = flow.warping_error(photos, run["frames"])
+        rows.append({"run": name, "frames": len(run["frames"]), "keyframes": len(run["keyframes"]) or None,
+                     "seconds": run["seconds"], "style": float(np.mean([s.style for s in scores])),
+                     "content": float(np.mean([s.content for s in scores])), "warping_error": warping})
+    base, keyed = rows
+    print(f"\n{args.method}, {args.size} px, {base['frames']} frames, keyframes every {args.every}; first frame "
+          f"{args.iterations or 'default'} iterations, then {args.frame_iterations} a frame; fill "
+          f"{args.fill_iterations}\n")
+    print("| run | keyframes | time (s) | style distance | content error | warping error |\n| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print(f"| {row['run']} | {row['keyframes'] or '-'} | {row['seconds']:.0f} | {row['style']:.4f} "
+              f"| {row['content']:.3f} | {row['warping_error']:.5f} |")
+    print(f"| keyframed / every frame | | {keyed['seconds'] / base['seconds']:.2f}x | {keyed['style'] / base['style']:.2f}x "
+          f"| {keyed['content'] / base['content']:.2f}x | {keyed['warping_error'] / base['warping_error']:.2f}x |")
+    picks = np.linspace(0, base["frames"] - 1, 6).round().astype(int)
+    strip = np.concatenate([np.concatenate([frames[i] for i in picks], axis=1)
+                            for frames in (photos, runs["every frame"]["frames"], runs["keyframed"]["frames"])], axis=0)
+    Image.fromarray(strip).save(args.sheet, quality=88)
+    print(f"\nstrip: {args.sheet} (rows: photo, every frame, keyframed; frames {', '.join(map(str, picks))})")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"keyframes-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""A clip painted to its sound: the soundtrack's curves (:mod:`impasto.audio`) become each frame's
+strength and blend weights, and a method paints every frame with its own (:class:`ScheduledFrames`)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import audio, images
+from .errors import ImpastoError
+from .files import file_digest
+from .methods import Method, Request, Temporal
+from .video import Clip, ScheduledFrames
+
+
+@dataclasses.dataclass
+class Drive:
+    """The curves a soundtrack gives a clip, one value (or row) per frame from the clip's start."""
+
+    strengths: np.ndarray
+    weights: np.ndarray | None  # frames x paintings, with two paintings or more
+    loudness: np.ndarray
+
+
+def drive(sound: str | os.PathLike, clip: Clip, start: int, frames: int, strength: float, paintings: int) -> Drive:
+    """Read ``sound`` and turn it into ``frames`` frames of controls from the clip's frame ``start``."""
+    samples = audio.read_audio(sound)
+    track = audio.analyse(samples, float(clip.fps), start + frames, bands=max(1, paintings))
+    track = audio.Soundtrack(track.fps, track.loudness[start:], track.onsets[start:], track.bands[start:])
+    weights = audio.weight_curves(track) if paintings >= 2 else None
+    return Drive(audio.strength_curve(track, strength), weights, track.loudness)
+
+
+def scheduled_frames(method: Method, styles: Sequence[images.ImageLike], request: Request, temporal: Temporal,
+                     sound: str | os.PathLike, clip: Clip, start: int, frames: int) -> tuple[ScheduledFrames, Drive]:
+    """A stylizer that paints each frame with the strength and weights the sound gives it."""
+    if method.model_required and not method.uses_styles:
+        paintings = 1  # a model's own styles: the strength follows the sound, the blend stays as asked
+    else:
+        paintings = len(styles)
+    base = method.default_strength if request.strength is None else request.strength
+    if base <= 0:
+        raise ImpastoError(f"--audio-react needs a strength above 0, got {base}", parameter="strength")
+    curves = drive(sound, clip, start, frames, base, paintings)
+    styles = [images.as_tensor(style, request.max_pixels) for style in styles]  # read once, not per setting
+
+    def make(strength: float, weights: tuple[float, ...] | None):
+        # one painter per setting; the one-pass methods' style codes are cached, so this is cheap
+        asked = dataclasses.replace(request, strength=strength, weights=list(weights) if weights else request.weights)
+        return method.prepare(styles, asked).frames(temporal)
+
+    recipe = {"audio": file_digest(Path(sound)), "audio_react": True}
+    weights = None if curves.weights is None else [tuple(row) for row in curves.weights]
+    return ScheduledFrames(make, list(curves.strengths), weights, recipe), curves
