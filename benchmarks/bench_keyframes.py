@@ -6,13 +6,13 @@ Run from the repository root (after `make install`), with nothing else busy on t
     .venv/bin/python benchmarks/bench_keyframes.py --frames 17 --size 256  # a quicker look
 
 On ../shared/data/video/mountain_2 (a real camera clip) the optimisation method paints the clip
-twice: every frame (the first frame a full still-image run, then --frame-iterations per frame from
-the warped previous output with the temporal loss: Ruder et al.), and at keyframes every --every
-frames carried along the optical flow (impasto.keyframes).  It reports the wall time of each, the
+twice or more: every frame (the first frame a full still-image run, then --frame-iterations per
+frame from the warped previous output with the temporal loss: Ruder et al.), and at keyframes every
+--every frames carried along the optical flow (impasto.keyframes), for each --keyframe-iterations.  It reports the wall time of each, the
 style distance and content error of every frame against the painting and the photo
 (impasto.quality.score, mean over frames), and the warping error (impasto.flow.warping_error),
 with the ratios keyframed / every frame; it writes a contact strip (rows: photo, every frame,
-keyframed) to --sheet.
+keyframed, the last setting) to --sheet.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=None, help="the first frame's iterations (method default)")
     parser.add_argument("--frame-iterations", type=int, default=30)
     parser.add_argument("--fill-iterations", type=int, default=10)
+    parser.add_argument("--keyframe-iterations", default="60", help="a list to compare (default %(default)s)")
     parser.add_argument("--sheet", default=str(ROOT / "docs" / "keyframes-strip.jpg"))
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -59,15 +60,17 @@ def main() -> None:
     temporal = methods.Temporal(iterations=args.frame_iterations)
     settings = video.VideoSettings(size=args.size, end=args.frames)
     runs = {}
+    names = ["every frame"] + [f"keyframed, {n} iterations" for n in args.keyframe_iterations.split(",")]
     with tempfile.TemporaryDirectory() as folder:
-        for name in ("every frame", "keyframed"):
-            out = Path(folder) / name.replace(" ", "_")
+        for name in names:
+            out = Path(folder) / name.replace(" ", "_").replace(",", "")
             began = time.perf_counter()
             if name == "every frame":
                 report = video.stylize_video(args.clip, out, painter.frames(temporal), settings)
             else:
+                keyed = methods.Temporal(iterations=int(name.split()[1]))
                 fill = painter.frames(methods.Temporal(iterations=args.fill_iterations))
-                report = keyframes.stylize_keyframed(args.clip, out, painter.frames(temporal), fill, settings,
+                report = keyframes.stylize_keyframed(args.clip, out, painter.frames(keyed), fill, settings,
                                                      keyframes.KeyframeSettings(every=args.every))
             seconds = time.perf_counter() - began
             runs[name] = {"seconds": seconds, "frames": video.read_clip(out), "keyframes": report.keyframes}
@@ -82,7 +85,7 @@ def main() -> None:
         rows.append({"run": name, "frames": len(run["frames"]), "keyframes": len(run["keyframes"]) or None,
                      "seconds": run["seconds"], "style": float(np.mean([s.style for s in scores])),
                      "content": float(np.mean([s.content for s in scores])), "warping_error": warping})
-    base, keyed = rows
+    base = rows[0]
     print(f"\n{args.method}, {args.size} px, {base['frames']} frames, keyframes every {args.every}; first frame "
           f"{args.iterations or 'default'} iterations, then {args.frame_iterations} a frame; fill "
           f"{args.fill_iterations}\n")
@@ -90,11 +93,13 @@ def main() -> None:
     for row in rows:
         print(f"| {row['run']} | {row['keyframes'] or '-'} | {row['seconds']:.0f} | {row['style']:.4f} "
               f"| {row['content']:.3f} | {row['warping_error']:.5f} |")
-    print(f"| keyframed / every frame | | {keyed['seconds'] / base['seconds']:.2f}x | {keyed['style'] / base['style']:.2f}x "
-          f"| {keyed['content'] / base['content']:.2f}x | {keyed['warping_error'] / base['warping_error']:.2f}x |")
+    for row in rows[1:]:
+        print(f"| {row['run']} / every frame | | {row['seconds'] / base['seconds']:.2f}x | "
+              f"{row['style'] / base['style']:.2f}x | {row['content'] / base['content']:.2f}x | "
+              f"{row['warping_error'] / base['warping_error']:.2f}x |")
     picks = np.linspace(0, base["frames"] - 1, 6).round().astype(int)
     strip = np.concatenate([np.concatenate([frames[i] for i in picks], axis=1)
-                            for frames in (photos, runs["every frame"]["frames"], runs["keyframed"]["frames"])], axis=0)
+                            for frames in (photos, runs["every frame"]["frames"], runs[names[-1]]["frames"])], axis=0)
     Image.fromarray(strip).save(args.sheet, quality=88)
     print(f"\nstrip: {args.sheet} (rows: photo, every frame, keyframed; frames {', '.join(map(str, picks))})")
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -456,6 +456,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     keys.add_argument("--keyframe-dir", default=None, metavar="DIR",
                       help="your own keyframes (painted over in an editor), named by frame number as the output frames "
                            "are (frame_000009.png); they replace the method's painting there")
+    keys.add_argument("--keyframe-iterations", type=_positive_int, default=None,
+                      help="iterative methods: iterations of each keyframe from the one before (default: twice "
+                           "--frame-iterations)")
     keys.add_argument("--fill-iterations", type=_positive_int, default=10,
                       help="iterative methods: iterations that repaint what no keyframe covers (default %(default)s)")
     clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
@@ -983,6 +986,8 @@ def cmd_video(args: argparse.Namespace) -> int:
             from . import keyframes
 
             keys = keyframes.parse_keyframes(args.keyframes, args.keyframe_dir)
+            key_iterations = args.keyframe_iterations or keyframes.KEYFRAME_ITERATIONS_FACTOR * temporal.iterations
+            stylizer = painter.frames(dataclasses.replace(temporal, iterations=key_iterations))
             fill = painter.frames(dataclasses.replace(temporal, iterations=args.fill_iterations))
             report = keyframes.stylize_keyframed(args.input, args.output, stylizer, fill, settings, keys, on_frame)
         else:
