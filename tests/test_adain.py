@@ -216,3 +216,25 @@ def test_training_preview_paints_as_stylize_does(tmp_path, engine):
     preview = task.preview(engine.decoder, torch.device("cpu"))
     expected = engine.stylize(content, [engine.style_code(style)])
     assert torch.allclose(preview[..., -48:], expected, atol=1e-5)
+
+
+def test_a_paintings_code_is_made_once_for_every_painter_of_the_engine(monkeypatch):
+    """Painters with other strengths or weights (a studio's slider, a clip driven by its sound)
+    reuse the code the engine made for the same painting at the same size."""
+    from impasto import methods
+    from impasto.methods.style_codes import forget_codes
+
+    forget_codes()
+    method = methods.get("adain")
+    style, photo = as_tensor(stripes(48)), as_tensor(gradient_photo(32, 24))
+    first = method.prepare([style], methods.Request(size=32, device="cpu", strength=1.0))
+    made = []
+    real = first.engine.style_code
+    monkeypatch.setattr(first.engine, "style_code", lambda image: made.append(image.shape) or real(image))
+    a = first.paint(photo).image
+    b = method.prepare([style], methods.Request(size=32, device="cpu", strength=0.5)).paint(photo).image
+    method.prepare([as_tensor(stripes(48, period=4))], methods.Request(size=32, device="cpu")).paint(photo)
+    assert len(made) == 2 and not torch.equal(a, b)  # the second painting is new; the strengths differ
+    forget_codes()
+    first.paint(photo)
+    assert len(made) == 2  # a painter keeps its own codes

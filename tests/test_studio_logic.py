@@ -350,3 +350,19 @@ def test_a_dream_streams_previews_and_a_stop_keeps_the_dream_so_far(tmp_path):
     stop(studio, "s2")
     last = list(job)[-1]
     assert "stopped" in last[1] and Image.open(last[2]).size == (64, 48)
+
+
+def test_the_video_tab_paints_keyframes_and_carries_them(tmp_path):
+    from PIL import Image
+
+    from impasto import video
+    from impasto.studio import create_video
+    from test_video import make_clip, moving_frames
+
+    source = make_clip(tmp_path / "in.mp4", moving_frames(9, 64, 48))
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    updates = list(create_video(Studio(tmp_path / "work"), str(source), "adain", None, str(style), 64, True, 4))
+    progress, output = updates[-1]
+    assert "done: 9 frames (3 keyframes)" in progress and video.open_clip(output).count == 9
+    assert Image.open(style).size == (48, 48)  # inputs stay as they were

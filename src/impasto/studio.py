@@ -513,9 +513,10 @@ def stop(studio: Studio, session: str) -> None:
 
 
 def create_video(studio: Studio, clip: str | None, method: str, model: str | None, style_file: Any, size: int,
-                 coherent: bool) -> Iterator[tuple]:
-    """The Video tab's job: yields (progress, output video)."""
-    from . import video
+                 coherent: bool, every: int = 0) -> Iterator[tuple]:
+    """The Video tab's job: yields (progress, output video).  ``every`` > 0: keyframes every that
+    many frames, carried along the motion (:mod:`impasto.keyframes`)."""
+    from . import keyframes, video
     from .methods import Request, Temporal
 
     if not clip:
@@ -531,9 +532,19 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
                                                  options=options))
         stylizer = painter.frames(Temporal(iterations=10))
         output = studio.new_path(".mp4", f"impasto-{method}")
-        job = Background(lambda report: video.stylize_video(
-            clip, output, stylizer, video.VideoSettings(size=int(size), coherent=bool(coherent)),
-            lambda done, total, skipped: report((done, total))), studio.device)
+        settings = video.VideoSettings(size=int(size), coherent=bool(coherent))
+
+        def paint(report: Callable[[Any], None]) -> video.VideoReport:
+            def on_frame(done: int, total: int | None, skipped: bool) -> None:
+                report((done, total))
+
+            if int(every) > 0:
+                keyed = painter.frames(Temporal(iterations=keyframes.KEYFRAME_ITERATIONS_FACTOR * 10))
+                return keyframes.stylize_keyframed(clip, output, keyed, painter.frames(Temporal(iterations=5)),
+                                                   settings, keyframes.KeyframeSettings(every=int(every)), on_frame)
+            return video.stylize_video(clip, output, stylizer, settings, on_frame)
+
+        job = Background(paint, studio.device)
         try:
             yield _progress_html(0, 1, "reading the clip..."), None
             for done, total in job.updates():
@@ -545,7 +556,8 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
         report = job.result()
     except ImpastoError as exc:
         raise _fail(exc) from None
-    yield (_progress_html(1, 1, f"done: {report.frames} frames, {report.seconds:.1f} s, audio {report.audio}"),
+    keyed = f" ({len(report.keyframes)} keyframes)" if report.keyframes else ""
+    yield (_progress_html(1, 1, f"done: {report.frames} frames{keyed}, {report.seconds:.1f} s, audio {report.audio}"),
            str(report.output))
 
 
@@ -792,6 +804,8 @@ def build(studio: "Studio"):
                                           elem_id="video-style")
                     video_size = gr.Slider(64, 1080, value=320, step=16, label="Size", elem_id="video-size")
                     coherent = gr.Checkbox(value=True, label="Temporal coherence", elem_id="coherent")
+                    video_keys = gr.Slider(0, 24, value=0, step=1, elem_id="video-keyframes",
+                                           label="Keyframes every N frames, carried along the motion (0: paint every frame)")
                 video_go = gr.Button("Stylize clip", variant="primary", elem_id="video-run")
                 video_progress = gr.HTML(_progress_html(0, 1, "ready"), elem_id="video-progress")
                 video_out = gr.Video(label="Result", elem_id="video-result", interactive=False)
@@ -968,11 +982,11 @@ def build(studio: "Studio"):
         dream_guide.upload(lambda files: check_uploads([files] if files else [], "guide image"), dream_guide, None,
                            show_progress="hidden")
 
-        def run_video(clip_v, method_v, model_v, style_v, size_v, coherent_v):
-            yield from create_video(studio, clip_v, method_v, model_v, style_v, size_v, coherent_v)
+        def run_video(clip_v, method_v, model_v, style_v, size_v, coherent_v, keys_v):
+            yield from create_video(studio, clip_v, method_v, model_v, style_v, size_v, coherent_v, keys_v)
 
         video_go.click(run_video,
-                       [clip, video_method, video_model, video_style, video_size, coherent],
+                       [clip, video_method, video_model, video_style, video_size, coherent, video_keys],
                        [video_progress, video_out], concurrency_id="device")
         def run_camera(frame, method_v, model_v, style_v, request: gr.Request):
             return camera_frame(studio, frame, method_v, model_v, style_v, request.session_hash)

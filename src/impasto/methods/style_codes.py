@@ -28,6 +28,11 @@ CODE_CACHE_SIZE = 64
 _CODES: "WeakKeyDictionary[Any, OrderedDict[tuple, Any]]" = WeakKeyDictionary()
 
 
+def forget_codes() -> None:
+    """Empty the process-wide cache of style codes (benchmarks time a painting's first use with it)."""
+    _CODES.clear()
+
+
 class StyleCodePainter:
     #: the method's name, recorded with a clip's frames (a resumed clip must be the same recipe)
     recipe_name = ""
