@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--method", default="arbitrary")
     parser.add_argument("--styles", default="starry_night.jpg,the_scream.jpg")
     parser.add_argument("--size", type=int, default=480)
+    parser.add_argument("--floor", type=float, default=0.2, help="the strength in silence, a share (--audio-floor)")
     args = parser.parse_args()
     clip_path = DATA / "video" / "mountain_2"
     method = methods.get(args.method)
@@ -74,7 +75,7 @@ def main() -> None:
         request = methods.Request(size=args.size)
         plain = method.prepare(styles, request).frames(methods.Temporal())
         reacting, curves = react.scheduled_frames(method, styles, request, methods.Temporal(), sound, clip, 0,
-                                                  clip.count)
+                                                  clip.count, args.floor)
         still = method.prepare(styles, methods.Request(size=args.size, strength=0.0)).frames(methods.Temporal())
         for name, stylizer in (("plain", plain), ("audio-react", reacting), ("strength 0", still)):
             out = folder / name.replace(" ", "_")

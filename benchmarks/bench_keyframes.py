@@ -48,6 +48,11 @@ def main() -> None:
     parser.add_argument("--fill-iterations", type=int, default=10)
     parser.add_argument("--keyframe-iterations", default="60", help="a list to compare (default %(default)s)")
     parser.add_argument("--sheet", default=str(ROOT / "docs" / "keyframes-strip.jpg"))
+    parser.add_argument("--reference", default=None, metavar="FOLDER",
+                        help="the every-frame run's frames from an earlier run of this script (same settings), "
+                             "instead of painting them again; give its time with --reference-seconds")
+    parser.add_argument("--reference-seconds", type=float, default=None)
+    parser.add_argument("--keep", default=None, metavar="FOLDER", help="keep the every-frame run's frames here")
     args = parser.parse_args()
     torch.manual_seed(0)
 
@@ -65,6 +70,11 @@ def main() -> None:
         for name in names:
             out = Path(folder) / name.replace(" ", "_").replace(",", "")
             began = time.perf_counter()
+            if name == "every frame" and args.reference:
+                runs[name] = {"seconds": args.reference_seconds, "frames": video.read_clip(args.reference),
+                              "keyframes": []}
+                print(f"{name}: from {args.reference}, {args.reference_seconds:.0f} s", file=sys.stderr, flush=True)
+                continue
             if name == "every frame":
                 report = video.stylize_video(args.clip, out, painter.frames(temporal), settings)
             else:
@@ -75,6 +85,10 @@ def main() -> None:
             seconds = time.perf_counter() - began
             runs[name] = {"seconds": seconds, "frames": video.read_clip(out), "keyframes": report.keyframes}
             print(f"{name}: {report.frames} frames in {seconds:.0f} s", file=sys.stderr, flush=True)
+            if name == "every frame" and args.keep:
+                import shutil
+
+                shutil.copytree(out, args.keep, dirs_exist_ok=True)
     photos = video.read_clip(args.clip, runs["every frame"]["frames"][0].shape[:2])[:len(runs["every frame"]["frames"])]
     style = images.resize_max_side(images.read_image(args.style), args.size)  # scored at the frames' scale
     rows = []

@@ -449,6 +449,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     sound.add_argument("--audio-react", action="store_true",
                        help="the sound drives the painting: loudness and onsets set each frame's --strength, and with "
                             "several --style images each follows one band of the spectrum (bass to treble)")
+    sound.add_argument("--audio-floor", type=_non_negative_float, default=0.2, dest="quietest", metavar="SHARE",
+                       help="--audio-react: the strength in silence, as a share of --strength (default %(default)s; "
+                            "higher is steadier, lower follows the sound more)")
     keys = video.add_argument_group("keyframes (paint a few frames well, carry them along the motion)")
     keys.add_argument("--keyframes", default=None, metavar="N|auto",
                       help="paint every Nth frame (and the last) with the method and carry the paint along the optical "
@@ -457,7 +460,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                       help="your own keyframes (painted over in an editor), named by frame number as the output frames "
                            "are (frame_000009.png); they replace the method's painting there")
     keys.add_argument("--keyframe-iterations", type=_positive_int, default=None,
-                      help="iterative methods: iterations of each keyframe from the one before (default: twice "
+                      help="iterative methods: iterations of each keyframe from the one before (default: "
                            "--frame-iterations)")
     keys.add_argument("--fill-iterations", type=_positive_int, default=10,
                       help="iterative methods: iterations that repaint what no keyframe covers (default %(default)s)")
@@ -973,7 +976,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             source = video.open_clip(args.input, args.fps)
         frames = source.count if source.count is not None else len(audio.read_audio(sound)) * source.fps / audio.RATE
         stylizer, _ = react.scheduled_frames(method, styles, request, temporal, sound, source, settings.start,
-                                             max(1, int(frames) - settings.start))
+                                             max(1, int(frames) - settings.start), args.quietest)
     else:
         stylizer = painter.frames(temporal)
     bar = _Bar(args.quiet, "frame")

@@ -43,9 +43,11 @@ from .video import FeedForwardFrames, FrameStylizer, FrameWriter, VideoReport, V
 #: bilinear, which smooths it a little at every sub-pixel shift.
 CARRY = cv2.INTER_CUBIC
 #: Iterative methods: a keyframe's iterations, as a multiple of a frame's in frame-by-frame video.
-#: There are few keyframes, and each carries eight frames or so: at 30 on a 17-frame clip (256 px)
-#: the keyframed clip's style distance was 1.31x painting every frame, at 60 1.21x.
-KEYFRAME_ITERATIONS_FACTOR = 2
+#: On the 50-frame camera clip at 480 px (BENCHMARKS.md) keyframes every 8 at 30 iterations gave
+#: 1.03x the style distance of painting every frame in 0.20x the time; at 60, 0.88x in 0.33x, but
+#: keyframes that move further from the paint carried to them jump more (warping error 1.50x
+#: against 1.14x), so a keyframe gets what a frame gets.
+KEYFRAME_ITERATIONS_FACTOR = 1
 #: Keyframes every this many frames unless told otherwise.
 DEFAULT_EVERY = 8
 
@@ -161,6 +163,7 @@ class _Frame:
     moment: float
     content: torch.Tensor  # (1, 3, H, W) at the working size
     original: np.ndarray  # RGB uint8, what the flow reads
+    flat: np.ndarray | None = None  # where the photo is flat (see _flat)
 
 
 @dataclass
@@ -180,13 +183,35 @@ def _decoded(clip: video.Clip, settings: VideoSettings, size: tuple[int, int]) -
     for offset, (frame, moment) in enumerate(clip.frames(settings.start, settings.end)):
         content = video.frame_tensor(frame, size)
         current = _Frame(settings.start + offset, moment, content, video.frame_array(content))
+        current.flat = _flat(current.original)
         link = None
         if previous is not None:
             # occlusions only: a motion boundary inside a carried painting moves with it (the temporal
             # loss of frame-by-frame video needs the stricter mask, carrying does not)
-            link = _Link(*flowlib.pair_motion(previous.original, current.original, settings.flow, boundaries=False))
+            backward, backward_reliable, forward, forward_reliable = flowlib.pair_motion(
+                previous.original, current.original, settings.flow, boundaries=False)
+            link = _Link(backward, np.maximum(backward_reliable, current.flat), forward,
+                         np.maximum(forward_reliable, previous.flat))
         yield current, link
         previous = current
+
+
+#: A photo's local spread of grey (0..255, over a Gaussian of sigma 3 px) below which it is flat.
+FLAT = 3.0
+
+
+def _flat(original: np.ndarray) -> np.ndarray:
+    """H x W float32 in {0, 1}: where the photo is flat (sky, snow, a wall).
+
+    The flow there is a guess and rarely agrees both ways, so the consistency check would call half
+    of a snowfield occluded and every frame would be repainted (at 480 px on a camera clip: 2-8% of
+    each frame in holes, a repaint on 40 of 42 frames; with flat areas carried, holes under 0.5%).
+    Any guess carries a painting across a flat patch equally well, and the photo check still stops
+    paint where the picture changed."""
+    grey = cv2.cvtColor(original, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    mean = cv2.GaussianBlur(grey, (0, 0), 3.0)
+    spread = np.sqrt(np.maximum(cv2.GaussianBlur(grey * grey, (0, 0), 3.0) - mean * mean, 0.0))
+    return (spread < FLAT).astype(np.float32)
 
 
 def _run(clip: video.Clip, output: Path, work: Path, to_folder: bool, stylizer: FrameStylizer, fill: FrameStylizer,

@@ -26,17 +26,20 @@ class Drive:
     loudness: np.ndarray
 
 
-def drive(sound: str | os.PathLike, clip: Clip, start: int, frames: int, strength: float, paintings: int) -> Drive:
-    """Read ``sound`` and turn it into ``frames`` frames of controls from the clip's frame ``start``."""
+def drive(sound: str | os.PathLike, clip: Clip, start: int, frames: int, strength: float, paintings: int,
+          quietest: float = 0.2) -> Drive:
+    """Read ``sound`` and turn it into ``frames`` frames of controls from the clip's frame ``start``;
+    ``quietest``: the strength in silence, as a share of ``strength``."""
     samples = audio.read_audio(sound)
     track = audio.analyse(samples, float(clip.fps), start + frames, bands=max(1, paintings))
     track = audio.Soundtrack(track.fps, track.loudness[start:], track.onsets[start:], track.bands[start:])
     weights = audio.weight_curves(track) if paintings >= 2 else None
-    return Drive(audio.strength_curve(track, strength), weights, track.loudness)
+    return Drive(audio.strength_curve(track, strength, quietest), weights, track.loudness)
 
 
 def scheduled_frames(method: Method, styles: Sequence[images.ImageLike], request: Request, temporal: Temporal,
-                     sound: str | os.PathLike, clip: Clip, start: int, frames: int) -> tuple[ScheduledFrames, Drive]:
+                     sound: str | os.PathLike, clip: Clip, start: int, frames: int,
+                     quietest: float = 0.2) -> tuple[ScheduledFrames, Drive]:
     """A stylizer that paints each frame with the strength and weights the sound gives it."""
     if method.model_required and not method.uses_styles:
         paintings = 1  # a model's own styles: the strength follows the sound, the blend stays as asked
@@ -45,7 +48,9 @@ def scheduled_frames(method: Method, styles: Sequence[images.ImageLike], request
     base = method.default_strength if request.strength is None else request.strength
     if base <= 0:
         raise ImpastoError(f"--audio-react needs a strength above 0, got {base}", parameter="strength")
-    curves = drive(sound, clip, start, frames, base, paintings)
+    if not 0.0 <= quietest <= 1.0:
+        raise ImpastoError(f"the strength in silence must be a share in [0, 1], got {quietest}", parameter="quietest")
+    curves = drive(sound, clip, start, frames, base, paintings, quietest)
     styles = [images.as_tensor(style, request.max_pixels) for style in styles]  # read once, not per setting
 
     def make(strength: float, weights: tuple[float, ...] | None):
@@ -53,6 +58,6 @@ def scheduled_frames(method: Method, styles: Sequence[images.ImageLike], request
         asked = dataclasses.replace(request, strength=strength, weights=list(weights) if weights else request.weights)
         return method.prepare(styles, asked).frames(temporal)
 
-    recipe = {"audio": file_digest(Path(sound)), "audio_react": True}
+    recipe = {"audio": file_digest(Path(sound)), "audio_react": True, "quietest": quietest}
     weights = None if curves.weights is None else [tuple(row) for row in curves.weights]
     return ScheduledFrames(make, list(curves.strengths), weights, recipe), curves
