@@ -52,6 +52,8 @@ def main() -> None:
                         help="the every-frame run's frames from an earlier run of this script (same settings), "
                              "instead of painting them again; give its time with --reference-seconds")
     parser.add_argument("--reference-seconds", type=float, default=None)
+    parser.add_argument("--keyframe-weight", type=float, default=None,
+                        help="the temporal loss's weight on keyframes (default: the method's)")
     parser.add_argument("--keep", default=None, metavar="FOLDER", help="keep the every-frame run's frames here")
     args = parser.parse_args()
     torch.manual_seed(0)
@@ -78,7 +80,7 @@ def main() -> None:
             if name == "every frame":
                 report = video.stylize_video(args.clip, out, painter.frames(temporal), settings)
             else:
-                keyed = methods.Temporal(iterations=int(name.split()[1]))
+                keyed = methods.Temporal(iterations=int(name.split()[1]), weight=args.keyframe_weight)
                 fill = painter.frames(methods.Temporal(iterations=args.fill_iterations))
                 report = keyframes.stylize_keyframed(args.clip, out, painter.frames(keyed), fill, settings,
                                                      keyframes.KeyframeSettings(every=args.every))

@@ -953,9 +953,7 @@ def cmd_video(args: argparse.Namespace) -> int:
                                    keep_frames=args.keep_frames)
     keyed = args.keyframes is not None or args.keyframe_dir is not None
     still = Path(args.input).suffix.lower() in video.FRAME_SUFFIXES and Path(args.input).is_file()
-    if still and args.audio is None:
-        raise ImpastoError("a still photo becomes a clip with --audio FILE (the sound that paints it)", args.input)
-    reacting = args.audio_react or still
+    reacting = args.audio_react or still  # a still photo is painted to a sound
     if args.audio is not None:
         settings.audio = Path(args.audio)
     if args.cluster is not None and (keyed or reacting):
@@ -967,16 +965,10 @@ def cmd_video(args: argparse.Namespace) -> int:
     painter = method.prepare(styles, request)
     source = args.input
     if reacting:
-        from . import audio, react
+        from . import react
 
-        sound = args.audio if args.audio is not None else args.input
-        if still:
-            source = video.still_clip(args.input, len(audio.read_audio(sound)) / audio.RATE, args.fps)
-        else:
-            source = video.open_clip(args.input, args.fps)
-        frames = source.count if source.count is not None else len(audio.read_audio(sound)) * source.fps / audio.RATE
-        stylizer, _ = react.scheduled_frames(method, styles, request, temporal, sound, source, settings.start,
-                                             max(1, int(frames) - settings.start), args.quietest)
+        source, stylizer = react.reacting_clip(method, styles, request, temporal, args.input, args.audio, args.fps,
+                                               settings.start, args.quietest)
     else:
         stylizer = painter.frames(temporal)
     bar = _Bar(args.quiet, "frame")

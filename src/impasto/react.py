@@ -61,3 +61,29 @@ def scheduled_frames(method: Method, styles: Sequence[images.ImageLike], request
     recipe = {"audio": file_digest(Path(sound)), "audio_react": True, "quietest": quietest}
     weights = None if curves.weights is None else [tuple(row) for row in curves.weights]
     return ScheduledFrames(make, list(curves.strengths), weights, recipe), curves
+
+
+def reacting_clip(method: Method, styles: Sequence[images.ImageLike], request: Request, temporal: Temporal,
+                  source: str | os.PathLike, sound: str | os.PathLike | None, fps: float | None, start: int = 0,
+                  quietest: float = 0.2) -> tuple[Clip, ScheduledFrames]:
+    """The clip to paint and its sound-driven stylizer: a video (driven by ``sound``, or by its own
+    soundtrack), or a still photo held as long as ``sound`` lasts."""
+    from . import video
+
+    still = Path(source).suffix.lower() in video.FRAME_SUFFIXES and Path(source).is_file()
+    if still and sound is None:
+        raise ImpastoError("a still photo becomes a clip with --audio FILE (the sound that paints it)", source)
+    sound = sound if sound is not None else source
+    seconds = None
+    if still:
+        seconds = len(audio.read_audio(sound)) / audio.RATE
+        clip = video.still_clip(source, seconds, fps)
+    else:
+        clip = video.open_clip(source, fps)
+    frames = clip.count
+    if frames is None:
+        seconds = seconds if seconds is not None else len(audio.read_audio(sound)) / audio.RATE
+        frames = int(seconds * clip.fps)
+    stylizer, _ = scheduled_frames(method, styles, request, temporal, sound, clip, start, max(1, frames - start),
+                                   quietest)
+    return clip, stylizer
