@@ -120,6 +120,7 @@ def test_the_cli_paints_a_photo_to_a_sound_and_keeps_the_sound(tmp_path):
     ("damaged sound", "the audio could not be decoded"),
     ("photo without sound", "a still photo becomes a clip with --audio"),
     ("with keyframes", "does not go with --keyframes"),
+    ("a soundtrack without sound", "has no audio stream"),
 ])
 def test_bad_sound_is_one_line_and_writes_nothing(tmp_path, capsys, case, message):
     silent = make_clip(tmp_path / "silent.mp4", moving_frames(4, 64, 48), audio=False)
@@ -128,7 +129,8 @@ def test_bad_sound_is_one_line_and_writes_nothing(tmp_path, capsys, case, messag
     args = {"no sound": [str(silent), "--audio-react"],
             "damaged sound": [str(silent), "--audio-react", "--audio", str(tmp_path / "broken.wav")],
             "photo without sound": [str(tmp_path / "a.png")],
-            "with keyframes": [str(silent), "--audio-react", "--keyframes", "4"]}[case]
+            "with keyframes": [str(silent), "--audio-react", "--keyframes", "4"],
+            "a soundtrack without sound": [str(silent), "--audio", str(silent)]}[case]
     code = main(["video", *args, "-o", str(tmp_path / "out.mp4"), "--method", "adain", "--style",
                  str(tmp_path / "a.png"), "--size", "64", "-q"])
     assert code == 2 and message in one_error_line(capsys.readouterr().err)

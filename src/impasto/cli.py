@@ -962,7 +962,6 @@ def cmd_video(args: argparse.Namespace) -> int:
         raise ImpastoError("--audio-react paints every frame; it does not go with --keyframes or --keyframe-dir")
     if args.cluster is not None:
         return _video_cluster(args, method, styles, request, temporal, settings)
-    painter = method.prepare(styles, request)
     source = args.input
     if reacting:
         from . import react
@@ -970,6 +969,7 @@ def cmd_video(args: argparse.Namespace) -> int:
         source, stylizer = react.reacting_clip(method, styles, request, temporal, args.input, args.audio, args.fps,
                                                settings.start, args.quietest)
     else:
+        painter = method.prepare(styles, request)
         stylizer = painter.frames(temporal)
     bar = _Bar(args.quiet, "frame")
 
@@ -981,7 +981,7 @@ def cmd_video(args: argparse.Namespace) -> int:
             from . import keyframes
 
             keys = keyframes.parse_keyframes(args.keyframes, args.keyframe_dir)
-            key_iterations = args.keyframe_iterations or keyframes.KEYFRAME_ITERATIONS_FACTOR * temporal.iterations
+            key_iterations = args.keyframe_iterations or temporal.iterations
             stylizer = painter.frames(dataclasses.replace(temporal, iterations=key_iterations))
             fill = painter.frames(dataclasses.replace(temporal, iterations=args.fill_iterations))
             report = keyframes.stylize_keyframed(args.input, args.output, stylizer, fill, settings, keys, on_frame)

@@ -8,7 +8,11 @@ keyframes and the paint carried along the motion in between:
   carried forward, covers less than ``min_coverage`` of the frame (a shot cut covers nothing) or
   after ``max_gap`` frames; frames the user painted over in an editor (``folder``) are keyframes too.
 - each keyframe is painted by the method starting from the previous keyframe carried to it, with
-  the temporal loss where that carry is reliable, so that neighbouring keyframes agree;
+  the temporal loss where that carry is reliable, so that neighbouring keyframes agree.  A keyframe
+  gets the iterations a frame gets in frame-by-frame video: on a 50-frame camera clip at 480 px,
+  keyframes every 8 at 30 iterations gave 1.03x the style distance of painting every frame in 0.20x
+  the time; at 60, 0.88x in 0.33x, but keyframes that move further from the paint carried to them
+  jump more (warping error 1.50x against 1.14x; BENCHMARKS.md);
 - a frame between keyframes A and B takes A carried forward and B carried backward (flows composed
   along the chain, the painting sampled once, so it stays sharp), each where its whole chain is
   reliable, blended by distance in time;
@@ -42,12 +46,6 @@ from .video import FeedForwardFrames, FrameStylizer, FrameWriter, VideoReport, V
 #: How a painting is sampled where the flow carries it: bicubic keeps brushwork sharper than
 #: bilinear, which smooths it a little at every sub-pixel shift.
 CARRY = cv2.INTER_CUBIC
-#: Iterative methods: a keyframe's iterations, as a multiple of a frame's in frame-by-frame video.
-#: On the 50-frame camera clip at 480 px (BENCHMARKS.md) keyframes every 8 at 30 iterations gave
-#: 1.03x the style distance of painting every frame in 0.20x the time; at 60, 0.88x in 0.33x, but
-#: keyframes that move further from the paint carried to them jump more (warping error 1.50x
-#: against 1.14x), so a keyframe gets what a frame gets.
-KEYFRAME_ITERATIONS_FACTOR = 1
 #: Keyframes every this many frames unless told otherwise.
 DEFAULT_EVERY = 8
 
@@ -163,7 +161,7 @@ class _Frame:
     moment: float
     content: torch.Tensor  # (1, 3, H, W) at the working size
     original: np.ndarray  # RGB uint8, what the flow reads
-    flat: np.ndarray | None = None  # where the photo is flat (see _flat)
+    flat: np.ndarray  # where the photo is flat (see _flat)
 
 
 @dataclass
@@ -182,8 +180,8 @@ def _decoded(clip: video.Clip, settings: VideoSettings, size: tuple[int, int]) -
     previous = None
     for offset, (frame, moment) in enumerate(clip.frames(settings.start, settings.end)):
         content = video.frame_tensor(frame, size)
-        current = _Frame(settings.start + offset, moment, content, video.frame_array(content))
-        current.flat = _flat(current.original)
+        original = video.frame_array(content)
+        current = _Frame(settings.start + offset, moment, content, original, _flat(original))
         link = None
         if previous is not None:
             # occlusions only: a motion boundary inside a carried painting moves with it (the temporal
@@ -393,7 +391,7 @@ def _keep_contrast(blended: np.ndarray, carried_a: np.ndarray, carried_b: np.nda
     texture blending (Heitz and Neyret 2018), each pixel's detail around its local mean is scaled
     back to the weighted variance of the two, never more than 2x and never below 1x, so where the
     two agree nothing changes."""
-    if not DETAIL_SIGMA or DETAIL_SIGMA <= 0:
+    if DETAIL_SIGMA <= 0:
         return blended
 
     def stats(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -538,9 +538,8 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
             def on_frame(done: int, total: int | None, skipped: bool) -> None:
                 report((done, total))
 
-            if int(every) > 0:
-                keyed = painter.frames(Temporal(iterations=keyframes.KEYFRAME_ITERATIONS_FACTOR * 10))
-                return keyframes.stylize_keyframed(clip, output, keyed, painter.frames(Temporal(iterations=5)),
+            if int(every) > 0:  # keyframes get a frame's iterations; holes a few
+                return keyframes.stylize_keyframed(clip, output, stylizer, painter.frames(Temporal(iterations=5)),
                                                    settings, keyframes.KeyframeSettings(every=int(every)), on_frame)
             return video.stylize_video(clip, output, stylizer, settings, on_frame)
 

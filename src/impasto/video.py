@@ -148,6 +148,24 @@ def still_clip(photo: str | os.PathLike, seconds: float, fps: float | None = Non
     return Clip(photo, rate, count, first.shape[-1], first.shape[-2], False, [photo] * count)
 
 
+def soundtrack(path: str | os.PathLike) -> Path:
+    """A file given as the output's soundtrack, checked before any frame is painted: it exists and
+    has an audio stream (else a one-line error naming it)."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise ImpastoError("no such audio or video file", path)
+    try:
+        with av.open(os.fspath(path)) as container:
+            if not container.streams.audio:
+                raise ImpastoError("has no audio stream", path)
+    except av.FFmpegError as exc:
+        raise ImpastoError(f"the audio could not be decoded ({type(exc).__name__}: {exc.strerror or exc})",
+                           path) from None
+    return path
+
+
 def frame_size(height: int, width: int, max_side: int | None) -> tuple[int, int]:
     """The working size: long side ``max_side`` (never upscaled), both sides even (video codecs need it)."""
     if max_side and max(height, width) > max_side:
@@ -301,7 +319,7 @@ def job_stamp(source: Path, stylizer: FrameStylizer, settings: VideoSettings, si
              "start": settings.start, "end": settings.end, "coherent": settings.coherent, "flow": settings.flow,
              "long_term": settings.long_term, "recipe": recipe}
     if settings.audio is not None:
-        stamp["audio"] = file_digest(settings.audio)
+        stamp["audio"] = file_digest(soundtrack(settings.audio))
     return json.loads(json.dumps(stamp, default=str, sort_keys=True))  # as it reads back from the file
 
 
@@ -314,8 +332,6 @@ def stylize_video(source: str | os.PathLike | Clip, output: str | os.PathLike, s
     ``anchors(index)``: extra (image, weight) targets for the frame ``index`` (0-based in the clip),
     after the warped earlier outputs (alone, on a chunk's first frame: its start) -- how a chunk of
     a clip is joined to its neighbours' frames."""
-    import time
-
     settings = settings or VideoSettings()
     if settings.flow not in flowlib.METHODS:
         raise ImpastoError(f"unknown flow method {settings.flow!r}; choose {' or '.join(flowlib.METHODS)}")
