@@ -74,7 +74,8 @@ def test_a_bundle_holds_everything_and_its_command_makes_the_result_again(tmp_pa
 
 def test_the_studio_gallery_comes_from_the_history_after_a_restart(tmp_path):
     pytest.importorskip("gradio")
-    from impasto.studio import Studio, gallery_items
+    from impasto.studio import Studio
+    from impasto.studio.gallery_tab import gallery_items
 
     history = History(tmp_path / "history")
     run = _record(history)

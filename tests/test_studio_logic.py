@@ -148,10 +148,10 @@ def test_one_job_at_a_time_even_when_the_queue_lets_two_through(tmp_path):
 
 @pytest.mark.parametrize("text", ["inf,1", "nan,1", "-1,2", "0,0", "1"])
 def test_blend_weights_must_be_finite_non_negative_and_one_per_style(text):
-    from impasto.studio import _weights
+    from impasto.studio.create_tab import blend_weights
 
     with pytest.raises(Exception, match="non-negative blend weight"):
-        _weights(text, 2)
+        blend_weights(text, 2)
 
 
 def test_a_huge_camera_frame_is_refused_and_a_normal_one_is_shrunk_first(tmp_path):
@@ -239,9 +239,9 @@ def test_a_stop_takes_effect_within_one_evaluation_not_one_iteration():
 
 
 def test_progress_says_steps_elapsed_and_time_left():
-    from impasto.studio import _step_note
+    from impasto.studio.common import step_note
 
-    note = _step_note(40, 120, time.perf_counter() - 20, one_pass=False)
+    note = step_note(40, 120, time.perf_counter() - 20, one_pass=False)
     assert note.startswith("step 40 of 120 (all levels)") and "20 s" in note and "about 40 s left" in note
 
 
@@ -257,9 +257,9 @@ def test_a_user_mistake_is_one_line_in_the_log_and_a_lasting_message(tmp_path, c
 
 def test_a_trained_style_is_named_with_its_paintings():
     from impasto.modelfile import shipped_models
-    from impasto.studio import _model_label
+    from impasto.studio.common import model_label
 
-    labels = {m.path.stem: _model_label(m) for m in shipped_models() if m.kind == "fast"}
+    labels = {m.path.stem: model_label(m) for m in shipped_models() if m.kind == "fast"}
     assert labels["two-styles"] == "two-styles (starry night + wave kanagawa)"
     assert labels["mosaic"] == "mosaic"
 
@@ -267,7 +267,7 @@ def test_a_trained_style_is_named_with_its_paintings():
 def test_the_time_estimate_comes_from_this_machines_own_runs(tmp_path):
     import torch
     from impasto.history import History
-    from impasto.studio import estimate
+    from impasto.studio.create_tab import estimate
 
     studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
     assert "after the first run" in estimate(studio, "optimize", 512, 50)
@@ -281,7 +281,7 @@ def test_the_time_estimate_comes_from_this_machines_own_runs(tmp_path):
 def test_before_after_pairs_the_photo_with_the_result_at_its_size(tmp_path):
     from PIL import Image
 
-    from impasto.studio import before_after
+    from impasto.studio.create_tab import before_after
 
     editor = _editor()
     result = tmp_path / "r.png"
@@ -293,7 +293,7 @@ def test_before_after_pairs_the_photo_with_the_result_at_its_size(tmp_path):
 
 def test_a_run_reopens_with_its_settings(tmp_path):
     from impasto.history import History
-    from impasto.studio import reopen
+    from impasto.studio.gallery_tab import reopen
 
     style = tmp_path / "style.png"
     stripes(48).save(style)
@@ -322,7 +322,7 @@ def test_the_painted_area_saves_as_the_mask_file_the_cli_takes(tmp_path):
     from PIL import Image
 
     from impasto.errors import ImpastoError
-    from impasto.studio import save_mask
+    from impasto.studio.create_tab import save_mask
 
     studio = Studio(tmp_path / "studio")
     path = save_mask(studio, _editor(mask=True))
@@ -336,7 +336,8 @@ def test_the_painted_area_saves_as_the_mask_file_the_cli_takes(tmp_path):
 def test_a_dream_streams_previews_and_a_stop_keeps_the_dream_so_far(tmp_path):
     from PIL import Image
 
-    from impasto.studio import create_dream, stop
+    from impasto.studio import create_dream
+    from impasto.studio.common import stop
 
     studio = Studio(tmp_path / "studio", preview_every=1)
     photo = tmp_path / "photo.png"
@@ -366,3 +367,20 @@ def test_the_video_tab_paints_keyframes_and_carries_them(tmp_path):
     progress, output = updates[-1]
     assert "done: 9 frames (3 keyframes)" in progress and video.open_clip(output).count == 9
     assert Image.open(style).size == (48, 48)  # inputs stay as they were
+
+
+def test_the_video_tab_paints_to_the_clips_sound_and_refuses_mixed_choices(tmp_path):
+    from impasto import video
+    from impasto.studio import create_video
+    from test_video import make_clip, moving_frames
+
+    source = make_clip(tmp_path / "in.mp4", moving_frames(6, 64, 48))  # with a tone
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work")
+    progress, output = list(create_video(studio, str(source), "adain", None, str(style), 64, True, 0, True))[-1]
+    assert "done: 6 frames" in progress and "audio copied" in progress and video.open_clip(output).count == 6
+    with pytest.raises(Exception, match="paints every frame"):
+        list(create_video(studio, str(source), "adain", None, str(style), 64, True, 4, True))
+    with pytest.raises(Exception, match="follow the sound"):
+        list(create_video(studio, str(source), "adain", None, str(style), 64, True, 0, False, str(source)))
