@@ -10,10 +10,18 @@ Two methods:
   covariance match the content's (a linear map through the matrix square roots of the two
   covariances), then stylize as usual.
 
+One policy for every method (:func:`styles_for` before painting, :func:`finish` after): a method
+that learns from style images sees them recoloured (``histogram``) or brightness-matched
+(``luminance``) to the photo, so those modes make the paintings depend on the photo; a model with
+its styles built in has no image to recolour and keeps the photo's colours by ``luminance`` alone
+(:func:`for_model`).
+
 All functions take and return ``(1, 3, H, W)`` float tensors in [0, 1].
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 import torch
 
@@ -70,3 +78,30 @@ def match_histogram(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
     transform = _sqrtm(cov_c) @ _sqrtm(cov_s, inverse=True)
     out = transform @ (s - mu_s) + mu_c
     return out.reshape_as(style[0]).unsqueeze(0).float().clamp(0, 1)
+
+
+def styles_for(mode: str, styles: Sequence[torch.Tensor], content: torch.Tensor) -> list[torch.Tensor]:
+    """The style images as a method should learn from them under ``mode``: recoloured to the photo
+    (``histogram``), their luminance matched to the photo's (``luminance``: a dark painting does not
+    darken the photo), or as given (``none``)."""
+    if mode == "histogram":
+        return [match_histogram(style, content) for style in styles]
+    if mode == "luminance":
+        return [match_luminance(style, content) for style in styles]
+    return list(styles)
+
+
+def finish(mode: str, stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The result under ``mode``: for ``luminance``, the result's brightness with the photo's colours."""
+    return transfer_luminance(stylized, content) if mode == "luminance" else stylized
+
+
+def depends_on_photo(mode: str) -> bool:
+    """Whether the style images a method learns from change with the photo under ``mode``."""
+    return mode != "none"
+
+
+def for_model(mode: str) -> str:
+    """The mode for a model with its styles built in: no image to recolour, so any mode but
+    ``none`` keeps the photo's colours by ``luminance``."""
+    return "none" if mode == "none" else "luminance"

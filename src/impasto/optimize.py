@@ -20,11 +20,10 @@ from typing import Callable, Sequence, TypeVar
 import torch
 from PIL import Image
 
-from . import images
+from . import color, images
 from .backbone import VGG, check_layers, min_input_size
 from .errors import ImpastoError
 from .color import METHODS as COLOR_METHODS
-from .color import match_histogram, match_luminance, transfer_luminance
 from . import tiling
 from .runtime import (PRECISIONS, autocast, check_cancelled, compiled_network, cpu_has_fast_bf16,  # noqa: F401
                       frozen_network, get_backbone, resolve_device, resolve_precision)
@@ -617,10 +616,7 @@ def run(
     labels = [_label(content, "content image")] + [_label(style, "style image") for style in styles]
     content_full, styles_full = load_inputs(content, styles, settings.max_pixels)
     masks_full = images.load_masks(settings.masks, settings.max_pixels) if settings.masks is not None else None
-    if settings.preserve_color == "histogram":
-        styles_full = [match_histogram(style, content_full) for style in styles_full]
-    elif settings.preserve_color == "luminance":
-        styles_full = [match_luminance(style, content_full) for style in styles_full]
+    styles_full = color.styles_for(settings.preserve_color, styles_full, content_full)
     needed = min_input_size(model, layers)
     plan = pyramid_plan(settings.size, settings.iterations, settings.pyramid, settings.pyramid_min)
     if settings.pyramid is None:  # automatic levels never go below what the layers need
@@ -690,8 +686,7 @@ def run(
     total = coarse_to_fine(list(zip(plan, level_tiles)), paint_level, planned, on_step)
     assert image is not None
     output = images.resize(image, tuple(final_content.shape[-2:]))
-    if settings.preserve_color == "luminance":
-        output = transfer_luminance(output, final_content)
+    output = color.finish(settings.preserve_color, output, final_content)
     return Result(output, total.iterations, total.evaluations, total.terms, total.stop_reason,
                   time.perf_counter() - started, total.history)
 

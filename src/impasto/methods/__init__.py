@@ -49,9 +49,10 @@ class Request:
 
     ``weights``: how much of each style, normalised (the style images, or a multi-style model's
     styles).  ``masks``: one grey image per style, white where that style goes, black where the
-    photo stays.  ``preserve_color``: ``luminance`` keeps the photo's colours and takes only the
-    brightness from the result; ``histogram`` recolours the style images to the photo's palette
-    first (a model with its styles built in has no image to recolour, so it does ``luminance``).
+    photo stays.  ``preserve_color``: ``luminance`` matches the style images' brightness to the
+    photo's, then keeps the photo's colours and takes only the brightness from the result;
+    ``histogram`` recolours the style images to the photo's palette first (a model with its styles
+    built in has no image to recolour, so it does ``luminance``): :mod:`impasto.color`'s one policy.
     ``strength`` 0..1: 0 is the photo, 1 the strongest style (``None``: the method's default).
     ``options``: the method's own settings (a dataclass, see :attr:`Method.options`), or None.
     """

@@ -12,8 +12,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .. import fast, images
-from ..color import transfer_luminance
+from .. import color, fast, images
 from ..files import file_digest
 from ..video import FeedForwardFrames
 from . import Progress, Request, Result, Temporal, check, one_step
@@ -47,7 +46,7 @@ class FeedForwardPainter:
         out = self.engine.stylize(content, self.mix)
         if self.strength < 1.0:
             out = self.strength * out + (1.0 - self.strength) * content
-        return out if self.request.preserve_color == "none" else transfer_luminance(out, content)
+        return color.finish(color.for_model(self.request.preserve_color), out, content)
 
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
         started = time.perf_counter()

@@ -34,9 +34,9 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .. import images
+from .. import color, images
 from ..backbone import VGG
-from ..color import match_histogram, transfer_luminance
+from ..color import match_histogram
 from ..errors import ImpastoError
 from ..losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
 from ..optimize import LevelOutcome, LevelReport, SolverSettings, coarse_to_fine, optimize_level
@@ -339,24 +339,25 @@ class NeighbourPainter:
                                                resolve_precision(request.precision, self.device))
         self._banks: dict[tuple, list[StyleBank]] = {}
 
-    def banks(self, side: int, recolour_to: torch.Tensor | None) -> list[StyleBank]:
-        """The styles' hypercolumns with their long side at ``side`` (cached unless recoloured)."""
+    def banks(self, side: int, photo: torch.Tensor | None) -> list[StyleBank]:
+        """The styles' hypercolumns with their long side at ``side``, matched to ``photo`` under the
+        colour mode (:func:`impasto.color.styles_for`; cached when they do not depend on it)."""
         key = (side,)
-        if recolour_to is None and key in self._banks:
+        if photo is None and key in self._banks:
             return self._banks[key]
         styles = [images.resize_max_side(s, side, self.request.max_pixels) for s in self.styles]
-        if recolour_to is not None:
-            styles = [match_histogram(s, recolour_to) for s in styles]
+        if photo is not None:
+            styles = color.styles_for(self.request.preserve_color, styles, photo)
         small = [s for s in styles if min(s.shape[-2:]) < 2 * CELL]
         if small:
             raise ImpastoError(f"a style image is {small[0].shape[-1]}x{small[0].shape[-2]} px at this size, too "
                                f"small to have features; use a larger style scale", parameter="style_scale")
         banks = [style_bank(self.model, s.to(self.device), self.cast) for s in styles]
-        if recolour_to is None:
+        if photo is None:
             self._banks[key] = banks
         return banks
 
-    def _level(self, content: torch.Tensor, canvas: torch.Tensor, iterations: int, recolour_to: torch.Tensor | None,
+    def _level(self, content: torch.Tensor, canvas: torch.Tensor, iterations: int, photo: torch.Tensor | None,
                report: Callable, temporal: Sequence[TemporalTarget] = ()) -> tuple:
         h, w = content.shape[-2:]
         grid = (max(1, h // CELL), max(1, w // CELL))
@@ -365,7 +366,7 @@ class NeighbourPainter:
         regions = None
         if self.masks is not None:
             regions = [resize_mask(mask, grid).to(self.device).flatten() for mask in self.masks]
-        banks = self.banks(self.request.style_size(max(h, w)), recolour_to)
+        banks = self.banks(self.request.style_size(max(h, w)), photo)
         targets, centre = neighbour_targets(columns, banks, self.weights, regions, self.strength, self.settings.chunk,
                                             self.settings.spread)
         objective = NeighbourObjective(targets, centre, grid, self.settings.magnitude)
@@ -392,7 +393,7 @@ class NeighbourPainter:
         if min(full.shape[-2:]) < 2 * CELL:
             raise ImpastoError(f"the photo is {full.shape[-1]}x{full.shape[-2]} px at this size; "
                                f"it needs at least {2 * CELL} px", parameter="size")
-        recolour_to = full if r.preserve_color == "histogram" else None
+        photo = full if color.depends_on_photo(r.preserve_color) else None  # the styles are matched to it
         side = max(full.shape[-2:])
         plan = level_plan(side, self.settings.iterations, self.settings.pyramid_min)
         if init is not None:
@@ -408,16 +409,15 @@ class NeighbourPainter:
             else:
                 canvas = images.resize(image, tuple(content_t.shape[-2:]))
             result, iterations_run, count, terms, stop_reason, _ = self._level(
-                content_t, canvas, iterations, recolour_to, report, temporal if level == len(plan) else ())
+                content_t, canvas, iterations, photo, report, temporal if level == len(plan) else ())
             image = result.clamp(0, 1).float().cpu()
             return LevelOutcome(iterations_run, count, terms, stop_reason)
 
         total = coarse_to_fine(plan, paint_level, sum(n for _, n in plan), on_step)
         assert image is not None
         image = images.resize(image, tuple(full.shape[-2:]))
-        if r.preserve_color == "luminance":
-            image = transfer_luminance(image, full)
-        elif self.settings.colour_step and r.preserve_color == "none" and self.masks is None:
+        image = color.finish(r.preserve_color, image, full)
+        if self.settings.colour_step and r.preserve_color == "none" and self.masks is None:
             image = colour_step(image, self.styles, self.weights, self.strength)
         return Result(image.clamp(0, 1), total.iterations, total.evaluations, total.terms, total.stop_reason,
                       time.perf_counter() - started)

@@ -4,7 +4,7 @@ with those codes.
 
 A subclass says at what size a painting is read (:meth:`StyleCodePainter.style_side`) and how the
 codes and the photo become the picture (:meth:`StyleCodePainter.render`); loading the paintings
-and masks, caching the codes, ``histogram`` colour, batches and video frames live here once.
+and masks, caching the codes, the colour modes, batches and video frames live here once.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from .. import images
-from ..color import match_histogram, transfer_luminance
+from .. import color, images
 from ..files import file_digest
 from ..video import FeedForwardFrames
 from . import Progress, Request, Result, Temporal, one_step
@@ -58,14 +57,15 @@ class StyleCodePainter:
         raise NotImplementedError
 
     def codes(self, content: torch.Tensor) -> list[Any]:
-        """The paintings' codes, computed once per style size (for ``histogram``: per photo, from
-        the paintings recoloured to it)."""
+        """The paintings' codes, computed once per style size (with a colour mode: per photo, from
+        the paintings matched to it, :func:`impasto.color.styles_for`)."""
         side = self.style_side(content)
-        if self.request.preserve_color != "histogram" and side in self._codes:
+        mode = self.request.preserve_color
+        if not color.depends_on_photo(mode) and side in self._codes:
             return self._codes[side]  # every frame of a clip, every photo of a folder: no resizing again
-        if self.request.preserve_color == "histogram":
+        if color.depends_on_photo(mode):
             styles = [images.resize_max_side(style, side, self.request.max_pixels) for style in self.styles]
-            return [self.engine.style_code(match_histogram(style, content)) for style in styles]
+            return [self.engine.style_code(style) for style in color.styles_for(mode, styles, content)]
         if self._digests is None:
             self._digests = [images.digest(style) for style in self.styles]
         self._codes[side] = [self._code(style, digest, side) for style, digest in zip(self.styles, self._digests)]
@@ -87,7 +87,7 @@ class StyleCodePainter:
 
     def _stylize(self, content: torch.Tensor, codes: list[Any]) -> torch.Tensor:
         out = self.render(content, codes)
-        return transfer_luminance(out, content) if self.request.preserve_color == "luminance" else out
+        return color.finish(self.request.preserve_color, out, content)
 
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
         started = time.perf_counter()
@@ -96,12 +96,12 @@ class StyleCodePainter:
 
     def paint_many(self, contents: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Loaded photos of one size in one network call, each as :meth:`paint` paints it."""
-        if self.request.preserve_color == "histogram":  # the paintings are recoloured to each photo
+        if color.depends_on_photo(self.request.preserve_color):  # the paintings are matched to each photo
             return [self._stylize(content, self.codes(content)) for content in contents]
         return list(self._stylize(torch.cat(list(contents)), self.codes(contents[0])).split(1))
 
     def frames(self, temporal: Temporal) -> FeedForwardFrames:
-        """Frames of one clip: the codes once per clip; ``histogram`` recolours the paintings to the
+        """Frames of one clip: the codes once per clip; a colour mode matches the paintings to the
         clip's first frame, so that the palette holds still."""
         codes: list[Any] = []
 
