@@ -132,10 +132,17 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     own (default None: the method's settings dataclass decides, see `impasto methods`)."""
     from .color import METHODS as COLOR_METHODS
     from .losses import STYLE_LOSSES
+    from . import methods
     from .methods import Request
     from .optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIMIZERS, PRECISIONS, StyleSettings
 
     r, d = Request(), StyleSettings()
+    own = {name: methods.get(name) for name in methods.names()}
+    iterative = {name: m.options().iterations for name, m in own.items()
+                 if m.options is not None and "iterations" in m.options.__dataclass_fields__}
+    strengths: dict[float, list[str]] = {}
+    for name, method in own.items():
+        strengths.setdefault(method.default_strength, []).append(name)
     size = parser.add_argument_group("size")
     size.add_argument("-s", "--size", type=_positive_int, default=r.size, help="long side of the output in pixels (default %(default)s)")
     size.add_argument("--style-scale", type=_positive_float, default=r.style_scale,
@@ -148,8 +155,8 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
 
     opt = parser.add_argument_group("iterative methods (optimize, neighbours)")
     opt.add_argument("-n", "--iterations", type=_positive_int, default=None,
-                     help="iterations at the output size; coarser levels run more (default: the method's own, "
-                          f"optimize {d.iterations})")
+                     help="iterations at the output size; coarser levels run more (default: the method's own: "
+                          + ", ".join(f"{name} {count}" for name, count in iterative.items()) + ")")
     opt.add_argument("--pyramid", type=_positive_int, default=None, metavar="LEVELS",
                      help="optimize: coarse-to-fine levels, sizes growing by sqrt(2) (default: as many as keep the coarsest "
                           "at least --pyramid-min px; 1 = optimise at the output size only)")
@@ -165,15 +172,18 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     opt.add_argument("--tolerance", type=_non_negative_float, default=None,
                      help=f"stop when the relative loss change stays below this for --patience iterations (0 = never; default {d.tolerance})")
     opt.add_argument("--patience", type=_positive_int, default=None, help=f"(default {d.patience})")
-    opt.add_argument("--init", default=None, help="optimize: start from 'content' (default), 'noise' or an image file")
+    opt.add_argument("--init", default=None,
+                     help=f"optimize: start from 'content', 'noise' or an image file (default {d.init})")
     opt.add_argument("--seed", type=_seed, default=None, help=f"optimize: seed for noise init (default {d.seed})")
 
     loss = parser.add_argument_group("losses (optimize)")
     loss.add_argument("--content-weight", type=_non_negative_float, default=None, help=f"alpha (default {d.content_weight})")
     loss.add_argument("--style-weight", type=_non_negative_float, default=None,
-                      help="beta (default: the style loss's own: gram 30, mean_std 300, swd 3000)")
+                      help="beta (default: the style loss's own: "
+                           + ", ".join(f"{name} {loss.default_weight:g}" for name, loss in STYLE_LOSSES.items()) + ")")
     loss.add_argument("--style-loss", choices=tuple(STYLE_LOSSES), default=None,
-                      help="gram (Gatys; default), mean_std (lighter), swd (sliced Wasserstein; sharper textures)")
+                      help=f"gram (Gatys), mean_std (lighter), swd (sliced Wasserstein; sharper textures); "
+                           f"default {d.style_loss}")
     loss.add_argument("--tv-weight", type=_non_negative_float, default=None, help=f"total variation (default {d.tv_weight})")
     loss.add_argument("--content-layers", type=_name_list, default=None,
                       help="comma-separated (default %s)" % ",".join(DEFAULT_CONTENT_LAYERS))
@@ -187,8 +197,9 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
 
     control = parser.add_argument_group("artistic control (every method)")
     control.add_argument("--strength", type=_non_negative_float, default=None,
-                         help="0..1: 0 = the photo, 1 = the strongest style (default: the method's own: optimize 0.5 "
-                              "on a log scale of --style-weight, adain/arbitrary/fast 1, neighbours 0.7)")
+                         help="0..1: 0 = the photo, 1 = the strongest style (default: the method's own: "
+                              + ", ".join(f"{'/'.join(names)} {value:g}" for value, names in strengths.items())
+                              + "; optimize's on a log scale of --style-weight)")
     control.add_argument("--alpha", type=_non_negative_float, default=None,
                          help="the same as --strength (AdaIN's name for it)")
     control.add_argument("--style-blend", type=_float_list, default=None,
@@ -203,9 +214,9 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                               "(recolour the style to the photo's palette first)")
 
     net = parser.add_argument_group("network and hardware")
-    net.add_argument("--device", default=r.device, help="auto (default), cpu, cuda, cuda:N or mps")
+    net.add_argument("--device", default=r.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
     net.add_argument("--precision", choices=PRECISIONS, default=r.precision,
-                     help="backbone arithmetic: auto = bf16 where the hardware has it, else fp32 (default)")
+                     help="backbone arithmetic: auto = bf16 where the hardware has it, else fp32 (default %(default)s)")
     net.add_argument("--compile", action="store_true",
                      help="fast models and AdaIN: compile the networks for this machine (seconds, once per image "
                           "size; then 2-3x faster on a CPU): for clips and folders of same-size photos; optimize: "
@@ -215,10 +226,11 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
                           "call (default: 8 on a GPU, 1 on a CPU)")
     net.add_argument("--backbone", choices=("vgg19", "vgg16"), default=None, help=f"optimize (default {d.backbone})")
     net.add_argument("--weights", default=None,
-                     help="optimize: 'caffe' (original VGG-19, offline; default), 'torchvision' (hub cache/download) or a .pth file")
+                     help="optimize: 'caffe' (original VGG-19, offline), 'torchvision' (hub cache/download) or a .pth "
+                          f"file (default {d.weights})")
     net.add_argument("--pooling", choices=("max", "avg"), default=None, help=f"optimize (default {d.pooling})")
     net.add_argument("--padding", choices=("zeros", "replicate"), default=None,
-                     help="optimize: padding of the first convolution; replicate avoids edge artefacts (default zeros)")
+                     help=f"optimize: padding of the first convolution; replicate avoids edge artefacts (default {d.padding})")
 
 
 #: Flags whose name differs from the settings field they set.
