@@ -43,7 +43,7 @@ def evaluation_flops(settings, height: int, width: int) -> float:
 
     device = resolve_device(settings.device)
     layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device)
+    model = get_backbone(settings.backbone, settings.backbone_weights, settings.pooling, layers, device)
     cast = functools.partial(autocast, device, resolve_precision(settings.precision, device))
     image = torch.rand(1, 3, height, width, device=device)
     objective = optimize.build_objective(model, image, [image], settings, cast)

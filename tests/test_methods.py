@@ -61,6 +61,29 @@ def test_the_registry_names_every_method_and_finds_a_models_method():
         methods.choose("fast", None)
 
 
+def test_the_request_owns_the_shared_options_and_no_method_repeats_one():
+    shared = {field.name for field in dataclasses.fields(methods.Request)} - {"options"}
+    for name in NAMES:
+        options = methods.get(name).options
+        if options is not None:
+            assert not shared & {field.name for field in dataclasses.fields(options)}, name
+
+
+def test_the_optimisation_engine_gets_the_requests_shared_options_and_the_methods_own():
+    from impasto.methods.optimize import settings_for
+    from impasto.optimize import OptimizeSettings, StyleSettings
+
+    own = OptimizeSettings(iterations=7, style_loss="swd")
+    request = methods.Request(size=None, strength=0.3, weights=[1, 2], preserve_color="luminance", options=own)
+    settings = settings_for(request, 300)
+    assert (settings.size, settings.strength, settings.style_blend, settings.preserve_color) == (300, 0.3, [1, 2],
+                                                                                                 "luminance")
+    assert settings.own() == own
+    # a whole StyleSettings as options gives only its own part: the request's shared options win
+    assert settings_for(request, 300) == settings_for(dataclasses.replace(request, options=StyleSettings(
+        iterations=7, style_loss="swd", size=64, strength=0.9)), 300)
+
+
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("width, height, size", [(53, 37, None), (53, 37, 40), (200, 24, None), (37, 53, 41)])
 def test_every_method_returns_the_requested_size_in_range(name, two_style_model, width, height, size):

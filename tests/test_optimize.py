@@ -27,7 +27,7 @@ def evaluate_terms(image, content, styles, settings):
     """The loss terms of ``image`` under ``settings``, in float32 (a common evaluator)."""
     device = torch.device("cpu")
     layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device)
+    model = get_backbone(settings.backbone, settings.backbone_weights, settings.pooling, layers, device)
     content_t, style_ts = prepare(content, styles, settings, 16)
     cast = functools.partial(autocast, device, None)
     objective = build_objective(model, content_t, style_ts, settings, cast)

@@ -21,7 +21,7 @@ _EXPORTS = {
     "read_image": "images", "save_image": "images",
     "StyleObjective": "losses", "content_loss": "losses", "gram_matrix": "losses", "gram_style_loss": "losses",
     "total_variation": "losses",
-    "Result": "results", "StyleSettings": "optimize", "run": "optimize", "stylize": "optimize",
+    "Result": "results", "OptimizeSettings": "optimize", "StyleSettings": "optimize", "run": "optimize", "stylize": "optimize",
 }
 
 __all__ = sorted(_EXPORTS)

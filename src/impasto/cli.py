@@ -227,14 +227,14 @@ def _add_engine_options(parser: argparse.ArgumentParser) -> None:
     net.add_argument("--backbone", choices=("vgg19", "vgg16"), default=None, help=f"optimize (default {d.backbone})")
     net.add_argument("--weights", default=None,
                      help="optimize: 'caffe' (original VGG-19, offline), 'torchvision' (hub cache/download) or a .pth "
-                          f"file (default {d.weights})")
+                          f"file (default {d.backbone_weights})")
     net.add_argument("--pooling", choices=("max", "avg"), default=None, help=f"optimize (default {d.pooling})")
     net.add_argument("--padding", choices=("zeros", "replicate"), default=None,
                      help=f"optimize: padding of the first convolution; replicate avoids edge artefacts (default {d.padding})")
 
 
 #: Flags whose name differs from the settings field they set.
-_FIELD_FLAGS = {"learning_rate": "lr"}
+_FIELD_FLAGS = {"learning_rate": "lr", "backbone_weights": "weights"}
 #: Library parameters -> the flags that set them, for error messages.
 _PARAMETER_FLAGS = {"weights": "--style-blend", "strength": "--strength", "masks": "--mask", "size": "--size",
                     "style_scale": "--style-scale", "max_pixels": "--max-pixels", "model": "--model",
@@ -1258,7 +1258,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from . import methods
     from .images import check_output_path
-    from .optimize import StyleSettings
+    from .optimize import OptimizeSettings
     from .samples import painted_style, sample_photo_path
 
     started = time.perf_counter()
@@ -1266,7 +1266,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     content = sample_photo_path("chelsea.png")
     style = painted_style(512)
     method = methods.get("optimize")
-    request = methods.Request(size=args.size, device=args.device, options=StyleSettings(iterations=args.iterations))
+    request = methods.Request(size=args.size, device=args.device, options=OptimizeSettings(iterations=args.iterations))
     if not args.quiet:
         print(f"impasto demo: {content.name} (scikit-image) in a brushstroke style impasto paints itself, "
               f"{args.size} px, {args.iterations} iterations", file=sys.stderr)

@@ -56,11 +56,10 @@ class SolverSettings:
 
 
 @dataclass
-class StyleSettings:
-    """Everything that decides an optimisation run.  Defaults give a good result at 512 px."""
+class OptimizeSettings:
+    """The optimisation method's own settings: what a :class:`impasto.methods.Request` does not
+    already say (the method's ``options``).  Defaults give a good result at 512 px."""
 
-    size: int = 512
-    style_scale: float = 1.0
     iterations: int = 50
     pyramid: int | None = None
     pyramid_min: int = 256
@@ -70,30 +69,44 @@ class StyleSettings:
     patience: int = 10
     content_weight: float = 1.0
     style_weight: float | None = None  # None: the style loss's own default (Gram: 30)
-    strength: float | None = None  # 0..1, sets style_weight on a log scale around the default (0.5)
     style_loss: str = "gram"
     tv_weight: float = 0.0
     content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
     content_layer_weights: Sequence[float] | None = None
     style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
     style_layer_weights: Sequence[float] | None = None
-    style_blend: Sequence[float] | None = None
-    masks: Sequence[images.ImageLike] | None = None  # one per style: where it applies (white) or not (black)
-    preserve_color: str = "none"  # "luminance" or "histogram"
     init: str | os.PathLike | Image.Image | torch.Tensor = "content"
     seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
     backbone: str = "vgg19"
-    weights: str | os.PathLike = "caffe"
+    backbone_weights: str | os.PathLike = "caffe"  # 'caffe', 'torchvision' or a .pth file (the --weights flag)
     pooling: str = "max"
     padding: str = "zeros"  # "replicate": the first convolution pads by repeating edge pixels
     ema: float | None = None  # decay of an average of iterates (first-order optimisers); None = 0.9 for adam
     read_every: int | None = None  # lbfgs-device: read the loss back every N iterations; None: 1 on CPUs, 10 elsewhere
-    compile: bool = False  # torch.compile the backbone, once per level's shape (pays off on GPUs; compiling takes a while)
     tile_size: int = 1536  # levels larger than this are optimised in overlapping tiles (memory)
     tile_overlap: int = 128
+
+
+@dataclass
+class StyleSettings(OptimizeSettings):
+    """Everything that decides an optimisation run (:func:`run`): the method's own settings and the
+    ones every method shares, which :class:`impasto.methods.Request` owns and
+    :func:`impasto.methods.optimize.settings_for` writes in (``style_blend`` is the request's ``weights``)."""
+
+    size: int = 512
+    style_scale: float = 1.0
+    strength: float | None = None  # 0..1, sets style_weight on a log scale around the default (0.5)
+    style_blend: Sequence[float] | None = None
+    masks: Sequence[images.ImageLike] | None = None  # one per style: where it applies (white) or not (black)
+    preserve_color: str = "none"  # "luminance" or "histogram"
+    device: str = "auto"
+    precision: str = "auto"
+    compile: bool = False  # torch.compile the backbone, once per level's shape (pays off on GPUs; compiling takes a while)
     max_pixels: int = images.DEFAULT_MAX_PIXELS
+
+    def own(self) -> OptimizeSettings:
+        """The method's own part of these settings."""
+        return OptimizeSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(OptimizeSettings)})
 
     def resolved_style_weight(self) -> float:
         """beta: explicit, or from --strength, or the style loss's default."""
@@ -612,7 +625,7 @@ def run(
     settings.validate(len(styles))
     device = resolve_device(settings.device)
     layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
-    model = get_backbone(settings.backbone, settings.weights, settings.pooling, layers, device, settings.padding)
+    model = get_backbone(settings.backbone, settings.backbone_weights, settings.pooling, layers, device, settings.padding)
     labels = [_label(content, "content image")] + [_label(style, "style image") for style in styles]
     content_full, styles_full = load_inputs(content, styles, settings.max_pixels)
     masks_full = images.load_masks(settings.masks, settings.max_pixels) if settings.masks is not None else None

@@ -1,5 +1,5 @@
 """The optimisation method (Gatys et al. 2015) as a method: the pixels are optimised against the
-content and style losses of :mod:`impasto.optimize`, whose :class:`~impasto.optimize.StyleSettings`
+content and style losses of :mod:`impasto.optimize`, whose :class:`~impasto.optimize.OptimizeSettings`
 are its own options (iterations, optimiser, losses, layers, pyramid, tiles, init).
 
 Video follows Ruder et al. 2016: each frame starts from the warped previous output, with a
@@ -15,7 +15,7 @@ import torch
 
 from .. import images
 from ..losses import TemporalTarget
-from ..optimize import StyleSettings, run
+from ..optimize import OptimizeSettings, StyleSettings, run
 from . import Progress, Request, Result, Temporal, check, one_by_one
 
 #: Temporal loss weight of Ruder et al.'s setting, for pixels in 0-255 units.
@@ -23,13 +23,16 @@ TEMPORAL_WEIGHT = 20.0
 
 
 def settings_for(request: Request, side: int) -> StyleSettings:
-    """The request's shared options written into the method's own settings (the request wins)."""
-    base = request.options if request.options is not None else StyleSettings()
-    return dataclasses.replace(
-        base, size=request.size or side, style_scale=request.style_scale, style_blend=request.weights,
-        masks=request.masks, preserve_color=request.preserve_color, strength=request.strength,
-        device=request.device, precision=request.precision, max_pixels=request.max_pixels,
-        compile=request.compile or base.compile)
+    """The engine's settings: the method's own (``request.options``) with the request's shared
+    options (a whole :class:`StyleSettings` given as options gives only its own part)."""
+    own = request.options if request.options is not None else OptimizeSettings()
+    if isinstance(own, StyleSettings):
+        own = own.own()
+    return StyleSettings(**{f.name: getattr(own, f.name) for f in dataclasses.fields(OptimizeSettings)},
+                         size=request.size or side, style_scale=request.style_scale, style_blend=request.weights,
+                         masks=request.masks, preserve_color=request.preserve_color, strength=request.strength,
+                         device=request.device, precision=request.precision, max_pixels=request.max_pixels,
+                         compile=request.compile)
 
 
 class Optimize:
@@ -41,7 +44,7 @@ class Optimize:
     model_required = False
     default_strength = 0.5  # the style loss's own default weight (the log scale's middle)
     one_pass = False
-    options = StyleSettings
+    options = OptimizeSettings
     quick_options = {"iterations": 2, "pyramid": 1}
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "OptimizePainter":
