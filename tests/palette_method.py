@@ -8,6 +8,7 @@ it only says what a painting's code is and how codes become the picture.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -29,6 +30,13 @@ class ChannelStatistics:
         return pixels.mean(2)[..., None, None], pixels.std(2)[..., None, None] + 1e-3
 
 
+@dataclass
+class PaletteSettings:
+    """The method's own settings: the command line gets ``--palette-contrast`` from this alone."""
+
+    contrast: float = field(default=1.0, metadata={"help": "the paintings' spread of each channel, times this"})
+
+
 class Palette:
     name = "palette"
     label = "Palette (a test method)"
@@ -38,7 +46,7 @@ class Palette:
     model_required = False
     default_strength = 1.0
     one_pass = True
-    options = None
+    options = PaletteSettings
     quick_options: dict = {}
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "PalettePainter":
@@ -51,6 +59,7 @@ class PalettePainter(StyleCodePainter):
 
     def __init__(self, styles: Sequence[images.ImageLike], request: Request) -> None:
         super().__init__(ChannelStatistics(), styles, request, Palette.default_strength)
+        self.contrast = (request.options or PaletteSettings()).contrast
 
     def style_side(self, content: torch.Tensor) -> int | None:
         return 64
@@ -61,7 +70,7 @@ class PalettePainter(StyleCodePainter):
 
         def painted(weights: Sequence[float]) -> torch.Tensor:
             target_mean = sum(w * code[0] for w, code in zip(weights, codes))
-            target_spread = sum(w * code[1] for w, code in zip(weights, codes))
+            target_spread = sum(w * code[1] for w, code in zip(weights, codes)) * self.contrast
             return (standard * target_spread + target_mean).clamp(0, 1)
 
         if self.masks is None:

@@ -69,6 +69,22 @@ def test_the_request_owns_the_shared_options_and_no_method_repeats_one():
             assert not shared & {field.name for field in dataclasses.fields(options)}, name
 
 
+def test_a_methods_own_settings_reach_the_command_line_without_an_edit_there():
+    from impasto.cli import _options, build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["stylize", "p.jpg", "s.jpg", "-o", "o.png", "--method", "palette",
+                              "--palette-contrast", "0.5", "--iterations", "3"])
+    assert _options(methods.get("palette"), args) == methods.get("palette").options(contrast=0.5)
+    # neighbours' own fields come from their generated flags, never from a flag of the same name
+    # that means something else (video's --chunk: frames per cluster chunk)
+    args = parser.parse_args(["video", "in.mp4", "-o", "o.mp4", "--method", "neighbours", "--style", "s.jpg",
+                              "--neighbours-spread", "0.5", "--no-neighbours-colour-step", "-n", "3"])
+    own = _options(methods.get("neighbours"), args)
+    assert (own.spread, own.colour_step, own.iterations) == (0.5, False, 3)
+    assert own.chunk == methods.get("neighbours").options().chunk
+
+
 def test_the_optimisation_engine_gets_the_requests_shared_options_and_the_methods_own():
     from impasto.methods.optimize import settings_for
     from impasto.optimize import OptimizeSettings, StyleSettings

@@ -128,8 +128,57 @@ def _float_list(text: str) -> list[float]:
 
 
 def _add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """The shared options (defaults from :class:`impasto.methods.Request`) and the iterative methods'
-    own (default None: the method's settings dataclass decides, see `impasto methods`)."""
+    """The shared options (defaults from :class:`impasto.methods.Request`), the iterative methods'
+    common ones (default None: the method's settings dataclass decides, see `impasto methods`), and
+    each method's other settings, generated (:func:`_add_method_options`)."""
+    before = {action.dest for action in parser._actions}
+    _add_shared_options(parser)
+    engine = {action.dest for action in parser._actions} - before
+    parser.set_defaults(engine_flags=frozenset(engine))  # what _options may read for a method's field
+    _add_method_options(parser, engine)
+
+
+def _flag_type(hint: object) -> type | None:
+    """The argparse type of a settings field (``X | None`` -> X), or None for values no flag holds."""
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)]
+        hint = kinds[0] if len(kinds) == 1 else None
+    return hint if hint in (bool, int, float, str) else None
+
+
+def _add_method_options(parser: argparse.ArgumentParser, taken: set[str]) -> None:
+    """Each method's own settings that no flag above sets, generated from its dataclass (the field's
+    type, its default and the help in its metadata) as ``--METHOD-FIELD``: a new method's settings
+    reach the command line without an edit here."""
+    import dataclasses
+    import typing
+
+    from . import methods
+
+    for name in methods.names():
+        options = methods.get(name).options
+        if options is None:
+            continue
+        hints = typing.get_type_hints(options)
+        group = None
+        for field in dataclasses.fields(options):
+            kind = _flag_type(hints[field.name])
+            if _FIELD_FLAGS.get(field.name, field.name) in taken or kind is None:
+                continue
+            group = group or parser.add_argument_group(f"{name}: its own settings")
+            words = field.metadata.get("help", field.name.replace("_", " "))
+            flag = f"--{name}-{field.name.replace('_', '-')}"
+            common = dict(dest=f"{name}__{field.name}", default=None, help=f"{words} (default {field.default})")
+            if kind is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
+            else:
+                group.add_argument(flag, type=kind, metavar=field.name.upper(), **common)
+
+
+def _add_shared_options(parser: argparse.ArgumentParser) -> None:
     from .color import METHODS as COLOR_METHODS
     from .losses import STYLE_LOSSES
     from . import methods
@@ -261,7 +310,10 @@ def _options(method, args: argparse.Namespace):
         return None
     given = {}
     for field in dataclasses.fields(method.options):
-        value = getattr(args, _FIELD_FLAGS.get(field.name, field.name), None)
+        value = getattr(args, f"{method.name}__{field.name}", None)  # its generated flag
+        shared = _FIELD_FLAGS.get(field.name, field.name)
+        if value is None and shared in getattr(args, "engine_flags", ()):  # a common flag (--iterations)
+            value = getattr(args, shared, None)
         if value is not None:
             given[field.name] = value
     return method.options(**given)

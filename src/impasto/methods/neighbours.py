@@ -28,7 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import torch
@@ -58,12 +58,17 @@ class NeighbourSettings:
     pyramid_min: int = 128
     tolerance: float = 1e-5
     patience: int = 10
-    spread: float = 1.0  # each style cell serves about this many photo cells (0: plain nearest neighbours)
-    statistics: float = 10.0  # weight of the styles' Gram matrices (global statistics) beside the neighbours
-    magnitude: float = 1.0  # weight of the features' lengths beside their directions
-    colour_step: bool = True
-    first_step: float | None = 0.005  # each level's first L-BFGS step: mean pixel change (see optimize.optimize_level)
-    chunk: int = 1 << 24  # similarity scores computed at once (64 MiB of fp32): bounds memory at any size
+    spread: float = field(default=1.0, metadata={
+        "help": "each style cell serves about this many photo cells (0: plain nearest neighbours)"})
+    statistics: float = field(default=10.0, metadata={
+        "help": "weight of the styles' Gram matrices (global statistics) beside the neighbours"})
+    magnitude: float = field(default=1.0, metadata={"help": "weight of the features' lengths beside their directions"})
+    colour_step: bool = field(default=True, metadata={
+        "help": "give the result the main style's colour mean and covariance at the end"})
+    first_step: float | None = field(default=0.005, metadata={
+        "help": "each level's first L-BFGS step, as a mean pixel change"})
+    chunk: int = field(default=1 << 24, metadata={
+        "help": "similarity scores computed at once (64 MiB of fp32 by default): bounds memory at any size"})
 
     def validate(self) -> None:
         for name in ("iterations", "pyramid_min", "patience", "chunk"):
