@@ -290,3 +290,26 @@ def test_adain_shift_pass_paints_its_share_of_the_batch(tmp_path):
     with torch.no_grad():
         terms = task.losses(task.network, 4, random.Random(0), torch.device("cpu"), None)
     assert batches == [4, 2] and float(terms["shift"]) > 0 and task.describe()["shift_share"] == 0.5
+
+
+def test_a_script_builds_the_same_training_tasks_as_the_command(tmp_path, monkeypatch):
+    from impasto import training_tasks
+    from impasto.arbitrary import ArbitraryTask
+    from impasto.cli import build_parser
+
+    photos, paintings = image_folder(tmp_path / "photos", 4), image_folder(tmp_path / "paintings", 3, "painting")
+    args = build_parser().parse_args(["train", "arbitrary", "--content", str(photos), "--style", str(paintings),
+                                      "--crop", "32", "--procedural", "0", "--style-weight", "15", "-o", "x.pt"])
+    from_command = training_tasks.task_from("arbitrary", vars(args))
+    from_script = training_tasks.arbitrary_task(photos, paintings, crop=32, procedural=0, style_weight=15)
+    assert isinstance(from_command, ArbitraryTask) and from_command.describe() == from_script.describe()
+    assert args.width == training_tasks.default("arbitrary", "width")  # the command's defaults are the use case's
+    adain = training_tasks.task_from("adain", {"content": photos, "style": paintings, "crop": 32, "hold_out": None})
+    assert isinstance(adain, AdainTask) and adain.style_weight == training_tasks.default("adain", "style_weight")
+    with pytest.raises(ImpastoError, match="unknown kind"):
+        training_tasks.task_from("cubism", {})
+    monkeypatch.setenv("IMPASTO_MODELS", str(tmp_path / "mine"))
+    assert training_tasks.output_path(tmp_path / "a.pt") == (tmp_path / "a.pt", False)
+    assert training_tasks.output_path("mine") == (tmp_path / "mine" / "mine.pt", True)  # used by name afterwards
+    with pytest.raises(ImpastoError, match="end in .pt"):
+        training_tasks.output_path(tmp_path / "a.onnx")

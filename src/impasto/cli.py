@@ -345,6 +345,16 @@ def _flag_for(parser: argparse.ArgumentParser, command: str, parameter: str | No
     return None
 
 
+def _fast_defaults(light: bool) -> dict[str, str]:
+    """The feed-forward training's loss defaults, for its help (none in the light parser: no PyTorch)."""
+    if light:
+        return dict.fromkeys(("style_weight", "shift_weight", "shift_share"), "impasto.fast's")
+    from . import fast
+
+    return {"style_weight": f"{fast.DEFAULT_STYLE_WEIGHT:g}", "shift_weight": f"{fast.DEFAULT_SHIFT_WEIGHT:g}",
+            "shift_share": f"{fast.DEFAULT_SHIFT_SHARE:g}"}
+
+
 def build_parser(light: bool = False) -> argparse.ArgumentParser:
     """The whole command line; ``light``: the commands without their options, for ``impasto``,
     ``--help`` and ``--version``, so that those start without importing PyTorch."""
@@ -405,39 +415,45 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the trained models that ship with impasto")
     models.add_argument("--markdown", action="store_true", help="a provenance table (as in the package's PROVENANCE.md)")
 
+    from .training_tasks import default as task_default
+
+    fast_default = _fast_defaults(light)
+
     train = commands.add_parser("train", help="train a network (feed-forward per style, or the AdaIN decoder)")
     kinds = train.add_subparsers(dest="kind", metavar="KIND", parser_class=_Parser, required=True)
     adain = kinds.add_parser("adain", help="train an AdaIN decoder on folders of photos and paintings")
     adain.add_argument("--content", required=True, metavar="DIR", help="folder of content photos")
     adain.add_argument("--style", required=True, metavar="DIR", help="folder of style images")
-    adain.add_argument("--style-weight", type=_non_negative_float, default=10.0, help="(default %(default)s)")
+    adain.add_argument("--style-weight", type=_non_negative_float, default=task_default("adain", "style_weight"),
+                       help="(default %(default)s)")
     adain.add_argument("--hold-out", type=_name_list, default=None, metavar="NAMES",
                        help="comma-separated style file names to keep out of training (for a held-out check)")
-    adain.add_argument("--upsample", choices=("nearest", "bilinear"), default="nearest",
+    adain.add_argument("--upsample", choices=("nearest", "bilinear"), default=task_default("adain", "upsample"),
                        help="decoder upsampling: nearest (the paper's) or bilinear (no 8 px grid on flat areas) "
                             "(default %(default)s)")
-    adain.add_argument("--shift-weight", type=_non_negative_float, default=0.0,
+    adain.add_argument("--shift-weight", type=_non_negative_float, default=task_default("adain", "shift_weight"),
                        help="weight of the shift-consistency loss (as in train fast: the photo moved by a few "
                             "pixels must decode to the picture moved as much; default %(default)s)")
     _add_shift_share(adain, "1")
-    _add_training_options(adain, crop=128, batch=8, lr=1e-4, lr_decay=5e-5, steps=10_000)
+    _add_training_options(adain, crop=task_default("adain", "crop"), batch=8, lr=1e-4, lr_decay=5e-5, steps=10_000)
 
     arbitrary = kinds.add_parser("arbitrary", help="train the any-painting network (a style predictor and a "
                                                    "feed-forward network) on folders of photos and paintings")
     arbitrary.add_argument("--content", required=True, metavar="DIR", help="folder of content photos")
     arbitrary.add_argument("--style", required=True, metavar="DIR", help="folder of paintings")
-    arbitrary.add_argument("--width", type=_positive_float, default=0.5,
+    arbitrary.add_argument("--width", type=_positive_float, default=task_default("arbitrary", "width"),
                            help="channel multiplier of the feed-forward network (default %(default)s)")
-    arbitrary.add_argument("--style-weight", type=_non_negative_float, default=3.0,
+    arbitrary.add_argument("--style-weight", type=_non_negative_float, default=task_default("arbitrary", "style_weight"),
                            help="style loss against content loss, both relative (default %(default)s)")
-    arbitrary.add_argument("--shift-weight", type=_non_negative_float, default=100.0,
+    arbitrary.add_argument("--shift-weight", type=_non_negative_float, default=task_default("arbitrary", "shift_weight"),
                            help="weight of the shift-consistency loss (default %(default)s)")
     _add_shift_share(arbitrary, "0.25")
-    arbitrary.add_argument("--style-crop", type=_positive_int, default=128,
+    arbitrary.add_argument("--style-crop", type=_positive_int, default=task_default("arbitrary", "style_crop"),
                            help="painting crop size in px (default %(default)s)")
-    arbitrary.add_argument("--style-shorter-side", type=_positive_int, default=256,
+    arbitrary.add_argument("--style-shorter-side", type=_positive_int,
+                           default=task_default("arbitrary", "style_shorter_side"),
                            help="paintings are scaled to this shorter side before cropping (default %(default)s)")
-    arbitrary.add_argument("--procedural", type=_non_negative_int, default=32,
+    arbitrary.add_argument("--procedural", type=_non_negative_int, default=task_default("arbitrary", "procedural"),
                            help="procedural brushstroke paintings added to the paintings (default %(default)s)")
     arbitrary.add_argument("--hold-out", type=_name_list, default=None, metavar="NAMES",
                            help="comma-separated painting file names to keep out of training (for a held-out check)")
@@ -445,32 +461,34 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                            help="take the convolutions (and the starting norms) from a trained feed-forward model "
                                 "of the same width (file or shipped name)")
     arbitrary.add_argument("--preview-image", default=None, metavar="IMAGE", help="photo to show in previews")
-    _add_training_options(arbitrary, crop=128, batch=4, lr=2e-4, lr_decay=0.0, steps=20_000)
+    _add_training_options(arbitrary, crop=task_default("arbitrary", "crop"), batch=4, lr=2e-4, lr_decay=0.0, steps=20_000)
 
     fast = kinds.add_parser("fast", help="train a feed-forward network for one style (or several: conditional norm)")
     fast.add_argument("--style", required=True, action="append", metavar="IMAGE",
                       help="style image; repeat for a multi-style network (blend them with stylize --style-mix)")
     fast.add_argument("--data", required=True, metavar="DIR", help="folder of content photos")
-    fast.add_argument("--width", type=_positive_float, default=1.0,
+    fast.add_argument("--width", type=_positive_float, default=task_default("fast", "width"),
                       help="channel multiplier; 0.5 = a smaller, about 3x faster network (default %(default)s)")
     fast.add_argument("--style-size", type=_positive_int, default=None,
                       help="long side of the style image(s) (default: the --shorter-side)")
-    fast.add_argument("--content-weight", type=_non_negative_float, default=1.0, help="(default %(default)s)")
+    fast.add_argument("--content-weight", type=_non_negative_float, default=task_default("fast", "content_weight"),
+                      help="(default %(default)s)")
     fast.add_argument("--style-weight", type=_non_negative_float, default=None,
                       help="weight of the style loss against the content loss; both are relative (each layer "
                            "divided by its target's scale), so it means the same for any painting "
-                           "(default 3, impasto.fast.DEFAULT_STYLE_WEIGHT)")
-    fast.add_argument("--network-output", choices=("direct", "residual"), default="direct",
+                           f"(default {fast_default['style_weight']})")
+    fast.add_argument("--network-output", choices=("direct", "residual"), default=task_default("fast", "network_output"),
                       help="direct: the network paints every pixel (default); residual: it adds a change to "
                            "the photo (impasto 0.2's networks)")
-    fast.add_argument("--upsample", choices=("nearest", "bilinear"), default="nearest",
+    fast.add_argument("--upsample", choices=("nearest", "bilinear"), default=task_default("fast", "upsample"),
                       help="the network's two 2x upsamplings (default %(default)s)")
-    fast.add_argument("--tv-weight", type=_non_negative_float, default=0.0, help="(default %(default)s)")
+    fast.add_argument("--tv-weight", type=_non_negative_float, default=task_default("fast", "tv_weight"),
+                      help="(default %(default)s)")
     fast.add_argument("--shift-weight", type=_non_negative_float, default=None,
                       help="weight of the shift-consistency loss: the painting of a photo moved by a few pixels "
                            "must be the painting moved as much (no lattice tied to the pixel grid, steadier "
-                           "video; 0: off; default 100, impasto.fast.DEFAULT_SHIFT_WEIGHT)")
-    _add_shift_share(fast, "impasto.fast.DEFAULT_SHIFT_SHARE")
+                           f"video; 0: off; default {fast_default['shift_weight']})")
+    _add_shift_share(fast, fast_default["shift_share"])
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
     fast.add_argument("--from-arbitrary", nargs="?", const="arbitrary", default=None, metavar="MODEL",
@@ -478,7 +496,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                            "shipped one) and train only the norms: a model of your painting in minutes")
     fast.add_argument("--adapt-all", action="store_true",
                       help="with --from-arbitrary: train every weight, not only the norms")
-    _add_training_options(fast, crop=256, batch=4, lr=1e-3, lr_decay=0.0, steps=4_000)
+    _add_training_options(fast, crop=task_default("fast", "crop"), batch=4, lr=1e-3, lr_decay=0.0, steps=4_000)
 
     video = commands.add_parser(
         "video", help="stylize a clip (video file or folder of frames) with temporal coherence",
@@ -1161,25 +1179,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from . import training_tasks
     from .modelfile import resolve_model
     from .training import TrainSettings, format_losses, train
 
-    output = Path(args.output)
-    named = not output.suffix and output.parent == Path(".")
-    if named:  # a bare name: one of your models, used by that name afterwards
-        from .modelfile import user_models_dir
-
-        output = user_models_dir() / f"{output.name}.pt"
-        output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix != ".pt":
-        raise ImpastoError("model files end in .pt (or give a bare name: it goes among your models)", output)
+    output, named = training_tasks.output_path(args.output)  # a bare name: one of your models
     settings = TrainSettings(
         steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, lr_decay=args.lr_decay,
         seed=args.seed, device=args.device, precision=args.precision, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every or 0, resume=args.resume,
         init=str(resolve_model(args.init)) if args.init else None, compile="inductor" if args.compile else None,
     )
-    task = _training_task(args)
+    task = training_tasks.task_from(args.kind, vars(args))
     previews = Path(args.previews) if args.previews else output.with_name(output.stem + "-previews")
     bar = _Bar(args.quiet, "step", settings.steps)
 
@@ -1204,65 +1215,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         if named:
             print(f"use it by name: impasto stylize --model {output.stem} PHOTO -o OUT", file=sys.stderr)
     return 0
-
-
-def _training_task(args: argparse.Namespace):
-    from .modelfile import resolve_model
-    from .training import ImageFolder
-
-    shorter = args.shorter_side or 2 * args.crop
-    if args.kind == "adain":
-        from . import adain
-
-        content = ImageFolder(args.content, args.crop, shorter, what="content photos")
-        style = ImageFolder(args.style, args.crop, shorter, what="style images", exclude=args.hold_out or ())
-        return adain.AdainTask(content, style, style_weight=args.style_weight, hold_out=args.hold_out or (),
-                               upsample=args.upsample, shift_weight=args.shift_weight,
-                               **({} if args.shift_share is None else {"shift_share": args.shift_share}))
-    if args.kind == "arbitrary":
-        from . import arbitrary
-        from .images import read_image, resize_max_side
-
-        content = ImageFolder(args.content, round(1.5 * args.crop), max(shorter, round(1.5 * args.crop)),
-                              what="content photos")
-        style = ImageFolder(args.style, args.style_crop, args.style_shorter_side, what="paintings",
-                            exclude=args.hold_out or ())
-        preview = resize_max_side(read_image(args.preview_image), 256) if args.preview_image else None
-        return arbitrary.ArbitraryTask(
-            content, style, args.crop, width=args.width, style_weight=args.style_weight,
-            shift_weight=args.shift_weight, shift_share=0.25 if args.shift_share is None else args.shift_share,
-            procedural=args.procedural, hold_out=args.hold_out or (), preview=preview,
-            start_from=resolve_model(args.start_from) if args.start_from else None)
-    if args.kind == "fast":
-        from . import fast
-        from .images import read_image, resize_max_side
-
-        content = ImageFolder(args.data, args.crop, shorter, what="content photos")
-        style_size = args.style_size or shorter
-        styles = [resize_max_side(read_image(path), style_size) for path in args.style]
-        names = [Path(path).stem for path in args.style]
-        preview = resize_max_side(read_image(args.preview_image), 256) if args.preview_image else None
-        style_weight = fast.DEFAULT_STYLE_WEIGHT if args.style_weight is None else args.style_weight
-        start = None
-        width = args.width
-        if args.from_arbitrary is not None:
-            from .arbitrary import ArbitraryModel
-
-            start = resolve_model(args.from_arbitrary)
-            width = float(ArbitraryModel(start, "cpu", "fp32").config["width"])
-        elif args.adapt_all:
-            raise ImpastoError("--adapt-all goes with --from-arbitrary", parameter="adapt_all")
-        task = fast.FastTask(content, styles, names, width=width, content_weight=args.content_weight,
-                             style_weight=style_weight, tv_weight=args.tv_weight, preview=preview,
-                             output=args.network_output, upsample=args.upsample,
-                             shift_weight=fast.DEFAULT_SHIFT_WEIGHT if args.shift_weight is None else args.shift_weight,
-                             shift_share=fast.DEFAULT_SHIFT_SHARE if args.shift_share is None else args.shift_share)
-        if start is not None:
-            from .arbitrary import start_adaptation
-
-            start_adaptation(task, start, norms_only=not args.adapt_all)
-        return task
-    raise ImpastoError(f"unknown kind of training {args.kind!r}")
 
 
 def cmd_models(args: argparse.Namespace) -> int:
