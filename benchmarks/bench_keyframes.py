@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--reference-seconds", type=float, default=None)
     parser.add_argument("--keyframe-weight", type=float, default=None,
                         help="the temporal loss's weight on keyframes (default: the method's)")
-    parser.add_argument("--keep", default=None, metavar="FOLDER", help="keep the every-frame run's frames here")
+    parser.add_argument("--keep", default=None, metavar="FOLDER", help="keep every run's frames here (a folder each)")
     args = parser.parse_args()
     torch.manual_seed(0)
 
@@ -87,28 +87,36 @@ def main() -> None:
             seconds = time.perf_counter() - began
             runs[name] = {"seconds": seconds, "frames": video.read_clip(out), "keyframes": report.keyframes}
             print(f"{name}: {report.frames} frames in {seconds:.0f} s", file=sys.stderr, flush=True)
-            if name == "every frame" and args.keep:
+            if args.keep:
                 import shutil
 
-                shutil.copytree(out, args.keep, dirs_exist_ok=True)
+                shutil.copytree(out, Path(args.keep) / out.name, dirs_exist_ok=True)
     photos = video.read_clip(args.clip, runs["every frame"]["frames"][0].shape[:2])[:len(runs["every frame"]["frames"])]
     style = images.resize_max_side(images.read_image(args.style), args.size)  # scored at the frames' scale
     rows = []
     for name, run in runs.items():
         scores = [quality.score(images.pil_to_tensor(Image.fromarray(out)), images.pil_to_tensor(Image.fromarray(photo)),
                                 style) for out, photo in zip(run["frames"], photos)]
-        warping, _ = flow.warping_error(photos, run["frames"])
+        warping, pairs = flow.warping_error(photos, run["frames"])
+        # where the error is: pairs that arrive at a keyframe (of the keyframed runs) against the rest
+        arrivals = {index - settings.start for index in runs[names[-1]]["keyframes"]} - {0}
+        at_keys = [error for t, error in enumerate(pairs, 1) if t in arrivals]
+        between = [error for t, error in enumerate(pairs, 1) if t not in arrivals]
         rows.append({"run": name, "frames": len(run["frames"]), "keyframes": len(run["keyframes"]) or None,
                      "seconds": run["seconds"], "style": float(np.mean([s.style for s in scores])),
-                     "content": float(np.mean([s.content for s in scores])), "warping_error": warping})
+                     "content": float(np.mean([s.content for s in scores])), "warping_error": warping,
+                     "warping_at_keyframes": float(np.mean(at_keys)) if at_keys else None,
+                     "warping_between": float(np.mean(between)), "warping_pairs": pairs})
     base = rows[0]
     print(f"\n{args.method}, {args.size} px, {base['frames']} frames, keyframes every {args.every}; first frame "
           f"{args.iterations or 'default'} iterations, then {args.frame_iterations} a frame; fill "
           f"{args.fill_iterations}\n")
-    print("| run | keyframes | time (s) | style distance | content error | warping error |\n| --- | --- | --- | --- | --- | --- |")
+    print("| run | keyframes | time (s) | style distance | content error | warping error | arriving at a keyframe "
+          "| other frames |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
     for row in rows:
+        at_keys = "-" if row["warping_at_keyframes"] is None else f"{row['warping_at_keyframes']:.5f}"
         print(f"| {row['run']} | {row['keyframes'] or '-'} | {row['seconds']:.0f} | {row['style']:.4f} "
-              f"| {row['content']:.3f} | {row['warping_error']:.5f} |")
+              f"| {row['content']:.3f} | {row['warping_error']:.5f} | {at_keys} | {row['warping_between']:.5f} |")
     for row in rows[1:]:
         print(f"| {row['run']} / every frame | | {row['seconds'] / base['seconds']:.2f}x | "
               f"{row['style'] / base['style']:.2f}x | {row['content'] / base['content']:.2f}x | "
