@@ -161,3 +161,23 @@ def test_keyframed_video_keeps_its_sound_through_the_cli(tmp_path):
     clip = video.open_clip(tmp_path / "out.mp4")
     assert clip.has_audio and clip.count == 9
     assert keyframes.parse_keyframes("auto").auto and keyframes.parse_keyframes("4").every == 4
+
+
+def test_what_appears_between_keyframes_is_repainted_once_and_then_carried(tmp_path):
+    frames = [np.array(f) for f in moving_frames(5, 96, 64, step=0)]
+    for index in (1, 2, 3):
+        frames[index][20:44, 30:60] = (250, 250, 250)  # an object that frames 1-3 show, the keyframes do not
+    clip = _folder(tmp_path / "clip", frames)
+    method = Counting()
+    fills = []
+
+    def fill_paint(frame: torch.Tensor) -> torch.Tensor:  # a different painting each call
+        fills.append(1)
+        return torch.full_like(frame, 0.1 * len(fills))
+
+    stylize_keyframed(clip, tmp_path / "out", method.stylizer(), FeedForwardFrames(fill_paint, "fill", 0.0),
+                      VideoSettings(size=None), KeyframeSettings(every=4))
+    assert len(fills) == 1  # frame 1 repaints the object; frames 2 and 3 carry frame 1's paint one step on
+    out = _read(tmp_path / "out")
+    for index in (2, 3):
+        assert np.abs(out[index][24:40, 34:56] - out[1][24:40, 34:56]).max() < 2 / 255, index

@@ -31,7 +31,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import cv2
 import numpy as np
@@ -146,6 +146,7 @@ def stylize_keyframed(source: str | os.PathLike, output: str | os.PathLike, styl
     stamp = video.job_stamp(clip.path, stylizer, settings, size)
     stamp["keyframes"] = {"every": keys.every, "min_coverage": keys.min_coverage, "max_gap": keys.max_gap,
                           "fill_min": keys.fill_min, "fill": getattr(fill, "recipe", None) or fill.name,
+                          "gaps": "the previous frame carried one step, then the fill",
                           "user": {str(index): file_digest(path) for index, path in sorted(user.items())}}
     created = video.claim_work_folder(work, stamp)
     try:
@@ -228,17 +229,28 @@ def _run(clip: video.Clip, output: Path, work: Path, to_folder: bool, stylizer: 
     def target(index: int) -> Path:
         return work / f"frame_{index + 1:06d}.png"
 
+    last: dict[str, Any] = {}  # the last frame put out: its painting, or the file a resumed run kept
+
     def emit(frame: _Frame, make: Callable[[], torch.Tensor]) -> None:
         path = target(frame.index)
         times.append(frame.moment)
         skipped = path.exists()
         if skipped:
             done["skipped"] += 1
+            last.update(painting=None, path=path)
         else:
-            writer.put(make().clamp(0, 1), path)
+            painted = make().clamp(0, 1)
+            writer.put(painted, path)
+            last.update(painting=painted, path=path)
         done["count"] += 1
         if on_frame is not None:
             on_frame(done["count"], total, skipped)
+
+    def previous() -> np.ndarray:
+        """The frame put out last, as an array (read back when a resumed run kept it)."""
+        if last["painting"] is None:
+            last["painting"] = images.read_image(last["path"])
+        return flowlib.to_array(last["painting"])
 
     try:
         first, _ = next(frames, (None, None))
@@ -254,11 +266,13 @@ def _run(clip: video.Clip, output: Path, work: Path, to_folder: bool, stylizer: 
             chain = flowlib.chain(link.backward, link.backward_reliable, *chain)
             forward.append((chain[0], chain[1] * _alike(segment[0].original, chain[0], frame.original)))
             if _is_keyframe(frame, len(segment) - 1, forward[-1][1], keys, work, user, settings.start):
-                key_a = _paint_segment(segment, links, forward, key_a, work, stylizer, fill, keys, user, emit)
+                key_a = _paint_segment(segment, links, forward, key_a, work, stylizer, fill, keys, user, emit,
+                                       previous)
                 keyframes.append(frame.index)
                 segment, links, forward, chain = [frame], [], [], (None, None)
         if len(segment) > 1:  # the clip's last frame is a keyframe, so that its end is painted, not only carried
-            key_a = _paint_segment(segment, links, forward, key_a, work, stylizer, fill, keys, user, emit)
+            key_a = _paint_segment(segment, links, forward, key_a, work, stylizer, fill, keys, user, emit,
+                                   previous)
             keyframes.append(segment[-1].index)
         emit(segment[-1], lambda: flowlib.to_tensor(key_a))
     finally:
@@ -338,10 +352,11 @@ def _keyframe(work: Path, frame: _Frame, stylizer: FrameStylizer,
 def _paint_segment(segment: list[_Frame], links: list[_Link], forward: list[tuple[np.ndarray, np.ndarray]],
                    key_a: np.ndarray, work: Path, stylizer: FrameStylizer, fill: FrameStylizer,
                    keys: KeyframeSettings, user: dict[int, Path],
-                   emit: Callable[[_Frame, Callable[[], torch.Tensor]], None]) -> np.ndarray:
+                   emit: Callable[[_Frame, Callable[[], torch.Tensor]], None],
+                   previous: Callable[[], np.ndarray]) -> np.ndarray:
     """Emit the segment's frames but its last (a keyframe, the next segment's first); return the
     last keyframe's painting.  ``forward``: for each frame after the first, (flow to the first
-    frame, where reliable)."""
+    frame, where reliable); ``previous()``: the frame emitted last."""
     b = segment[-1]
     to_b, reliable_to_b = forward[-1]
     carried = (flowlib.to_tensor(flowlib.warp(key_a, to_b)).clamp(0, 1), flowlib.to_tensor(reliable_to_b))
@@ -352,14 +367,18 @@ def _paint_segment(segment: list[_Frame], links: list[_Link], forward: list[tupl
     for offset in range(1, span):
         frame = segment[offset]
         emit(frame, lambda frame=frame, offset=offset: _between(
-            frame, key_a, forward[offset - 1], key_b, backward[offset], offset / span, fill, keys))
+            frame, key_a, forward[offset - 1], key_b, backward[offset], offset / span, fill, keys,
+            (previous(), links[offset - 1], segment[offset - 1].original)))
     return key_b
 
 
 def _between(frame: _Frame, key_a: np.ndarray, from_a: tuple[np.ndarray, np.ndarray], key_b: np.ndarray,
              from_b: tuple[np.ndarray, np.ndarray], position: float, fill: FrameStylizer,
-             keys: KeyframeSettings) -> torch.Tensor:
-    """A frame ``position`` (0..1) of the way from keyframe A to B: both carried here and blended."""
+             keys: KeyframeSettings, before: tuple[np.ndarray, _Link, np.ndarray] | None = None) -> torch.Tensor:
+    """A frame ``position`` (0..1) of the way from keyframe A to B: both carried here and blended;
+    ``before``: the frame put out before this one, the motion from it and its photo: its paint is
+    carried one step into what neither keyframe reaches (as painting every frame does) where the
+    step is reliable and the photo still alike, before anything is repainted."""
     carried_a, reliable_a = np.clip(flowlib.warp(key_a, from_a[0], CARRY), 0, 1), from_a[1]
     carried_b, reliable_b = np.clip(flowlib.warp(key_b, from_b[0], CARRY), 0, 1), from_b[1]
     weight_a, weight_b = (1.0 - position) * reliable_a, position * reliable_b
@@ -370,6 +389,14 @@ def _between(frame: _Frame, key_a: np.ndarray, from_a: tuple[np.ndarray, np.ndar
                        / np.maximum(total, 1e-6)[..., None], either).astype(np.float32)
     blended = _keep_contrast(blended, carried_a, carried_b, weight_a, weight_b)
     covered = np.maximum(reliable_a, reliable_b).astype(np.float32)
+    if before is not None:
+        painting, link, photo = before
+        reaches = link.backward_reliable * _alike(photo, link.backward, frame.original)
+        stepped = (covered < 0.5) & (reaches > 0.5)  # no keyframe here, the last frame is
+        if stepped.any():
+            carried = np.clip(flowlib.warp(painting, link.backward, CARRY), 0, 1)
+            blended = np.where(stepped[..., None], carried, blended).astype(np.float32)
+            covered = np.maximum(covered, stepped.astype(np.float32))
     holes = cv2.morphologyEx((covered < 0.5).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     if float(holes.mean()) <= keys.fill_min:
         return flowlib.to_tensor(blended)  # specks and slivers: the carries, unreliable there, are near enough
