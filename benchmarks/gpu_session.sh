@@ -82,8 +82,8 @@ arbitrary() {  # NAME STYLE_WEIGHT
       --checkpoint-every 500 -o "$OUT/$1.pt" --previews "$OUT/logs/$1-previews" -q > "$OUT/logs/$1.log" 2>&1
   echo "$1: exit $? (130: stopped after TRAIN_SECONDS, model written)" >> "$OUT/logs/summary.txt"
 }
+arbitrary arbitrary-s13 13 &
 arbitrary arbitrary-s15 15 &
-arbitrary arbitrary-s20 20 &
 if [ "$FAST" = 1 ]; then  # the shipped feed-forward models continued (issue 11's recipe), beside it
   train() {  # NAME STYLE_WEIGHT STYLE...  (each model's own style weight, from its record)
     local name=$1 weight=$2; shift 2
@@ -106,7 +106,7 @@ if [ ! -d "$DATA/content" ]; then
 elif [ "$left" -ge 60 ]; then
   echo "== the quality harness on the new weights (stopped after $left s if not done)" | tee -a "$OUT/logs/summary.txt"
   mkdir -p "$OUT/quality"
-  for name in arbitrary-s15 arbitrary-s20; do
+  for name in arbitrary-s13 arbitrary-s15; do
     [ -f "$OUT/$name.pt" ] || continue
     remaining=$(( DEADLINE - ($(date +%s) - started) ))
     [ "$remaining" -ge 30 ] || break
