@@ -259,8 +259,9 @@ def _add_shared_options(parser: argparse.ArgumentParser) -> None:
                          help="grayscale image: where the style applies (white) and the photo stays (black); "
                               "repeat once per STYLE to give each style its own region")
     control.add_argument("--preserve-color", choices=COLOR_METHODS, default=r.preserve_color,
-                         help="keep the photo's colours: luminance (transfer brightness only) or histogram "
-                              "(recolour the style to the photo's palette first)")
+                         help="keep the photo's colours: luminance (the style's brightness matched to the "
+                              "photo's, then brightness only transferred) or histogram (recolour the style to the "
+                              "photo's palette first)")
 
     net = parser.add_argument_group("network and hardware")
     net.add_argument("--device", default=r.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
@@ -945,7 +946,8 @@ def _record(args: argparse.Namespace, method, source: Path, result):
         else:
             command.append(names.get(part, part))
     settings = {key: value for key, value in vars(args).items()
-                if key not in ("argv", "inputs", "output", "mask", "record", "quiet") and value is not None}
+                if key not in ("argv", "inputs", "output", "mask", "record", "quiet", "engine_flags")
+                and value is not None}
     return History().record(method.name, result.image, inputs, settings, result.stop_reason, result.seconds,
                             command)
 
