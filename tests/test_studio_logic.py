@@ -369,6 +369,7 @@ def test_the_video_tab_paints_keyframes_and_carries_them(tmp_path):
     assert Image.open(style).size == (48, 48)  # inputs stay as they were
 
 
+@pytest.mark.slow
 def test_the_video_tab_paints_to_the_clips_sound_and_refuses_mixed_choices(tmp_path):
     from impasto import video
     from impasto.studio import create_video
