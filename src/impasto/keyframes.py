@@ -388,9 +388,16 @@ def _arrive(key: np.ndarray, painting: np.ndarray, link: _Link, photo: np.ndarra
     the warping error of painting every frame on those pairs, 1.07x on the rest).  Half of that step
     taken here and half on leaving (the next frames carry the keyframe as made) halves its squared
     size; the next stretch still carries the sharp painting."""
-    reaches = (link.backward_reliable * _alike(photo, link.backward, here))[..., None] * ARRIVAL
-    carried = np.clip(flowlib.warp(painting, link.backward, CARRY), 0, 1)
-    return ((1.0 - reaches) * key + reaches * carried).astype(np.float32)
+    carried, reaches = _step(painting, link, photo, here)
+    share = reaches[..., None] * ARRIVAL
+    return ((1.0 - share) * key + share * carried).astype(np.float32)
+
+
+def _step(painting: np.ndarray, link: _Link, photo: np.ndarray, here: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frame put out before, carried one step along ``link``; and where that carry holds (the
+    step is reliable and the photo, ``photo`` carried the same way, still looks like ``here``)."""
+    reaches = link.backward_reliable * _alike(photo, link.backward, here)
+    return np.clip(flowlib.warp(painting, link.backward, CARRY), 0, 1), reaches
 
 
 def _between(frame: _Frame, key_a: np.ndarray, from_a: tuple[np.ndarray, np.ndarray], key_b: np.ndarray,
@@ -411,13 +418,10 @@ def _between(frame: _Frame, key_a: np.ndarray, from_a: tuple[np.ndarray, np.ndar
     blended = _keep_contrast(blended, carried_a, carried_b, weight_a, weight_b)
     covered = np.maximum(reliable_a, reliable_b).astype(np.float32)
     if before is not None:
-        painting, link, photo = before
-        reaches = link.backward_reliable * _alike(photo, link.backward, frame.original)
+        carried, reaches = _step(*before, frame.original)
         stepped = (covered < 0.5) & (reaches > 0.5)  # no keyframe here, the last frame is
-        if stepped.any():
-            carried = np.clip(flowlib.warp(painting, link.backward, CARRY), 0, 1)
-            blended = np.where(stepped[..., None], carried, blended).astype(np.float32)
-            covered = np.maximum(covered, stepped.astype(np.float32))
+        blended = np.where(stepped[..., None], carried, blended).astype(np.float32)
+        covered = np.maximum(covered, stepped.astype(np.float32))
     holes = cv2.morphologyEx((covered < 0.5).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     if float(holes.mean()) <= keys.fill_min:
         return flowlib.to_tensor(blended)  # specks and slivers: the carries, unreliable there, are near enough

@@ -86,6 +86,10 @@ class OptimizeSettings:
     tile_size: int = 1536  # levels larger than this are optimised in overlapping tiles (memory)
     tile_overlap: int = 128
 
+    def own(self) -> OptimizeSettings:
+        """The method's own part of these settings (of a whole :class:`StyleSettings` too)."""
+        return OptimizeSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(OptimizeSettings)})
+
 
 @dataclass
 class StyleSettings(OptimizeSettings):
@@ -103,10 +107,6 @@ class StyleSettings(OptimizeSettings):
     precision: str = "auto"
     compile: bool = False  # torch.compile the backbone, once per level's shape (pays off on GPUs; compiling takes a while)
     max_pixels: int = images.DEFAULT_MAX_PIXELS
-
-    def own(self) -> OptimizeSettings:
-        """The method's own part of these settings."""
-        return OptimizeSettings(**{f.name: getattr(self, f.name) for f in dataclasses.fields(OptimizeSettings)})
 
     def resolved_style_weight(self) -> float:
         """beta: explicit, or from --strength, or the style loss's default."""

@@ -25,12 +25,9 @@ TEMPORAL_WEIGHT = 20.0
 def settings_for(request: Request, side: int) -> StyleSettings:
     """The engine's settings: the method's own (``request.options``) with the request's shared
     options (a whole :class:`StyleSettings` given as options gives only its own part)."""
-    own = request.options if request.options is not None else OptimizeSettings()
-    if isinstance(own, StyleSettings):
-        own = own.own()
-    return StyleSettings(**{f.name: getattr(own, f.name) for f in dataclasses.fields(OptimizeSettings)},
-                         size=request.size or side, style_scale=request.style_scale, style_blend=request.weights,
-                         masks=request.masks, preserve_color=request.preserve_color, strength=request.strength,
+    own = (request.options if request.options is not None else OptimizeSettings()).own()
+    return StyleSettings(**vars(own), size=request.size or side, style_scale=request.style_scale,
+                         style_blend=request.weights, masks=request.masks, preserve_color=request.preserve_color, strength=request.strength,
                          device=request.device, precision=request.precision, max_pixels=request.max_pixels,
                          compile=request.compile)
 
