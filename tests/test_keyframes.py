@@ -182,7 +182,7 @@ def test_what_appears_between_keyframes_is_repainted_once_and_then_carried(tmp_p
         assert np.abs(out[index][24:40, 34:56] - out[1][24:40, 34:56]).max() < 2 / 255, index
 
 
-def test_a_keyframe_arrives_half_blended_with_the_frame_before_where_the_step_reaches():
+def test_a_frame_is_steadied_by_half_of_the_frame_before_where_the_step_reaches():
     h, w = 16, 24
     still = np.zeros((h, w, 2), np.float32)
     reliable = np.ones((h, w), np.float32)
@@ -190,8 +190,8 @@ def test_a_keyframe_arrives_half_blended_with_the_frame_before_where_the_step_re
     link = keyframes._Link(still, reliable, still, reliable)
     photo = np.full((h, w, 3), 120, np.uint8)
     key, before = np.full((h, w, 3), 0.8, np.float32), np.full((h, w, 3), 0.2, np.float32)
-    out = keyframes._arrive(key, before, link, photo, photo)
+    out = keyframes._steady(key, *keyframes._step(before, link, photo, photo))
     assert np.allclose(out[:, 8:], 0.5) and np.allclose(out[:, :8], 0.8)
     changed = photo.copy()
     changed[:, 16:] = 250  # where the photo changed, the keyframe stays as painted
-    assert np.allclose(keyframes._arrive(key, before, link, photo, changed)[:, 16:], 0.8)
+    assert np.allclose(keyframes._steady(key, *keyframes._step(before, link, photo, changed))[:, 16:], 0.8)

@@ -18,7 +18,9 @@ keyframes and the paint carried along the motion in between:
   reliable, blended by distance in time;
 - what neither keyframe covers is repainted by the method (a few iterations with the temporal loss
   for the iterative methods, a pass for the one-pass ones) and joined softly; when the holes (specks
-  aside) are under ``fill_min`` of the frame, the carries' own guess there is kept instead.
+  aside) are under ``fill_min`` of the frame, the carries' own guess there is kept instead;
+- every frame the method makes (keyframes too) is put out with half of the frame before carried
+  one step where that step holds, so that no step of the clip is taken at once (:func:`_steady`).
 
 The work folder, job record, resume and encoding (sound included) are those of :mod:`impasto.video`;
 keyframe paintings are kept there as ``key_NNNNNN.png`` until the video is encoded.
@@ -146,7 +148,7 @@ def stylize_keyframed(source: str | os.PathLike, output: str | os.PathLike, styl
     stamp = video.job_stamp(clip.path, stylizer, settings, size)
     stamp["keyframes"] = {"every": keys.every, "min_coverage": keys.min_coverage, "max_gap": keys.max_gap,
                           "fill_min": keys.fill_min, "fill": getattr(fill, "recipe", None) or fill.name,
-                          "gaps": "the previous frame carried one step, then the fill", "arrival": ARRIVAL,
+                          "gaps": "the previous frame carried one step, then the fill", "steady": STEADY,
                           "user": {str(index): file_digest(path) for index, path in sorted(user.items())}}
     created = video.claim_work_folder(work, stamp)
     try:
@@ -241,7 +243,9 @@ def _run(clip: video.Clip, output: Path, work: Path, to_folder: bool, stylizer: 
         else:
             painted = make().clamp(0, 1)
             writer.put(painted, path)
-            last.update(painting=painted, path=path)
+            # the next frame starts from this one as its file holds it, so that a resumed run (which
+            # reads the file back) makes the same frames
+            last.update(painting=torch.floor(painted * 255.0 + 0.5) / 255.0, path=path)
         done["count"] += 1
         if on_frame is not None:
             on_frame(done["count"], total, skipped)
@@ -371,26 +375,29 @@ def _paint_segment(segment: list[_Frame], links: list[_Link], forward: list[tupl
     if b.index in user:  # the user's own painting, as they made it
         emit(b, lambda: flowlib.to_tensor(key_b))
     else:
-        emit(b, lambda: flowlib.to_tensor(_arrive(key_b, previous(), links[-1], segment[-2].original, b.original)))
+        emit(b, lambda: flowlib.to_tensor(_steady(key_b, *_step(previous(), links[-1], segment[-2].original,
+                                                                 b.original))))
     return key_b
 
 
-#: Share of the frame before a keyframe, carried one step, in the keyframe's own output frame.
-ARRIVAL = 0.5
+#: Share of the frame put out before, carried one step, in every frame the method makes (the
+#: keyframes and the frames between; where that step is reliable and the photo alike).
+STEADY = 0.5
 
 
-def _arrive(key: np.ndarray, painting: np.ndarray, link: _Link, photo: np.ndarray, here: np.ndarray) -> np.ndarray:
-    """A keyframe's output frame: its painting with ``ARRIVAL`` of the frame before carried one step
-    (where that step is reliable and the photo alike).
+def _steady(made: np.ndarray, carried: np.ndarray, reaches: np.ndarray) -> np.ndarray:
+    """A frame's output: what was made for it with ``STEADY`` of the frame before, carried one step
+    (``carried``), mixed in where that step holds (``reaches``).
 
-    The frames before a keyframe are its painting resampled along the flow; the keyframe itself is
-    the painting as made, with fresh strokes, so arriving at it was the clip's largest step (1.55x
-    the warping error of painting every frame on those pairs, 1.07x on the rest).  Half of that step
-    taken here and half on leaving (the next frames carry the keyframe as made) halves its squared
-    size; the next stretch still carries the sharp painting."""
-    carried, reaches = _step(painting, link, photo, here)
-    share = reaches[..., None] * ARRIVAL
-    return ((1.0 - share) * key + share * carried).astype(np.float32)
+    Each frame between keyframes is its keyframes' paintings sampled once along composed flows,
+    sharp but not exactly the frame before moved on; and a keyframe is its painting as made, with
+    fresh strokes, so arriving at it was the clip's largest step (1.55x the warping error of
+    painting every frame on those pairs).  Half of the frame before, carried, takes half of every
+    such step in this frame and leaves the rest to the next (squared: half); sampled bicubic, the
+    brushwork loses little (BENCHMARKS.md: 480 px, the frames between keyframes' style distance
+    0.0190 -> 0.0198, their warping error 0.00117 -> 0.00100)."""
+    share = reaches[..., None] * STEADY
+    return ((1.0 - share) * made + share * carried).astype(np.float32)
 
 
 def _step(painting: np.ndarray, link: _Link, photo: np.ndarray, here: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -406,7 +413,8 @@ def _between(frame: _Frame, key_a: np.ndarray, from_a: tuple[np.ndarray, np.ndar
     """A frame ``position`` (0..1) of the way from keyframe A to B: both carried here and blended;
     ``before``: the frame put out before this one, the motion from it and its photo: its paint is
     carried one step into what neither keyframe reaches (as painting every frame does) where the
-    step is reliable and the photo still alike, before anything is repainted."""
+    step is reliable and the photo still alike, before anything is repainted; and the result is
+    steadied by it (:func:`_steady`)."""
     carried_a, reliable_a = np.clip(flowlib.warp(key_a, from_a[0], CARRY), 0, 1), from_a[1]
     carried_b, reliable_b = np.clip(flowlib.warp(key_b, from_b[0], CARRY), 0, 1), from_b[1]
     weight_a, weight_b = (1.0 - position) * reliable_a, position * reliable_b
@@ -417,6 +425,7 @@ def _between(frame: _Frame, key_a: np.ndarray, from_a: tuple[np.ndarray, np.ndar
                        / np.maximum(total, 1e-6)[..., None], either).astype(np.float32)
     blended = _keep_contrast(blended, carried_a, carried_b, weight_a, weight_b)
     covered = np.maximum(reliable_a, reliable_b).astype(np.float32)
+    carried = reaches = None
     if before is not None:
         carried, reaches = _step(*before, frame.original)
         stepped = (covered < 0.5) & (reaches > 0.5)  # no keyframe here, the last frame is
@@ -424,10 +433,12 @@ def _between(frame: _Frame, key_a: np.ndarray, from_a: tuple[np.ndarray, np.ndar
         covered = np.maximum(covered, stepped.astype(np.float32))
     holes = cv2.morphologyEx((covered < 0.5).astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
     if float(holes.mean()) <= keys.fill_min:
-        return flowlib.to_tensor(blended)  # specks and slivers: the carries, unreliable there, are near enough
-    repainted = flowlib.to_array(fill(frame.content, [(flowlib.to_tensor(blended), flowlib.to_tensor(covered))]))
-    soft = cv2.GaussianBlur(covered, (0, 0), 2.0) * covered  # a soft seam, inside the covered side
-    return flowlib.to_tensor(soft[..., None] * blended + (1.0 - soft[..., None]) * repainted)
+        made = blended  # specks and slivers: the carries, unreliable there, are near enough
+    else:
+        repainted = flowlib.to_array(fill(frame.content, [(flowlib.to_tensor(blended), flowlib.to_tensor(covered))]))
+        soft = cv2.GaussianBlur(covered, (0, 0), 2.0) * covered  # a soft seam, inside the covered side
+        made = soft[..., None] * blended + (1.0 - soft[..., None]) * repainted
+    return flowlib.to_tensor(made if before is None else _steady(made, carried, reaches))
 
 
 #: Local statistics' reach (px, Gaussian sigma) for keeping a blend's contrast.
