@@ -124,6 +124,70 @@ def test_a_clip_in_chunks_has_seams_no_worse_than_one_machine_and_resumes(tmp_pa
     assert not (chunked / ".chunks").exists()
 
 
+def test_a_keyframed_clip_in_chunks_has_no_seam_keeps_the_users_keyframe_and_resumes(tmp_path, model_file):
+    from PIL import Image
+
+    clip = _clip(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    Image.new("RGB", (64, 48), (255, 0, 0)).save(mine / "frame_000011.png")  # inside the second (odd) chunk
+    one, chunked = tmp_path / "one", tmp_path / "chunked"
+    common = ["--model", str(model_file), "-q", "--keyframes", "3", "--keyframe-dir", str(mine)]
+    assert main(["video", str(clip), "-o", str(one), *common]) == 0
+    args = ["video", str(clip), "-o", str(chunked), *common, "--cluster", "--chunk", "5", "--overlap", "3"]
+    assert main(args) == 0  # chunks of 6 (whole keyframe gaps): 0..6, 6..12, 12..18, 18..19; lead-ins of 6
+    painted = video.read_clip(chunked)
+    assert len(painted) == 20 and not (chunked / ".chunks").exists()
+    assert np.abs(painted[10].astype(int) - [255, 0, 0]).max() <= 1  # the user's keyframe, as they made it
+    frames = video.read_clip(clip)
+    single, per_pair_single = warping_error(frames, video.read_clip(one))
+    seams, per_pair = warping_error(frames, painted)
+    print(f"keyframed warping error: one machine {single:.5f}, in chunks {seams:.5f}")
+    assert seams <= 1.2 * single, (seams, single)
+    # where chunks meet (frames 6, 12, 18: each painted once, by the even chunk) the steps are as steady
+    # as the clip's own: no jump at a seam
+    for seam in (6, 12, 18):
+        assert per_pair[seam - 1] <= 2.0 * max(per_pair_single), (seam, per_pair[seam - 1], per_pair_single)
+    for path in sorted(chunked.glob("frame_*.png"))[9:]:
+        path.unlink()
+    assert main(args) == 0
+    assert np.array_equal(video.read_clip(chunked)[:9], painted[:9]) and len(video.read_clip(chunked)) == 20
+
+
+def test_a_sound_driven_clip_in_chunks_follows_the_loudness(tmp_path, model_file):
+    from PIL import Image
+    from test_audio import ENVELOPE, _loudness_db, make_sound
+    from test_video import moving_frames
+
+    from impasto import audio
+
+    sound = make_sound(tmp_path / "beat.wav", ENVELOPE, 2.0)
+    photo = tmp_path / "photo.png"
+    Image.fromarray(moving_frames(1, 64, 48)[0]).save(photo)
+    out = tmp_path / "out.mp4"
+    args = ["video", str(photo), "--audio", str(sound), "--model", str(model_file), "-q", "--keep-frames",
+            "--blend", "0"]  # as in test_audio: the painting at each frame's strength, not held to the one before
+    assert main([*args, "-o", str(out), "--cluster", "--chunk", "12", "--overlap", "4"]) == 0
+    assert video.open_clip(out).has_audio
+    frames = sorted((tmp_path / "out.mp4.frames").glob("frame_*.png"))
+    assert len(frames) == 50
+    still = images.read_image(photo)
+    moved = [float((images.read_image(path) - still).abs().mean()) for path in frames]
+    measured = _loudness_db(audio.read_audio(sound), 25.0, 50)
+    assert np.corrcoef(moved, measured)[0, 1] >= 0.8
+    assert main([*args, "-o", str(tmp_path / "one.mp4")]) == 0  # the same frames as on one machine
+    alone = sorted((tmp_path / "one.mp4.frames").glob("frame_*.png"))
+    assert max(float((images.read_image(a) - images.read_image(b)).abs().max()) for a, b in zip(alone, frames)) < 0.02
+
+
+def test_keyframed_chunks_share_their_end_frames():
+    assert cluster.plan_keyed_chunks(0, 20, 5, 3, 2) == ([(0, 7), (6, 13), (12, 19), (18, 20)], 6)  # two gaps
+    assert cluster.plan_keyed_chunks(0, 40, 16, 4, 9) == ([(0, 17), (16, 33), (32, 40)], 12)
+    # no one-frame chunk at the end; the lead-in is at most a chunk
+    assert cluster.plan_keyed_chunks(0, 19, 6, None, 8) == ([(0, 7), (6, 13), (12, 19)], 6)
+    assert cluster.plan_keyed_chunks(4, 5, 6, 2, 0) == ([(4, 5)], 4)
+
+
 def test_chunks_cover_the_clip_with_overlaps_and_fade_across_them():
     assert cluster.plan_chunks(0, 20, 6, 3) == [(0, 6), (3, 12), (9, 18), (15, 20)]
     weights = [cluster.crossfade_weight(k, 3) for k in range(3)]

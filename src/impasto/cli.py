@@ -550,9 +550,11 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
     clip.add_argument("-q", "--quiet", action="store_true")
     _add_cluster_options(video)
-    video.add_argument("--chunk", type=_positive_int, default=48, help="--cluster: new frames per chunk (default %(default)s)")
+    video.add_argument("--chunk", type=_positive_int, default=48,
+                       help="--cluster: new frames per chunk (default %(default)s; with keyframes, whole keyframe gaps)")
     video.add_argument("--overlap", type=_positive_int, default=8,
-                       help="--cluster: frames each chunk repeats from the one before, cross-faded (default %(default)s)")
+                       help="--cluster: frames each chunk repeats from the one before, cross-faded (default %(default)s; "
+                            "with keyframes, whole keyframe gaps)")
     if not light:
         _add_engine_options(video)
     video.set_defaults(size=480)
@@ -1040,12 +1042,10 @@ def cmd_video(args: argparse.Namespace) -> int:
     reacting = args.audio_react or still  # a still photo is painted to a sound
     if args.audio is not None:
         settings.audio = Path(args.audio)
-    if args.cluster is not None and (keyed or reacting):
-        raise ImpastoError("--keyframes, --keyframe-dir and --audio-react run on one machine, not with --cluster")
     if keyed and reacting:
         raise ImpastoError("--audio-react paints every frame; it does not go with --keyframes or --keyframe-dir")
     if args.cluster is not None:
-        return _video_cluster(args, method, styles, request, temporal, settings)
+        return _video_cluster(args, method, styles, request, temporal, settings, keyed, reacting)
     source = args.input
     if reacting:
         from . import react
@@ -1085,8 +1085,10 @@ def cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
-def _video_cluster(args: argparse.Namespace, method, styles: list, request, temporal, settings) -> int:
-    """A clip in chunks on a Ray cluster; the same frames folder, job record and resume as on one machine."""
+def _video_cluster(args: argparse.Namespace, method, styles: list, request, temporal, settings, keyed: bool,
+                   reacting: bool) -> int:
+    """A clip in chunks on a Ray cluster (keyframed or sound-driven too); the same frames folder, job
+    record and resume as on one machine."""
     import dataclasses
 
     from . import cluster, images
@@ -1097,12 +1099,35 @@ def _video_cluster(args: argparse.Namespace, method, styles: list, request, temp
            "styles": [images.digest(style) for style in style_images],
            "request": {k: v for k, v in dataclasses.asdict(request).items() if k not in ("model", "masks", "device")},
            "temporal": dataclasses.asdict(temporal)}
+    source, fill, sound = args.input, None, None
+    if keyed:
+        from . import keyframes
+
+        keys = keyframes.parse_keyframes(args.keyframes, args.keyframe_dir)
+        temporal = dataclasses.replace(temporal, iterations=args.keyframe_iterations or temporal.iterations)
+        fill = dataclasses.replace(temporal, iterations=args.fill_iterations)
+        job.update(temporal=dataclasses.asdict(temporal), fill=dataclasses.asdict(fill))
+    if reacting:  # checked here once, and the clip (a still photo too) opened as the workers will
+        from . import react
+
+        react.full_strength(method, request, args.quietest)
+        source, sound_file, _ = react.sound_clip(args.input, args.audio, args.fps)
+        sound = {"sound": args.audio, "quietest": args.quietest}
+        job["audio_react"] = {"audio": file_digest(Path(sound_file)), "quietest": args.quietest}
     cluster.start(None if args.cluster == "local" else args.cluster)
-    actors = cluster.workers(method.name, style_images, request, args.workers, temporal)
+    actors = cluster.workers(method.name, style_images, request, args.workers, temporal, fill, sound)
     bar = _Bar(args.quiet, "chunk")
+
+    def on_chunk(done: int, total: int) -> None:
+        bar.show(done, total, f"{len(actors)} workers")
+
     try:
-        report = cluster.stylize_video(actors, args.input, args.output, settings, job, args.chunk,
-                                       args.overlap, lambda done, total: bar.show(done, total, f"{len(actors)} workers"))
+        if keyed:
+            report = cluster.stylize_keyframed(actors, source, args.output, settings, job, keys, args.chunk,
+                                                args.overlap, on_chunk)
+        else:
+            report = cluster.stylize_video(actors, source, args.output, settings, job, args.chunk, args.overlap,
+                                           on_chunk)
     except KeyboardInterrupt:
         bar.close()
         print("impasto: interrupted; finished chunks are kept (run the same command again to go on)", file=sys.stderr)

@@ -130,9 +130,13 @@ def user_keyframes(folder: Path, first: int, count: int | None, size: tuple[int,
 def stylize_keyframed(source: str | os.PathLike, output: str | os.PathLike, stylizer: FrameStylizer,
                       fill: FrameStylizer, settings: VideoSettings | None = None,
                       keys: KeyframeSettings | None = None,
-                      on_frame: Callable[[int, int | None, bool], None] | None = None) -> VideoReport:
+                      on_frame: Callable[[int, int | None, bool], None] | None = None,
+                      user: dict[int, Path] | None = None) -> VideoReport:
     """Paint a clip at keyframes with ``stylizer`` and carry them along the flow; ``fill`` repaints
-    what no keyframe covers.  Reruns resume (finished frames and keyframes are kept)."""
+    what no keyframe covers.  Reruns resume (finished frames and keyframes are kept).
+
+    ``user``: paintings taken as they are, by clip index (default: those in ``keys.folder``); how a
+    stretch of a clip painted elsewhere is joined to the paintings of the stretches beside it."""
     settings = settings or VideoSettings()
     keys = keys or KeyframeSettings()
     keys.validate()
@@ -144,7 +148,8 @@ def stylize_keyframed(source: str | os.PathLike, output: str | os.PathLike, styl
     output, work, to_folder = video.output_folders(output, clip)
     size = video.frame_size(clip.height, clip.width, settings.size)
     last = clip.count if settings.end is None or clip.count is None else min(clip.count, settings.end)
-    user = user_keyframes(keys.folder, settings.start, last, size) if keys.folder is not None else {}
+    if user is None:
+        user = user_keyframes(keys.folder, settings.start, last, size) if keys.folder is not None else {}
     stamp = video.job_stamp(clip.path, stylizer, settings, size)
     stamp["keyframes"] = {"every": keys.every, "min_coverage": keys.min_coverage, "max_gap": keys.max_gap,
                           "fill_min": keys.fill_min, "fill": getattr(fill, "recipe", None) or fill.name,

@@ -37,6 +37,17 @@ def drive(sound: str | os.PathLike, clip: Clip, start: int, frames: int, strengt
     return Drive(audio.strength_curve(track, strength, quietest), weights, track.loudness)
 
 
+def full_strength(method: Method, request: Request, quietest: float) -> float:
+    """The strength the loudest moments get (``request``'s, or the method's default), after checking
+    that it and ``quietest`` (the share of it in silence) can drive a clip."""
+    base = method.default_strength if request.strength is None else request.strength
+    if base <= 0:
+        raise ImpastoError(f"--audio-react needs a strength above 0, got {base}", parameter="strength")
+    if not 0.0 <= quietest <= 1.0:
+        raise ImpastoError(f"the strength in silence must be a share in [0, 1], got {quietest}", parameter="quietest")
+    return base
+
+
 def scheduled_frames(method: Method, styles: Sequence[images.ImageLike], request: Request, temporal: Temporal,
                      sound: str | os.PathLike, clip: Clip, start: int, frames: int,
                      quietest: float = 0.2) -> tuple[ScheduledFrames, Drive]:
@@ -45,12 +56,7 @@ def scheduled_frames(method: Method, styles: Sequence[images.ImageLike], request
         paintings = 1  # a model's own styles: the strength follows the sound, the blend stays as asked
     else:
         paintings = len(styles)
-    base = method.default_strength if request.strength is None else request.strength
-    if base <= 0:
-        raise ImpastoError(f"--audio-react needs a strength above 0, got {base}", parameter="strength")
-    if not 0.0 <= quietest <= 1.0:
-        raise ImpastoError(f"the strength in silence must be a share in [0, 1], got {quietest}", parameter="quietest")
-    curves = drive(sound, clip, start, frames, base, paintings, quietest)
+    curves = drive(sound, clip, start, frames, full_strength(method, request, quietest), paintings, quietest)
     styles = [images.as_tensor(style, request.max_pixels) for style in styles]  # read once, not per setting
 
     def make(strength: float, weights: tuple[float, ...] | None):
@@ -63,11 +69,10 @@ def scheduled_frames(method: Method, styles: Sequence[images.ImageLike], request
     return ScheduledFrames(make, list(curves.strengths), weights, recipe), curves
 
 
-def reacting_clip(method: Method, styles: Sequence[images.ImageLike], request: Request, temporal: Temporal,
-                  source: str | os.PathLike, sound: str | os.PathLike | None, fps: float | None, start: int = 0,
-                  quietest: float = 0.2) -> tuple[Clip, ScheduledFrames]:
-    """The clip to paint and its sound-driven stylizer: a video (driven by ``sound``, or by its own
-    soundtrack), or a still photo held as long as ``sound`` lasts."""
+def sound_clip(source: str | os.PathLike, sound: str | os.PathLike | None,
+               fps: float | None) -> tuple[Clip, str | os.PathLike, int]:
+    """(the clip to paint, the sound that drives it, its frame count): a video (driven by ``sound``,
+    or by its own soundtrack), or a still photo held as long as ``sound`` lasts."""
     from . import video
 
     still = Path(source).suffix.lower() in video.FRAME_SUFFIXES and Path(source).is_file()
@@ -84,6 +89,14 @@ def reacting_clip(method: Method, styles: Sequence[images.ImageLike], request: R
     if frames is None:
         seconds = seconds if seconds is not None else len(audio.read_audio(sound)) / audio.RATE
         frames = int(seconds * clip.fps)
+    return clip, sound, frames
+
+
+def reacting_clip(method: Method, styles: Sequence[images.ImageLike], request: Request, temporal: Temporal,
+                  source: str | os.PathLike, sound: str | os.PathLike | None, fps: float | None, start: int = 0,
+                  quietest: float = 0.2) -> tuple[Clip, ScheduledFrames]:
+    """The clip to paint (see :func:`sound_clip`) and its sound-driven stylizer from frame ``start``."""
+    clip, sound, frames = sound_clip(source, sound, fps)
     stylizer, _ = scheduled_frames(method, styles, request, temporal, sound, clip, start, max(1, frames - start),
                                    quietest)
     return clip, stylizer
