@@ -154,6 +154,22 @@ def test_a_keyframed_clip_in_chunks_has_no_seam_keeps_the_users_keyframe_and_res
     assert np.array_equal(video.read_clip(chunked)[:9], painted[:9]) and len(video.read_clip(chunked)) == 20
 
 
+def test_a_wrong_keyframe_on_the_cluster_is_one_line_and_nothing_is_written(tmp_path, model_file, capsys):
+    from PIL import Image
+
+    from helpers import one_error_line
+
+    clip = _clip(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    Image.new("RGB", (32, 24), (255, 0, 0)).save(mine / "frame_000005.png")
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(clip), "-o", str(out), "--model", str(model_file), "-q", "--keyframe-dir", str(mine),
+                 "--cluster"]) == 2
+    assert "is 32x24; the clip's frames are 64x48" in one_error_line(capsys.readouterr().err)
+    assert not out.exists() and not (tmp_path / "out.mp4.frames").exists()
+
+
 def test_a_sound_driven_clip_in_chunks_follows_the_loudness(tmp_path, model_file):
     from PIL import Image
     from test_audio import ENVELOPE, _loudness_db, make_sound
