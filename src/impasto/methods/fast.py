@@ -8,14 +8,16 @@ network has no style image to recolour.
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
 from .. import color, fast, images
 from ..files import file_digest
-from ..video import FeedForwardFrames
 from . import Progress, Request, Result, Temporal, check, one_step
+
+if TYPE_CHECKING:  # the clip pipeline (OpenCV's flow) loads only when a clip is painted
+    from ..video import FeedForwardFrames
 
 
 class FeedForward:
@@ -58,6 +60,8 @@ class FeedForwardPainter:
         return list(self._stylize(torch.cat(list(contents))).split(1))
 
     def frames(self, temporal: Temporal) -> FeedForwardFrames:
+        from ..video import FeedForwardFrames
+
         recipe = {"model": file_digest(self.engine.path), "style_mix": self.mix, "strength": self.strength,
                   "preserve_color": self.request.preserve_color}
         return FeedForwardFrames(self._stylize, "fast", temporal.blend, recipe, batch=self.request.frame_batch())

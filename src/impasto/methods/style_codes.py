@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 from weakref import WeakKeyDictionary
 
 import torch
 
 from .. import color, images
 from ..files import file_digest
-from ..video import FeedForwardFrames
 from . import Progress, Request, Result, Temporal, one_step
+
+if TYPE_CHECKING:  # the clip pipeline (OpenCV's flow) loads only when a clip is painted
+    from ..video import FeedForwardFrames
 
 
 #: Style codes kept across painters: per engine (forgotten with it), by (painting, size).
@@ -103,6 +105,8 @@ class StyleCodePainter:
     def frames(self, temporal: Temporal) -> FeedForwardFrames:
         """Frames of one clip: the codes once per clip; a colour mode matches the paintings to the
         clip's first frame, so that the palette holds still."""
+        from ..video import FeedForwardFrames
+
         codes: list[Any] = []
 
         def stylize(frame: torch.Tensor) -> torch.Tensor:
