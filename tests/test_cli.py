@@ -204,6 +204,18 @@ def test_version_and_the_command_list_start_without_pytorch():
     assert done.stdout.strip() == "[0, 0] False True", done.stderr
 
 
+def test_a_still_image_command_does_not_load_the_clip_pipeline(tmp_path):
+    """OpenCV (the clip pipeline's flow) costs 0.1 s of a still image's whole command."""
+    import subprocess
+    import sys
+
+    probe = ("import sys, impasto.cli as cli\n"
+             "cli.build_parser(light=False)\n"
+             "print('torch' in sys.modules, 'cv2' in sys.modules, 'impasto.video' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "True False False", done.stderr
+
+
 @pytest.mark.parametrize("flags, flag", [(["--tile-size", "10"], "--tile-size"), (["--optimizer", "adam", "--ema", "1.5"], "--ema"),
                                          (["--style-layers", "relu9_1"], "--style-layers"), (["--device", "tpu"], "--device")])
 def test_a_bad_value_names_its_flag(inputs, tmp_path, capsys, flags, flag):
