@@ -144,17 +144,18 @@ def test_a_wrong_model_file_and_a_missing_shipped_network_are_one_line(tmp_path,
         methods.get("arbitrary").prepare([_painting()], _request(None))
 
 
-def _task(tmp_path) -> arbitrary.ArbitraryTask:
+def _task(tmp_path, style_loss: str = "gram") -> arbitrary.ArbitraryTask:
     content = ImageFolder(image_folder(tmp_path / "photos", 4), crop=48, shorter_side=48)
     style = ImageFolder(image_folder(tmp_path / "paintings", 3, "painting"), crop=32, shorter_side=40)
-    return arbitrary.ArbitraryTask(content, style, 32, width=0.125, procedural=2)
+    return arbitrary.ArbitraryTask(content, style, 32, width=0.125, procedural=2, style_loss=style_loss)
 
 
 @pytest.mark.train
-def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("style_loss", ["gram", "swd"])
+def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, style_loss):
     settings = dict(batch_size=2, learning_rate=2e-3, precision="fp32", checkpoint_every=3)
     torch.manual_seed(0)
-    straight = _task(tmp_path)
+    straight = _task(tmp_path, style_loss)
     device = torch.device("cpu")
     straight.setup(device, None)
 
@@ -168,14 +169,15 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path):
     assert loss(straight) < before
 
     torch.manual_seed(0)
-    first = _task(tmp_path)
+    first = _task(tmp_path, style_loss)
     assert train(first, TrainSettings(steps=3, **settings), tmp_path / "resumed.pt").steps == 3
-    second = _task(tmp_path)
+    second = _task(tmp_path, style_loss)
     assert train(second, TrainSettings(steps=6, resume=True, **settings), tmp_path / "resumed.pt").steps == 6
     for a, b in zip(straight.network.parameters(), second.network.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
     model = load_model(tmp_path / "resumed.pt", arbitrary.KIND)
     assert model.training["steps_done"] == 6 and "procedural" in model.training["style_data"]
+    assert model.training["style_loss"] == style_loss
     painted = arbitrary.ArbitraryModel(tmp_path / "resumed.pt", "cpu", "fp32")
     assert painted.stylize(_photo(), [painted.style_code(_painting())]).shape == (1, 3, 37, 53)
 

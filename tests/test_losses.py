@@ -97,3 +97,24 @@ def test_objective_combines_weighted_terms():
     assert terms["tv"].item() == pytest.approx(5.0 * total_variation(image).item(), rel=1e-5)
     assert terms["total"].item() == pytest.approx(sum(terms[k].item() for k in ("content", "style", "tv")), rel=1e-5)
     assert obj.layers == ["a", "b"]
+
+
+def test_relative_sliced_wasserstein_compares_distributions_not_places():
+    from impasto.losses import relative_sliced_wasserstein
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 16, 12, 10) * 3.0
+    shuffled = target.flatten(2)[:, :, torch.randperm(120)].reshape(2, 16, 12, 10)
+
+    def distance(output, of=target):
+        return float(relative_sliced_wasserstein(output, of, torch.Generator().manual_seed(1), directions=8))
+
+    assert distance(shuffled) < 1e-10  # the same values elsewhere: the same distribution
+    farther, nearer = target * 0.5, target * 0.9
+    assert distance(farther) > distance(nearer) > 0.0
+    assert abs(distance(5 * farther, 5 * target) - distance(farther)) < 1e-6  # relative: no scale
+    small = torch.nn.functional.avg_pool2d(target, 2)  # another size: quantiles are resampled
+    assert distance(small) > 0.0 and torch.isfinite(torch.tensor(distance(small)))
+    output = (target * 0.5).requires_grad_()
+    relative_sliced_wasserstein(output, target, torch.Generator().manual_seed(1)).backward()
+    assert float((output.grad * (target - output.detach())).sum()) < 0  # descent moves it toward the target

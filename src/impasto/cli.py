@@ -447,6 +447,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                            help="channel multiplier of the feed-forward network (default %(default)s)")
     arbitrary.add_argument("--style-weight", type=_non_negative_float, default=task_default("arbitrary", "style_weight"),
                            help="style loss against content loss, both relative (default %(default)s)")
+    arbitrary.add_argument("--style-loss", choices=("gram", "swd"), default=task_default("arbitrary", "style_loss"),
+                           help="gram: Gram matrices; swd: the sliced Wasserstein distance between the feature "
+                                "distributions, on fresh directions each step (default %(default)s)")
     arbitrary.add_argument("--shift-weight", type=_non_negative_float, default=task_default("arbitrary", "shift_weight"),
                            help="weight of the shift-consistency loss (default %(default)s)")
     _add_shift_share(arbitrary, "0.25")

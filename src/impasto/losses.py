@@ -266,6 +266,27 @@ def resample_quantiles(sorted_values: torch.Tensor, count: int) -> torch.Tensor:
     return sorted_values[:, low] * (1 - frac) + sorted_values[:, high] * frac
 
 
+def relative_sliced_wasserstein(features: torch.Tensor, target: torch.Tensor, generator: torch.Generator,
+                                directions: int = 64) -> torch.Tensor:
+    """Mean over images of the squared sliced Wasserstein distance between each output's and its
+    painting's feature distribution (``(N, C, H, W)`` each, any sizes), on ``directions`` random
+    orthonormal directions drawn from ``generator`` (fresh ones each call: over many training steps
+    every direction of the features is matched, not a fixed few), divided by the painting's mean
+    square projection so that every layer counts alike (as the quality measure's distance)."""
+    channels = features.shape[1]
+    raw = torch.randn(channels, min(directions, channels), generator=generator)
+    projection = torch.linalg.qr(raw).Q.to(features.device)
+
+    def projected(maps: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = maps.shape
+        return maps.float().permute(0, 2, 3, 1).reshape(n, h * w, c) @ projection
+
+    ours = torch.sort(projected(features), dim=1).values
+    theirs = resample_quantiles(torch.sort(projected(target), dim=1).values, ours.shape[1])
+    error = torch.mean((ours - theirs) ** 2, dim=(1, 2))
+    return torch.mean(error / torch.mean(theirs ** 2, dim=(1, 2)).clamp_min(1e-12))
+
+
 STYLE_LOSSES = {"gram": GramLoss, "mean_std": MeanStdLoss, "swd": SlicedWassersteinLoss}
 
 

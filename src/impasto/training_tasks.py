@@ -62,7 +62,7 @@ def arbitrary_task(content: PathLike, style: PathLike, crop: int = 128, shorter_
                    width: float = 0.5, style_weight: float = 3.0, shift_weight: float = 100.0,
                    shift_share: float | None = None, style_crop: int = 128, style_shorter_side: int = 256,
                    procedural: int = 32, hold_out: Sequence[str] = (), preview_image: PathLike | None = None,
-                   start_from: str | None = None):
+                   start_from: str | None = None, style_loss: str = "gram"):
     """The any-painting network (a style predictor and a feed-forward network): photos are read a
     half larger than ``crop`` and zoomed at several scales; ``procedural`` brushstroke paintings
     widen what it sees; ``start_from``: a trained feed-forward model of the same width."""
@@ -76,7 +76,8 @@ def arbitrary_task(content: PathLike, style: PathLike, crop: int = 128, shorter_
     return arbitrary.ArbitraryTask(
         photos, paintings, crop, width=width, style_weight=style_weight, shift_weight=shift_weight,
         shift_share=0.25 if shift_share is None else shift_share, procedural=procedural, hold_out=hold_out,
-        preview=_preview(preview_image), start_from=resolve_model(start_from) if start_from else None)
+        preview=_preview(preview_image), start_from=resolve_model(start_from) if start_from else None,
+        style_loss=style_loss)
 
 
 def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorter_side: int | None = None,
