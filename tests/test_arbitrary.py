@@ -183,10 +183,11 @@ def test_training_lowers_the_loss_and_resumes_exactly(tmp_path, style_loss):
 
 
 @pytest.mark.train
-def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_path, tiny_model):
+@pytest.mark.parametrize("loss_kind", ["gram", "swd"])
+def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_path, tiny_model, loss_kind):
     content = ImageFolder(image_folder(tmp_path / "photos", 4), crop=32, shorter_side=40)
     painting = _painting(8)
-    task = FastTask(content, [painting], ["stripes"], width=0.125)
+    task = FastTask(content, [painting], ["stripes"], width=0.125, style_loss=loss_kind)
     arbitrary.start_adaptation(task, tiny_model)
     engine = arbitrary.ArbitraryModel(tiny_model, "cpu", "fp32")
     photo = torch.rand(1, 3, 32, 32)
@@ -209,7 +210,8 @@ def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_pat
           tmp_path / "stripes.pt")
     assert style_loss() < before
     assert torch.equal(task.network.down[0].conv.weight, convolution)  # only the norms trained
-    assert load_model(tmp_path / "stripes.pt", FAST_KIND).training["from_arbitrary"] == "tiny.pt"
+    record = load_model(tmp_path / "stripes.pt", FAST_KIND).training
+    assert record["from_arbitrary"] == "tiny.pt" and record["style_loss"] == loss_kind
 
 
 @pytest.mark.train

@@ -353,7 +353,8 @@ def _fast_defaults(light: bool) -> dict[str, str]:
         return dict.fromkeys(("style_weight", "shift_weight", "shift_share"), "impasto.fast's")
     from . import fast
 
-    return {"style_weight": f"{fast.DEFAULT_STYLE_WEIGHT:g}", "shift_weight": f"{fast.DEFAULT_SHIFT_WEIGHT:g}",
+    weights = ", ".join(f"{weight:g} with {loss}" for loss, weight in fast.STYLE_WEIGHTS.items())
+    return {"style_weight": weights, "shift_weight": f"{fast.DEFAULT_SHIFT_WEIGHT:g}",
             "shift_share": f"{fast.DEFAULT_SHIFT_SHARE:g}"}
 
 
@@ -478,6 +479,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                       help="long side of the style image(s) (default: the --shorter-side)")
     fast.add_argument("--content-weight", type=_non_negative_float, default=task_default("fast", "content_weight"),
                       help="(default %(default)s)")
+    fast.add_argument("--style-loss", choices=("gram", "swd"), default=task_default("fast", "style_loss"),
+                      help="gram: Gram matrices; swd: the sliced Wasserstein distance between the feature "
+                           "distributions, on fresh directions each step (default %(default)s)")
     fast.add_argument("--style-weight", type=_non_negative_float, default=None,
                       help="weight of the style loss against the content loss; both are relative (each layer "
                            "divided by its target's scale), so it means the same for any painting "

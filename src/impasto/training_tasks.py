@@ -84,7 +84,8 @@ def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorte
               width: float = 1.0, style_size: int | None = None, content_weight: float = 1.0,
               style_weight: float | None = None, tv_weight: float = 0.0, network_output: str = "direct",
               upsample: str = "nearest", shift_weight: float | None = None, shift_share: float | None = None,
-              preview_image: PathLike | None = None, from_arbitrary: str | None = None, adapt_all: bool = False):
+              preview_image: PathLike | None = None, from_arbitrary: str | None = None, adapt_all: bool = False,
+              style_loss: str = "gram"):
     """A feed-forward network for one painting or several (conditional norms); ``from_arbitrary``:
     start from the any-painting network's prediction for the painting and train only the norms
     (``adapt_all``: every weight)."""
@@ -106,11 +107,12 @@ def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorte
         raise ImpastoError("--adapt-all goes with --from-arbitrary", parameter="adapt_all")
     task = fast.FastTask(photos, styles, [Path(path).stem for path in style], width=width,
                          content_weight=content_weight,
-                         style_weight=fast.DEFAULT_STYLE_WEIGHT if style_weight is None else style_weight,
+                         style_weight=fast.STYLE_WEIGHTS.get(style_loss, 0.0) if style_weight is None else style_weight,
                          tv_weight=tv_weight, preview=_preview(preview_image), output=network_output,
                          upsample=upsample,
                          shift_weight=fast.DEFAULT_SHIFT_WEIGHT if shift_weight is None else shift_weight,
-                         shift_share=fast.DEFAULT_SHIFT_SHARE if shift_share is None else shift_share)
+                         shift_share=fast.DEFAULT_SHIFT_SHARE if shift_share is None else shift_share,
+                         style_loss=style_loss)
     if start is not None:
         from .arbitrary import start_adaptation
 
