@@ -139,7 +139,7 @@ def test_an_int8_file_runs_int8_only_on_a_cpu_where_it_measured_faster(model_fil
     assert fast.FastModel(path).int8 == (timing["int8_s"] < timing["float_s"])  # its own measurement, here
     other = next(kind for kind in ("AVX512", "DEFAULT") if kind != timing["cpu"])  # not the kind measured
     monkeypatch.setattr(int8_module, "cpu_kind", lambda: other)  # another kind of CPU: the measured rule
-    elsewhere = fast.FastModel(path)
+    elsewhere = fast.FastModel(path, precision="fp32")  # fp32 as the float model below (a bf16 CPU's auto is bf16)
     assert elsewhere.quantized and not elsewhere.int8
     assert not any("quantized" in type(m).__module__ for m in elsewhere.network.modules())
     float_model = fast.FastModel(model_file, precision="fp32")
