@@ -41,6 +41,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crop", type=int, default=128)
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--all", action="store_true", help="train every weight, not only the norms")
+    parser.add_argument("--style-loss", choices=("gram", "swd"), default="gram")
+    parser.add_argument("--style-weight", type=float, default=None, help="default: the loss's own")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     from impasto import arbitrary, fast, images, quality
@@ -62,7 +64,9 @@ def main(argv: list[str] | None = None) -> None:
 
     content = ImageFolder(DATA / "train" / "content", args.crop, 2 * args.crop)
     style = images.resize_max_side(images.read_image(painting_path), 2 * args.crop)
-    task = fast.FastTask(content, [style], [painting_path.stem], width=0.5)
+    weight = fast.STYLE_WEIGHTS[args.style_loss] if args.style_weight is None else args.style_weight
+    task = fast.FastTask(content, [style], [painting_path.stem], width=0.5, style_loss=args.style_loss,
+                         style_weight=weight)
     arbitrary.start_adaptation(task, args.model, norms_only=not args.all)
     task.network.eval()
     with torch.no_grad():
