@@ -113,6 +113,8 @@ def test_relative_sliced_wasserstein_compares_distributions_not_places():
     farther, nearer = target * 0.5, target * 0.9
     assert distance(farther) > distance(nearer) > 0.0
     assert abs(distance(5 * farther, 5 * target) - distance(farther)) < 1e-6  # relative: no scale
+    one = target[:1]  # one painting for every image: the same as that painting repeated
+    assert abs(distance(farther, one) - distance(farther, one.expand(2, -1, -1, -1))) < 1e-9
     small = torch.nn.functional.avg_pool2d(target, 2)  # another size: quantiles are resampled
     assert distance(small) > 0.0 and torch.isfinite(torch.tensor(distance(small)))
     output = (target * 0.5).requires_grad_()

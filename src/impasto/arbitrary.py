@@ -40,8 +40,9 @@ from .color import rgb_to_ycbcr, ycbcr_to_rgb
 from .errors import ImpastoError
 from .transformer import MULTIPLE, ConditionalInstanceNorm, TransformerNet
 from .transformer import network_from_config as transformer_from_config
-from .losses import (gram_matrix, mean_std, normalised, random_shift, relative_content_loss, relative_gram_loss,
-                     relative_sliced_wasserstein, shift_consistency, shift_images)
+from .losses import (fresh_directions, gram_matrix, mean_std, normalised, random_shift, relative_content_loss,
+                     relative_gram_loss, relative_sliced_wasserstein, shift_consistency, shift_images,
+                     training_style_loss)
 from .modelfile import load_model, load_weights
 from .runtime import autocast, default_encoder, resolve_device, resolve_precision, to_device
 from .training import ImageFolder, random_flip
@@ -64,9 +65,6 @@ STYLE_SIDE = 256
 CONTENT_LAYERS = ("relu2_2", "relu4_2")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 DEFAULT_STYLE_WEIGHT = 3.0
-#: The style term: Gram matrices (Johnson et al.'s), or the sliced Wasserstein distance between the
-#: feature distributions (Heitz et al. 2021; what :mod:`impasto.quality` measures).
-STYLE_LOSSES = ("gram", "swd")
 DEFAULT_SHIFT_WEIGHT = 100.0
 DEFAULT_SHIFT_SHARE = 0.25
 
@@ -317,10 +315,7 @@ class ArbitraryTask:
                  shift_share: float = DEFAULT_SHIFT_SHARE, procedural: int = 32, hold_out: Sequence[str] = (),
                  start_from: str | os.PathLike | None = None, preview: torch.Tensor | None = None,
                  style_loss: str = "gram") -> None:
-        if style_loss not in STYLE_LOSSES:
-            raise ImpastoError(f"unknown style loss {style_loss!r}; choose {' or '.join(STYLE_LOSSES)}",
-                               parameter="style_loss")
-        self.style_loss = style_loss
+        self.style_loss = training_style_loss(style_loss)
         self.content = content  # crops of 1.5 x crop, zoomed to crop
         self.style = style
         self.crop = crop
@@ -404,8 +399,8 @@ class ArbitraryTask:
         content_term = sum(relative_content_loss(features[n], content_features[n]) for n in CONTENT_LAYERS)
         if self.style_loss == "gram":
             style_term = sum(relative_gram_loss(features[n], grams[n]) for n in STYLE_LAYERS)
-        else:  # fresh directions each step, drawn from the run's own random stream (a resumed run draws the same)
-            generator = torch.Generator().manual_seed(rng.randrange(2 ** 31))
+        else:
+            generator = fresh_directions(rng)
             style_term = sum(relative_sliced_wasserstein(features[n], style_features[n], generator)
                              for n in STYLE_LAYERS)
         terms = {"content": content_term, "style": self.style_weight * style_term}

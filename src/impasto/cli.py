@@ -448,7 +448,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                            help="channel multiplier of the feed-forward network (default %(default)s)")
     arbitrary.add_argument("--style-weight", type=_non_negative_float, default=task_default("arbitrary", "style_weight"),
                            help="style loss against content loss, both relative (default %(default)s)")
-    arbitrary.add_argument("--style-loss", choices=("gram", "swd"), default=task_default("arbitrary", "style_loss"),
+    arbitrary.add_argument("--style-loss", default=task_default("arbitrary", "style_loss"),
                            help="gram: Gram matrices; swd: the sliced Wasserstein distance between the feature "
                                 "distributions, on fresh directions each step (default %(default)s)")
     arbitrary.add_argument("--shift-weight", type=_non_negative_float, default=task_default("arbitrary", "shift_weight"),
@@ -479,7 +479,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                       help="long side of the style image(s) (default: the --shorter-side)")
     fast.add_argument("--content-weight", type=_non_negative_float, default=task_default("fast", "content_weight"),
                       help="(default %(default)s)")
-    fast.add_argument("--style-loss", choices=("gram", "swd"), default=task_default("fast", "style_loss"),
+    fast.add_argument("--style-loss", default=task_default("fast", "style_loss"),
                       help="gram: Gram matrices; swd: the sliced Wasserstein distance between the feature "
                            "distributions, on fresh directions each step (default %(default)s)")
     fast.add_argument("--style-weight", type=_non_negative_float, default=None,

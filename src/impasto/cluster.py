@@ -281,6 +281,13 @@ class _ChunkedRun:
 
         _run_on(actors, tasks, call, finished)
 
+    def fade(self, index: int, earlier: Path, later: Path, share: float) -> None:
+        """Frame ``index`` as two chunks' paintings of it mixed, ``share`` of the later one."""
+        from . import images
+
+        mixed = (1 - share) * images.read_image(earlier) + share * images.read_image(later)
+        images.save_image(mixed, self.frame(index))
+
     def place(self, index: int, source: Path) -> None:
         """Frame ``index`` copied from ``source`` (a chunk's file), unless it is there already."""
         from .files import atomic_write
@@ -316,8 +323,6 @@ def stylize_video(actors: list, source: Any, output: str | os.PathLike, settings
 
     ``job`` describes the work (method, model and style digests, options): a work folder holding
     another job's frames is refused."""
-    from . import images
-
     run = _ChunkedRun(source, output, settings, {**job, "chunk": chunk, "overlap": overlap})
     chunks = plan_chunks(settings.start, run.last, chunk, overlap)
     pending = run.pending(chunks, on_chunk)
@@ -349,10 +354,8 @@ def stylize_video(actors: list, source: Any, output: str | os.PathLike, settings
             if run.frame(index).exists():
                 continue
             if k > 0 and index < chunks[k - 1][1]:  # an overlap: fade from the earlier chunk to this one
-                share = crossfade_weight(index - start, chunks[k - 1][1] - start)
-                earlier = images.read_image(run.frame(index, run.folder(chunks[k - 1][0])))
-                images.save_image((1 - share) * earlier + share * images.read_image(run.frame(index, folder)),
-                                  run.frame(index))
+                run.fade(index, run.frame(index, run.folder(chunks[k - 1][0])), run.frame(index, folder),
+                         crossfade_weight(index - start, chunks[k - 1][1] - start))
             elif k + 1 < len(chunks) and index >= chunks[k + 1][0]:
                 continue  # written with the next chunk's overlap
             else:
@@ -390,7 +393,6 @@ def stylize_keyframed(actors: list, source: str | os.PathLike, output: str | os.
     its last frames are cross-faded into the later neighbour's lead-in, so that no seam is a jump
     (a keyframe painted on its own arrives all at once).  The user's keyframes are kept by every
     chunk that paints their frame."""
-    from . import images
     from .files import file_digest
     from .keyframes import user_keyframes
     from .video import frame_size, open_clip
@@ -432,10 +434,8 @@ def stylize_keyframed(actors: list, source: str | os.PathLike, output: str | os.
                 # linear: the lead-in starts from a whole keyframe (no history to wait for), so
                 # its share can grow evenly, the smallest largest step
                 later = chunks[k + 1][0]
-                share = (index - begins[k + 1] + 1) / (later - begins[k + 1] + 1)
-                mine = images.read_image(run.frame(index, folder))
-                theirs = images.read_image(run.frame(index, run.folder(later)))
-                images.save_image((1 - share) * mine + share * theirs, run.frame(index))
+                run.fade(index, run.frame(index, folder), run.frame(index, run.folder(later)),
+                         (index - begins[k + 1] + 1) / (later - begins[k + 1] + 1))
             else:
                 run.place(index, run.frame(index, folder))
     return run.finish()

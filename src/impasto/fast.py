@@ -21,8 +21,9 @@ import torch.nn.functional as F
 
 from . import images
 from .errors import ImpastoError
-from .losses import (gram_matrix, normalised, random_shift, relative_content_loss, relative_gram_loss,
-                     relative_sliced_wasserstein, shift_consistency, shift_images, total_variation)
+from .losses import (fresh_directions, gram_matrix, normalised, random_shift, relative_content_loss,
+                     relative_gram_loss, relative_sliced_wasserstein, shift_consistency, shift_images,
+                     total_variation, training_style_loss)
 from .modelfile import load_model, load_weights
 from .runtime import (autocast, cached_engine, default_encoder, resolve_device, resolve_precision, to_device,
                       weights_in_compute_dtype)
@@ -140,10 +141,7 @@ class FastTask:
                  shift_share: float = DEFAULT_SHIFT_SHARE, style_loss: str = "gram") -> None:
         if not styles:
             raise ImpastoError("give at least one --style image")
-        if style_loss not in STYLE_WEIGHTS:
-            raise ImpastoError(f"unknown style loss {style_loss!r}; choose {' or '.join(STYLE_WEIGHTS)}",
-                               parameter="style_loss")
-        self.style_loss = style_loss
+        self.style_loss = training_style_loss(style_loss)
         self.content = content
         self.style_images = list(styles)
         self.style_names = list(style_names)
@@ -188,15 +186,13 @@ class FastTask:
             grams = self._style_grams(device, dtype)
             return sum(relative_gram_loss(features[name], grams[name][index]) for name in STYLE_LAYERS)
         targets = self._features_of_styles(device, dtype)
-        generator = torch.Generator().manual_seed(rng.randrange(2 ** 31))  # fresh directions; a resume draws the same
+        generator = fresh_directions(rng)
         term = 0.0
-        for style in sorted(set(chosen)):  # the images painted with one style together
+        for style in sorted(set(chosen)):  # the images painted with one style together, against it once
             rows = index == style
             share = float(rows.float().mean())
-            for name in STYLE_LAYERS:
-                target = targets[style][name]
-                term = term + share * relative_sliced_wasserstein(
-                    features[name][rows], target.expand(int(rows.sum()), *target.shape[1:]), generator)
+            term = term + share * sum(relative_sliced_wasserstein(features[name][rows], targets[style][name], generator)
+                                      for name in STYLE_LAYERS)
         return term
 
     def _style_grams(self, device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:

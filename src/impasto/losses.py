@@ -266,10 +266,30 @@ def resample_quantiles(sorted_values: torch.Tensor, count: int) -> torch.Tensor:
     return sorted_values[:, low] * (1 - frac) + sorted_values[:, high] * frac
 
 
+#: The style terms a network can train on: Gram matrices (Johnson et al.'s), or the sliced
+#: Wasserstein distance between the feature distributions (:func:`relative_sliced_wasserstein`).
+TRAINING_STYLE_LOSSES = ("gram", "swd")
+
+
+def training_style_loss(name: str) -> str:
+    """``name`` if a network can train on it, else the one-line error."""
+    if name not in TRAINING_STYLE_LOSSES:
+        raise ImpastoError(f"unknown style loss {name!r}; choose {' or '.join(TRAINING_STYLE_LOSSES)}",
+                           parameter="style_loss")
+    return name
+
+
+def fresh_directions(rng: random.Random) -> torch.Generator:
+    """The random directions of one training step's sliced Wasserstein terms, drawn from the run's
+    own random stream (so a resumed run draws the same ones)."""
+    return torch.Generator().manual_seed(rng.randrange(2 ** 31))
+
+
 def relative_sliced_wasserstein(features: torch.Tensor, target: torch.Tensor, generator: torch.Generator,
                                 directions: int = 64) -> torch.Tensor:
     """Mean over images of the squared sliced Wasserstein distance between each output's and its
-    painting's feature distribution (``(N, C, H, W)`` each, any sizes), on ``directions`` random
+    painting's feature distribution (``(N, C, H, W)``, and ``(N, ...)`` or ``(1, ...)`` for one
+    painting for all, any sizes: the painting is projected and sorted once), on ``directions`` random
     orthonormal directions drawn from ``generator`` (fresh ones each call: over many training steps
     every direction of the features is matched, not a fixed few), divided by the painting's mean
     square projection so that every layer counts alike (as the quality measure's distance)."""
