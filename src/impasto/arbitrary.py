@@ -44,7 +44,8 @@ from .losses import (fresh_directions, gram_matrix, mean_std, normalised, random
                      relative_gram_loss, relative_sliced_wasserstein, shift_consistency, shift_images,
                      training_style_loss)
 from .modelfile import load_model, load_weights
-from .runtime import autocast, default_encoder, resolve_device, resolve_precision, to_device
+from .runtime import (autocast, default_encoder, frozen_network, resolve_device, resolve_precision, to_device,
+                      weights_in_compute_dtype)
 from .training import ImageFolder, random_flip
 
 KIND = "arbitrary"
@@ -177,9 +178,13 @@ class ArbitraryModel:
         load_weights(self.network, model.state_dict, path)
         self.network.eval().requires_grad_(False)
         self.device = resolve_device(device)
-        self.dtype = resolve_precision(precision, self.device)
+        self.dtype = resolve_precision(precision, self.device)  # autocast's, or None
         self.network.to(self.device)
         self.network.transformer.to(memory_format=torch.channels_last)
+        self.weights_dtype = torch.float32
+        if weights_in_compute_dtype(self.device, self.dtype):  # bf16/fp16 weights once, no autocast
+            self.network.transformer.to(self.dtype)
+            self.weights_dtype = self.dtype
         self.transformer: nn.Module = self.network.transformer
         if compile:
             self.transformer = torch.compile(self.transformer, dynamic=False)
@@ -191,9 +196,9 @@ class ArbitraryModel:
     def style_code(self, style: torch.Tensor) -> torch.Tensor:
         """``(1, CODE_SIZE)``: the painting's code (the painting as given; the caller sizes it)."""
         style, _ = images.pad_to_multiple(style, 1, minimum=32)  # a tiny style still has statistics
-        encoder = default_encoder(list(CODE_LAYERS), self.device)
-        with autocast(self.device, self.dtype):
-            features = encoder(to_device(style, self.device), CODE_LAYERS)
+        encoder, cast = frozen_network(default_encoder(list(CODE_LAYERS), self.device), self.device, self.dtype)
+        with cast():
+            features = encoder(to_device(style, self.device, next(encoder.parameters()).dtype), CODE_LAYERS)
         return self.network.predictor.code(StylePredictor.statistics(features)).cpu()
 
     @torch.no_grad()
@@ -229,9 +234,10 @@ class ArbitraryModel:
     def _paint(self, content: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         padded, (h, w) = images.pad_to_multiple(content, MULTIPLE, minimum=2 * MULTIPLE)
         norms = self.norms(code)
-        with autocast(self.device, self.dtype):
-            out = paint(self.transformer, to_device(padded, self.device).contiguous(memory_format=torch.channels_last),
-                        norms)
+        converted = self.weights_dtype != torch.float32
+        with autocast(self.device, None if converted else self.dtype):
+            out = paint(self.transformer, to_device(padded, self.device, self.weights_dtype).contiguous(
+                memory_format=torch.channels_last), norms)
         return out.float()[..., :h, :w].clamp(0, 1).cpu()
 
 

@@ -636,7 +636,7 @@ def run(
         plan = [step for step in plan if step[0] >= needed] or plan[-1:]
     final_content, _ = prepare(content_full, styles_full, settings, needed, labels)
     dtype = resolve_precision(settings.precision, device)
-    model, cast = frozen_network(model, device, dtype)
+    model, cast = frozen_network(model, device, dtype, gradients=True)
     if settings.compile:  # fused forward and backward kernels, made once per pyramid level's (and tile's) shape
         model = compiled_network(model)
     height, width = content_full.shape[-2:]

@@ -341,7 +341,7 @@ class NeighbourPainter:
         self.strength = Neighbours.default_strength if request.strength is None else request.strength
         self.device = resolve_device(request.device)
         self.model, self.cast = frozen_network(default_encoder(LAYERS, self.device), self.device,
-                                               resolve_precision(request.precision, self.device))
+                                               resolve_precision(request.precision, self.device), gradients=True)
         self._banks: dict[tuple, list[StyleBank]] = {}
 
     def banks(self, side: int, photo: torch.Tensor | None) -> list[StyleBank]:
