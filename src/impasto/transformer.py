@@ -135,8 +135,10 @@ def space_to_depth_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     """``conv(x)`` for a same-size convolution with few output channels (the 9x9 convolution that
     makes the image: 3 outputs), computed on 2x2 pixel blocks: 4x the input channels, 4x the
     outputs (one per pixel of a block), a (k/2 + 1)-wide kernel at half the resolution.  The
-    CPU's convolution is poor at 3 outputs: a 512 px image's last layer 11.5 -> 6.7 ms in bf16.
-    The same numbers up to rounding; H and W even."""
+    CPU's convolution is poor at 3 outputs: a 512 px image's last layer 11.5 -> 6.7 ms in bf16, the
+    whole arbitrary network at 1080p 399 -> 363 ms.  Taken in bf16/fp16 only: in float32 the extra
+    pass over the map cost more at 1080p than it saved (706 -> 850 ms).  The same numbers up to
+    rounding; H and W even."""
     kernel = conv.kernel_size[0]
     out_channels, in_channels = conv.weight.shape[:2]
     pad = kernel // 2
@@ -239,7 +241,7 @@ class TransformerNet(nn.Module):
             x = block(x, mix)
         for layer in self.up:
             x = layer(x, mix)
-        if cpu_inference(x) and self.out.stride == (1, 1) and image.shape[-1] % 2 == 0 == image.shape[-2] % 2:
+        if cpu_inference(x) and x.dtype != torch.float32 and image.shape[-1] % 2 == 0 == image.shape[-2] % 2:
             x = space_to_depth_conv(self.out, x)
         else:
             x = self.out(x)
