@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--all", action="store_true", help="train every weight, not only the norms")
     parser.add_argument("--style-loss", choices=("gram", "swd"), default="gram")
     parser.add_argument("--style-weight", type=float, default=None, help="default: the loss's own")
+    parser.add_argument("--trained", default=None, metavar="MODEL[:STYLE]",
+                        help="also score a shipped per-style model trained for hours on this painting (e.g. "
+                             "two-styles:starry_night): how near a network of this size gets with no time limit")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
     from impasto import arbitrary, fast, images, quality
@@ -62,6 +65,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  {label}: style {s.style / base.style:.2f}x, content {s.content / base.content:.2f}x",
               file=sys.stderr)
 
+    if args.trained:
+        name, _, style_name = args.trained.partition(":")
+        model = fast.FastModel(ROOT / "src" / "impasto" / "models" / f"{name}.pt", "auto", "auto")
+        weights = [float(n == style_name) for n in model.style_names] if style_name else None
+        score(f"{args.trained}, trained for hours (shipped)", model.stylize(photo, weights), 0.0)
     content = ImageFolder(DATA / "train" / "content", args.crop, 2 * args.crop)
     style = images.resize_max_side(images.read_image(painting_path), 2 * args.crop)
     weight = fast.STYLE_WEIGHTS[args.style_loss] if args.style_weight is None else args.style_weight
