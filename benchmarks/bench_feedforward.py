@@ -3,7 +3,7 @@
 Run from the repository root (after `make install`), with nothing else busy on the machine:
 
     .venv/bin/python benchmarks/bench_feedforward.py                 # everything
-    .venv/bin/python benchmarks/bench_feedforward.py --only speed    # or heldout, or norm
+    .venv/bin/python benchmarks/bench_feedforward.py --only speed    # or heldout, norm, cpu
 
 Sections:
   speed    ms per image for the feed-forward network (width 1.0 and 0.5) at 256, 512 and 1024 px and
@@ -14,6 +14,12 @@ Sections:
            precision) at 256, 512 and 1024 px, paired round by round: the CPU instance norm that keeps
            the channels-last layout (impasto's) against PyTorch's instance_norm (the earlier path,
            patched in here), with the largest output difference between the two.
+  cpu      the shipped arbitrary network as `impasto stylize --method arbitrary` runs it (code cached,
+           this machine's default precision) at 512x512 and 1920x1080, paired round by round, each
+           step of the 2026-12-04 CPU work added to the one before: autocast over float32 weights with
+           the earlier norm (two float32 means of the whole map, the affine on 16-wide rows) and the
+           plain last convolution; weights converted once; the piecewise norm on widened rows; the
+           last convolution on 2x2 pixel blocks (the code as shipped).
   (quality beside the optimisation method: benchmarks/bench_quality.py)
   heldout  the AdaIN decoder's training losses on training content x training styles and on photos and
            styles it never saw (the test photos, the held-out styles listed in impasto.adain).
@@ -129,6 +135,58 @@ def norm(repeats: int) -> list[dict]:
     return rows
 
 
+def cpu_paths(repeats: int) -> list[dict]:
+    import contextlib
+
+    from impasto import arbitrary, transformer
+    from impasto.runtime import autocast
+
+    def earlier_norm(x, scale, shift, eps=1e-5):  # channels_last_instance_norm as of 2026-11-29
+        n, c, h, w = x.shape
+        pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)
+        mean = pixels.mean(1, keepdim=True, dtype=torch.float32)
+        variance = (pixels - mean).square().mean(1, keepdim=True)
+        gain = scale[:, None, :] * torch.rsqrt(variance + eps)
+        out = torch.addcmul((shift[:, None, :] - mean * gain).to(x.dtype), pixels, gain.to(x.dtype))
+        return out.reshape(n, h, w, c).permute(0, 3, 1, 2)
+
+    shipped_norm, shipped_conv = transformer.channels_last_instance_norm, transformer.space_to_depth_conv
+    engine = arbitrary.ArbitraryModel()
+    if engine.weights_dtype == torch.float32:
+        print("cpu: this CPU runs float32 (no fast bf16): the steps below are bf16 ones", file=sys.stderr)
+    converted = engine.transformer
+    autocast_copy = arbitrary.network_from_config(engine.config).transformer
+    autocast_copy.load_state_dict({k: v.float() for k, v in converted.state_dict().items()})
+    autocast_copy.eval().requires_grad_(False).to(memory_format=torch.channels_last)
+    norms = engine.norms(torch.randn(1, arbitrary.CODE_SIZE))
+    steps = [("autocast, earlier norm, plain last conv", autocast_copy, True, earlier_norm, False),
+             ("+ weights converted once", converted, False, earlier_norm, False),
+             ("+ piecewise norm on widened rows", converted, False, shipped_norm, False),
+             ("+ last conv on 2x2 blocks (shipped)", converted, False, shipped_norm, True)]
+    rows = []
+    for height, width in ((512, 512), (1080, 1920)):
+        image = torch.rand(1, 3, height, width).contiguous(memory_format=torch.channels_last)
+        timings: dict[str, list[float]] = {label: [] for label, *_ in steps}
+        outputs = {}
+        for round_ in range(repeats + 1):  # round 0 warms up every step
+            for label, network, cast, norm_function, blocked in steps:
+                transformer.channels_last_instance_norm = norm_function
+                transformer.space_to_depth_conv = shipped_conv if blocked else (lambda conv, x: conv(x))
+                dtype = torch.float32 if cast else engine.weights_dtype
+                began = time.perf_counter()
+                with torch.no_grad(), autocast(engine.device, engine.dtype) if cast else contextlib.nullcontext():
+                    outputs[label] = arbitrary.paint(network, image.to(dtype), norms).float()
+                if round_:
+                    timings[label].append(time.perf_counter() - began)
+        transformer.channels_last_instance_norm, transformer.space_to_depth_conv = shipped_norm, shipped_conv
+        first = steps[0][0]
+        for label, *_ in steps:
+            rows.append({"size": f"{width}x{height}", "step": label, "ms": statistics.median(timings[label]) * 1e3,
+                         "mean_difference": float((outputs[label] - outputs[first]).abs().mean())})
+            print(rows[-1], file=sys.stderr)
+    return rows
+
+
 def heldout(count: int) -> list[dict]:
     from impasto import adain, images
     from impasto.modelfile import load_model
@@ -176,12 +234,12 @@ def heldout(count: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("speed", "heldout", "norm"), action="append")
+    parser.add_argument("--only", choices=("speed", "heldout", "norm", "cpu"), action="append")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=6, help="heldout: photos and styles per group")
     args = parser.parse_args()
-    sections = args.only or ["speed", "heldout", "norm"]
+    sections = args.only or ["speed", "heldout", "norm", "cpu"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     report = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": args.device}
     if "speed" in sections:
@@ -196,6 +254,11 @@ def main() -> None:
         for row in report["norm"]:
             print(f"| {row['size']} | {row['layout_ms']:.1f} | {row['pytorch_ms']:.1f} | {row['ratio']:.2f}x | "
                   f"{row['max_difference']:.1e} |")
+    if "cpu" in sections:
+        report["cpu"] = cpu_paths(args.repeats)
+        print("\n| size | step | ms | mean difference to the first |\n| --- | --- | --- | --- |")
+        for row in report["cpu"]:
+            print(f"| {row['size']} | {row['step']} | {row['ms']:.1f} | {row['mean_difference']:.1e} |")
     if "heldout" in sections:
         report["heldout"] = heldout(args.pairs)
         print("\n| pairs | count | content loss | style loss |\n| --- | --- | --- | --- |")

@@ -120,7 +120,7 @@ def weights_in_compute_dtype(device: torch.device, dtype: torch.dtype | None, gr
     of under autocast (which casts every weight again at every call: on a GPU a kernel per weight per
     call, on a CPU a copy).  On a GPU with bf16/fp16, every network.  On a bf16 CPU, the networks
     that only paint (the one-pass methods' networks and encoders; 512 px on a 2-core AVX-512 CPU:
-    feed-forward 61 -> 51 ms, AdaIN 446 -> 358 ms, the arbitrary network 72 -> 64 ms); a backbone
+    feed-forward 61-65 -> 47-55 ms, AdaIN 446 -> 358 ms, the arbitrary network 81 -> 69 ms); a backbone
     whose ``gradients`` the optimising methods follow keeps autocast there (its gradient agrees a
     little better with float32's: cosine 0.96 against 0.94)."""
     return dtype is not None and (device.type == "cuda" or not gradients)
