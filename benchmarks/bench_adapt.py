@@ -3,10 +3,10 @@
 Run from the repository root (after `make install`; the optimisation references come from
 bench_arbitrary's cache, or are made):
 
-    .venv/bin/python benchmarks/bench_adapt.py --painting the_scream.jpg --photo golden_gate.jpg --seconds 180
+    .venv/bin/python benchmarks/bench_adapt.py --painting starry_night.jpg --photo tubingen.jpg --seconds 180
 
-It trains `impasto train fast --from-arbitrary` (the same task, in-process) on the training photos for
-at most --seconds, the painting held out of the arbitrary network's training, then scores on the photo
+It trains `impasto train fast --from-arbitrary` (the same task and defaults, in-process) on the training
+photos for at most --seconds, the painting held out of the arbitrary network's training, then scores on the photo
 (384 px): the arbitrary network's own result (step 0), the adapted model, and the optimisation method.
 Reports the style distance and content error, each as a ratio to the optimisation method's, at each
 checkpoint of the run (every --every steps).
@@ -36,20 +36,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="arbitrary network (default: the shipped one)")
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--every", type=int, default=20, help="score every N steps")
-    parser.add_argument("--lr", type=float, default=5e-3)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--crop", type=int, default=128)
+    parser.add_argument("--lr", type=float, default=None, help="default: the command's (--from-arbitrary)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the command's")
+    parser.add_argument("--crop", type=int, default=None, help="default: the command's")
     parser.add_argument("--size", type=int, default=384)
     parser.add_argument("--all", action="store_true", help="train every weight, not only the norms")
-    parser.add_argument("--style-loss", choices=("gram", "swd"), default="gram")
-    parser.add_argument("--style-weight", type=float, default=None, help="default: the loss's own")
+    parser.add_argument("--style-loss", choices=("gram", "swd"), default=None,
+                        help="default: the one the arbitrary network trained with (as the command's)")
+    parser.add_argument("--style-weight", type=float, default=None, help="default: as the command's")
     parser.add_argument("--trained", default=None, metavar="MODEL[:STYLE]",
                         help="also score a shipped per-style model trained for hours on this painting (e.g. "
                              "two-styles:starry_night): how near a network of this size gets with no time limit")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
-    from impasto import arbitrary, fast, images, quality
-    from impasto.training import ImageFolder, TrainSettings, train
+    from impasto import fast, images, quality, training_tasks
+    from impasto.training import TrainSettings, train
+
+    # `impasto train fast --from-arbitrary`'s defaults where none are given
+    args.lr = args.lr or training_tasks.ADAPTATION["lr"]
+    args.batch_size = args.batch_size or training_tasks.ADAPTATION["batch_size"]
+    args.crop = args.crop or training_tasks.default("fast", "crop")
 
     painting_path = find(DATA, args.painting, "style", "train/style")
     photo = images.resize_max_side(images.read_image(find(DATA, args.photo, "content")), args.size)
@@ -70,12 +76,11 @@ def main(argv: list[str] | None = None) -> None:
         model = fast.FastModel(ROOT / "src" / "impasto" / "models" / f"{name}.pt", "auto", "auto")
         weights = [float(n == style_name) for n in model.style_names] if style_name else None
         score(f"{args.trained}, trained for hours (shipped)", model.stylize(photo, weights), 0.0)
-    content = ImageFolder(DATA / "train" / "content", args.crop, 2 * args.crop)
-    style = images.resize_max_side(images.read_image(painting_path), 2 * args.crop)
-    weight = fast.STYLE_WEIGHTS[args.style_loss] if args.style_weight is None else args.style_weight
-    task = fast.FastTask(content, [style], [painting_path.stem], width=0.5, style_loss=args.style_loss,
-                         style_weight=weight)
-    arbitrary.start_adaptation(task, args.model, norms_only=not args.all)
+    # the task `impasto train fast --from-arbitrary` makes (photos at 2x the crop, the painting as large)
+    task = training_tasks.fast_task(DATA / "train" / "content", [painting_path], crop=args.crop,
+                                    from_arbitrary=args.model or "arbitrary", adapt_all=args.all,
+                                    style_loss=args.style_loss, style_weight=args.style_weight)
+    print(f"  style loss {task.style_loss} at weight {task.style_weight:g}", file=sys.stderr)
     task.network.eval()
     with torch.no_grad():
         score("prediction (step 0)", fast_paint(task.network, photo), 0.0)
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
             if report.stop_reason == "interrupted":
                 break
     print(f"\n### {painting_path.stem} on {args.photo} at {args.size} px: adaptation ({'all weights' if args.all else 'norms only'}, "
-          f"lr {args.lr}, batch {args.batch_size}, {args.crop} px crops)\n")
+          f"{task.style_loss} at weight {task.style_weight:g}, lr {args.lr}, batch {args.batch_size}, {args.crop} px crops)\n")
     print_table(["model", "training seconds", "style distance ratio", "content error ratio"],
                 [[r["model"], r["seconds"], f"{r['style_ratio']:.2f}", f"{r['content_ratio']:.2f}"] for r in rows])
     print(f"results: {save_results('adapt', rows)}", file=sys.stderr)

@@ -214,6 +214,54 @@ def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_pat
     assert record["from_arbitrary"] == "tiny.pt" and record["style_loss"] == loss_kind
 
 
+def test_adaptation_takes_the_networks_own_style_loss_and_weight_unless_given(tmp_path):
+    from impasto import fast, training_tasks
+
+    path = tmp_path / "swd.pt"
+    save_model(path, ModelFile(kind=arbitrary.KIND, config=TINY, state_dict=_tiny_network().state_dict(),
+                               training={"style_loss": "swd", "style_weight": 30.0}))
+    photos = image_folder(tmp_path / "photos", 2)
+    painting = tmp_path / "painting.png"
+    stripes(48).save(painting)
+
+    def task(**options):
+        return training_tasks.fast_task(photos, [painting], crop=32, from_arbitrary=str(path), **options)
+
+    own = task()
+    assert (own.style_loss, own.style_weight) == ("swd", 30.0)
+    assert task(style_weight=5.0).style_weight == 5.0
+    chosen = task(style_loss="gram")
+    assert (chosen.style_loss, chosen.style_weight) == ("gram", fast.STYLE_WEIGHTS["gram"])
+    scratch = training_tasks.fast_task(photos, [painting], crop=32, width=0.125)
+    assert (scratch.style_loss, scratch.style_weight) == ("gram", fast.STYLE_WEIGHTS["gram"])
+
+
+def test_cli_adapts_for_minutes_by_default_and_trains_for_hours_otherwise(capsys, tmp_path, tiny_model, monkeypatch):
+    """`train fast --from-arbitrary` takes the adaptation's steps, batch and learning rate unless
+    given; a model from scratch keeps the long defaults."""
+    from impasto import training, training_tasks
+
+    seen = []
+
+    def fake_train(task, settings, output, **_):
+        seen.append(settings)
+        return training.TrainReport(steps=0, seconds=0.0, losses={}, model_path=output,
+                                    checkpoint_path=tmp_path / "x.ckpt", stop_reason="steps")
+
+    monkeypatch.setattr(training, "train", fake_train)
+    photos = image_folder(tmp_path / "photos", 2)
+    painting = tmp_path / "painting.png"
+    stripes(48).save(painting)
+    base = ["train", "fast", "--data", photos, "--style", painting, "--crop", 32, "-q", "-o", tmp_path / "m.pt"]
+    assert run_cli(capsys, *base, "--from-arbitrary", tiny_model)[0] == 0
+    assert run_cli(capsys, *base, "--from-arbitrary", tiny_model, "--steps", 7, "--lr", 0.5)[0] == 0
+    assert run_cli(capsys, *base, "--width", 0.125)[0] == 0
+    adapted, chosen, scratch = seen
+    assert (adapted.steps, adapted.batch_size, adapted.learning_rate) == tuple(training_tasks.ADAPTATION.values())
+    assert (chosen.steps, chosen.batch_size, chosen.learning_rate) == (7, training_tasks.ADAPTATION["batch_size"], 0.5)
+    assert (scratch.steps, scratch.batch_size, scratch.learning_rate) == (4000, 4, 1e-3)
+
+
 @pytest.mark.train
 def test_cli_trains_paints_and_adapts(capsys, tmp_path, tiny_model, monkeypatch):
     monkeypatch.setenv("IMPASTO_MODELS", str(tmp_path / "mine"))

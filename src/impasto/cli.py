@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from . import __version__
 from .errors import ImpastoError
@@ -418,6 +418,7 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the trained models that ship with impasto")
     models.add_argument("--markdown", action="store_true", help="a provenance table (as in the package's PROVENANCE.md)")
 
+    from .training_tasks import ADAPTATION
     from .training_tasks import default as task_default
 
     fast_default = _fast_defaults(light)
@@ -481,11 +482,13 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                       help="(default %(default)s)")
     fast.add_argument("--style-loss", default=task_default("fast", "style_loss"),
                       help="gram: Gram matrices; swd: the sliced Wasserstein distance between the feature "
-                           "distributions, on fresh directions each step (default %(default)s)")
+                           "distributions, on fresh directions each step (default: gram; with --from-arbitrary "
+                           "the loss and weight the arbitrary network trained with)")
     fast.add_argument("--style-weight", type=_non_negative_float, default=None,
                       help="weight of the style loss against the content loss; both are relative (each layer "
                            "divided by its target's scale), so it means the same for any painting "
-                           f"(default {fast_default['style_weight']})")
+                           f"(default {fast_default['style_weight']}; with --from-arbitrary and no --style-loss: "
+                           "the arbitrary network's own)")
     fast.add_argument("--network-output", choices=("direct", "residual"), default=task_default("fast", "network_output"),
                       help="direct: the network paints every pixel (default); residual: it adds a change to "
                            "the photo (impasto 0.2's networks)")
@@ -505,7 +508,8 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                            "shipped one) and train only the norms: a model of your painting in minutes")
     fast.add_argument("--adapt-all", action="store_true",
                       help="with --from-arbitrary: train every weight, not only the norms")
-    _add_training_options(fast, crop=task_default("fast", "crop"), batch=4, lr=1e-3, lr_decay=0.0, steps=4_000)
+    _add_training_options(fast, crop=task_default("fast", "crop"), batch=4, lr=1e-3, lr_decay=0.0, steps=4_000,
+                          adaptation=ADAPTATION)
 
     video = commands.add_parser(
         "video", help="stylize a clip (video file or folder of frames) with temporal coherence",
@@ -622,7 +626,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
 
 
 def _add_training_options(parser: argparse.ArgumentParser, crop: int, batch: int, lr: float, lr_decay: float,
-                          steps: int) -> None:
+                          steps: int, adaptation: dict[str, Any] | None = None) -> None:
+    """The options every training command shares.  ``adaptation``: other defaults for steps, batch
+    size and learning rate with ``--from-arbitrary`` (a few minutes of training, not hours)."""
     parser.add_argument("-o", "--output", required=True,
                         help="the model file to write (.pt), or a bare NAME: one of your models (`impasto models`), "
                              "used by that name afterwards")
@@ -630,9 +636,15 @@ def _add_training_options(parser: argparse.ArgumentParser, crop: int, batch: int
     group.add_argument("--crop", type=_positive_int, default=crop, help="training crop size in px (default %(default)s)")
     group.add_argument("--shorter-side", type=_positive_int, default=None,
                        help="images are scaled to this shorter side before cropping (default: 2 x crop)")
-    group.add_argument("--batch-size", type=_positive_int, default=batch, help="(default %(default)s)")
-    group.add_argument("--steps", type=_positive_int, default=steps, help="(default %(default)s)")
-    group.add_argument("--lr", type=_positive_float, default=lr, help="Adam learning rate (default %(default)s)")
+    defaults = {"batch_size": batch, "steps": steps, "lr": lr}
+    parser.set_defaults(training_defaults=defaults, adaptation_defaults=adaptation)
+
+    def default(name: str) -> str:
+        return f"(default {defaults[name]:g}" + (f"; with --from-arbitrary {adaptation[name]:g})" if adaptation else ")")
+
+    group.add_argument("--batch-size", type=_positive_int, default=None, help=default("batch_size"))
+    group.add_argument("--steps", type=_positive_int, default=None, help=default("steps"))
+    group.add_argument("--lr", type=_positive_float, default=None, help="Adam learning rate " + default("lr"))
     group.add_argument("--lr-decay", type=_non_negative_float, default=lr_decay,
                        help="lr / (1 + decay * step) (default %(default)s)")
     group.add_argument("--seed", type=_seed, default=0, help="(default %(default)s)")
@@ -1219,8 +1231,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .training import TrainSettings, format_losses, train
 
     output, named = training_tasks.output_path(args.output)  # a bare name: one of your models
+    defaults = args.training_defaults
+    if getattr(args, "from_arbitrary", None) is not None and args.adaptation_defaults:
+        defaults = args.adaptation_defaults
+    chosen = {name: defaults[name] if getattr(args, name) is None else getattr(args, name) for name in defaults}
     settings = TrainSettings(
-        steps=args.steps, batch_size=args.batch_size, learning_rate=args.lr, lr_decay=args.lr_decay,
+        steps=chosen["steps"], batch_size=chosen["batch_size"], learning_rate=chosen["lr"], lr_decay=args.lr_decay,
         seed=args.seed, device=args.device, precision=args.precision, checkpoint_every=args.checkpoint_every,
         preview_every=args.preview_every or 0, resume=args.resume,
         init=str(resolve_model(args.init)) if args.init else None, compile="inductor" if args.compile else None,

@@ -80,15 +80,23 @@ def arbitrary_task(content: PathLike, style: PathLike, crop: int = 128, shorter_
         style_loss=style_loss)
 
 
+#: ``train fast --from-arbitrary``'s own defaults: about 3 minutes on a 2-core AVX-512 CPU (100 steps
+#: of 2 crops of 256 px at 1.8 s), the learning rate at which the norms move within them
+#: (BENCHMARKS.md, "Your painting as a one-pass model").
+ADAPTATION = {"steps": 100, "batch_size": 2, "lr": 1e-2}
+
+
 def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorter_side: int | None = None,
               width: float = 1.0, style_size: int | None = None, content_weight: float = 1.0,
               style_weight: float | None = None, tv_weight: float = 0.0, network_output: str = "direct",
               upsample: str = "nearest", shift_weight: float | None = None, shift_share: float | None = None,
               preview_image: PathLike | None = None, from_arbitrary: str | None = None, adapt_all: bool = False,
-              style_loss: str = "gram"):
+              style_loss: str | None = None):
     """A feed-forward network for one painting or several (conditional norms); ``from_arbitrary``:
     start from the any-painting network's prediction for the painting and train only the norms
-    (``adapt_all``: every weight)."""
+    (``adapt_all``: every weight), by default with the style loss and weight the network's last
+    stage trained with (its prediction is the balance of those; at a lower weight the norms move
+    away from the painting: BENCHMARKS.md).  ``style_loss`` None: that, or Gram."""
     from . import fast
     from .images import read_image, resize_max_side
     from .modelfile import resolve_model
@@ -102,9 +110,16 @@ def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorte
         from .arbitrary import ArbitraryModel
 
         start = resolve_model(from_arbitrary)
-        width = float(ArbitraryModel(start, "cpu", "fp32").config["width"])
+        network = ArbitraryModel(start, "cpu", "fp32")
+        width = float(network.config["width"])
+        trained = network.training or {}
+        if style_loss is None:
+            style_loss = str(trained.get("style_loss", "gram"))
+            if style_weight is None and trained.get("style_weight") is not None:
+                style_weight = float(trained["style_weight"])
     elif adapt_all:
         raise ImpastoError("--adapt-all goes with --from-arbitrary", parameter="adapt_all")
+    style_loss = style_loss or "gram"
     task = fast.FastTask(photos, styles, [Path(path).stem for path in style], width=width,
                          content_weight=content_weight,
                          style_weight=fast.STYLE_WEIGHTS.get(style_loss, 0.0) if style_weight is None else style_weight,
