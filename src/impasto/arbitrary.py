@@ -247,7 +247,8 @@ def style_side(style_scale: float = 1.0) -> int:
 
 def adapted_network(model: ArbitraryModel, code: torch.Tensor) -> TransformerNet:
     """A one-style transformer with the model's convolutions and the norms it predicts for ``code``:
-    the start of a per-style model (``impasto train fast --from-arbitrary``)."""
+    the start of a per-style model (``impasto train fast --from-arbitrary``).  ``model`` loaded in
+    float32 (as :func:`start_adaptation` does): a bf16 model's convolutions are rounded."""
     network = TransformerNet(1, float(model.config["width"]), upsample=str(model.config.get("upsample", "nearest")))
     network.load_state_dict(model.network.transformer.state_dict())
     with torch.no_grad():
