@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import numpy as np
@@ -388,3 +389,33 @@ def test_a_resumed_clip_paints_only_the_missing_frames_in_batches(tmp_path, clip
 def test_a_frame_batch_must_be_a_positive_whole_number():
     with pytest.raises(ImpastoError, match="frame batch"):
         FeedForwardFrames(lambda frame: frame, "t", batch=0)
+
+
+def _png_zlib_level(path) -> int:
+    """FLEVEL of a PNG's zlib stream (0: fastest ... 2: default, 3: best)."""
+    data = Path(path).read_bytes()
+    position = 8
+    while position < len(data):
+        length = int.from_bytes(data[position:position + 4], "big")
+        if data[position + 4:position + 8] == b"IDAT":
+            return data[position + 9] >> 6  # the zlib header's second byte
+        position += 12 + length
+    raise AssertionError(f"no image data in {path}")
+
+
+def test_an_encoded_clips_work_frames_are_written_fast_and_a_folder_of_frames_as_usual(tmp_path, clip_file):
+    from impasto import methods
+
+    request = methods.Request(model=None, device="cpu", precision="fp32", size=None)
+
+    def frames():
+        return methods.get("adain").prepare([stripes()], request).frames(methods.Temporal())
+
+    stylize_video(clip_file, tmp_path / "out.mp4", frames(), VideoSettings(size=None, keep_frames=True, end=2))
+    stylize_video(clip_file, tmp_path / "folder", frames(), VideoSettings(size=None, end=2))
+    work = sorted((tmp_path / "out.mp4.frames").glob("frame_*.png"))
+    folder = sorted((tmp_path / "folder").glob("frame_*.png"))
+    assert len(work) == len(folder) == 2
+    assert {_png_zlib_level(p) for p in work} == {0} and {_png_zlib_level(p) for p in folder} == {2}
+    for a, b in zip(work, folder):  # lossless either way: the same pixels
+        assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))

@@ -376,11 +376,13 @@ def check_output_path(
     return path
 
 
-def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95) -> Path:
+def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95,
+               png_level: int | None = None) -> Path:
     """Write an image atomically: to a temporary file beside ``path``, then rename over it.
 
-    The format follows the extension; ``.tif``/``.tiff`` from a tensor is written as 16-bit RGB.
-    A failure at any point leaves no partial file and an existing file at ``path`` untouched.
+    The format follows the extension; ``.tif``/``.tiff`` from a tensor is written as 16-bit RGB;
+    ``png_level``: a PNG's zlib level (None: Pillow's default, 6).  A failure at any point leaves
+    no partial file and an existing file at ``path`` untouched.
     """
     path = check_output_path(path)
     fmt = OUTPUT_FORMATS[path.suffix.lower()]
@@ -392,7 +394,9 @@ def save_image(image: torch.Tensor | Image.Image, path: str | os.PathLike, quali
         pil = image if isinstance(image, Image.Image) else tensor_to_pil(image)
         if pil.mode not in ("RGB", "L"):
             pil = pil.convert("RGB")
-        options = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        options: dict[str, int] = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+        if fmt == "PNG" and png_level is not None:
+            options["compress_level"] = png_level
         pil.save(handle, format=fmt, **options)
 
     return atomic_write(path, write)

@@ -228,7 +228,7 @@ def _run(clip: video.Clip, output: Path, work: Path, to_folder: bool, stylizer: 
     if clip.count is not None:
         total = max(0, min(clip.count, settings.end or clip.count) - settings.start)
     frames = video.ahead(_decoded(clip, settings, size), depth=4)
-    writer = FrameWriter()
+    writer = FrameWriter(work_frames=not to_folder)
     done = {"count": 0, "skipped": 0}
     times: list[float] = []
     keyframes: list[int] = []
