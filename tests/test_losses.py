@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from impasto import losses
 from impasto.errors import ImpastoError
 from impasto.losses import (
     StyleObjective,
@@ -120,3 +121,39 @@ def test_relative_sliced_wasserstein_compares_distributions_not_places():
     output = (target * 0.5).requires_grad_()
     relative_sliced_wasserstein(output, target, torch.Generator().manual_seed(1)).backward()
     assert float((output.grad * (target - output.detach())).sum()) < 0  # descent moves it toward the target
+
+
+@pytest.mark.parametrize("channels, size", [(16, (96, 128)), (64, (40, 36)), (3, (33, 17))])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channel_moments_are_exact_for_large_maps_in_bf16_whatever_the_thread_count(channels, size, channels_last,
+                                                                                    monkeypatch):
+    """The statistics are summed piece by piece around a pivot: a map far from zero in bf16 (where a
+    plain E[x^2] - E[x]^2 would cancel) still gets float64's mean and variance in either layout,
+    and the same bits with one thread as with several."""
+    monkeypatch.setattr(losses, "MOMENT_PIECE", 4096)  # several pieces even for a small map
+    maps = (torch.randn(2, channels, *size) * 0.05 + 40).bfloat16()
+    if channels_last:
+        maps = maps.contiguous(memory_format=torch.channels_last)
+    mean, variance = losses.channel_moments(maps)
+    expected_variance, expected_mean = torch.var_mean(maps.double(), dim=(2, 3), correction=0)
+    torch.testing.assert_close(mean.double(), expected_mean, atol=1e-5, rtol=1e-6)
+    torch.testing.assert_close(variance.double(), expected_variance, atol=1e-7, rtol=1e-4)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = losses.channel_moments(maps)
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(single[0], mean) and torch.equal(single[1], variance)
+
+
+def test_mean_std_has_the_gradient_of_the_plain_formula():
+    features = torch.rand(2, 5, 9, 7, requires_grad=True)
+    mean, std = losses.mean_std(features)
+    (mean.square().sum() + std.sum()).backward()
+    ours = features.grad.clone()
+    features.grad = None
+    plain_mean = features.mean(dim=(2, 3))
+    plain_std = (features.var(dim=(2, 3), unbiased=False) + 1e-5).sqrt()
+    (plain_mean.square().sum() + plain_std.sum()).backward()
+    torch.testing.assert_close(ours, features.grad, atol=1e-6, rtol=1e-4)

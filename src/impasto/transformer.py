@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import ImpastoError
+from .losses import channel_moments, widened
 
 #: Two stride-2 stages: inputs are padded to a multiple of 4.
 MULTIPLE = 4
@@ -58,46 +59,6 @@ def cpu_inference(x: torch.Tensor) -> bool:
             and not (x.requires_grad or torch.compiler.is_compiling() or torch.jit.is_tracing()))
 
 
-#: Elements of one piece of a map whose statistics are summed in float32 (4 MiB: in the cache).
-_MOMENT_PIECE = 1 << 20
-#: Row width the per-channel arithmetic is done at (see :func:`_widened`).
-_WIDE_ROW = 128
-
-
-def _widened(pixels: torch.Tensor) -> tuple[torch.Tensor, int]:
-    """``(N, P, C)`` seen as ``(N, P / k, k C)`` (a view): with C = 16 channels, a per-channel
-    multiply-add runs a vector 16 wide per pixel and is 9x slower than on rows of 128."""
-    n, count, c = pixels.shape
-    k = 1
-    while k * c < _WIDE_ROW and count % (2 * k) == 0:
-        k *= 2
-    return pixels.reshape(n, count // k, k * c), k
-
-
-def channel_moments(pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (biased) variance of each image's channels, ``(N, 1, C)`` float32 each, of a
-    ``(N, pixels, C)`` map in any float dtype.
-
-    Sums in float32 piece by piece around a pivot (the first pixels' mean): no float32 copy of the
-    whole map (PyTorch's ``sum(dtype=float32)`` of a bf16 map makes one: 40 ms for a 1080p layer),
-    no cancellation when the mean is large beside the spread, and plain reductions over rows, so
-    the same numbers for any thread count."""
-    n, count, c = pixels.shape
-    wide, k = _widened(pixels)
-    rows = max(1, _MOMENT_PIECE // wide.shape[2])
-    pivot = pixels[:, :min(count, 4096)].float().mean(1, keepdim=True)
-    wide_pivot = pivot.repeat(1, 1, k)
-    first = torch.zeros(n, 1, k * c)
-    second = torch.zeros(n, 1, k * c)
-    for start in range(0, wide.shape[1], rows):
-        part = wide[:, start:start + rows] - wide_pivot
-        first += part.sum(1, keepdim=True)
-        second += part.square().sum(1, keepdim=True)
-    offset = first.view(n, 1, k, c).sum(2) / count
-    variance = (second.view(n, 1, k, c).sum(2) / count - offset.square()).clamp_min(0)
-    return pivot + offset, variance
-
-
 def channels_last_instance_norm(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor,
                                 eps: float = 1e-5) -> torch.Tensor:
     """Instance norm plus each image's scale and shift, on a channels-last map seen as (N, pixels, C).
@@ -108,10 +69,10 @@ def channels_last_instance_norm(x: torch.Tensor, scale: torch.Tensor, shift: tor
     input's layout.  For inference only (:func:`cpu_inference`)."""
     n, c, h, w = x.shape
     pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view of a channels-last map
-    mean, variance = channel_moments(pixels)
-    gain = scale[:, None, :] * torch.rsqrt(variance + eps)
-    offset = shift[:, None, :] - mean * gain
-    wide, k = _widened(pixels)
+    mean, variance = channel_moments(x)
+    gain = (scale * torch.rsqrt(variance + eps))[:, None, :]
+    offset = shift[:, None, :] - mean[:, None, :] * gain
+    wide, k = widened(pixels)
     out = torch.addcmul(offset.to(x.dtype).repeat(1, 1, k), wide, gain.to(x.dtype).repeat(1, 1, k))
     return out.reshape(n, h, w, c).permute(0, 3, 1, 2)
 
