@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> None:
                              "two-styles:starry_night): how near a network of this size gets with no time limit")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
-    from impasto import fast, images, quality, training_tasks
-    from impasto.training import TrainSettings, train
+    from impasto.networks import fast, training_tasks
+    from impasto.core import images, quality
+    from impasto.networks.training import TrainSettings, train
 
     # `impasto train fast --from-arbitrary`'s defaults where none are given
     args.lr = args.lr or training_tasks.ADAPTATION["lr"]
@@ -114,8 +115,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def fast_paint(network: torch.nn.Module, photo: torch.Tensor) -> torch.Tensor:
-    from impasto import images
-    from impasto.transformer import MULTIPLE
+    from impasto.core import images
+    from impasto.networks.transformer import MULTIPLE
 
     padded, (h, w) = images.pad_to_multiple(photo, MULTIPLE, minimum=2 * MULTIPLE)
     return network(padded.contiguous(memory_format=torch.channels_last)).float()[..., :h, :w].clamp(0, 1)

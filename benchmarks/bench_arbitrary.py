@@ -11,7 +11,7 @@ Run from the repository root (after `make install`):
     .venv/bin/python benchmarks/bench_arbitrary.py --model candidate.pt --skip-commands   # quality only
 
 On six photo x painting pairs that no network trained on (the three test photos; the six paintings held
-out of training), each result is scored with :mod:`impasto.quality` (content error, sliced-Wasserstein
+out of training), each result is scored with :mod:`impasto.core.quality` (content error, sliced-Wasserstein
 style distance, cells, grid) and divided by the optimisation method's figure (its defaults; cached
 under benchmarks/results/cache/): the headline is the mean over the pairs divided by the optimisation
 method's mean (as bench_quality's), the median of the per-pair ratios beside it.
@@ -115,7 +115,7 @@ def whole_commands(photo: Path, painting: Path, size: int, peer_python: str | No
 
 
 def contact_sheet(rows: list[list[torch.Tensor]], columns: list[str], cell: int = 200) -> Image.Image:
-    from impasto import images
+    from impasto.core import images
 
     sheet = Image.new("RGB", (cell * len(columns), 24 + cell * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
@@ -146,7 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", type=Path, default=RESULTS, help="JSON and the optimisation cache go here")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
-    from impasto import images, methods, quality
+    from impasto.core import images, quality
+    from impasto import methods
     from impasto.methods.style_codes import forget_codes
 
     torch.set_num_threads(os.cpu_count() or 1)

@@ -8,7 +8,7 @@ Run from the repository root (after `make install`), with nothing else busy on t
 On ../shared/data/video/mountain_2 (a real camera clip, 25 fps) with a made-up soundtrack (beats at
 120 bpm that decay, every other one low and the others high, over a quiet bed), the one-pass method
 paints the clip with two paintings twice: as it is (half each, full strength) and with
---audio-react.  It reports the warping error of both (impasto.flow.warping_error; the goal is the
+--audio-react.  It reports the warping error of both (impasto.core.flow.warping_error; the goal is the
 reactive clip within 1.2x of the plain one), how closely the reactive frames follow the loudness
 (correlation of each frame's distance from the plain strength-0 photo with the loudness in dB), and
 the frames per second.
@@ -53,7 +53,10 @@ def soundtrack(path: Path, seconds: float) -> None:
 def main() -> None:
     import numpy as np
 
-    from impasto import audio, flow, images, methods, react, video
+    from impasto.core import audio, flow, images
+    from impasto import methods
+    from impasto.jobs import sound as react, clip as video
+    from impasto.core import clips
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--method", default="arbitrary")
@@ -64,11 +67,11 @@ def main() -> None:
     clip_path = DATA / "video" / "mountain_2"
     method = methods.get(args.method)
     styles = [images.read_image(DATA / "style" / name) for name in args.styles.split(",")]
-    settings = video.VideoSettings(size=args.size)
+    settings = clips.VideoSettings(size=args.size)
     rows = {}
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        clip = video.open_clip(clip_path, 25)
+        clip = clips.open_clip(clip_path, 25)
         sound = folder / "beats.wav"
         soundtrack(sound, float(clip.count / clip.fps))
         settings.audio = sound
@@ -82,9 +85,9 @@ def main() -> None:
             began = time.perf_counter()
             video.stylize_video(clip, out, stylizer, settings)
             seconds = time.perf_counter() - began
-            rows[name] = {"seconds": seconds, "frames": video.read_clip(out)}
+            rows[name] = {"seconds": seconds, "frames": clips.read_clip(out)}
             print(f"{name}: {seconds:.1f} s", file=sys.stderr, flush=True)
-        photos = video.read_clip(clip_path, rows["plain"]["frames"][0].shape[:2])
+        photos = clips.read_clip(clip_path, rows["plain"]["frames"][0].shape[:2])
         samples = audio.read_audio(sound)
     hop = RATE / float(clip.fps)
     rms = np.array([np.sqrt(np.mean(samples[int(i * hop): int((i + 1) * hop)] ** 2) + 1e-12) for i in range(clip.count)])

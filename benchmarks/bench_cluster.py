@@ -30,9 +30,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def main() -> None:
-    from impasto import cluster, methods, video
+    from impasto.jobs import cluster, clip as video
+    from impasto import methods
     from impasto.cli import main as impasto
-    from impasto.modelfile import resolve_model
+    from impasto.core.modelfile import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=384)

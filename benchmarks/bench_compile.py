@@ -27,8 +27,9 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def main() -> None:
-    from impasto import adain, fast, images
-    from impasto.modelfile import resolve_model
+    from impasto.networks import adain, fast
+    from impasto.core import images
+    from impasto.core.modelfile import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="mosaic")
@@ -65,7 +66,7 @@ def main() -> None:
 
 def measure(name: str, engines: list, device, photo, args) -> list[dict]:
     """(eager, compiled) stylize functions, in turn, at each size."""
-    from impasto import images
+    from impasto.core import images
 
     eager, compiled = engines
     rows = []

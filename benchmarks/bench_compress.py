@@ -32,9 +32,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main() -> None:
-    from impasto import fast, images, quality
-    from impasto.compress import DISTILL_SETTINGS, DISTILL_TEXTURE_WEIGHT, compress, conv_macs
-    from impasto.modelfile import resolve_model
+    from impasto.networks import fast
+    from impasto.core import images, quality
+    from impasto.networks.compress import DISTILL_SETTINGS, DISTILL_TEXTURE_WEIGHT, compress, conv_macs
+    from impasto.core.modelfile import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["mosaic", "candy"])

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from impasto import images, runtime
-from impasto.dream import DreamSettings, Dreamer, octave_sizes
-from impasto.samples import sample_photo_path
+from impasto.core import images, runtime
+from impasto.engines.dream import DreamSettings, Dreamer, octave_sizes
+from impasto.core.samples import sample_photo_path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -22,7 +22,7 @@ Sections:
            last convolution on 2x2 pixel blocks (the code as shipped).
   (quality beside the optimisation method: benchmarks/bench_quality.py)
   heldout  the AdaIN decoder's training losses on training content x training styles and on photos and
-           styles it never saw (the test photos, the held-out styles listed in impasto.adain).
+           styles it never saw (the test photos, the held-out styles listed in impasto.networks.adain).
 
 Images come from the project's data beside the repository (../shared/data).  Results are printed as
 Markdown and saved as JSON under benchmarks/results/.
@@ -55,9 +55,9 @@ def _timed(fn, repeats: int) -> float:
 
 
 def speed(device: torch.device, repeats: int) -> list[dict]:
-    from impasto import adain, fast, transformer
-    from impasto.optimize import StyleSettings, run
-    from impasto.runtime import autocast, default_encoder
+    from impasto.networks import adain, fast, transformer
+    from impasto.engines.optimize import StyleSettings, run
+    from impasto.core.runtime import autocast, default_encoder
 
     rows = []
     precisions = {"fp32": None, "bf16": torch.bfloat16}
@@ -105,8 +105,8 @@ def speed(device: torch.device, repeats: int) -> list[dict]:
 def norm(repeats: int) -> list[dict]:
     import torch.nn.functional as F
 
-    from impasto import fast, transformer
-    from impasto.modelfile import resolve_model
+    from impasto.networks import fast, transformer
+    from impasto.core.modelfile import resolve_model
 
     def pytorch_norm(x, scale, shift, eps=1e-5):  # what ConditionalInstanceNorm did before, on every device
         x = F.instance_norm(x, eps=eps)
@@ -138,8 +138,8 @@ def norm(repeats: int) -> list[dict]:
 def cpu_paths(repeats: int) -> list[dict]:
     import contextlib
 
-    from impasto import arbitrary, transformer
-    from impasto.runtime import autocast
+    from impasto.networks import arbitrary, transformer
+    from impasto.core.runtime import autocast
 
     def earlier_norm(x, scale, shift, eps=1e-5):  # channels_last_instance_norm as of 2026-11-29
         n, c, h, w = x.shape
@@ -188,9 +188,10 @@ def cpu_paths(repeats: int) -> list[dict]:
 
 
 def heldout(count: int) -> list[dict]:
-    from impasto import adain, images
-    from impasto.modelfile import load_model
-    from impasto.runtime import resolve_precision
+    from impasto.networks import adain
+    from impasto.core import images
+    from impasto.core.modelfile import load_model
+    from impasto.core.runtime import resolve_precision
 
     loaded = load_model(adain.DEFAULT_DECODER, adain.KIND)
     decoder = adain.Decoder(str(loaded.config.get("upsample", "nearest")))

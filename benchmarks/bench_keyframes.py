@@ -8,9 +8,9 @@ Run from the repository root (after `make install`), with nothing else busy on t
 On ../shared/data/video/mountain_2 (a real camera clip) the optimisation method paints the clip
 twice or more: every frame (the first frame a full still-image run, then --frame-iterations per
 frame from the warped previous output with the temporal loss: Ruder et al.), and at keyframes every
---every frames carried along the optical flow (impasto.keyframes), for each --keyframe-iterations.  It reports the wall time of each, the
+--every frames carried along the optical flow (impasto.jobs.keyframes), for each --keyframe-iterations.  It reports the wall time of each, the
 style distance and content error of every frame against the painting and the photo
-(impasto.quality.score, mean over frames), and the warping error (impasto.flow.warping_error),
+(impasto.core.quality.score, mean over frames), and the warping error (impasto.core.flow.warping_error),
 with the ratios keyframed / every frame; it writes a contact strip (rows: photo, every frame,
 keyframed, the last setting) to --sheet.
 """
@@ -34,7 +34,10 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from impasto import flow, images, keyframes, methods, quality, video
+    from impasto.core import flow, images, quality
+    from impasto.jobs import keyframes, clip as video
+    from impasto.core import clips
+    from impasto import methods
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clip", default=str(DATA / "video" / "mountain_2"))
@@ -65,7 +68,7 @@ def main() -> None:
     request = methods.Request(size=args.size, options=options)
     painter = method.prepare([args.style], request)
     temporal = methods.Temporal(iterations=args.frame_iterations)
-    settings = video.VideoSettings(size=args.size, end=args.frames)
+    settings = clips.VideoSettings(size=args.size, end=args.frames)
     runs = {}
     names = ["every frame"] + [f"keyframed, {n} iterations" for n in args.keyframe_iterations.split(",")]
     with tempfile.TemporaryDirectory() as folder:
@@ -73,7 +76,7 @@ def main() -> None:
             out = Path(folder) / name.replace(" ", "_").replace(",", "")
             began = time.perf_counter()
             if name == "every frame" and args.reference:
-                runs[name] = {"seconds": args.reference_seconds, "frames": video.read_clip(args.reference),
+                runs[name] = {"seconds": args.reference_seconds, "frames": clips.read_clip(args.reference),
                               "keyframes": []}
                 print(f"{name}: from {args.reference}, {args.reference_seconds:.0f} s", file=sys.stderr, flush=True)
                 continue
@@ -85,13 +88,13 @@ def main() -> None:
                 report = keyframes.stylize_keyframed(args.clip, out, painter.frames(keyed), fill, settings,
                                                      keyframes.KeyframeSettings(every=args.every))
             seconds = time.perf_counter() - began
-            runs[name] = {"seconds": seconds, "frames": video.read_clip(out), "keyframes": report.keyframes}
+            runs[name] = {"seconds": seconds, "frames": clips.read_clip(out), "keyframes": report.keyframes}
             print(f"{name}: {report.frames} frames in {seconds:.0f} s", file=sys.stderr, flush=True)
             if args.keep:
                 import shutil
 
                 shutil.copytree(out, Path(args.keep) / out.name, dirs_exist_ok=True)
-    photos = video.read_clip(args.clip, runs["every frame"]["frames"][0].shape[:2])[:len(runs["every frame"]["frames"])]
+    photos = clips.read_clip(args.clip, runs["every frame"]["frames"][0].shape[:2])[:len(runs["every frame"]["frames"])]
     style = images.resize_max_side(images.read_image(args.style), args.size)  # scored at the frames' scale
     rows = []
     for name, run in runs.items():

@@ -13,9 +13,9 @@ term) only in what its name says:
   jitter4     the losses see the output and the photo cropped at a random 0-3 px offset (does the
               lattice exploit the loss network's own stride?)
   relu1_1-0.2 relu1_1's style term weighted 0.2 (is it the colour layer's demand?)
-  shiftN      the shift-consistency term (impasto.losses.shift_consistency) at weight N
+  shiftN      the shift-consistency term (impasto.core.losses.shift_consistency) at weight N
   ...-bilinear the network's upsamplings bilinear
-Scores (impasto.quality, on tubingen, golden_gate and brad_pitt at 384 px, never trained on):
+Scores (impasto.core.quality, on tubingen, golden_gate and brad_pitt at 384 px, never trained on):
 style distance, content error, grid (lattice peak, luminance or colour; a photo is 1-2) and moved
 (RMS change of the painting when the photo moves by 1-3 px, beyond the move).
 """
@@ -47,10 +47,10 @@ VARIANTS = {
 
 
 def make_task(variant: dict, style: torch.Tensor, style_name: str):
-    from impasto import fast
-    from impasto.losses import relative_content_loss, relative_gram_loss
-    from impasto.runtime import autocast, default_encoder
-    from impasto.training import ImageFolder, random_flip
+    from impasto.networks import fast
+    from impasto.core.losses import relative_content_loss, relative_gram_loss
+    from impasto.core.runtime import autocast, default_encoder
+    from impasto.networks.training import ImageFolder, random_flip
 
     photos = ImageFolder(DATA / "train" / "content", 128, 256, what="content photos")
     jitter = variant.get("jitter", 0)
@@ -90,7 +90,8 @@ def make_task(variant: dict, style: torch.Tensor, style_name: str):
 
 
 def score(model: Path, style: torch.Tensor, size: int) -> dict:
-    from impasto import fast, images, quality
+    from impasto.networks import fast
+    from impasto.core import images, quality
 
     loaded = fast.FastModel(model, device="cpu", precision="fp32")
 
@@ -122,9 +123,9 @@ def main() -> None:
             print(f"{name:20s} {change or 'the shipped recipe, no shift term'}")
         return
     torch.set_num_threads(1)
-    from impasto import images
-    from impasto.modelfile import load_model, resolve_model
-    from impasto.training import TrainSettings, train
+    from impasto.core import images
+    from impasto.core.modelfile import load_model, resolve_model
+    from impasto.networks.training import TrainSettings, train
 
     model = resolve_model(args.model)
     style_name = (load_model(model, "fast").config.get("style_names") or [model.stem])[0]

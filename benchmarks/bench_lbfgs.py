@@ -6,7 +6,7 @@ Run from the repository root (after `make install`):
     .venv/bin/python benchmarks/bench_lbfgs.py --device cuda --size 512
 
 `lbfgs` is PyTorch's L-BFGS with a strong-Wolfe line search (impasto's default: the loss is read
-back at every evaluation); `lbfgs-device` is impasto.lbfgs.DeviceLBFGS (one evaluation per
+back at every evaluation); `lbfgs-device` is impasto.engines.lbfgs.DeviceLBFGS (one evaluation per
 iteration, steps accepted on the device, the loss read every `--read-every` iterations).  Each
 round runs both, in turn, in-process, with the default settings (pyramid levels, iterations) at
 `--size`; `lbfgs-device` runs `--device-iterations` times the iterations, so that both do about
@@ -38,8 +38,8 @@ def evaluation_flops(settings, height: int, width: int) -> float:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from impasto import optimize
-    from impasto.runtime import autocast, get_backbone, resolve_device, resolve_precision
+    from impasto.engines import optimize
+    from impasto.core.runtime import autocast, get_backbone, resolve_device, resolve_precision
 
     device = resolve_device(settings.device)
     layers = list(dict.fromkeys([*settings.content_layers, *settings.style_layers]))
@@ -57,8 +57,8 @@ def evaluation_flops(settings, height: int, width: int) -> float:
 def one_run(optimizer: str, args: argparse.Namespace, iterations: int) -> dict:
     import torch
 
-    from impasto import images
-    from impasto.optimize import StyleSettings, pyramid_plan, run
+    from impasto.core import images
+    from impasto.engines.optimize import StyleSettings, pyramid_plan, run
 
     marks: list[tuple[float, int, float]] = []  # (seconds, level, total) at each read
     evaluations: dict[int, int] = {}  # evaluations done by the end of each level

@@ -7,7 +7,7 @@ Run from the repository root (after `make install`):
 
 Quality: for every photo x painting of bench_quality's unseen sets (photos no model trained on,
 paintings held out of the AdaIN decoder's training), both methods' results at --size are scored with
-:mod:`impasto.quality` (content error; sliced-Wasserstein style distance of VGG features, which
+:mod:`impasto.core.quality` (content error; sliced-Wasserstein style distance of VGG features, which
 neither method optimises directly).  The optimisation method's results come from bench_quality's
 cache (its defaults), so both harnesses judge the same pictures.  Timing: both methods at
 --time-size on the first --time-pairs pairs, one after the other in this process, same threads.
@@ -50,8 +50,8 @@ def neighbours(content: torch.Tensor, style: torch.Tensor, size: int, iterations
 
 
 def main(argv: list[str] | None = None) -> None:
-    from impasto import images, quality
-    from impasto.optimize import StyleSettings, run
+    from impasto.core import images, quality
+    from impasto.engines.optimize import StyleSettings, run
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=384)

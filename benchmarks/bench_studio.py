@@ -1,14 +1,24 @@
-"""Load check of the studio: many clients at once on loopback (not a timed test).
+"""Checks of the studio (not timed tests): its estimates against the real time, and a load check.
 
 Run from the repository root (after `make install`):
 
-    .venv/bin/python benchmarks/bench_studio.py --clients 20
+    .venv/bin/python benchmarks/bench_studio.py --estimates                       # every method
+    .venv/bin/python benchmarks/bench_studio.py --estimates --methods adain fast --sides 512 12mp
+    .venv/bin/python benchmarks/bench_studio.py --clients 20                       # the load check
 
-Starts `impasto serve` in its own process, submits N stylization jobs at the same moment through
-Gradio's own client (each a separate session, like N browsers), and reports how many were answered,
-how many finished, the longest wait, the queue positions clients were told, and the server's
-resident memory before, at its peak and after.  The jobs use a shipped fast model at 256 px so
-that the check measures the queue, not the stylization.
+``--estimates``: for each method and size (a long side in px, or ``12mp``: a 4000x3000 photo at its
+own size), the Create tab's job (:class:`impasto.jobs.image_job.ImageJob`, the photo in memory) is
+estimated by :mod:`impasto.jobs.estimate` from a fresh history (the first guess, a calibration),
+run and recorded, estimated again (after one earlier run) and run again; the ratio estimate / real
+time of each is printed (the goal: within 1.5x after one earlier run).  Sizes run in the order given,
+so ``12mp`` after ``512`` also shows the 12 MP estimate made from the 512 px run alone.  Iterative
+methods run ``--iterations`` (default: their own) at every size.
+
+The load check starts `impasto serve` in its own process, submits N stylization jobs at the same
+moment through Gradio's own client (each a separate session, like N browsers), and reports how many
+were answered, how many finished, the longest wait, the queue positions clients were told, and the
+server's resident memory before, at its peak and after.  The jobs use a shipped fast model at 256 px
+so that the check measures the queue, not the stylization.
 """
 
 from __future__ import annotations
@@ -37,14 +47,70 @@ def rss_mib(pid: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--estimates", action="store_true", help="check the estimates against the real time")
+    parser.add_argument("--methods", nargs="+", default=["arbitrary", "adain", "fast", "neighbours", "optimize"])
+    parser.add_argument("--sides", nargs="+", default=["512", "12mp"])
+    parser.add_argument("--iterations", type=int, default=None)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--method", default="fast", choices=("fast", "adain", "optimize"))
     parser.add_argument("--size", type=int, default=256)
     args = parser.parse_args()
+    if args.estimates:
+        estimates(args)
+    else:
+        load_check(args)
 
+
+def estimates(args: argparse.Namespace) -> None:
+    import tempfile
+
+    from impasto import methods
+    from impasto.core import images
+    from impasto.core.modelfile import available_models
+    from impasto.core.samples import paintings, sample_photo_path
+    from impasto.jobs.estimate import Estimator, work_of
+    from impasto.jobs.history import History
+    from impasto.jobs.image_job import ImageJob
+
+    sample = images.as_tensor(sample_photo_path("chelsea.png"))
+    style = images.as_tensor(next(iter(paintings().values())))
+    fast_model = next(m.path for m in available_models() if m.kind == "fast")
+    rows = []
+    for name in args.methods:
+        method = methods.get(name)
+        history = History(tempfile.mkdtemp(prefix="impasto-bench-history-"))
+        estimator = Estimator(history)
+        for side in args.sides:
+            photo = images.resize(sample, (3000, 4000)) if side == "12mp" else sample
+            request = methods.Request(size=None if side == "12mp" else int(side), max_pixels=50_000_000,
+                                      model=fast_model if method.model_required else None)
+            if args.iterations and method.options is not None:
+                request.options = method.options(iterations=args.iterations)
+            for attempt in ("first", "again"):
+                job = ImageJob([photo], [style] if method.uses_styles else [], method=name, request=request)
+                work = work_of(job)
+                began = time.perf_counter()
+                guessed_seconds, guessed = estimator.seconds(work)
+                asking = time.perf_counter() - began
+                report = job.run()
+                job.record(report, history)
+                rows.append({"method": name, "side": side, "run": attempt, "first_guess": guessed,
+                             "estimate": round(guessed_seconds, 2), "real": round(report.seconds, 2),
+                             "ratio": round(guessed_seconds / report.seconds, 2), "estimate_took": round(asking, 2)})
+                print(json.dumps(rows[-1]), flush=True)
+    print("\n| method | size | run | estimate (s) | real (s) | estimate / real |\n|---|---|---|---|---|---|")
+    for row in rows:
+        kind = "first guess" if row["first_guess"] else "fitted"
+        print(f"| {row['method']} | {row['side']} | {row['run']} ({kind}) | {row['estimate']} | {row['real']} | "
+              f"{row['ratio']} |")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"studio-estimates-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(rows, indent=2))
+
+
+def load_check(args: argparse.Namespace) -> None:
     from gradio_client import Client, handle_file
 
-    from impasto.samples import painted_style, sample_photo_path
+    from impasto.core.samples import painted_style, sample_photo_path
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -5,7 +5,7 @@ Run from the repository root (after `make install`), with nothing else busy on t
     .venv/bin/python benchmarks/bench_training.py                         # this machine's device
     .venv/bin/python benchmarks/bench_training.py --device cuda --crop 256 --batch-size 8 --width 1.0
 
-Each case runs the real training loop (`impasto.training.train`: device-resident data, losses read
+Each case runs the real training loop (`impasto.networks.training.train`: device-resident data, losses read
 back every `--log-every` steps, bf16/fp16 autocast where the device has it) for warm-up steps, then
 times `--steps` more.  FLOPs are counted once per case with PyTorch's FLOP counter over one
 forward + backward step (convolutions and matrix products), so TFLOP/s = FLOPs per step x steps/s.
@@ -33,8 +33,9 @@ DATA = ROOT.parent / "shared" / "data"
 
 def make_task(method: str, crop: int, width: float, shift_weight: float | None = None,
               shift_share: float | None = None):
-    from impasto import adain, fast, images
-    from impasto.training import ImageFolder
+    from impasto.networks import adain, fast
+    from impasto.core import images
+    from impasto.networks.training import ImageFolder
 
     photos = ImageFolder(DATA / "train" / "content", crop, 2 * crop, what="content photos")
     # only the settings given: impasto 0.2's tasks (also timed by this script) had no shift term
@@ -59,8 +60,8 @@ def flops_per_step(task, batch_size: int, device: torch.device, dtype: torch.dty
 
 
 def measure(method: str, args: argparse.Namespace) -> dict:
-    from impasto.runtime import resolve_device, resolve_precision
-    from impasto.training import TrainSettings, train
+    from impasto.core.runtime import resolve_device, resolve_precision
+    from impasto.networks.training import TrainSettings, train
 
     device = resolve_device(args.device)
     dtype = resolve_precision(args.precision, device)

@@ -8,7 +8,7 @@ Run from the repository root (after `make install`), with nothing else busy on t
 
 On ../shared/data/video/mountain_2 (47 frames of a real camera clip), each method runs twice, once
 stylizing every frame on its own (`--independent`) and once with temporal coherence (the default),
-and `impasto.video.score_video` measures the warping error of both against the original clip's
+and `impasto.jobs.clip.score_video` measures the warping error of both against the original clip's
 optical flow.  The feed-forward methods run at 480 px (long side), the optimisation method at
 --optimize-size (it costs seconds per frame on a CPU).
 """
@@ -28,8 +28,10 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 
 def main() -> None:
-    from impasto import methods, video
-    from impasto.modelfile import resolve_model
+    from impasto import methods
+    from impasto.jobs import clip as video
+    from impasto.core import clips
+    from impasto.core.modelfile import resolve_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="fast,adain,optimize")
@@ -57,7 +59,7 @@ def main() -> None:
                 out = Path(folder) / "frames"
                 began = time.perf_counter()
                 report = video.stylize_video(clip, out, stylizer,
-                                             video.VideoSettings(size=size, coherent=coherent, end=args.frames))
+                                             clips.VideoSettings(size=size, coherent=coherent, end=args.frames))
                 seconds = time.perf_counter() - began
                 error, _ = video.score_video(clip, out)
             row = {"method": method, "mode": "coherent" if coherent else "independent", "size": size, "batch": batch,

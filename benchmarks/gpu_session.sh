@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One run on a machine with a GPU: the arbitrary-style network continued from the shipped weights
+# One run on a machine with a GPU: the arbitrary-style network continued from the shipped weights with bilinear upsampling
 # at two style weights in parallel (and, with FAST=1, two feed-forward models beside it), then, while
 # time is left, bench_arbitrary scores each candidate (the optimisation references take ~4 min each
 # on a 2-core CPU, seconds here); its reports, sheets and reference cache come back as
@@ -74,16 +74,17 @@ if [ "$INFERENCE" = 1 ]; then
 fi
 fi  # BENCHES
 
-echo "== the arbitrary-style network continued from the shipped one ($ARB_STEPS steps, two style weights)" | tee -a "$OUT/logs/summary.txt"
+echo "== the arbitrary-style network continued from the shipped one with bilinear upsampling ($ARB_STEPS steps, two style weights)" | tee -a "$OUT/logs/summary.txt"
 arbitrary() {  # NAME STYLE_WEIGHT
   timeout -s INT "$TRAIN_SECONDS" $IMPASTO train arbitrary --init arbitrary --content "$DATA/train/content" --style "$DATA/train/style" \
       --hold-out "$HOLD_OUT" --crop "$ARB_CROP" --shorter-side $(( ARB_CROP * 5 / 3 )) --style-crop "$ARB_CROP" \
-      --style-shorter-side $(( ARB_CROP * 2 )) --batch-size "$ARB_BATCH" --style-weight "$2" --steps "$ARB_STEPS" \
+      --style-shorter-side $(( ARB_CROP * 2 )) --batch-size "$ARB_BATCH" --style-loss swd --style-weight "$2" \
+      --upsample bilinear --lr 2e-4 --steps "$ARB_STEPS" \
       --checkpoint-every 500 -o "$OUT/$1.pt" --previews "$OUT/logs/$1-previews" -q > "$OUT/logs/$1.log" 2>&1
   echo "$1: exit $? (130: stopped after TRAIN_SECONDS, model written)" >> "$OUT/logs/summary.txt"
 }
-arbitrary arbitrary-s13 13 &
-arbitrary arbitrary-s15 15 &
+arbitrary arbitrary-swd30 30 &  # bilinear upsampling: no 2 px stripe lattice (the CPU run's recipe)
+arbitrary arbitrary-swd25 25 &
 if [ "$FAST" = 1 ]; then  # the shipped feed-forward models continued (issue 11's recipe), beside it
   train() {  # NAME STYLE_WEIGHT STYLE...  (each model's own style weight, from its record)
     local name=$1 weight=$2; shift 2
@@ -106,7 +107,7 @@ if [ ! -d "$DATA/content" ]; then
 elif [ "$left" -ge 60 ]; then
   echo "== the quality harness on the new weights (stopped after $left s if not done)" | tee -a "$OUT/logs/summary.txt"
   mkdir -p "$OUT/quality"
-  for name in arbitrary-s13 arbitrary-s15; do
+  for name in arbitrary-swd30 arbitrary-swd25; do
     [ -f "$OUT/$name.pt" ] || continue
     remaining=$(( DEADLINE - ($(date +%s) - started) ))
     [ "$remaining" -ge 30 ] || break

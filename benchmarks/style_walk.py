@@ -31,14 +31,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=None, help="arbitrary network (default: the shipped one)")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT / "src"))
-    from impasto import images, methods
-    from impasto.samples import resolve_style
+    from impasto.core import images
+    from impasto import methods
+    from impasto.core.samples import resolve_style
 
     first, second = (images.read_image(resolve_style(p)) for p in (args.first, args.second))
     pictures = []
     for step in range(args.steps):
         t = step / (args.steps - 1)
-        request = methods.Request(size=args.size, model=args.model, weights=[1.0 - t, t])
+        request = methods.Request(size=args.size, model=args.model, style_blend=[1.0 - t, t])
         pictures.append(methods.stylize("arbitrary", args.photo, [first, second], request).image)
     height = pictures[0].shape[-2]
     tiles = [images.tensor_to_pil(images.resize_max_side(first, height))]

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from impasto import images
-from impasto.dream import DreamSettings, dream
-from impasto.samples import paintings, sample_photo_path
+from impasto.core import images
+from impasto.engines.dream import DreamSettings, dream
+from impasto.core.samples import paintings, sample_photo_path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "gallery"

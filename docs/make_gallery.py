@@ -3,7 +3,7 @@
     .venv/bin/python docs/make_gallery.py        # about 3 minutes on a 2-core CPU
 
 Only images the project can ship: scikit-image's astronaut photo and the brushstroke styles
-impasto paints itself (impasto.samples.painted_style), so the gallery can be rebuilt anywhere.
+impasto paints itself (impasto.core.samples.painted_style), so the gallery can be rebuilt anywhere.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from impasto import images
-from impasto.optimize import StyleSettings, run
-from impasto.samples import painted_style, sample_photo_path
+from impasto.core import images
+from impasto.engines.optimize import StyleSettings, run
+from impasto.core.samples import painted_style, sample_photo_path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "gallery"

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from impasto import images, methods
-from impasto.modelfile import resolve_model
-from impasto.samples import painted_style, sample_photo_path
+from impasto.core import images
+from impasto import methods
+from impasto.core.modelfile import resolve_model
+from impasto.core.samples import painted_style, sample_photo_path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "gallery"

@@ -13,9 +13,10 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from impasto import images, methods
-from impasto.modelfile import shipped_models
-from impasto.samples import painted_style, sample_photo_path
+from impasto.core import images
+from impasto import methods
+from impasto.core.modelfile import shipped_models
+from impasto.core.samples import painted_style, sample_photo_path
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "gallery"
@@ -41,7 +42,7 @@ def main() -> None:
             for mix in ([1, 0], [0.5, 0.5], [0, 1]):
                 label = ", ".join(f"{n} {w:g}" for n, w in zip(names, mix))
                 tag = "_".join(f"{w:g}".replace(".", "") for w in mix)
-                entries.append((f"one_pass_{model.path.stem}_{tag}", f"`--model {model.path.stem} --style-mix "
+                entries.append((f"one_pass_{model.path.stem}_{tag}", f"`--model {model.path.stem} --style-blend "
                                 f"{','.join(f'{w:g}' for w in mix)}` ({label})",
                                 _paint("fast", photo, model=model.path, weights=mix)))
     left = Image.new("L", (photo.shape[-1], photo.shape[-2]), 0)
@@ -49,7 +50,7 @@ def main() -> None:
     right = Image.fromarray(255 - __import__("numpy").asarray(left))
     entries += [
         ("one_pass_adain_night", "`--method adain` with the night brushstroke style", _paint("adain", photo, [night])),
-        ("one_pass_adain_ember_08", "`--method adain --alpha 0.8`, ember style", _paint("adain", photo, [ember], strength=0.8)),
+        ("one_pass_adain_ember_08", "`--method adain --strength 0.8`, ember style", _paint("adain", photo, [ember], strength=0.8)),
         ("one_pass_adain_blend", "`--method adain --style-blend 1,1`, night and ember",
          _paint("adain", photo, [night, ember], weights=[1, 1])),
         ("one_pass_adain_regions", "`--method adain --mask left --mask right`: night left, ember right",

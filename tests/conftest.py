@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from impasto.backbone import load_backbone
+from impasto.core.backbone import load_backbone
 
 from helpers import gradient_photo, stripes
 

@@ -14,8 +14,8 @@ from typing import Sequence
 
 import torch
 
-from impasto import images
-from impasto.losses import normalised, resize_mask
+from impasto.core import images
+from impasto.core.losses import normalised, resize_mask
 from impasto.methods import Request, check
 from impasto.methods.style_codes import StyleCodePainter
 
@@ -74,7 +74,7 @@ class PalettePainter(StyleCodePainter):
             return (standard * target_spread + target_mean).clamp(0, 1)
 
         if self.masks is None:
-            out = painted(normalised(self.request.weights or [1.0] * len(codes), "blend weights"))
+            out = painted(normalised(self.request.style_blend or [1.0] * len(codes), "blend weights"))
         else:  # each painting in its region, the photo where no mask is
             regions = [resize_mask(mask, content.shape[-2:]) for mask in self.masks]
             out = content * (1 - sum(regions)).clamp(0, 1)

@@ -6,14 +6,15 @@ import pytest
 import torch
 
 from helpers import gradient_photo, image_folder, stripes
-from impasto import adain
-from impasto.adain import AdaIN, AdainTask, Decoder, StyleCode, adain_to, transfer
+from impasto.networks import adain
+from impasto.networks.adain import AdaIN, AdainTask, Decoder, StyleCode, adain_to, transfer
 from impasto.cli import main
-from impasto.errors import ImpastoError
-from impasto.images import as_tensor, pad_around
-from impasto.losses import mean_std
-from impasto.modelfile import ModelFile, save_model
-from impasto.training import ImageFolder
+from impasto.core.errors import ImpastoError
+from impasto.core.images import as_tensor, pad_around
+from impasto.core.lattice import remove_lattice
+from impasto.core.losses import mean_std
+from impasto.core.modelfile import ModelFile, save_model
+from impasto.networks.training import ImageFolder
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +83,13 @@ def test_alpha_zero_reconstructs_and_one_transfers(engine):
     torch.testing.assert_close(padded[..., top: top + h, left: left + w], content)
     torch.testing.assert_close(padded[..., top - 3, left: left + w], content[..., 3, :])  # mirrored
     features = engine.encode(padded)
+
+    def decoded(target):  # the decoder's picture without the pattern of its 8 px cells, cropped
+        return remove_lattice(engine.decoder(target), adain.CELL)[..., top: top + h, left: left + w].clamp(0, 1)
+
     with torch.no_grad():
-        reconstruction = engine.decoder(features).clamp(0, 1)[..., top: top + h, left: left + w]
-        transferred = engine.decoder(adain_to(features, code.mean, code.std)).clamp(0, 1)[..., top: top + h, left: left + w]
+        reconstruction = decoded(features)
+        transferred = decoded(adain_to(features, code.mean, code.std))
     torch.testing.assert_close(engine.stylize(content, [code], alpha=0.0), reconstruction, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(engine.stylize(content, [code], alpha=1.0), transferred, atol=1e-5, rtol=1e-4)
     half = engine.stylize(content, [code], alpha=0.5)
@@ -129,10 +134,12 @@ def test_cli_adain_with_controls(tmp_path, decoder_file, capsys):
     mask = tmp_path / "mask.png"
     from PIL import Image
 
-    Image.new("L", (48, 40), 255).crop((0, 0, 24, 40)).save(mask)
+    half = Image.new("L", (48, 40), 0)  # the left half: a mask has its photo's shape
+    half.paste(255, (0, 0, 24, 40))
+    half.save(mask)
     out = tmp_path / "out.png"
     args = ["stylize", "--method", "adain", "--model", str(decoder_file), str(content), str(style_a), str(style_b),
-            "-o", str(out), "--device", "cpu", "--alpha", "0.8", "--style-blend", "1,3", "--preserve-color",
+            "-o", str(out), "--device", "cpu", "--strength", "0.8", "--style-blend", "1,3", "--preserve-color",
             "luminance", "-s", "48", "-q"]
     assert main(args) == 0
     assert as_tensor(out).shape == (1, 3, 40, 48)
@@ -146,7 +153,7 @@ def test_cli_adain_with_controls(tmp_path, decoder_file, capsys):
 
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--alpha", "2"], "strength must be between 0 and 1"),
+    (["--strength", "2"], "strength must be between 0 and 1"),
     (["--method", "fast"], "not usable with the fast method"),
 ])
 def test_cli_adain_mistakes_are_one_line(tmp_path, decoder_file, capsys, extra, fragment):
@@ -176,7 +183,7 @@ def test_cli_train_adain_then_stylize_with_it(tmp_path, capsys):
     photo = photos / "photo_00.png"
     assert main(["stylize", "--model", str(model), str(photo), str(paintings / "painting_00.png"),
                  "-o", str(tmp_path / "x.jpg"), "-q"]) == 0
-    from impasto.modelfile import load_model
+    from impasto.core.modelfile import load_model
 
     record = load_model(model, "adain-decoder").training
     assert record["steps_done"] == 3 and record["held_out_styles"] == ["painting_00.png"]

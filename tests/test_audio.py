@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from impasto import audio, images, react, video
+from impasto.core import audio, images
+from impasto.jobs import sound as react, clip as video
+from impasto.core import clips
 from impasto.cli import main
-from impasto.errors import ImpastoError
+from impasto.core.errors import ImpastoError
 from impasto.methods import Request, Temporal
-from impasto.video import VideoSettings
+from impasto.core.clips import VideoSettings
 
 from helpers import one_error_line, stripes
 from palette_method import Palette
@@ -88,7 +90,7 @@ def test_sound_drives_a_still_photo_into_a_clip(tmp_path):
     sound = make_sound(tmp_path / "beat.wav", ENVELOPE, 2.0)
     photo = tmp_path / "photo.png"
     Image.fromarray(moving_frames(1, 64, 48)[0]).save(photo)
-    clip = video.still_clip(photo, 2.0, 25)
+    clip = clips.still_clip(photo, 2.0, 25)
     styles = [images.pil_to_tensor(stripes(48))]
     stylizer, curves = react.scheduled_frames(Palette(), styles, Request(size=64, device="cpu"),
                                               Temporal(blend=0.0), sound, clip, 0, clip.count)
@@ -111,7 +113,7 @@ def test_the_cli_paints_a_photo_to_a_sound_and_keeps_the_sound(tmp_path):
     code = main(["video", str(photo), "--audio", str(sound), "-o", str(tmp_path / "out.mp4"), "--method", "adain",
                  "--style", str(tmp_path / "a.png"), "--style", str(tmp_path / "b.png"), "--size", "64", "-q"])
     assert code == 0
-    clip = video.open_clip(tmp_path / "out.mp4")
+    clip = clips.open_clip(tmp_path / "out.mp4")
     assert clip.has_audio and clip.count == 25
 
 
@@ -119,7 +121,7 @@ def test_the_cli_paints_a_photo_to_a_sound_and_keeps_the_sound(tmp_path):
     ("no sound", "has no audio stream"),
     ("damaged sound", "the audio could not be decoded"),
     ("photo without sound", "a still photo becomes a clip with --audio"),
-    ("with keyframes", "does not go with --keyframes"),
+    ("with keyframes", "does not go with keyframes"),
     ("a soundtrack without sound", "has no audio stream"),
 ])
 def test_bad_sound_is_one_line_and_writes_nothing(tmp_path, capsys, case, message):

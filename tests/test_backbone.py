@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from impasto.backbone import CAFFE, VGG, check_layers, layer_names, load_backbone, min_input_size
-from impasto.errors import ImpastoError
+from impasto.core.backbone import CAFFE, VGG, check_layers, layer_names, load_backbone, min_input_size
+from impasto.core.errors import ImpastoError
 
 
 def test_layer_names():
@@ -35,7 +35,7 @@ def test_default_weights_give_known_shapes(vgg):
 
 
 def test_default_weights_are_the_dequantised_caffe_file(vgg):
-    from impasto.backbone import default_weights_path
+    from impasto.core.backbone import default_weights_path
 
     state = torch.load(default_weights_path(), weights_only=True)
     expected = state["block3_conv2_W_table"][state["block3_conv2_W_q"].long()]

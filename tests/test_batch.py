@@ -1,12 +1,12 @@
-"""Painting many photos into files (impasto.batch): what a folder command stands on."""
+"""Painting many photos into files (impasto.jobs.batch): what a folder command stands on."""
 
 from __future__ import annotations
 
 from helpers import gradient_photo, stripes
 from palette_method import Palette
 
-from impasto import images
-from impasto.batch import paint_files
+from impasto.core import images
+from impasto.jobs.batch import paint_files
 from impasto.methods import Request
 
 

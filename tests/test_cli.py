@@ -44,7 +44,7 @@ def test_save_every_refuses_to_overwrite_inputs_named_like_intermediates(capsys,
 @pytest.mark.slow
 def test_result_is_rescued_when_the_final_write_fails(capsys, inputs, tmp_path, monkeypatch):
     """A full disk at the very end used to lose the whole run: the result goes to a fallback name."""
-    from impasto import images
+    from impasto.core import images
 
     content, style = inputs
     out = tmp_path / "out.png"
@@ -102,7 +102,7 @@ def test_two_styles_with_blend_and_layer_options(capsys, inputs, tmp_path):
         (lambda c, s, t: ["stylize", c, s, "-o", "/proc/o.png"], "not writable"),
         (lambda c, s, t: ["stylize", c, s, "-o", t / "o.gifx"], "unknown output format"),
         (lambda c, s, t: ["stylize", c, s, "-o", c], "refusing to overwrite an input"),
-        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--style-blend", "1,2"], "2 blend weights given for 1"),
+        (lambda c, s, t: ["stylize", c, s, "-o", t / "o.png", "--style-blend", "1,2"], "2 style blend weights given for 1"),
     ],
 )
 def test_bad_input_one_line_exit_2(capsys, inputs, tmp_path, make_args, fragment):
@@ -175,7 +175,7 @@ def test_ctrl_c_writes_current_image(inputs, tmp_path):
 
 def test_a_built_in_painting_is_a_style_by_its_name(capsys, tmp_path):
     from helpers import run_cli
-    from impasto.samples import painting_credits, paintings
+    from impasto.core.samples import painting_credits, paintings
 
     assert len(paintings()) >= 6 and set(painting_credits()) == set(paintings())  # every painting credited
     code, out, _ = run_cli(capsys, "styles")
@@ -211,7 +211,7 @@ def test_a_still_image_command_does_not_load_the_clip_pipeline(tmp_path):
 
     probe = ("import sys, impasto.cli as cli\n"
              "cli.build_parser(light=False)\n"
-             "print('torch' in sys.modules, 'cv2' in sys.modules, 'impasto.video' in sys.modules)")
+             "print('torch' in sys.modules, 'cv2' in sys.modules, 'impasto.jobs.clip' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.stdout.strip() == "True False False", done.stderr
 
@@ -223,3 +223,80 @@ def test_a_bad_value_names_its_flag(inputs, tmp_path, capsys, flags, flag):
     code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "out.png", "-n", "1", *flags)
     assert code == 2 and one_error_line(err).startswith(f"impasto: error: {flag}: ")
     assert not (tmp_path / "out.png").exists()
+
+
+@pytest.mark.parametrize("encoding", [None, "ascii"])
+def test_a_latin1_file_name_is_printed_as_the_shell_shows_it(tmp_path, encoding):
+    """Names that are not UTF-8 were printed with surrogate escapes (out_\\udce9.png)."""
+    folder = os.fsencode(tmp_path)
+    gradient_photo(48, 36).save(os.fsdecode(folder + b"/photo_\xe9.png"))
+    env = {**os.environ, **({"PYTHONIOENCODING": encoding} if encoding else {})}
+    done = subprocess.run([sys.executable, "-m", "impasto", "stylize", "--method", "adain", b"photo_\xe9.png",
+                           "the_scream", "-o", b"out_\xe9.png", "-s", "32", "--device", "cpu"],
+                          cwd=tmp_path, env=env, capture_output=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith(b"wrote out_\xe9.png (32x24") and b"\\udc" not in done.stderr
+    assert os.path.exists(folder + b"/out_\xe9.png")
+    missing = subprocess.run([sys.executable, "-m", "impasto", "stylize", "--method", "adain", b"gone_\xe9.png",
+                              "the_scream", "-o", b"out.png"], cwd=tmp_path, env=env, capture_output=True)
+    assert missing.returncode == 2 and missing.stderr == b"impasto: error: gone_\xe9.png: file not found\n"
+
+
+def test_text_the_terminal_cannot_encode_is_escaped_not_an_error():
+    import codecs
+
+    from impasto.cli.output import _file_name_bytes
+
+    codecs.register_error("impasto.names", _file_name_bytes)  # as the command does, leaving pytest's streams be
+    assert "café_\udce9.png".encode("ascii", "impasto.names") == b"caf\\xe9_\xe9.png"
+
+
+@pytest.mark.parametrize("command, old, new, dest, value, parsed", [
+    (["stylize", "p.png", "s.png", "-o", "o.png"], "--style-mix", "--style-blend", "style_blend", "1,3", [1.0, 3.0]),
+    (["stylize", "p.png", "s.png", "-o", "o.png"], "--alpha", "--strength", "strength", "0.8", 0.8),
+    (["dream", "p.png", "-o", "o.png"], "--strength", "--step-size", "step_size", "1.5", 1.5),
+])
+def test_an_old_flag_name_still_works_and_says_the_new_one(capsys, command, old, new, dest, value, parsed):
+    from impasto.cli import build_parser
+
+    parser = build_parser()
+    assert getattr(parser.parse_args([*command, new, value]), dest) == parsed
+    assert capsys.readouterr().err == ""
+    assert getattr(parser.parse_args([*command, old, value]), dest) == parsed
+    assert capsys.readouterr().err == f"impasto: note: {old} is an old name; use {new} (the old one will go)\n"
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command[0]]
+    assert old not in sub.format_help() and new in sub.format_help()
+
+
+def test_the_dream_step_size_reaches_the_dreamer(capsys, tmp_path, monkeypatch):
+    from impasto.core.errors import ImpastoError
+    from impasto.engines import dream
+
+    seen = []
+
+    def made(self, settings, *args, **kwargs):
+        seen.append(settings)
+        raise ImpastoError("seen")
+
+    monkeypatch.setattr(dream.Dreamer, "__init__", made)
+    gradient_photo(48, 36).save(tmp_path / "p.png")
+    code, _, err = run_cli(capsys, "dream", tmp_path / "p.png", "-o", tmp_path / "o.png", "--step-size", "2.5")
+    assert code == 2 and err == "impasto: error: seen\n" and seen[0].step_size == 2.5
+
+
+def test_the_demo_runs_and_its_banner_agrees_with_its_end(capsys, tmp_path):
+    """The demo's banner said 50 iterations and its end 237; its painted style once made it fail."""
+    out = tmp_path / "demo.png"
+    code, stdout, err = run_cli(capsys, "demo", "-o", out, "-s", "64", "-n", "2", "--device", "cpu")
+    assert code == 0, err
+    banner, end = [line for line in err.splitlines() if line.startswith(("impasto demo:", "wrote"))]
+    assert banner.endswith("64 px, 2 iterations") and ", 2 iterations, " in end
+    assert Image.open(out).size[0] == 64 and str(out) in stdout
+
+
+def test_the_demo_banner_counts_the_pyramid_as_the_end_does(capsys, tmp_path, monkeypatch):
+    from impasto.cli import paint
+
+    monkeypatch.setattr(paint, "paint_one", lambda *args, **kwargs: 1)  # the banner only
+    code, _, err = run_cli(capsys, "demo", "-o", tmp_path / "demo.png", "--device", "cpu")
+    assert code == 1 and err.strip().endswith("512 px, up to 237 steps over the pyramid's 3 levels (50 at full size)")

@@ -12,9 +12,11 @@ pytest.importorskip("ray")
 pytestmark = pytest.mark.cluster  # starts a local cluster: minutes
 
 from helpers import gradient_photo  # noqa: E402
-from impasto import cluster, images, video  # noqa: E402
+from impasto.jobs import cluster
+from impasto.core import images
+from impasto.core import clips
 from impasto.cli import main  # noqa: E402
-from impasto.flow import warping_error  # noqa: E402
+from impasto.core.flow import warping_error  # noqa: E402
 from impasto.methods import Request  # noqa: E402
 
 
@@ -110,9 +112,9 @@ def test_a_clip_in_chunks_has_seams_no_worse_than_one_machine_and_resumes(tmp_pa
     args = ["video", str(clip), "-o", str(chunked), "--model", str(model_file), "-q", "--cluster", "--chunk", "6",
             "--overlap", "3"]
     assert main(args) == 0
-    frames = video.read_clip(clip)
-    single = warping_error(frames, video.read_clip(one))[0]
-    seams = warping_error(frames, video.read_clip(chunked))[0]
+    frames = clips.read_clip(clip)
+    single = warping_error(frames, clips.read_clip(one))[0]
+    seams = warping_error(frames, clips.read_clip(chunked))[0]
     assert len(list(chunked.glob("frame_*.png"))) == 20
     print(f"warping error: one machine {single:.5f}, chunks of 6 with 3 cross-faded {seams:.5f}")
     assert seams <= 1.2 * single, (seams, single)
@@ -136,11 +138,11 @@ def test_a_keyframed_clip_in_chunks_has_no_seam_keeps_the_users_keyframe_and_res
     assert main(["video", str(clip), "-o", str(one), *common]) == 0
     args = ["video", str(clip), "-o", str(chunked), *common, "--cluster", "--chunk", "5", "--overlap", "3"]
     assert main(args) == 0  # chunks of 6 (whole keyframe gaps): 0..6, 6..12, 12..18, 18..19; lead-ins of 6
-    painted = video.read_clip(chunked)
+    painted = clips.read_clip(chunked)
     assert len(painted) == 20 and not (chunked / ".chunks").exists()
     assert np.abs(painted[10].astype(int) - [255, 0, 0]).max() <= 1  # the user's keyframe, as they made it
-    frames = video.read_clip(clip)
-    single, per_pair_single = warping_error(frames, video.read_clip(one))
+    frames = clips.read_clip(clip)
+    single, per_pair_single = warping_error(frames, clips.read_clip(one))
     seams, per_pair = warping_error(frames, painted)
     print(f"keyframed warping error: one machine {single:.5f}, in chunks {seams:.5f}")
     assert seams <= 1.2 * single, (seams, single)
@@ -151,7 +153,7 @@ def test_a_keyframed_clip_in_chunks_has_no_seam_keeps_the_users_keyframe_and_res
     for path in sorted(chunked.glob("frame_*.png"))[9:]:
         path.unlink()
     assert main(args) == 0
-    assert np.array_equal(video.read_clip(chunked)[:9], painted[:9]) and len(video.read_clip(chunked)) == 20
+    assert np.array_equal(clips.read_clip(chunked)[:9], painted[:9]) and len(clips.read_clip(chunked)) == 20
 
 
 def test_a_wrong_keyframe_on_the_cluster_is_one_line_and_nothing_is_written(tmp_path, model_file, capsys):
@@ -175,7 +177,7 @@ def test_a_sound_driven_clip_in_chunks_follows_the_loudness(tmp_path, model_file
     from test_audio import ENVELOPE, _loudness_db, make_sound
     from test_video import moving_frames
 
-    from impasto import audio
+    from impasto.core import audio
 
     sound = make_sound(tmp_path / "beat.wav", ENVELOPE, 2.0)
     photo = tmp_path / "photo.png"
@@ -184,7 +186,7 @@ def test_a_sound_driven_clip_in_chunks_follows_the_loudness(tmp_path, model_file
     args = ["video", str(photo), "--audio", str(sound), "--model", str(model_file), "-q", "--keep-frames",
             "--blend", "0"]  # as in test_audio: the painting at each frame's strength, not held to the one before
     assert main([*args, "-o", str(out), "--cluster", "--chunk", "12", "--overlap", "4"]) == 0
-    assert video.open_clip(out).has_audio
+    assert clips.open_clip(out).has_audio
     frames = sorted((tmp_path / "out.mp4.frames").glob("frame_*.png"))
     assert len(frames) == 50
     still = images.read_image(photo)

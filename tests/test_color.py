@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from impasto.color import match_histogram, rgb_to_ycbcr, transfer_luminance, ycbcr_to_rgb
-from impasto.images import as_tensor
-from impasto.optimize import StyleSettings, run
+from impasto.core.color import match_histogram, rgb_to_ycbcr, transfer_luminance, ycbcr_to_rgb
+from impasto.core.images import as_tensor
+from impasto.engines.optimize import StyleSettings, run
 
 from helpers import gradient_photo, stripes
 

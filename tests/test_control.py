@@ -2,11 +2,11 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto.backbone import load_backbone
-from impasto.errors import ImpastoError
-from impasto.images import as_tensor
-from impasto.losses import GramLoss, MeanStdLoss, SlicedWassersteinLoss, gram_matrix, mean_std
-from impasto.optimize import StyleSettings, get_backbone, run
+from impasto.core.backbone import load_backbone
+from impasto.core.errors import ImpastoError
+from impasto.core.images import as_tensor
+from impasto.core.losses import GramLoss, MeanStdLoss, SlicedWassersteinLoss, gram_matrix, mean_std
+from impasto.engines.optimize import StyleSettings, get_backbone, run
 
 from helpers import gradient_photo, stripes
 

@@ -10,11 +10,11 @@ import torch
 import torch.nn.functional as F
 
 from helpers import gradient_photo, stripes
-from impasto import images
-from impasto.dream import DreamSettings, Dreamer, dream, layer_energy, octave_sizes
-from impasto.errors import ImpastoError
-from impasto.losses import gram_matrix
-from impasto.runtime import default_encoder
+from impasto.core import images
+from impasto.engines.dream import DreamSettings, Dreamer, dream, layer_energy, octave_sizes
+from impasto.core.errors import ImpastoError
+from impasto.core.losses import gram_matrix
+from impasto.core.runtime import default_encoder
 
 PHOTO = images.pil_to_tensor(gradient_photo(96, 72))
 QUICK = dict(octaves=2, iterations=4, jitter=4)
@@ -85,8 +85,8 @@ def test_tiles_give_the_gradient_of_the_whole_image():
     assert float(F.cosine_similarity(whole.flatten(), tiled.flatten(), dim=0)) > 0.95
 
 
-def test_strength_zero_is_the_photo_and_a_stop_keeps_the_dream_so_far():
-    still = dream(PHOTO, DreamSettings(strength=0.0, **QUICK), precision="fp32").image
+def test_step_size_zero_is_the_photo_and_a_stop_keeps_the_dream_so_far():
+    still = dream(PHOTO, DreamSettings(step_size=0.0, **QUICK), precision="fp32").image
     assert torch.allclose(still, PHOTO, atol=2e-2)
 
     def stop_at_three(progress):
@@ -128,6 +128,11 @@ def test_an_image_too_small_for_the_layer_is_one_clear_error_and_octaves_stay_ab
         dream(tiny, DreamSettings(layers={"relu5_1": 1.0}, **QUICK))
     small = images.pil_to_tensor(gradient_photo(40, 40))  # octaves below the layer's minimum are skipped
     assert dream(small, DreamSettings(layers={"relu5_1": 1.0}, octaves=4, iterations=1)).image.shape == small.shape
+
+
+def test_a_mask_of_another_shape_is_refused():
+    with pytest.raises(ImpastoError, match=r"<mask>: the mask is 37x11 but the photo <photo> is 96x72"):
+        dream(PHOTO, DreamSettings(layers={"relu2_1": 1.0}, **QUICK), masks=[torch.ones(1, 1, 11, 37)])
 
 
 def test_the_command_takes_a_mask_and_a_built_in_painting_as_guide(tmp_path):

@@ -4,6 +4,10 @@ and never lose finished work. Each test is one fault class (see docs/faults.md).
 from __future__ import annotations
 
 import math
+import signal
+import subprocess
+import sys
+import time
 
 import cv2
 import numpy as np
@@ -11,10 +15,11 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto import images, methods
-from impasto.errors import ImpastoError
-from impasto.modelfile import resolve_model
-from impasto.training import ImageFolder
+from impasto.core import images
+from impasto import methods
+from impasto.core.errors import ImpastoError
+from impasto.core.modelfile import resolve_model
+from impasto.networks.training import ImageFolder
 
 from helpers import gradient_photo, image_folder, one_error_line, run_cli, stripes
 
@@ -89,7 +94,7 @@ def test_a_seed_out_of_range_is_a_usage_error(capsys, tmp_path, inputs):
                            "--init", "noise", "--seed", str(10**30), "-q", *QUICK)
     assert code == 2 and "a seed is 0 to" in one_error_line(err)
     assert not (tmp_path / "out.png").exists()
-    from impasto.optimize import StyleSettings
+    from impasto.engines.optimize import StyleSettings
 
     with pytest.raises(ImpastoError, match="seed must be"):
         StyleSettings(seed=-1).validate(1)
@@ -114,7 +119,7 @@ def test_a_port_out_of_range_is_a_usage_error(capsys):
 def test_non_finite_or_negative_blend_weights_are_refused_by_the_library(weights):
     with pytest.raises(ImpastoError, match="finite, non-negative"):
         methods.stylize("fast", torch.rand(1, 3, 32, 32), (), methods.Request(
-            size=None, weights=weights, model=resolve_model("two-styles"), device="cpu", precision="fp32"))
+            size=None, style_blend=weights, model=resolve_model("two-styles"), device="cpu", precision="fp32"))
 
 
 def test_a_decompression_bomb_in_a_training_folder_is_skipped_and_counted(tmp_path):
@@ -199,7 +204,7 @@ def test_export_refuses_to_overwrite_its_model(capsys, tmp_path):
 
 
 def test_a_full_disk_mid_write_leaves_the_old_file_and_no_temporary(tmp_path):
-    from impasto.files import atomic_write
+    from impasto.core.files import atomic_write
 
     target = tmp_path / "result.png"
     target.write_bytes(b"the earlier result")
@@ -221,10 +226,10 @@ def test_sigkill_mid_write_leaves_no_partial_file_and_the_next_run_cleans_up(tmp
     import sys
     import time
 
-    from impasto.files import STALE_SECONDS
+    from impasto.core.files import STALE_SECONDS
 
     target = tmp_path / "frame.png"
-    script = ("import sys, time\nfrom impasto.files import atomic_write\n"
+    script = ("import sys, time\nfrom impasto.core.files import atomic_write\n"
               "def write(handle):\n    handle.write(b'x' * 1000)\n    handle.flush()\n"
               "    print('writing', flush=True)\n    time.sleep(60)\n"
               f"atomic_write({str(target)!r}, write)\n")
@@ -237,7 +242,7 @@ def test_sigkill_mid_write_leaves_no_partial_file_and_the_next_run_cleans_up(tmp
     assert len(parts) == 1
     old = time.time() - STALE_SECONDS - 5
     os.utime(parts[0], (old, old))
-    subprocess.run([sys.executable, "-c", f"from impasto.files import atomic_write\n"
+    subprocess.run([sys.executable, "-c", f"from impasto.core.files import atomic_write\n"
                     f"atomic_write({str(target)!r}, lambda h: h.write(b'done'))"], check=True)
     assert target.read_bytes() == b"done"
     assert list(tmp_path.glob("*.part")) == [] and list(tmp_path.glob(".*.part")) == []
@@ -246,7 +251,7 @@ def test_sigkill_mid_write_leaves_no_partial_file_and_the_next_run_cleans_up(tmp
 def test_concurrent_writers_leave_one_whole_version(tmp_path):
     import threading
 
-    from impasto.files import atomic_write
+    from impasto.core.files import atomic_write
 
     target = tmp_path / "shared.bin"
     versions = [bytes([i]) * 200_000 for i in range(6)]
@@ -268,7 +273,7 @@ def test_an_unwritable_folder_fails_before_the_work(capsys, tmp_path, inputs, mo
     """Read-only folders (root ignores permission bits, so the refusal is simulated where the writer asks)."""
     import tempfile
 
-    from impasto import files
+    from impasto.core import files
 
     content, style = inputs
     real = tempfile.mkstemp
@@ -281,7 +286,7 @@ def test_an_unwritable_folder_fails_before_the_work(capsys, tmp_path, inputs, mo
     (tmp_path / "ro").mkdir()
     monkeypatch.setattr(files.tempfile, "mkstemp", read_only)
     started = []
-    monkeypatch.setattr("impasto.optimize.run", lambda *a, **k: started.append(1))
+    monkeypatch.setattr("impasto.engines.optimize.run", lambda *a, **k: started.append(1))
     code, _, err = run_cli(capsys, "stylize", content, style, "-o", tmp_path / "ro" / "out.png", *QUICK)
     assert code == 2 and "not writable" in one_error_line(err)
     assert not started
@@ -346,3 +351,25 @@ def test_a_folder_painted_in_batches_matches_one_at_a_time_with_a_bad_photo_amon
     assert list(outputs["1"]) == list(outputs["3"]) and len(outputs["1"]) == 6
     for name, image in outputs["1"].items():
         assert np.abs(image - outputs["3"][name]).max() <= 2, name  # batched convolutions round a little differently
+
+
+ENTRIES = {"module": ["-m", "impasto"],  # python -m impasto, and the console script's impasto.cli:main
+           "script": ["-c", "import sys; from impasto.cli import main; sys.exit(main())"]}
+
+
+@pytest.mark.parametrize("entry", sorted(ENTRIES))
+@pytest.mark.parametrize("after", [0.3, 0.8])
+@pytest.mark.parametrize("stop, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_while_the_command_starts_is_quiet_with_its_status(tmp_path, entry, after, stop, status):
+    """A signal while the libraries were loading printed a KeyboardInterrupt traceback (or was lost
+    inside PyTorch's import of NumPy), and SIGTERM ended with 130."""
+    gradient_photo(48, 36).save(tmp_path / "photo.png")
+    process = subprocess.Popen([sys.executable, *ENTRIES[entry], "stylize", "photo.png", "the_scream", "-o", "out.png",
+                                "-s", "32", "-n", "100000", "--tolerance", "0", *QUICK],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after)
+    process.send_signal(stop)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == status, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert len(err.splitlines()) <= 1, err

@@ -11,8 +11,8 @@ import pytest
 import torch
 from helpers import gradient_photo, stripes
 
-from impasto import images
-from impasto.history import History
+from impasto.core import images
+from impasto.jobs.history import History
 
 
 def _record(history: History, method="adain", status="done"):
@@ -64,7 +64,7 @@ def test_a_bundle_holds_everything_and_its_command_makes_the_result_again(tmp_pa
                                                      "command.sh"))
     folder = tmp_path / "unpacked" / run.id
     record = json.loads((folder / "run.json").read_text())
-    assert record["method"] == "adain" and record["settings"]["strength"] == 0.8
+    assert record["method"] == "adain" and record["settings"]["request"]["strength"] == 0.8
     command = (folder / "command.sh").read_text().strip().splitlines()[-1]
     monkeypatch.chdir(folder)
     assert main(shlex.split(command)[1:] + ["-q"]) == 0
@@ -96,7 +96,7 @@ def test_the_command_line_records_a_run_that_the_studio_shows(tmp_path, monkeypa
                            "--size", 48, "--strength", "0.6", "--record")
     assert code == 0 and "recorded run" in err
     (run,) = History(tmp_path / "history").runs()
-    assert run.method == "adain" and run.settings["strength"] == 0.6
+    assert run.method == "adain" and run.settings["request"]["strength"] == 0.6
     assert run.command == "impasto stylize --method adain content.png style1.png --size 48 --strength 0.6 -o again.png"
     assert torch.equal(images.read_image(run.result), images.read_image(tmp_path / "out.png"))
 
@@ -104,7 +104,7 @@ def test_the_command_line_records_a_run_that_the_studio_shows(tmp_path, monkeypa
 def test_a_recorded_run_with_a_built_in_painting_keeps_the_painting(tmp_path, monkeypatch, capsys):
     from helpers import run_cli
 
-    from impasto.samples import paintings
+    from impasto.core.samples import paintings
 
     monkeypatch.setenv("IMPASTO_HISTORY", str(tmp_path / "history"))
     monkeypatch.chdir(tmp_path)

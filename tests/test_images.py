@@ -7,8 +7,8 @@ import tifffile
 import torch
 from PIL import Image, ImageCms
 
-from impasto import images
-from impasto.errors import ImpastoError
+from impasto.core import images
+from impasto.core.errors import ImpastoError
 
 from helpers import gradient_photo, need_data
 
@@ -193,7 +193,7 @@ def test_a_name_too_long_for_the_temporary_file_fails_before_the_work(tmp_path):
 def test_leftover_temporary_files_are_cleaned_up_by_the_next_write(tmp_path):
     import time
 
-    from impasto.files import STALE_SECONDS
+    from impasto.core.files import STALE_SECONDS
 
     stale = tmp_path / ".out.png.abc123_x.part"
     fresh = tmp_path / ".out.png.def456_y.part"  # perhaps another process writing right now: kept

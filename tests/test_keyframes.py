@@ -8,11 +8,13 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto import keyframes, video
+from impasto.jobs import keyframes
+from impasto.core import clips
 from impasto.cli import main
-from impasto.errors import ImpastoError
-from impasto.keyframes import KeyframeSettings, stylize_keyframed
-from impasto.video import FeedForwardFrames, VideoSettings
+from impasto.core.errors import ImpastoError
+from impasto.jobs.keyframes import KeyframeSettings, stylize_keyframed
+from impasto.core.clips import VideoSettings
+from impasto.methods.frames import FeedForwardFrames
 
 from helpers import one_error_line
 from test_video import _texture, make_clip, moving_frames
@@ -157,7 +159,7 @@ def test_keyframed_video_keeps_its_sound_through_the_cli(tmp_path):
     code = main(["video", str(source), "-o", str(tmp_path / "out.mp4"), "--method", "adain", "--style",
                  str(tmp_path / "painting.png"), "--keyframes", "4", "--size", "64", "-q"])
     assert code == 0
-    clip = video.open_clip(tmp_path / "out.mp4")
+    clip = clips.open_clip(tmp_path / "out.mp4")
     assert clip.has_audio and clip.count == 9
     assert keyframes.parse_keyframes("auto").auto and keyframes.parse_keyframes("4").every == 4
 

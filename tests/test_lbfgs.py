@@ -1,13 +1,13 @@
-"""The L-BFGS that never waits for the device (impasto.lbfgs) and the loop that reads it every N steps."""
+"""The L-BFGS that never waits for the device (impasto.engines.lbfgs) and the loop that reads it every N steps."""
 
 import contextlib
 
 import pytest
 import torch
 
-from impasto.errors import ImpastoError
-from impasto.lbfgs import DeviceLBFGS
-from impasto.optimize import StyleSettings, prepare, run
+from impasto.core.errors import ImpastoError
+from impasto.engines.lbfgs import DeviceLBFGS
+from impasto.engines.optimize import StyleSettings, prepare, run
 
 from helpers import gradient_photo, stripes
 

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from impasto import losses
-from impasto.errors import ImpastoError
-from impasto.losses import (
+from impasto.core import losses
+from impasto.core.errors import ImpastoError
+from impasto.core.losses import (
     StyleObjective,
     StyleTarget,
     content_loss,
@@ -101,7 +101,7 @@ def test_objective_combines_weighted_terms():
 
 
 def test_relative_sliced_wasserstein_compares_distributions_not_places():
-    from impasto.losses import relative_sliced_wasserstein
+    from impasto.core.losses import relative_sliced_wasserstein
 
     torch.manual_seed(0)
     target = torch.rand(2, 16, 12, 10) * 3.0

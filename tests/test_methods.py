@@ -8,13 +8,14 @@ import pytest
 import torch
 from helpers import gradient_photo, stripes
 
-from impasto import images, methods
-from impasto.color import rgb_to_ycbcr
-from impasto.errors import ImpastoError
-from impasto.fast import KIND
-from impasto.transformer import TransformerNet
+from impasto.core import images
+from impasto import methods
+from impasto.core.color import rgb_to_ycbcr
+from impasto.core.errors import ImpastoError
+from impasto.networks.fast import KIND
+from impasto.networks.transformer import TransformerNet
 from impasto.methods.neighbours import nearest_neighbours
-from impasto.modelfile import ModelFile, resolve_model, save_model
+from impasto.core.modelfile import ModelFile, resolve_model, save_model
 
 #: a method made only for the tests (tests/palette_method.py): a new method is its file and this line
 FIFTH = {"palette": "palette_method:Palette"}
@@ -70,27 +71,27 @@ def test_the_request_owns_the_shared_options_and_no_method_repeats_one():
 
 
 def test_a_methods_own_settings_reach_the_command_line_without_an_edit_there():
-    from impasto.cli import _options, build_parser
+    from impasto.cli import options_from, build_parser
 
     parser = build_parser()
     args = parser.parse_args(["stylize", "p.jpg", "s.jpg", "-o", "o.png", "--method", "palette",
                               "--palette-contrast", "0.5", "--iterations", "3"])
-    assert _options(methods.get("palette"), args) == methods.get("palette").options(contrast=0.5)
+    assert options_from(methods.get("palette"), args) == methods.get("palette").options(contrast=0.5)
     # neighbours' own fields come from their generated flags, never from a flag of the same name
     # that means something else (video's --chunk: frames per cluster chunk)
     args = parser.parse_args(["video", "in.mp4", "-o", "o.mp4", "--method", "neighbours", "--style", "s.jpg",
                               "--neighbours-spread", "0.5", "--no-neighbours-colour-step", "-n", "3"])
-    own = _options(methods.get("neighbours"), args)
+    own = options_from(methods.get("neighbours"), args)
     assert (own.spread, own.colour_step, own.iterations) == (0.5, False, 3)
     assert own.chunk == methods.get("neighbours").options().chunk
 
 
 def test_the_optimisation_engine_gets_the_requests_shared_options_and_the_methods_own():
     from impasto.methods.optimize import settings_for
-    from impasto.optimize import OptimizeSettings, StyleSettings
+    from impasto.engines.optimize import OptimizeSettings, StyleSettings
 
     own = OptimizeSettings(iterations=7, style_loss="swd")
-    request = methods.Request(size=None, strength=0.3, weights=[1, 2], preserve_color="luminance", options=own)
+    request = methods.Request(size=None, strength=0.3, style_blend=[1, 2], preserve_color="luminance", options=own)
     settings = settings_for(request, 300)
     assert (settings.size, settings.strength, settings.style_blend, settings.preserve_color) == (300, 0.3, [1, 2],
                                                                                                  "luminance")
@@ -136,7 +137,7 @@ def test_luminance_keeps_the_photos_colours_for_every_method(name, two_style_mod
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n != "fast"])  # fast: no painting, its styles are built in
 def test_a_dark_painting_does_not_darken_the_photo_under_luminance(name, two_style_model):
-    """One colour policy (impasto.color): every method learns from the paintings brightness-matched
+    """One colour policy (impasto.core.color): every method learns from the paintings brightness-matched
     to the photo, then keeps the photo's colours."""
     method, _, request = _setup(name, two_style_model, size=None)
     dark = [images.pil_to_tensor(stripes(48, period=6, colours=((40, 30, 60), (10, 5, 20))))]
@@ -165,12 +166,12 @@ def test_strength_zero_is_as_near_the_photo_as_the_method_goes(name, two_style_m
 
 @pytest.mark.parametrize("name", NAMES)
 def test_blend_weights_work_and_a_wrong_count_names_the_parameter(name, two_style_model):
-    method, styles, request = _setup(name, two_style_model, count=2, weights=[3.0, 1.0])
+    method, styles, request = _setup(name, two_style_model, count=2, style_blend=[3.0, 1.0])
     assert method.prepare(styles, request).paint(_photo()).image.shape[-1] == 40
     for weights in ([1.0, 1.0, 1.0], [-1.0, 2.0], [0.0, 0.0], [float("nan"), 1.0]):
         with pytest.raises(ImpastoError) as error:
-            method.prepare(styles, dataclasses.replace(request, weights=weights)).paint(_photo())
-        assert error.value.parameter == "weights", (weights, str(error.value))
+            method.prepare(styles, dataclasses.replace(request, style_blend=weights)).paint(_photo())
+        assert error.value.parameter == "style_blend", (weights, str(error.value))
 
 
 @pytest.mark.parametrize("name", NAMES)

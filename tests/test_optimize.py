@@ -3,10 +3,10 @@ import functools
 import pytest
 import torch
 
-from impasto import images
-from impasto.errors import ImpastoError
-from impasto.losses import gram_matrix
-from impasto.optimize import (
+from impasto.core import images
+from impasto.core.errors import ImpastoError
+from impasto.core.losses import gram_matrix
+from impasto.engines.optimize import (
     Evaluator,
     StyleSettings,
     autocast,
@@ -138,7 +138,7 @@ def test_api_returns_pil_and_accepts_paths(tmp_path):
         (dict(style_layers=("relu1_1", "relu7_1")), "unknown layer 'relu7_1'", "style_layers"),
         (dict(content_layers=("nope",)), "unknown layer 'nope'", "content_layers"),
         (dict(optimizer="newton"), "unknown optimizer", "optimizer"),
-        (dict(style_blend=(1, 2, 3)), "3 style blend weights given for 1 style", "weights"),
+        (dict(style_blend=(1, 2, 3)), "3 style blend weights given for 1 style", "style_blend"),
         (dict(style_layer_weights=(1.0,)), "1 style layer weights given for 5 style layers", "style_layer_weights"),
         (dict(content_weight=-1), "content weight must be a non-negative", "content_weight"),
         (dict(tile_size=10), "tile size must be at least", "tile_size"),
@@ -195,7 +195,7 @@ def test_gram_targets_are_blended():
 
 
 def test_pyramid_plan():
-    from impasto.optimize import pyramid_plan
+    from impasto.engines.optimize import pyramid_plan
 
     assert pyramid_plan(512, 40) == [(256, 90), (362, 60), (512, 40)]
     assert pyramid_plan(300, 40) == [(300, 40)]
@@ -229,7 +229,8 @@ def test_interrupt_in_a_coarse_level_still_gives_full_size():
 
 
 def test_a_compiled_backbone_gives_the_eager_result(monkeypatch):
-    from impasto import optimize, runtime
+    from impasto.engines import optimize
+    from impasto.core import runtime
 
     compiled = []
     monkeypatch.setattr(optimize, "compiled_network", lambda model: compiled.append(model) or runtime.compiled_network(model))

@@ -7,8 +7,10 @@ import functools
 import pytest
 import torch
 
-from impasto import adain, fast, images, optimize, runtime
-from impasto.optimize import StyleSettings, run
+from impasto.networks import adain, fast
+from impasto.core import images, runtime
+from impasto.engines import optimize
+from impasto.engines.optimize import StyleSettings, run
 
 from helpers import gradient_photo, stripes
 from test_fast import _model_file

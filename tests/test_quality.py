@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from helpers import gradient_photo, stripes
-from impasto import quality
-from impasto.adain import Decoder
-from impasto.transformer import TransformerNet
-from impasto.images import as_tensor, resize
-from impasto.modelfile import ModelFile, save_model
+from impasto.core import quality
+from impasto.networks.adain import Decoder
+from impasto.networks.transformer import TransformerNet
+from impasto.core.images import as_tensor, resize
+from impasto.core.modelfile import ModelFile, save_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

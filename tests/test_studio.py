@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from helpers import gradient_photo, stripes
-from impasto.modelfile import model_kind
+from impasto.core.modelfile import model_kind
 
 pytest.importorskip("gradio")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -38,7 +38,7 @@ def server(tmp_path_factory):
     working directory (the folders Gradio serves files from unless told otherwise)."""
     import tempfile
 
-    from impasto.history import History
+    from impasto.jobs.history import History
     from impasto.studio import Studio, build, launch
 
     history = History(tmp_path_factory.mktemp("user-data") / "history")
@@ -87,6 +87,10 @@ def files(tmp_path_factory):
     stripes(96).save(folder / "stripes.png")
     stripes(96, ((20, 40, 200), (30, 200, 90)), vertical=False).save(folder / "green.png")
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not really a png")
+    scene = np.full((120, 160, 3), (90, 140, 90), np.uint8)  # a red disc on a green field
+    yy, xx = np.mgrid[:120, :160]
+    scene[(yy - 60) ** 2 + (xx - 80) ** 2 < 30 ** 2] = (220, 30, 30)
+    Image.fromarray(scene).save(folder / "object.png")
     return folder
 
 
@@ -171,7 +175,7 @@ def test_stop_keeps_the_current_result(page, files):
     _set_number(page, "size", 96)
     _set_number(page, "iterations", 300)
     _start(page)
-    page.locator("#preview img").first.wait_for()
+    page.wait_for_function("() => document.querySelector('#job-progress')?.dataset.done > 0", timeout=120_000)
     page.locator("#stop").click()
     page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('stopped')",
                            timeout=120_000)
@@ -199,7 +203,7 @@ def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server, tm
     info.value.save_as(tmp_path / "mask.png")
     painted = np.asarray(Image.open(tmp_path / "mask.png").convert("L")) > 127
     assert 0.005 < painted.mean() < 0.5  # the stroke, and only the stroke, is white
-    page.locator("#method").get_by_text("adain").click()
+    page.locator("#method").get_by_text("style network").click()
     _set_number(page, "size", 96)
     _start(page)
     page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
@@ -208,15 +212,45 @@ def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server, tm
     page.locator("#gallery button img, #gallery img").first.click()
     page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('--mask')")
     text = page.locator("#command").inner_text()
-    assert "--method adain" in text and "--mask mask1.png --mask mask2.png" in text
+    assert "--method arbitrary" in text and "--mask mask1.png --mask mask2.png" in text
 
 
-def test_a_corrupt_upload_is_a_message_on_the_page_at_once(page, files):
-    _upload(page, files, styles=("broken.png",))
+def test_a_corrupt_upload_is_a_message_on_the_page_at_once_and_leaves_the_list(page, files):
+    _upload(page, files, styles=())
+    page.locator("#styles input[type=file]").set_input_files([str(files / "broken.png"), str(files / "stripes.png")])
     message = page.get_by_text(re.compile(r"broken\.png: .*not an image"))
-    message.first.wait_for(timeout=60_000)  # on upload, before Stylize is pressed
+    message.first.wait_for(timeout=60_000)  # on upload, before Render is pressed
+    page.wait_for_function("() => document.querySelector('#styles')?.innerText.includes('stripes') && "
+                           "!document.querySelector('#styles')?.innerText.includes('broken')", timeout=30_000)
     page.wait_for_timeout(12_000)  # it stays until dismissed (toasts used to go after 10 s)
     assert message.first.is_visible()
+
+
+def test_a_photo_over_the_pixel_limit_is_refused_on_the_page_and_the_last_result_stays(page, files, server,
+                                                                                       tmp_path):
+    from impasto.studio.common import MAX_PIXELS
+
+    huge = tmp_path / "huge.png"
+    Image.new("RGB", (8000, 6000), (120, 80, 40)).save(huge)  # 48 MP
+    assert 8000 * 6000 > MAX_PIXELS
+    _upload(page, files)
+    page.locator("#method").get_by_text("style network").click()
+    _set_number(page, "size", 64)
+    _start(page)
+    page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
+                           timeout=120_000)
+    shown = page.locator("#preview img").first.get_attribute("src")
+    began = time.time()
+    page.locator("#content input[type=file]").set_input_files(str(huge))
+    alert = page.locator("#photo-message [role=alert]")
+    alert.wait_for(timeout=5_000)
+    assert time.time() - began < 5
+    text = alert.inner_text()
+    assert "huge.png: 8000 x 6000 = 48,000,000 pixels, more than the studio takes" in text and "--" not in text
+    page.wait_for_timeout(3000)
+    assert page.locator("#preview img").first.get_attribute("src") == shown  # the last result stays
+    assert page.locator("#download a").count() >= 1
+    assert not list(server[1].uploads.glob("**/huge.png"))  # it never left the page
 
 
 def test_camera_starts_and_stops_with_a_frame_rate(page):
@@ -300,7 +334,7 @@ def test_closing_the_tab_stops_its_job_and_frees_the_device(browser, server, fil
     _set_number(page, "size", 512)  # minutes of work on a CPU
     _set_number(page, "iterations", 300)
     _start(page)
-    page.locator("#preview img").first.wait_for(timeout=120_000)
+    page.wait_for_function("() => document.querySelector('#job-progress')?.dataset.done > 0", timeout=120_000)
     assert studio.device.locked()
     context.close()  # the user closes the tab mid-job
     deadline = time.time() + 20
@@ -336,7 +370,7 @@ def test_each_method_shows_only_its_own_controls_with_its_defaults(page):
 
 def test_the_gallery_survives_a_reload_and_a_run_downloads_as_a_bundle(page, files, tmp_path):
     _upload(page, files)
-    page.locator("#method").get_by_text("AdaIN").click()
+    page.locator("#method").get_by_text("style network").click()
     _set_number(page, "size", 64)
     _start(page)
     page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
@@ -364,9 +398,9 @@ def test_a_built_in_painting_is_picked_by_a_click(page):
 
 def test_ctrl_enter_runs_and_a_notice_says_it_is_done(page, files):
     _upload(page, files)
-    page.locator("#method").get_by_text("AdaIN").click()
+    page.locator("#method").get_by_text("style network").click()
     _set_number(page, "size", 64)
-    page.locator("#blend textarea, #blend input").first.click()  # the focus anywhere on the page
+    page.locator("#strength input[type=number]").click()  # the focus anywhere on the page
     _start(page, press="Control+Enter")
     page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
                            timeout=120_000)
@@ -398,15 +432,17 @@ def test_the_keyboard_reaches_stylize_in_few_presses_and_a_radio_group_is_one_st
         page.keyboard.press("Tab")
         presses += 1
     assert page.evaluate("() => document.activeElement?.id") == "run"
-    assert presses <= 36, presses  # it was 44: every radio button and reset button was a stop of its own
+    # it was 44 when every radio button and reset button was a stop of its own; 36 before the box
+    # selection and the brushwork size joined the page (a stop each)
+    assert presses <= 38, presses
     page.locator("#method input[value=optimize]").focus()
     page.keyboard.press("ArrowDown")  # arrows choose inside the group, as in any form
-    page.wait_for_function("() => document.querySelector('#method input[value=adain]')?.checked")
+    page.wait_for_function("() => document.querySelector('#method input[value=neighbours]')?.checked")
 
 
 def test_a_runs_settings_and_result_come_back_from_the_gallery(page, files):
     _upload(page, files)
-    page.locator("#method").get_by_text("AdaIN").click()
+    page.locator("#method").get_by_text("style network").click()
     page.wait_for_function("() => document.querySelector('#own-size input')?.checked")  # instant: full size
     page.locator("#own-size input").uncheck()
     _set_number(page, "size", 96)
@@ -421,9 +457,12 @@ def test_a_runs_settings_and_result_come_back_from_the_gallery(page, files):
     page.locator("#reopen").click()  # back on the Create tab with the run's settings
     page.wait_for_function("() => document.querySelector('#size input[type=number]')?.value === '96'")
     assert page.locator("#strength input[type=number]").input_value() == "0.6"
-    assert page.locator("#method input[value=adain]").is_checked()
-    page.get_by_role("tab", name="Gallery").click()
-    page.locator("#gallery button img, #gallery img").first.click()
+    assert page.locator("#method input[value=arbitrary]").is_checked()
+    for _ in range(10):  # the run is still the chosen one (the reopen's last updates may land after a click)
+        page.get_by_role("tab", name="Gallery").click()
+        page.wait_for_timeout(500)
+        if page.locator("#result-as-photo").is_visible():
+            break
     page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('impasto stylize')")
     page.locator("#result-as-photo").click()  # the result becomes the next photo: a second pass runs on it
     page.locator("#content canvas").first.wait_for()
@@ -445,7 +484,8 @@ def test_a_narrow_window_keeps_the_controls_and_the_preview_whole(browser, serve
     page.context.close()
 
 
-def test_a_second_client_is_told_its_place_in_the_queue(browser, server, files):
+def _second_in_the_queue(browser, server, files):
+    """Two pages with long jobs: the first one running, the second waiting in the queue behind it."""
     pages = []
     for _ in range(2):
         page = _open(browser, server[0])
@@ -455,13 +495,18 @@ def test_a_second_client_is_told_its_place_in_the_queue(browser, server, files):
         pages.append(page)
     first, second = pages
     _start(first)
-    first.locator("#preview img").first.wait_for()  # the device is busy
+    first.wait_for_function("() => document.querySelector('#job-progress')?.dataset.done > 0", timeout=120_000)  # the device is busy
     _start(second)
     second.get_by_text(re.compile(r"queue: ?1/\d")).first.wait_for(timeout=30_000)
+    return first, second
+
+
+def test_a_second_client_is_told_its_place_in_the_queue(browser, server, files):
+    first, second = _second_in_the_queue(browser, server, files)
     first.locator("#stop").click()  # its place comes: the second job starts
     second.wait_for_function("() => document.querySelector('#job-progress')?.dataset.done > 0", timeout=120_000)
     second.locator("#stop").click()
-    for page in pages:
+    for page in (first, second):
         page.context.close()
 
 
@@ -473,7 +518,7 @@ def test_trained_styles_are_shown_by_what_they_do_and_picked_by_a_click(page, fi
     assert previews.count() == len([m for m in shipped if model_kind(m) == "fast"])  # one per trained style
     previews.nth(1).click()
     page.wait_for_function("() => document.querySelector('#model input')?.value.startsWith('mosaic')")
-    page.locator("#method").get_by_text("AdaIN").click()
+    page.locator("#method").get_by_text("style network").click()
     page.locator("#styles input[type=file]").set_input_files([str(files / "stripes.png"), str(files / "green.png")])
     page.wait_for_function("() => document.querySelectorAll('#style-thumbnails img').length === 2")
 
@@ -491,3 +536,190 @@ def test_the_dream_tab_dreams_on_a_photo_and_offers_the_file(page, files):
                            timeout=120_000)
     assert page.locator("#dream-download a").count() >= 1
     assert page.locator("#dream-result img").count() == 1
+    page.reload()  # the dream is in the history: it comes back to the Dream tab, photo and settings
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery button img, #gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('impasto dream')")
+    page.locator("#reopen").click()
+    page.wait_for_function("() => document.querySelector('#dream-size input[type=number]')?.value === '96'")
+    assert page.locator("#dream-iterations input[type=number]").input_value() == "2"
+    assert page.locator("#dream-layer input[value*=ripples]").is_checked()
+    page.locator("#dream-photo img").first.wait_for()
+
+
+def test_a_stop_pressed_while_waiting_in_the_queue_takes_the_job_out(browser, server, files):
+    first, second = _second_in_the_queue(browser, server, files)
+    second.locator("#stop").click()  # while it waits
+    second.wait_for_timeout(500)
+    first.locator("#stop").click()
+    second.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('stopped before')",
+                             timeout=60_000)
+    assert second.locator("#download a").count() == 0  # it never painted
+    for page in (first, second):
+        page.context.close()
+
+
+def test_the_style_blend_shows_only_where_there_are_styles_to_blend(page, files):
+    blend = page.locator("#blend")
+    assert not blend.is_visible()  # no styles yet
+    _upload(page, files, styles=("stripes.png", "green.png"))
+    page.wait_for_function("() => document.querySelector('#blend')?.offsetParent")
+    page.locator("#blend textarea, #blend input").first.fill("3,1")
+    page.locator("#method").get_by_text("a fast model").click()
+    page.locator("#model input").first.click()
+    page.get_by_role("option", name=re.compile(r"^mosaic")).click()
+    page.wait_for_function("() => !document.querySelector('#blend')?.offsetParent")  # one style: hidden
+    page.locator("#model input").first.click()
+    page.get_by_role("option", name=re.compile(r"^two-styles")).click()
+    page.wait_for_function("() => document.querySelector('#blend')?.offsetParent")  # two: shown again
+
+
+def test_methods_are_offered_by_what_they_are_good_for(page):
+    offered = page.locator("#method input[type=radio]")
+    assert offered.first.get_attribute("value") == "arbitrary"  # the instant style network first
+    assert page.locator("#method input[value=adain]").count() == 0  # not beside it as an equal choice
+    page.locator("#more-methods").get_by_text("More methods").click()
+    page.locator("#more-method").get_by_text("AdaIN").click()
+    page.wait_for_function("() => document.querySelector('#method input[value=adain]')?.checked")
+    page.wait_for_function("() => document.querySelector('#own-size input')?.checked")  # its panel: instant
+    assert not page.locator("#iterations").is_visible()
+
+
+def _paint_stroke(page) -> None:
+    canvas = page.locator("#content canvas").first
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    for step in range(12):
+        page.mouse.move(box["x"] + box["width"] * (0.2 + 0.02 * step), box["y"] + box["height"] * (0.3 + 0.03 * step))
+    page.mouse.up()
+
+
+def _mask_on_page(page, tmp_path, name: str) -> np.ndarray:
+    page.evaluate("() => document.querySelectorAll('#mask-file a').forEach(a => a.remove())")
+    for _ in range(20):  # the editor hands its layers over a moment after the stroke
+        page.locator("#mask-download").click()
+        if page.locator("#mask-file a").count():
+            break
+        page.wait_for_timeout(1000)
+    with page.expect_download() as info:
+        page.locator("#mask-file a").first.click()
+    info.value.save_as(tmp_path / name)
+    return np.asarray(Image.open(tmp_path / name).convert("L")) > 127
+
+
+def test_a_run_brings_back_its_photo_paintings_mask_and_settings_and_delete_asks(page, files, server, tmp_path):
+    _upload(page, files, styles=("stripes.png",))
+    _paint_stroke(page)
+    painted = _mask_on_page(page, tmp_path, "painted.png")
+    page.locator("#method").get_by_text("style network").click()
+    page.wait_for_function("() => document.querySelector('#own-size input')?.checked")
+    page.locator("#own-size input").uncheck()
+    _set_number(page, "size", 96)
+    _set_number(page, "strength", 0.55)
+    _start(page)
+    page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')",
+                           timeout=120_000)
+    page.reload()  # nothing left on the page
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery button img, #gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('impasto stylize')")
+    assert "stripes" in page.locator("#gallery").inner_text()  # the caption names the painting
+    page.locator("#reopen").click()
+    page.wait_for_function("() => document.querySelector('#size input[type=number]')?.value === '96'")
+    assert page.locator("#strength input[type=number]").input_value() == "0.55"
+    page.wait_for_function("() => document.querySelector('#styles')?.innerText.includes('style1')")
+    page.locator("#content canvas").first.wait_for()
+    page.wait_for_timeout(2000)
+    back = _mask_on_page(page, tmp_path, "back.png")  # the mask is on the canvas again, as painted
+    assert back.shape == painted.shape and (back == painted).mean() > 0.98
+    page.get_by_role("tab", name="Gallery").click()
+    history = server[1].history
+    count = len(history.runs())
+    page.locator("#gallery button img, #gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('impasto stylize')")
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.locator("#delete-run").click()
+    page.wait_for_timeout(2000)
+    assert len(history.runs()) == count  # asked, and kept
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#delete-run").click()
+    for _ in range(30):
+        if len(history.runs()) == count - 1:
+            break
+        page.wait_for_timeout(500)
+    assert len(history.runs()) == count - 1
+
+
+def test_a_box_clicked_on_the_photo_selects_the_object_to_refine_with_the_brush(page, files, tmp_path):
+    _upload(page, files, content="object.png", styles=())
+    page.locator("#box-select").get_by_text("Select an object with a box").click()
+    image = page.locator("#box-photo img").first
+    image.wait_for()
+    page.wait_for_function("() => document.querySelector('#box-photo img')?.complete")
+    page.wait_for_timeout(1500)  # the accordion has opened: the picture is where it stays
+    box = image.bounding_box()
+    scale = min(box["width"] / 160, box["height"] / 120, 1)  # the photo as drawn in its box (contained)
+    left, top = box["x"] + (box["width"] - 160 * scale) / 2, box["y"] + (box["height"] - 120 * scale) / 2
+    for x, y in ((40, 20), (120, 100)):  # corners around the disc, in the photo's pixels
+        page.mouse.click(left + x * scale, top + y * scale)
+        page.wait_for_timeout(700)
+    page.get_by_text("Selected the object in the box").wait_for(timeout=30_000)
+    page.wait_for_timeout(2000)
+    painted = _mask_on_page(page, tmp_path, "box.png")
+    yy, xx = np.mgrid[:120, :160]
+    disc = (yy - 60) ** 2 + (xx - 80) ** 2 < 30 ** 2
+    assert (painted == disc).mean() > 0.97  # the disc, not its box
+
+
+def test_the_preview_follows_the_controls_at_screen_size_and_render_paints_the_method(page, files):
+    _upload(page, files)  # the slow method is chosen: the preview is the instant style network's
+    note = page.locator("#preview-note")
+    page.wait_for_function("() => document.querySelector('#preview-note')?.innerText.includes('preview: ')",
+                           timeout=60_000)
+    assert "instant style network" in note.inner_text() and "Render paints" in note.inner_text()
+    first = page.locator("#preview img").first.get_attribute("src")
+    _set_number(page, "strength", 0.95)
+    page.wait_for_function(f"() => document.querySelector('#preview img')?.src !== {first!r}", timeout=60_000)
+    text = note.inner_text()  # the picture follows the strength, painted at screen size
+    assert "384x288" in text, text
+    seconds = float(re.search(r"in ([0-9.]+) s", text).group(1))
+    assert seconds < 10, text  # well under a second on an idle machine (docs/figures.md); a loaded one is slower
+    assert page.locator("#job-progress").inner_text().strip() == "ready"  # no render started
+
+
+@pytest.mark.xfail(reason="Gradio's ImageEditor (PixiJS on Chromium's software GL) handles a move in 0.6-1 s on "
+                          "this loaded 2-core machine, a bare editor too: the studio needs a light canvas of its own",
+                   strict=False)
+def test_the_brush_keeps_up_with_the_hand(page, files, tmp_path):
+    """A stroke's moves on the photo's canvas, each timed until the page has drawn it."""
+    page.locator("#content button").first.wait_for()
+    page.wait_for_timeout(500)
+    page.locator("#content input[type=file]").set_input_files(str(files / "photo.png"))
+    canvas = page.locator("#content canvas").first
+    canvas.wait_for()
+    page.wait_for_timeout(3000)
+    box = canvas.bounding_box()
+    frame = "() => new Promise((done) => requestAnimationFrame(() => done(performance.now())))"
+    idle = []
+    for _ in range(10):
+        began = time.perf_counter()
+        page.evaluate(frame)
+        idle.append(time.perf_counter() - began)
+    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    moves, drawn = [], []
+    for step in range(20):
+        began = time.perf_counter()
+        page.mouse.move(box["x"] + box["width"] * (0.2 + 0.02 * step), box["y"] + box["height"] * (0.5 + 0.01 * step))
+        moves.append(time.perf_counter() - began)
+        page.evaluate(frame)
+        drawn.append(time.perf_counter() - began)
+    page.mouse.up()
+
+    def median(values):
+        return sorted(values)[len(values) // 2] * 1000
+
+    print(f"brush: idle frame {median(idle):.1f} ms, move handled {median(moves):.1f} ms, "
+          f"move drawn {median(drawn):.1f} ms")
+    assert median(moves) < 50

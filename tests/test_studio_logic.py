@@ -11,7 +11,7 @@ import pytest
 from helpers import gradient_photo, stripes
 
 pytest.importorskip("gradio")
-from impasto.studio import Studio, command_line, create  # noqa: E402
+from impasto.studio import Studio, create  # noqa: E402
 
 
 def _editor(mask: bool = False, flat: bool = False) -> dict:
@@ -57,16 +57,47 @@ def test_stop_flag_ends_the_job_with_the_current_result(tmp_path):
 
 
 @pytest.mark.parametrize("options, fragment", [
-    (dict(blend_text="1,x"), "blend weights must be numbers"),
-    (dict(blend_text="1,2,3"), "give 1 non-negative blend weight"),
+    (dict(blend_text="1,x"), "style blend weights must be numbers"),
+    (dict(blend_text="1,2,3"), "give 2 non-negative style blend weight"),
 ])
 def test_mistakes_become_messages(tmp_path, options, fragment):
     import gradio as gr
 
+    styles = [tmp_path / "a.png", tmp_path / "b.png"]
+    for style in styles:
+        stripes(48).save(style)
+    with pytest.raises(gr.Error, match=fragment):
+        _run(Studio(tmp_path / "work"), _editor(), [str(s) for s in styles], **options)
+
+
+def test_a_stale_style_blend_in_the_hidden_box_never_reaches_the_job(tmp_path):
+    from impasto.studio.create_tab import blend_applies, create_job
+
+    style = tmp_path / "s.png"
+    stripes(48).save(style)
+    one_style = create_job(_editor(), [str(style)], "3,1", "fast", "mosaic", 64, 1.0, 50, "none", "first")
+    assert one_style.request.style_blend is None and not blend_applies("fast", 0, "mosaic")
+    assert create_job(_editor(), [str(style)], "3,1", "adain", None, 64, 1.0, 50, "none", "first") \
+        .request.style_blend is None and not blend_applies("adain", 1, None)
+    two = create_job(_editor(), [], "3,1", "fast", "two-styles", 64, 1.0, 50, "none", "first")
+    assert list(two.request.style_blend) == [3.0, 1.0] and blend_applies("fast", 0, "two-styles")
+    assert blend_applies("optimize", 2, None)
+
+
+@pytest.mark.parametrize("method, model", [("adain", None), ("arbitrary", None), ("fast", "mosaic"),
+                                           ("optimize", None)])
+def test_with_one_painting_and_a_painted_area_the_photo_stays_outside_it(tmp_path, method, model):
+    from PIL import Image
+
     style = tmp_path / "style.png"
     stripes(48).save(style)
-    with pytest.raises(gr.Error, match=fragment):
-        _run(Studio(tmp_path / "work"), _editor(), [str(style)], **options)
+    editor = _editor(mask=True)  # the left half painted
+    updates = _run(Studio(tmp_path / "work"), editor, [str(style)], method=method, model=model, size=64,
+                   strength=1.0, iterations=6)
+    result = np.asarray(Image.open(updates[-1][2]).convert("RGB")).astype(float)
+    photo = editor["background"][..., :3].astype(float)
+    assert np.abs(result[:, 40:] - photo[:, 40:]).max() <= 2  # outside: the photo, 8-bit rounding aside
+    assert np.abs(result[:, :24] - photo[:, :24]).mean() > 10  # inside: painted
 
 
 @pytest.mark.slow
@@ -80,7 +111,7 @@ def test_painted_mask_splits_two_styles(tmp_path):
     result = np.asarray(Image.open(updates[-1][2])).astype(float)
     left, right = result[:, :16], result[:, 32:]
     assert left[..., 0].mean() - left[..., 2].mean() > right[..., 0].mean() - right[..., 2].mean()
-    assert "--mask mask1.png --mask mask2.png -o again.png" in updates[-1][3][0]["command"]
+    assert "--mask mask1.png --mask mask2.png" in updates[-1][3][0]["command"]
     swapped = _run(Studio(tmp_path / "work2"), _editor(mask=True, flat=True), [str(a), str(b)], iterations=15,
                    mask_inside="second")
     other = np.asarray(Image.open(swapped[-1][2])).astype(float)
@@ -88,14 +119,59 @@ def test_painted_mask_splits_two_styles(tmp_path):
     assert left[..., 2].mean() - left[..., 0].mean() > right[..., 2].mean() - right[..., 0].mean()
 
 
-def test_command_line_for_each_method():
-    assert command_line("fast", 0, {"size": 512, "model": "mosaic", "blend": [0.7, 0.3]}) == \
-        ["stylize", "--model", "mosaic", "{content}", "--size", "512", "--style-blend", "0.7,0.3"]
-    adain = command_line("adain", 2, {"size": 256, "strength": 0.5, "preserve_color": "luminance"}, masks=2)
-    assert " ".join(adain) == ("stylize --method adain {content} {style1} {style2} --size 256 --strength 0.5 "
-                               "--preserve-color luminance --mask {mask1} --mask {mask2}")
-    neighbours = command_line("neighbours", 1, {"size": 256, "iterations": 10, "strength": 1.0})
-    assert " ".join(neighbours) == "stylize --method neighbours {content} {style1} --size 256 --iterations 10 --strength 1"
+def _cli_job(argv: list[str]):
+    from impasto.cli.paint import image_job
+    from impasto.cli.parser import build_parser
+
+    return image_job(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("method, studio_choices, argv", [
+    ("optimize", dict(blend_text="3,1", strength=0.7, iterations=20, preserve="luminance", size=96),
+     ["--method", "optimize", "--size", "96", "--style-blend", "3,1", "--strength", "0.7", "--iterations", "20",
+      "--preserve-color", "luminance"]),
+    ("adain", dict(blend_text="", strength=1.0, size=64),
+     ["--method", "adain", "--size", "64", "--strength", "1"]),
+    ("arbitrary", dict(blend_text="1,1", strength=0.5, size=128, stroke_scale=2.0),
+     ["--method", "arbitrary", "--size", "128", "--style-blend", "1,1", "--strength", "0.5", "--stroke-scale", "2"]),
+    ("neighbours", dict(strength=1.0, iterations=10, size=64),
+     ["--method", "neighbours", "--size", "64", "--strength", "1", "--iterations", "10"]),
+])
+def test_the_studio_and_the_cli_build_equal_jobs(tmp_path, method, studio_choices, argv):
+    """The same choices on the page and on the command line make the same job: its command and
+    its settings (what the history keeps) agree."""
+    from impasto.studio.create_tab import create_job
+
+    paths = [tmp_path / "a.png", tmp_path / "b.png"]
+    stripes(48).save(paths[0])
+    stripes(48, ((0, 0, 250), (250, 250, 0))).save(paths[1])
+    styles = paths if studio_choices.get("blend_text", "").count(",") else paths[:1]
+    choices = dict(blend_text="", model=None, size=512, strength=None, iterations=50, preserve="none",
+                   mask_inside="first")
+    choices.update(studio_choices)
+    studio_job = create_job(_editor(), [str(p) for p in styles], choices["blend_text"], method, choices["model"],
+                            choices["size"], choices["strength"], choices["iterations"], choices["preserve"],
+                            choices["mask_inside"], stroke_scale=choices.get("stroke_scale"))
+    from impasto.studio.common import MAX_PIXELS
+
+    cli_job = _cli_job(["stylize", "photo.png", *map(str, styles), "-o", "out.png", *argv,
+                        "--max-pixels", str(MAX_PIXELS)])  # the page's own pixel limit
+    studio_job.styles = list(cli_job.styles)  # images in memory on the page, files on the command line
+    studio_job.photos = list(cli_job.photos)
+    assert studio_job.command(output=False) == cli_job.command(output=False)
+    assert studio_job.settings() == cli_job.settings()
+
+
+def test_a_fast_model_job_matches_the_cli_and_ignores_style_files(tmp_path):
+    from impasto.studio.create_tab import create_job
+
+    style = tmp_path / "s.png"
+    stripes(48).save(style)
+    studio_job = create_job(_editor(), [str(style)], "0.7,0.3", "fast", "two-styles", 256, 0.8, 50, "none", "first")
+    cli_job = _cli_job(["stylize", "photo.png", "-o", "out.png", "--model", "two-styles", "--method", "fast",
+                        "--size", "256", "--style-blend", "0.7,0.3", "--strength", "0.8", "--max-pixels", "36000000"])
+    studio_job.photos = list(cli_job.photos)
+    assert studio_job.styles == [] and studio_job.command(output=False) == cli_job.command(output=False)
 
 
 def test_a_job_whose_page_goes_away_stops_and_frees_the_device(tmp_path):
@@ -148,10 +224,10 @@ def test_one_job_at_a_time_even_when_the_queue_lets_two_through(tmp_path):
 
 @pytest.mark.parametrize("text", ["inf,1", "nan,1", "-1,2", "0,0", "1"])
 def test_blend_weights_must_be_finite_non_negative_and_one_per_style(text):
-    from impasto.studio.create_tab import blend_weights
+    from impasto.studio.create_tab import style_blend
 
-    with pytest.raises(Exception, match="non-negative blend weight"):
-        blend_weights(text, 2)
+    with pytest.raises(Exception, match="non-negative style blend weight"):
+        style_blend(text, 2)
 
 
 def test_a_huge_camera_frame_is_refused_and_a_normal_one_is_shrunk_first(tmp_path):
@@ -202,7 +278,6 @@ def test_sigterm_stops_the_server_and_removes_its_folder(tmp_path):
     import socket
     import subprocess
     import sys
-    import time
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -224,8 +299,8 @@ def test_sigterm_stops_the_server_and_removes_its_folder(tmp_path):
 
 def test_a_stop_takes_effect_within_one_evaluation_not_one_iteration():
     """The Stop button's flag is checked before every loss evaluation (a line search can run many)."""
-    from impasto.optimize import StyleSettings, run
-    from impasto.runtime import cancellable
+    from impasto.engines.optimize import StyleSettings, run
+    from impasto.core.runtime import cancellable
 
     stop_now = threading.Event()
     stop_now.set()
@@ -256,7 +331,7 @@ def test_a_user_mistake_is_one_line_in_the_log_and_a_lasting_message(tmp_path, c
 
 
 def test_a_trained_style_is_named_with_its_paintings():
-    from impasto.modelfile import shipped_models
+    from impasto.core.modelfile import shipped_models
     from impasto.studio.common import model_label
 
     labels = {m.path.stem: model_label(m) for m in shipped_models() if m.kind == "fast"}
@@ -266,16 +341,21 @@ def test_a_trained_style_is_named_with_its_paintings():
 
 def test_the_time_estimate_comes_from_this_machines_own_runs(tmp_path):
     import torch
-    from impasto.history import History
+    from impasto.jobs.estimate import Cost
+    from impasto.jobs.history import History
     from impasto.studio.create_tab import estimate
 
     studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
-    assert "after the first run" in estimate(studio, "optimize", 512, 50)
+    assert "after the first run" in estimate(studio, "optimize", 512, 50, guess=False)
+    studio.estimator.calibrate = lambda method, device: Cost(1.0, 1e-6)  # a first guess, said as one
+    assert "first guess" in estimate(studio, "adain", 512, 50)
     image = torch.zeros(1, 3, 100, 100)
     for seconds in (2.0, 2.0, 40.0):  # the median ignores an odd one
         studio.history.record("optimize", image, [("content", image)], {"iterations": 10}, "done", seconds, ["stylize"])
-    assert estimate(studio, "optimize", 200, 20) == "time: about 12 s on this machine"  # 2 s x 3 x 2
-    assert "after the first run" in estimate(studio, "adain", 512, 50)
+    assert estimate(studio, "optimize", 200, 20) == "time: about 12 s for 200x150 on this machine"  # 2 s x 3 x 2
+    # the photo's own size is the size painted: 400x300 is 4 times the pixels
+    assert estimate(studio, "optimize", 200, 20, own_size=True, photo_size=(300, 400)) == \
+        "time: about 48 s for 400x300 on this machine"
 
 
 def test_before_after_pairs_the_photo_with_the_result_at_its_size(tmp_path):
@@ -292,17 +372,19 @@ def test_before_after_pairs_the_photo_with_the_result_at_its_size(tmp_path):
 
 
 def test_a_run_reopens_with_its_settings(tmp_path):
-    from impasto.history import History
+    from impasto.jobs.history import History
     from impasto.studio.gallery_tab import reopen
 
     style = tmp_path / "style.png"
     stripes(48).save(style)
     studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
-    _run(studio, _editor(), [str(style)], method="adain", size=40, strength=0.6, blend_text="2")
+    _run(studio, _editor(), [str(style), str(style)], method="adain", size=40, strength=0.6, blend_text="2,1")
     (run,) = studio.history.runs()
     found = reopen(studio, run.id)
     assert found["method"] == "adain" and found["size"] == 40 and found["strength"] == 0.6
-    assert found["blend"] == "2" and found["result"] == str(run.result)
+    assert found["blend"] == "2,1" and found["result"] == str(run.result) and not found["own_size"]
+    assert found["photo"].endswith("content.png") and len(found["styles"]) == 2 and found["mask"] is None
+    assert run.caption().startswith("style + style · adain, 40x30")  # the paintings' names first
     assert reopen(studio, "no-such-run") is None and reopen(studio, None) is None
 
 
@@ -321,7 +403,7 @@ def test_a_one_pass_result_can_keep_the_photos_own_size(tmp_path):
 def test_the_painted_area_saves_as_the_mask_file_the_cli_takes(tmp_path):
     from PIL import Image
 
-    from impasto.errors import ImpastoError
+    from impasto.core.errors import ImpastoError
     from impasto.studio.create_tab import save_mask
 
     studio = Studio(tmp_path / "studio")
@@ -356,7 +438,7 @@ def test_a_dream_streams_previews_and_a_stop_keeps_the_dream_so_far(tmp_path):
 def test_the_video_tab_paints_keyframes_and_carries_them(tmp_path):
     from PIL import Image
 
-    from impasto import video
+    from impasto.core import clips
     from impasto.studio import create_video
     from test_video import make_clip, moving_frames
 
@@ -365,13 +447,27 @@ def test_the_video_tab_paints_keyframes_and_carries_them(tmp_path):
     stripes(48).save(style)
     updates = list(create_video(Studio(tmp_path / "work"), str(source), "adain", None, str(style), 64, True, 4))
     progress, output = updates[-1]
-    assert "done: 9 frames (3 keyframes)" in progress and video.open_clip(output).count == 9
+    assert "done: 9 frames (3 keyframes)" in progress and clips.open_clip(output).count == 9
     assert Image.open(style).size == (48, 48)  # inputs stay as they were
+
+
+def test_the_video_estimate_prices_each_frame_at_the_clips_size(tmp_path):
+    from impasto.jobs.estimate import Cost
+    from impasto.studio.video_tab import estimate_video
+    from test_video import make_clip, moving_frames
+
+    from impasto.jobs.history import History
+
+    source = make_clip(tmp_path / "in.mp4", moving_frames(9, 64, 48))
+    studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
+    studio.estimator.calibrate = lambda method, device: Cost(1.0, 1e-3)
+    text = estimate_video(studio, str(source), "adain", 32)
+    assert "9 frames of 32x24" in text and "about 8 s" in text and "first guess" in text  # 1 + 9 x 768 ms
 
 
 @pytest.mark.slow
 def test_the_video_tab_paints_to_the_clips_sound_and_refuses_mixed_choices(tmp_path):
-    from impasto import video
+    from impasto.core import clips
     from impasto.studio import create_video
     from test_video import make_clip, moving_frames
 
@@ -380,8 +476,91 @@ def test_the_video_tab_paints_to_the_clips_sound_and_refuses_mixed_choices(tmp_p
     stripes(48).save(style)
     studio = Studio(tmp_path / "work")
     progress, output = list(create_video(studio, str(source), "adain", None, str(style), 64, True, 0, True))[-1]
-    assert "done: 6 frames" in progress and "audio copied" in progress and video.open_clip(output).count == 6
+    assert "done: 6 frames" in progress and "audio copied" in progress and clips.open_clip(output).count == 6
     with pytest.raises(Exception, match="paints every frame"):
         list(create_video(studio, str(source), "adain", None, str(style), 64, True, 4, True))
     with pytest.raises(Exception, match="follow the sound"):
         list(create_video(studio, str(source), "adain", None, str(style), 64, True, 0, False, str(source)))
+
+
+def test_a_stop_pressed_while_the_job_waited_in_the_queue_is_not_lost(tmp_path):
+    """Stop after Stylize but before the job's turn: it ends as it comes out of the queue, keeps
+    the last result on the page and records nothing; a Stop before the click does not count."""
+    from impasto.jobs.history import History
+    from impasto.studio.common import stop
+
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
+    stop(studio, "s", when=2_000.0)  # pressed after the click at 1000 (page clock, ms)
+    updates = list(create(studio, _editor(), [str(style)], "", "optimize", None, 48, 0.5, 10_000, "none", "first",
+                          [], "s", clicked=1_000.0))
+    assert "stopped before it started" in updates[-1][1] and not isinstance(updates[-1][2], str)
+    assert studio.history.runs() == []
+    updates = list(create(studio, _editor(), [str(style)], "", "adain", None, 48, 0.5, 10, "none", "first",
+                          [], "s", clicked=3_000.0))  # the old Stop is before this click
+    assert "done" in updates[-1][1] and isinstance(updates[-1][2], str)
+
+
+def test_stop_keeps_the_frames_of_a_clip_painted_so_far(tmp_path):
+    from impasto.core import clips
+    from impasto.studio import create_video
+    from impasto.studio.common import stop
+    from test_video import make_clip, moving_frames
+
+    source = make_clip(tmp_path / "in.mp4", moving_frames(12, 64, 48))
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work")
+    job = create_video(studio, str(source), "adain", None, str(style), 64, True, session="v", clicked=1.0)
+    for progress, _ in job:
+        if 'data-done="3"' in progress:
+            stop(studio, "v", when=2.0)
+    assert "stopped: the 3 frames painted so far" in progress or "stopped: the 4 frames" in progress
+    assert clips.open_clip(_).count in (3, 4) and not list((tmp_path / "work").glob("*.frames"))
+
+
+def test_a_box_around_an_object_paints_the_object_on_the_canvas():
+    from impasto.studio.create_tab import box_mask, editor_parts
+
+    scene = np.full((60, 80, 4), (90, 140, 90, 255), np.uint8)
+    yy, xx = np.mgrid[:60, :80]
+    disc = (yy - 30) ** 2 + (xx - 40) ** 2 < 15 ** 2
+    scene[disc] = (220, 30, 30, 255)
+    value = box_mask({"background": scene, "layers": [], "composite": scene}, (18, 8, 62, 52))
+    _, painted = editor_parts(value)
+    assert (painted.astype(bool) == disc).mean() > 0.97
+
+
+def test_messages_name_only_what_the_studio_has(tmp_path):
+    import gradio as gr
+    from PIL import Image
+
+    from impasto.studio.common import load_upload
+
+    huge = tmp_path / "huge.png"
+    Image.new("RGB", (7000, 6000)).save(huge)  # 42 MP, over the studio's limit
+    with pytest.raises(gr.Error) as error:
+        load_upload(str(huge), "style image")
+    assert error.value.message.startswith("huge.png: ") and "--" not in error.value.message
+    assert "make it smaller first" in error.value.message
+
+
+def test_a_dream_is_kept_in_the_history_and_comes_back_with_its_settings(tmp_path):
+    from impasto.jobs.history import History
+    from impasto.studio import create_dream
+    from impasto.studio.dream_tab import reopen_values
+
+    studio = Studio(tmp_path / "studio", history=History(tmp_path / "history"))
+    photo, guide = tmp_path / "photo.png", tmp_path / "waves.png"
+    gradient_photo(64, 48).save(photo)
+    stripes(48).save(guide)
+    list(create_dream(studio, str(photo), "ripples and swirls (relu3_1)", 0.7, 2, 3, 64, str(guide), "s"))
+    (run,) = studio.history.runs()
+    assert run.method == "dream" and run.caption().startswith("waves · dream, 64x48")
+    assert run.command.startswith("impasto dream content.png --layers relu3_1 --step-size 0.7 --octaves 2 "
+                                  "--iterations 3 --size 64") and "--guide style1.png" in run.command
+    values = reopen_values(run)
+    assert values["layer"] == "ripples and swirls (relu3_1)" and values["step_size"] == 0.7
+    assert (values["octaves"], values["iterations"], values["size"]) == (2, 3, 64)
+    assert values["photo"].endswith("content.png") and values["guide"].endswith("style1.png")

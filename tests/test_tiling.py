@@ -3,8 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto.optimize import StyleSettings, run
-from impasto.tiling import blend_weight, paste, tile_boxes
+from impasto.engines.optimize import StyleSettings, run
+from impasto.engines.tiling import blend_weight, paste, tile_boxes
 
 FAST = dict(precision="fp32", device="cpu", pyramid=1)
 

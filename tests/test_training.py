@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from helpers import image_folder
-from impasto.adain import AdainTask
-from impasto.errors import ImpastoError
-from impasto.modelfile import load_model
-from impasto.training import ImageFolder, TrainSettings, train
+from impasto.networks.adain import AdainTask
+from impasto.core.errors import ImpastoError
+from impasto.core.modelfile import load_model
+from impasto.networks.training import ImageFolder, TrainSettings, train
 
 
 def _task(tmp_path):
@@ -212,12 +212,12 @@ def test_init_warm_starts_from_a_model_and_keeps_the_lineage(tmp_path):
     # a fresh run from stage 1 starts at stage 1's weights: its first loss is far below a random decoder's
     fresh = _task(tmp_path)
     with torch.no_grad():
-        random_loss = float(fresh.losses(fresh.network, 2, random.Random(f"0/0/0"), torch.device("cpu"), None)["total"])
+        random_loss = float(fresh.losses(fresh.network, 2, random.Random("0/0/0"), torch.device("cpu"), None)["total"])
     assert captured["losses"]["total"] < random_loss
 
 
 def test_init_refuses_a_model_of_another_kind_or_shape(tmp_path):
-    from impasto.fast import FastTask
+    from impasto.networks.fast import FastTask
 
     train(_task(tmp_path), TrainSettings(steps=1, batch_size=1, precision="fp32", checkpoint_every=1), tmp_path / "d.pt")
     content = ImageFolder(image_folder(tmp_path / "photos", 3), crop=32)
@@ -293,8 +293,8 @@ def test_adain_shift_pass_paints_its_share_of_the_batch(tmp_path):
 
 
 def test_a_script_builds_the_same_training_tasks_as_the_command(tmp_path, monkeypatch):
-    from impasto import training_tasks
-    from impasto.arbitrary import ArbitraryTask
+    from impasto.networks import training_tasks
+    from impasto.networks.arbitrary import ArbitraryTask
     from impasto.cli import build_parser
 
     photos, paintings = image_folder(tmp_path / "photos", 4), image_folder(tmp_path / "paintings", 3, "painting")

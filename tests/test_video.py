@@ -11,13 +11,16 @@ import pytest
 import torch
 from PIL import Image
 
-from impasto import flow, images, video
+from impasto.core import flow, images
+from impasto.jobs import clip as video
 from impasto.cli import main
-from impasto.errors import ImpastoError
-from impasto.fast import KIND
-from impasto.transformer import TransformerNet
-from impasto.modelfile import ModelFile, save_model
-from impasto.video import FeedForwardFrames, VideoSettings, open_clip, stylize_video
+from impasto.core.errors import ImpastoError
+from impasto.networks.fast import KIND
+from impasto.networks.transformer import TransformerNet
+from impasto.core.modelfile import ModelFile, save_model
+from impasto.core.clips import VideoSettings, open_clip
+from impasto.methods.frames import FeedForwardFrames
+from impasto.jobs.clip import stylize_video
 
 from helpers import gradient_photo, stripes
 
@@ -211,7 +214,7 @@ def test_coherent_feed_forward_is_steadier_than_independent(tmp_path, clip_file)
 def test_coherent_optimisation_is_steadier_than_independent(tmp_path):
     from helpers import stripes
     from impasto.methods.optimize import OptimizeFrames
-    from impasto.optimize import StyleSettings
+    from impasto.engines.optimize import StyleSettings
 
     frames = tmp_path / "clip"
     frames.mkdir()
@@ -307,8 +310,8 @@ def test_histogram_colour_means_the_same_for_a_clip_as_for_a_still():
 def test_the_pipeline_hands_errors_over_and_writes_every_queued_frame(tmp_path):
     import threading
 
-    from impasto.errors import ImpastoError
-    from impasto.video import FrameWriter, ahead
+    from impasto.core.errors import ImpastoError
+    from impasto.jobs.clip import FrameWriter, ahead
 
     def broken():
         yield 1

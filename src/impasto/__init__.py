@@ -16,12 +16,12 @@ __version__ = "0.2.0"
 
 #: public name -> the module that defines it
 _EXPORTS = {
-    "VGG": "backbone", "layer_names": "backbone", "load_backbone": "backbone",
-    "ImpastoError": "errors",
-    "read_image": "images", "save_image": "images",
-    "StyleObjective": "losses", "content_loss": "losses", "gram_matrix": "losses", "gram_style_loss": "losses",
-    "total_variation": "losses",
-    "Result": "results", "OptimizeSettings": "optimize", "StyleSettings": "optimize", "run": "optimize", "stylize": "optimize",
+    "VGG": "core.backbone", "layer_names": "core.backbone", "load_backbone": "core.backbone",
+    "ImpastoError": "core.errors",
+    "read_image": "core.images", "save_image": "core.images",
+    "StyleObjective": "core.losses", "content_loss": "core.losses", "gram_matrix": "core.losses", "gram_style_loss": "core.losses",
+    "total_variation": "core.losses",
+    "Result": "core.results", "OptimizeSettings": "engines.optimize", "StyleSettings": "engines.optimize", "run": "engines.optimize", "stylize": "engines.optimize",
 }
 
 __all__ = sorted(_EXPORTS)

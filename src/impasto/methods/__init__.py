@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 import torch
 
-from .. import images
-from ..color import METHODS as COLOR_MODES
-from ..errors import ImpastoError
-from ..results import Progress, Result
+from impasto.core import guided, images
+from impasto.core.color import METHODS as COLOR_MODES
+from impasto.core.errors import ImpastoError
+from impasto.core.results import Progress, Result
 
 if TYPE_CHECKING:
-    from ..video import FrameStylizer
+    from impasto.methods.frames import FrameStylizer
 
 __all__ = ["REGISTRY", "Method", "Painter", "Progress", "Request", "Result", "Temporal", "for_model", "get",
            "names", "stylize"]
@@ -47,19 +47,19 @@ REGISTRY = {
 class Request:
     """The options every method understands, each with one meaning for all of them.
 
-    ``weights``: how much of each style, normalised (the style images, or a multi-style model's
+    ``style_blend``: how much of each style, normalised (the style images, or a multi-style model's
     styles).  ``masks``: one grey image per style, white where that style goes, black where the
     photo stays.  ``preserve_color``: ``luminance`` matches the style images' brightness to the
     photo's, then keeps the photo's colours and takes only the brightness from the result;
     ``histogram`` recolours the style images to the photo's palette first (a model with its styles
-    built in has no image to recolour, so it does ``luminance``): :mod:`impasto.color`'s one policy.
+    built in has no image to recolour, so it does ``luminance``): :mod:`impasto.core.color`'s one policy.
     ``strength`` 0..1: 0 is the photo, 1 the strongest style (``None``: the method's default).
     ``options``: the method's own settings (a dataclass, see :attr:`Method.options`), or None.
     """
 
-    size: int | None = 512
+    size: int | None = images.DEFAULT_SIZE
     style_scale: float = 1.0
-    weights: Sequence[float] | None = None
+    style_blend: Sequence[float] | None = None
     masks: Sequence[images.ImageLike] | None = None
     preserve_color: str = "none"
     strength: float | None = None
@@ -70,13 +70,17 @@ class Request:
     max_pixels: int = images.DEFAULT_MAX_PIXELS
     options: Any = None
     batch: int | None = None  # one-pass methods: a clip's frames per network call (None: 8 on GPUs, 1 on CPUs)
+    #: one-pass methods: brushwork size, relative to the picture, as a 512 px painting's times this
+    #: (painted at a working size, brought to the output size guided by the photo: impasto.core.guided);
+    #: None keeps a 512 px painting's brushwork at any larger output and paints smaller ones as they are
+    stroke_scale: float | None = None
 
     def frame_batch(self) -> int:
         """Frames per network call for a one-pass method: as asked, else 8 on a GPU (one frame
-        leaves most of it idle) and 1 on a CPU (no faster batched: BENCHMARKS.md)."""
+        leaves most of it idle) and 1 on a CPU (no faster batched: docs/figures.md)."""
         if self.batch is not None:
             return self.batch
-        from ..runtime import resolve_device
+        from impasto.core.runtime import resolve_device
 
         return 8 if resolve_device(self.device).type == "cuda" else 1
 
@@ -138,6 +142,27 @@ class Method(Protocol):
         ...
 
 
+class OnePassMethod:
+    """What the one-pass methods (a network's single pass) share: no settings of their own, the
+    full strength by default, and a ``prepare`` that checks the request (the stroke scale too) and
+    makes the method's painter with :meth:`painter`."""
+
+    uses_styles = True
+    model_required = False
+    default_strength = 1.0
+    one_pass = True
+    options = None
+    quick_options: dict[str, Any] = {}
+
+    def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> Painter:
+        check(self, styles, request)
+        guided.check_stroke_scale(request.stroke_scale)
+        return self.painter(styles, request)
+
+    def painter(self, styles: Sequence[images.ImageLike], request: Request) -> Painter:
+        raise NotImplementedError
+
+
 _LOADED: dict[str, Method] = {}
 
 
@@ -157,7 +182,7 @@ def get(name: str) -> Method:
 
 def for_model(path: str | os.PathLike) -> Method:
     """The method that uses this model file (by the kind written in the file)."""
-    from ..modelfile import model_kind
+    from impasto.core.modelfile import model_kind
 
     kind = model_kind(Path(path))
     for name in REGISTRY:
@@ -203,13 +228,13 @@ def check(method: Method, styles: Sequence[object], request: Request) -> None:
                            parameter="preserve_color")
     if request.strength is not None and not (0.0 <= request.strength <= 1.0):
         raise ImpastoError(f"strength must be between 0 and 1, got {request.strength}", parameter="strength")
-    if request.weights is not None:
-        if method.uses_styles and len(request.weights) != len(styles):
-            raise ImpastoError(f"{len(request.weights)} blend weights given for {len(styles)} style images",
-                               parameter="weights")
-        if any(not (w >= 0 and math.isfinite(w)) for w in request.weights) or sum(request.weights) <= 0:
-            raise ImpastoError(f"blend weights must be finite, non-negative numbers with a positive sum, "
-                               f"got {list(request.weights)}", parameter="weights")
+    if request.style_blend is not None:
+        if method.uses_styles and len(request.style_blend) != len(styles):
+            raise ImpastoError(f"{len(request.style_blend)} style blend weights given for {len(styles)} style images",
+                               parameter="style_blend")
+        if any(not (w >= 0 and math.isfinite(w)) for w in request.style_blend) or sum(request.style_blend) <= 0:
+            raise ImpastoError(f"style blend weights must be finite, non-negative numbers with a positive sum, "
+                               f"got {list(request.style_blend)}", parameter="style_blend")
     if request.masks is not None:
         if not method.uses_styles:
             raise ImpastoError(f"masks give each style image its region; the {method.name} method has none",

@@ -1,9 +1,10 @@
-"""Any painting, one pass of a small network (:mod:`impasto.arbitrary`): the painting's style code is
+"""Any painting, one pass of a small network (:mod:`impasto.networks.arbitrary`): the painting's style code is
 computed once (per style size), the photo goes only through the feed-forward network.
 
 ``weights`` blend the paintings' codes (one pass, a style in between); ``masks`` paint each
 region with its own painting; ``strength`` blends the result with the photo (0 = the photo);
-``histogram`` recolours the paintings to the photo before their codes are taken.
+``histogram`` recolours the paintings to the photo before their codes are taken; ``stroke_scale``
+sets the working size the network paints at (:mod:`impasto.core.guided`).
 """
 
 from __future__ import annotations
@@ -12,27 +13,21 @@ from typing import Sequence
 
 import torch
 
-from .. import arbitrary, images
-from ..runtime import cached_engine
-from . import Request, check
-from .style_codes import StyleCodePainter
+from impasto.networks import arbitrary
+from impasto.core import guided, images
+from impasto.core.runtime import cached_engine
+from impasto.methods import OnePassMethod, Request
+from impasto.methods.style_codes import StyleCodePainter
 
 
-class Arbitrary:
+class Arbitrary(OnePassMethod):
     name = "arbitrary"
     label = "Any painting, instant: style network"  # in plain words, for the studio
     summary = ("any painting in one pass of a small network whose norms a style predictor sets "
                "(after Ghiasi et al. 2017); the fastest way to use your own painting")
-    uses_styles = True
     model_kind = arbitrary.KIND
-    model_required = False
-    default_strength = 1.0
-    one_pass = True
-    options = None
-    quick_options: dict = {}
 
-    def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "ArbitraryPainter":
-        check(self, styles, request)
+    def painter(self, styles: Sequence[images.ImageLike], request: Request) -> "ArbitraryPainter":
         return ArbitraryPainter(styles, request)
 
 
@@ -46,7 +41,8 @@ def cached_model(model, device: str, precision: str, compile: bool = False) -> a
 
 class ArbitraryPainter(StyleCodePainter):
     """The paintings are read at one size whatever the photo's (the network's receptive field is
-    in pixels); ``strength`` blends the result with the photo."""
+    in pixels); the photo is painted at the stroke scale's working size; ``strength`` blends the
+    result with the photo at the output size."""
 
     recipe_name = "arbitrary"
 
@@ -58,7 +54,9 @@ class ArbitraryPainter(StyleCodePainter):
         return arbitrary.style_side(self.request.style_scale)
 
     def render(self, content: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:
-        out = self.engine.stylize(content, codes, weights=self.request.weights, masks=self.masks)
+        out = guided.paint_at_scale(
+            lambda photo: self.engine.stylize(photo, codes, weights=self.request.style_blend, masks=self.masks),
+            content, self.request.stroke_scale, self.request.max_pixels)
         if self.strength < 1.0:
             out = self.strength * out + (1.0 - self.strength) * content
         return out

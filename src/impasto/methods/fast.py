@@ -2,7 +2,8 @@
 
 ``weights`` mixes a multi-style network's styles (Dumoulin et al. 2017); ``strength`` blends the
 result with the photo; ``histogram`` colour preservation falls back to ``luminance``, since the
-network has no style image to recolour.
+network has no style image to recolour; ``stroke_scale`` sets the working size the network paints
+at (:mod:`impasto.core.guided`).
 """
 
 from __future__ import annotations
@@ -12,40 +13,37 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 import torch
 
-from .. import color, fast, images
-from ..files import file_digest
-from . import Progress, Request, Result, Temporal, check, one_step
+from impasto.core import color, guided, images
+from impasto.networks import fast
+from impasto.core.files import file_digest
+from impasto.methods import OnePassMethod, Progress, Request, Result, Temporal, one_step
 
 if TYPE_CHECKING:  # the clip pipeline (OpenCV's flow) loads only when a clip is painted
-    from ..video import FeedForwardFrames
+    from impasto.methods.frames import FeedForwardFrames
 
 
-class FeedForward:
+class FeedForward(OnePassMethod):
     name = "fast"
     label = 'Instant, trained styles: a fast model'  # in plain words, for the studio
     summary = "a trained network per style (or set of styles), one forward pass (Johnson et al. 2016)"
     uses_styles = False
     model_kind = fast.KIND
     model_required = True
-    default_strength = 1.0
-    one_pass = True
-    options = None
-    quick_options: dict = {}
 
-    def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "FeedForwardPainter":
-        check(self, styles, request)
+    def painter(self, styles: Sequence[images.ImageLike], request: Request) -> "FeedForwardPainter":
         return FeedForwardPainter(request)
 
 
 class FeedForwardPainter:
     def __init__(self, request: Request) -> None:
         self.engine = fast.cached_model(request.model, request.device, request.precision, request.compile)
-        self.mix = self.engine.mix(request.weights).tolist()  # checks the weights against the model
+        self.mix = self.engine.mix(request.style_blend).tolist()  # checks the weights against the model
         self.strength = FeedForward.default_strength if request.strength is None else request.strength
         self.request = request
 
     def _stylize(self, content: torch.Tensor) -> torch.Tensor:
-        out = self.engine.stylize(content, self.mix)
+        out = guided.paint_at_scale(lambda photo: self.engine.stylize(photo, self.mix), content,
+                                    self.request.stroke_scale, self.request.max_pixels)
         if self.strength < 1.0:
             out = self.strength * out + (1.0 - self.strength) * content
         return color.finish(color.for_model(self.request.preserve_color), out, content)
@@ -60,8 +58,8 @@ class FeedForwardPainter:
         return list(self._stylize(torch.cat(list(contents))).split(1))
 
     def frames(self, temporal: Temporal) -> FeedForwardFrames:
-        from ..video import FeedForwardFrames
+        from impasto.methods.frames import FeedForwardFrames
 
         recipe = {"model": file_digest(self.engine.path), "style_mix": self.mix, "strength": self.strength,
-                  "preserve_color": self.request.preserve_color}
+                  "preserve_color": self.request.preserve_color, "stroke_scale": self.request.stroke_scale}
         return FeedForwardFrames(self._stylize, "fast", temporal.blend, recipe, batch=self.request.frame_batch())

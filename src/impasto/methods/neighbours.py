@@ -10,11 +10,13 @@ starting from the previous one's result, and ends with a colour step that gives 
 style's colour mean and covariance.
 
 Two choices of impasto's, each measured against the optimisation method on unseen pairs
-(benchmarks/bench_neighbours.py, BENCHMARKS.md): each style cell serves a limited number of photo
+(benchmarks/bench_neighbours.py, docs/archive/): each style cell serves a limited number of photo
 cells (``spread``; plain nearest neighbours let a large flat region take the same few cells, so the
 result covers a corner of the style), and a Gram term on the style's global statistics
 (``statistics``) sits beside the neighbour term, as the moment term does in Kolkin et al.'s earlier
-STROTSS.  ``spread=0, statistics=0`` is the plain method.
+STROTSS.  ``spread=0, statistics=0`` is the plain method.  The pixels, optimised through VGG's
+strided layers, carry a 2x2 speckle and a 4 px pattern tied to the pixel grid; it is taken out of
+the finished picture (:mod:`impasto.core.lattice`; docs/figures.md, "Machine marks").
 
 The search is exact and done in blocks (:func:`nearest_neighbours`, :func:`top_neighbours`), so
 memory stays bounded at any size.  ``strength`` blends each target with the photo's own feature (and
@@ -34,14 +36,15 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
-from .. import color, images
-from ..backbone import VGG
-from ..color import match_histogram
-from ..errors import ImpastoError
-from ..losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
-from ..optimize import LevelOutcome, LevelReport, SolverSettings, coarse_to_fine, optimize_level
-from ..runtime import default_encoder, frozen_network, resolve_device, resolve_precision
-from . import Progress, Request, Result, Temporal, check, one_by_one
+from impasto.core import color, images, lattice
+from impasto.core.backbone import VGG
+from impasto.core.color import match_histogram
+from impasto.core.errors import ImpastoError
+from impasto.core.masks import load_masks
+from impasto.core.losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
+from impasto.engines.solver import LevelOutcome, LevelReport, SolverSettings, coarse_to_fine, optimize_level
+from impasto.core.runtime import default_encoder, frozen_network, resolve_device, resolve_precision
+from impasto.methods import Progress, Request, Result, Temporal, check, one_by_one
 
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 #: The hypercolumn grid: one cell per 4x4 pixels (the relu3_1 grid of VGG-19).
@@ -313,7 +316,7 @@ def level_plan(side: int, iterations: int, smallest: int) -> list[tuple[int, int
 
 class Neighbours:
     name = "neighbours"
-    label = 'Any style with its own textures, ~15 s: neural neighbours'  # in plain words, for the studio
+    label = 'Any style with its own textures, medium speed: neural neighbours'  # in plain words, for the studio
     summary = ("each feature of the photo replaced by its nearest style feature, pixels optimised to match "
                "(Kolkin et al. 2022): any style, no training")
     uses_styles = True
@@ -336,8 +339,8 @@ class NeighbourPainter:
         self.request = request
         self.settings = settings
         self.styles = [images.as_tensor(style, request.max_pixels) for style in styles]
-        self.masks = images.load_masks(request.masks, request.max_pixels) if request.masks is not None else None
-        self.weights = normalised(request.weights or [1.0] * len(self.styles), "blend weights")
+        self.masks = load_masks(request.masks, request.max_pixels) if request.masks is not None else None
+        self.weights = normalised(request.style_blend or [1.0] * len(self.styles), "blend weights")
         self.strength = Neighbours.default_strength if request.strength is None else request.strength
         self.device = resolve_device(request.device)
         self.model, self.cast = frozen_network(default_encoder(LAYERS, self.device), self.device,
@@ -346,7 +349,7 @@ class NeighbourPainter:
 
     def banks(self, side: int, photo: torch.Tensor | None) -> list[StyleBank]:
         """The styles' hypercolumns with their long side at ``side``, matched to ``photo`` under the
-        colour mode (:func:`impasto.color.styles_for`; cached when they do not depend on it)."""
+        colour mode (:func:`impasto.core.color.styles_for`; cached when they do not depend on it)."""
         key = (side,)
         if photo is None and key in self._banks:
             return self._banks[key]
@@ -421,6 +424,8 @@ class NeighbourPainter:
         total = coarse_to_fine(plan, paint_level, sum(n for _, n in plan), on_step)
         assert image is not None
         image = images.resize(image, tuple(full.shape[-2:]))
+        if self.strength > 0:  # VGG's strided layers' speckle (at strength 0 the photo stays the photo)
+            image = lattice.remove_lattice(image, CELL).clamp(0, 1)
         image = color.finish(r.preserve_color, image, full)
         if self.settings.colour_step and r.preserve_color == "none" and self.masks is None:
             image = colour_step(image, self.styles, self.weights, self.strength)

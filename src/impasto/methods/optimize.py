@@ -1,5 +1,5 @@
 """The optimisation method (Gatys et al. 2015) as a method: the pixels are optimised against the
-content and style losses of :mod:`impasto.optimize`, whose :class:`~impasto.optimize.OptimizeSettings`
+content and style losses of :mod:`impasto.engines.optimize`, whose :class:`~impasto.engines.optimize.OptimizeSettings`
 are its own options (iterations, optimiser, losses, layers, pyramid, tiles, init).
 
 Video follows Ruder et al. 2016: each frame starts from the warped previous output, with a
@@ -13,10 +13,10 @@ from typing import Callable, Sequence
 
 import torch
 
-from .. import images
-from ..losses import TemporalTarget
-from ..optimize import OptimizeSettings, StyleSettings, run
-from . import Progress, Request, Result, Temporal, check, one_by_one
+from impasto.core import images
+from impasto.core.losses import TemporalTarget
+from impasto.engines.optimize import OptimizeSettings, StyleSettings, run
+from impasto.methods import Progress, Request, Result, Temporal, check, one_by_one
 
 #: Temporal loss weight of Ruder et al.'s setting, for pixels in 0-255 units.
 TEMPORAL_WEIGHT = 20.0
@@ -27,7 +27,7 @@ def settings_for(request: Request, side: int) -> StyleSettings:
     options (a whole :class:`StyleSettings` given as options gives only its own part)."""
     own = (request.options if request.options is not None else OptimizeSettings()).own()
     return StyleSettings(**vars(own), size=request.size or side, style_scale=request.style_scale,
-                         style_blend=request.weights, masks=request.masks, preserve_color=request.preserve_color, strength=request.strength,
+                         style_blend=request.style_blend, masks=request.masks, preserve_color=request.preserve_color, strength=request.strength,
                          device=request.device, precision=request.precision, max_pixels=request.max_pixels,
                          compile=request.compile)
 
@@ -46,7 +46,7 @@ class Optimize:
 
     def prepare(self, styles: Sequence[images.ImageLike], request: Request) -> "OptimizePainter":
         check(self, styles, request)
-        settings_for(request, request.size or 512).validate(len(styles))
+        settings_for(request, request.size or images.DEFAULT_SIZE).validate(len(styles))
         return OptimizePainter(list(styles), request)
 
 
@@ -67,7 +67,7 @@ class OptimizePainter:
     def frames(self, temporal: Temporal) -> "OptimizeFrames":
         styles = [images.as_tensor(style, self.request.max_pixels) for style in self.styles]
         weight = TEMPORAL_WEIGHT if temporal.weight is None else temporal.weight
-        return OptimizeFrames(styles, settings_for(self.request, self.request.size or 512), temporal.iterations,
+        return OptimizeFrames(styles, settings_for(self.request, self.request.size or images.DEFAULT_SIZE), temporal.iterations,
                               weight)
 
 

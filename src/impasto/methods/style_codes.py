@@ -16,12 +16,13 @@ from weakref import WeakKeyDictionary
 
 import torch
 
-from .. import color, images
-from ..files import file_digest
-from . import Progress, Request, Result, Temporal, one_step
+from impasto.core import color, images
+from impasto.core.files import file_digest
+from impasto.core.masks import load_masks
+from impasto.methods import Progress, Request, Result, Temporal, one_step
 
 if TYPE_CHECKING:  # the clip pipeline (OpenCV's flow) loads only when a clip is painted
-    from ..video import FeedForwardFrames
+    from impasto.methods.frames import FeedForwardFrames
 
 
 #: Style codes kept across painters: per engine (forgotten with it), by (painting, size).
@@ -45,7 +46,7 @@ class StyleCodePainter:
         self.engine = engine  # has .style_code(tensor) and .path
         self.request = request
         self.styles = [images.as_tensor(style, request.max_pixels) for style in styles]
-        self.masks = images.load_masks(request.masks, request.max_pixels) if request.masks is not None else None
+        self.masks = load_masks(request.masks, request.max_pixels) if request.masks is not None else None
         self.strength = default_strength if request.strength is None else request.strength
         self._codes: dict[int | None, list[Any]] = {}
         self._digests: list[str] | None = None
@@ -60,7 +61,7 @@ class StyleCodePainter:
 
     def codes(self, content: torch.Tensor) -> list[Any]:
         """The paintings' codes, computed once per style size (with a colour mode: per photo, from
-        the paintings matched to it, :func:`impasto.color.styles_for`)."""
+        the paintings matched to it, :func:`impasto.core.color.styles_for`)."""
         side = self.style_side(content)
         mode = self.request.preserve_color
         if not color.depends_on_photo(mode) and side in self._codes:
@@ -105,7 +106,7 @@ class StyleCodePainter:
     def frames(self, temporal: Temporal) -> FeedForwardFrames:
         """Frames of one clip: the codes once per clip; a colour mode matches the paintings to the
         clip's first frame, so that the palette holds still."""
-        from ..video import FeedForwardFrames
+        from impasto.methods.frames import FeedForwardFrames
 
         codes: list[Any] = []
 
@@ -115,7 +116,7 @@ class StyleCodePainter:
             return self._stylize(frame, codes)
 
         recipe = {"model": file_digest(self.engine.path), "styles": [images.digest(s) for s in self.styles],
-                  "weights": None if self.request.weights is None else list(self.request.weights),
+                  "weights": None if self.request.style_blend is None else list(self.request.style_blend),
                   self.strength_key: self.strength, "preserve_color": self.request.preserve_color,
-                  "style_scale": self.request.style_scale}
+                  "style_scale": self.request.style_scale, "stroke_scale": self.request.stroke_scale}
         return FeedForwardFrames(stylize, self.recipe_name, temporal.blend, recipe, batch=self.request.frame_batch())

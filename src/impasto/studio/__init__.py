@@ -1,7 +1,7 @@
 """impasto studio: a local web app that puts every method behind a few clicks (Gradio).
 
 One page, five tabs, a module each (``*_tab``: the tab's job, its controls, its events):
-**Create** (content, styles with blend weights, method and settings, a mask painted on the photo,
+**Create** (content, styles with their style blend, method and settings, a mask painted or cut from a box,
 a live preview with progress and Stop, full-resolution download, before/after and the session's
 results side by side), **Video** (keyframes, or the strength following the sound), **Camera** (a
 one-pass method on the webcam stream, Start/Stop, its frame rate), **Dream** (DeepDream, with
@@ -19,12 +19,12 @@ removed when the server stops (Ctrl-C or SIGTERM); results older than an hour ar
 must name this machine as Host (no DNS rebinding) and the page cannot be framed by other sites.
 """
 
-from .app import allowed_hosts, build, launch, serve
-from .camera_tab import CAMERA_MAX_PIXELS, camera_frame
-from .common import MAX_PIXELS, Background, Studio, model_previews
-from .create_tab import command_line, create
-from .dream_tab import create_dream
-from .video_tab import create_video
+from impasto.studio.app import allowed_hosts, build, launch, serve
+from impasto.studio.camera_tab import CAMERA_MAX_PIXELS, camera_frame
+from impasto.studio.common import MAX_PIXELS, Background, Studio, model_previews
+from impasto.studio.create_tab import create
+from impasto.studio.dream_tab import create_dream
+from impasto.studio.video_tab import create_video
 
 __all__ = ["CAMERA_MAX_PIXELS", "MAX_PIXELS", "Background", "Studio", "allowed_hosts", "build", "camera_frame",
-           "command_line", "create", "create_dream", "create_video", "launch", "model_previews", "serve"]
+           "create", "create_dream", "create_video", "launch", "model_previews", "serve"]

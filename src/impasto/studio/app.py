@@ -10,8 +10,8 @@ from typing import Sequence
 
 import PIL.Image
 
-from . import camera_tab, create_tab, dream_tab, gallery_tab, video_tab
-from .common import MAX_PIXELS, Studio, gradio, model_label
+from impasto.studio import camera_tab, create_tab, dream_tab, gallery_tab, video_tab
+from impasto.studio.common import MAX_PIXELS, Studio, gradio, model_label
 
 MAX_UPLOAD = "25mb"
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
@@ -24,13 +24,15 @@ SECURITY_HEADERS = (
 
 
 #: The page's own script, in the head:
-#: - Ctrl+Enter (Cmd+Enter) runs Stylize from anywhere on the page;
+#: - Ctrl+Enter (Cmd+Enter) runs Render from anywhere on the page;
 #: - each radio group is one Tab stop (arrow keys choose inside it) and the sliders' reset buttons
-#:   are left out of the Tab order, so Stylize is reached in a few presses;
-#: - a photo the browser cannot decode is named in a message at upload that stays until dismissed
-#:   (the editor draws the photo in the browser, so the server never sees a broken one);
+#:   are left out of the Tab order, so Render is reached in a few presses;
+#: - a photo the browser cannot decode, or one over the studio's pixel limit, is named in a message at
+#:   upload that stays until dismissed, and never reaches the editor (nor the server): the page keeps
+#:   what it showed;
 #: - the camera's Start/Stop buttons drive the webcam component's own capture button.
 PAGE_SCRIPT = """<script>
+const IMPASTO_MAX_PIXELS = %d;
 document.addEventListener("keydown", (event) => {
   if ((event.ctrlKey || event.metaKey) && event.key === "Enter") {
     const run = document.querySelector("#run");
@@ -65,11 +67,24 @@ function impastoPhotoMessage(text) {
 document.addEventListener("change", (event) => {
   const input = event.target;
   if (!(input instanceof HTMLInputElement) || input.type !== "file" || !input.closest("#content")) return;
+  if (input.dataset.impastoChecked === "1") { delete input.dataset.impastoChecked; return; }
+  const files = [...(input.files || [])];
+  if (!files.length) return;
+  event.stopImmediatePropagation();  // the photo goes to the editor only once it is known to fit
   impastoPhotoMessage("");
-  for (const file of input.files || []) {
-    createImageBitmap(file).then((bitmap) => bitmap.close()).catch(() => impastoPhotoMessage(
-      file.name + ": not an image this page can read (a PNG, JPEG or WebP photo works); choose another file"));
-  }
+  Promise.all(files.map((file) => createImageBitmap(file).then((bitmap) => {
+    const [width, height] = [bitmap.width, bitmap.height], pixels = width * height;
+    bitmap.close();
+    return pixels > IMPASTO_MAX_PIXELS ? file.name + ": " + width + " x " + height + " = " +
+      pixels.toLocaleString("en") + " pixels, more than the studio takes (" +
+      IMPASTO_MAX_PIXELS.toLocaleString("en") + "); make it smaller first" : null;
+  }, () => file.name + ": not an image this page can read (a PNG, JPEG or WebP photo works); choose another file")))
+    .then((problems) => {
+      const problem = problems.find((p) => p);
+      if (problem) { impastoPhotoMessage(problem); input.value = ""; return; }
+      input.dataset.impastoChecked = "1";
+      input.dispatchEvent(new Event("change", {bubbles: true}));
+    });
 }, true);
 async function impastoCamera(start) {
   const root = document.querySelector("#camera");
@@ -92,7 +107,7 @@ async function impastoCamera(start) {
   grid-template-columns: repeat(auto-fill, minmax(90px, 120px)) !important; }
 .impasto-alert { padding: 0.5em 0.75em; border: 2px solid #c0392b; border-radius: 6px; color: #c0392b; }
 .impasto-alert button { margin-left: 0.5em; text-decoration: underline; }
-</style>"""
+</style>""" % MAX_PIXELS
 
 
 def build(studio: Studio):
@@ -104,7 +119,7 @@ def build(studio: Studio):
     os.environ["GRADIO_TEMP_DIR"] = str(studio.uploads)
     PIL.Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2  # Pillow raises above twice this, warns above it
     gr = gradio()
-    from ..modelfile import available_models
+    from impasto.core.modelfile import available_models
 
     fast_models = [(model_label(m), m.path.stem) for m in available_models() if m.kind == "fast"]
     with gr.Blocks(title="impasto studio", delete_cache=(3600, 3600)) as app:
@@ -117,7 +132,7 @@ def build(studio: Studio):
             dream = dream_tab.layout()
             gallery = gallery_tab.layout()
         create_tab.wire(studio, create, fast_models, gallery.gallery, gallery_state)
-        gallery_tab.wire(studio, app, gallery, gallery_state, create, tabs)
+        gallery_tab.wire(studio, app, gallery, gallery_state, create, tabs, dream)
         dream_tab.wire(studio, dream)
         video_tab.wire(studio, clip)
         camera_tab.wire(studio, camera)

@@ -9,8 +9,8 @@ import numpy as np
 import PIL.Image
 import torch
 
-from ..errors import ImpastoError
-from .common import MAX_PIXELS, METHODS, Studio, chosen_method, fail, gradio, load_upload, method_choices
+from impasto.core.errors import ImpastoError
+from impasto.studio.common import MAX_PIXELS, MORE, OFFERED, Studio, chosen_method, fail, gradio, load_upload, method_choices
 
 
 CAMERA_MAX_PIXELS = 4_000_000  # per camera frame (a 4K webcam has 8.3 M; frames are shown at 320 px)
@@ -22,7 +22,7 @@ CAMERA_SIDE = 320
 def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: str | None, style_file: Any,
                  session: str) -> tuple:
     """One webcam frame through a one-pass method; returns (image, frame-rate text)."""
-    from ..methods import Request
+    from impasto.methods import Request
 
     if frame is None:
         return None, "waiting for the camera"
@@ -56,12 +56,12 @@ def camera_frame(studio: Studio, frame: np.ndarray | None, method: str, model: s
 def layout(fast_models: list[tuple[str, str]]) -> SimpleNamespace:
     """The tab's controls (inside the page's Tabs)."""
     gr = gradio()
-    from .. import methods
+    from impasto import methods
 
     tab = SimpleNamespace()
     with gr.Tab("Camera"):
         with gr.Row():
-            tab.method = gr.Radio(method_choices([n for n in METHODS if methods.get(n).one_pass]),
+            tab.method = gr.Radio(method_choices([n for n in OFFERED + MORE if methods.get(n).one_pass]),
                                   value="fast", label="Method", elem_id="camera-method")
             tab.model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
                                     label="Fast model", elem_id="camera-model")

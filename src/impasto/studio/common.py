@@ -18,15 +18,20 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from .. import images
-from ..errors import ImpastoError
-from ..history import History
-from ..methods import REGISTRY
+from impasto.core import images
+from impasto.core.errors import ImpastoError
+from impasto.jobs.history import History
+from impasto.methods import REGISTRY
 
 
 MAX_PIXELS = 36_000_000  # per image: a 6000 x 6000 photo
 MODEL_PREVIEW_SIDE = 192  # px, the trained styles' pictures of the sample photo
 METHODS = tuple(REGISTRY)
+#: The methods offered first, by what they are good for: the instant style network (any painting),
+#: trained styles, then the slow ones for quality and for a painting's own textures.  The others
+#: (AdaIN: the style network does better on every measured axis) are under "more methods".
+OFFERED = tuple(name for name in ("arbitrary", "fast", "optimize", "neighbours") if name in REGISTRY)
+MORE = tuple(name for name in METHODS if name not in OFFERED)
 COLOR_CHOICES = ("none", "luminance", "histogram")
 
 
@@ -53,10 +58,17 @@ class Studio:
         self.preview_every = preview_every
         self.history = history or History()  # outlasts this folder: the user's data folder
         self.device = threading.Lock()  # one Create or Video job at a time, abandoned ones included
-        self.stops: dict[str, threading.Event] = {}
+        self.renders = 0  # Create renders asked for: an instant preview begun before one gives way to it
+        self.stops: dict[str, threading.Event] = {}  # each session's current job's stop flag
+        self.stopped: dict[str, float] = {}  # each session's last Stop, on the page's clock (ms)
         self.camera_times: dict[str, deque] = {}
         self.camera_painters: dict[tuple, Any] = {}  # (method, model, style) -> its prepared painter
         self.model_previews: list[tuple[str, str]] | None = None  # see model_previews()
+        from impasto.core.runtime import resolve_device
+        from impasto.jobs.estimate import Estimator
+
+        self.device_name = str(resolve_device("auto"))
+        self.estimator = Estimator(self.history)  # first guesses calibrated once per studio
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -78,12 +90,22 @@ class Studio:
         return self.folder / f"{stem}-{uuid.uuid4().hex[:10]}{suffix}"
 
     def stop_flag(self, session: str) -> threading.Event:
-        flag = self.stops.setdefault(session, threading.Event())
+        """The stop flag of the session's current (or last) job."""
+        return self.stops.setdefault(session, threading.Event())
+
+    def job_flag(self, session: str, clicked: float | None = None) -> threading.Event:
+        """A fresh stop flag for a job the page asked for at ``clicked`` (ms, the page's clock), which
+        becomes the session's current one: already set when Stop was pressed after that, while the
+        job waited in the queue, so that the job ends before it starts."""
+        flag = threading.Event()
+        if clicked is not None and self.stopped.get(session, float("-inf")) >= clicked:
+            flag.set()
+        self.stops[session] = flag
         return flag
 
 
 def model_file(name: str | None) -> Path:
-    from ..modelfile import resolve_model
+    from impasto.core.modelfile import resolve_model
 
     if not name:
         raise ImpastoError("choose a fast model (see the models that ship: `impasto models`)")
@@ -114,7 +136,7 @@ class Background:
         self._reports.put(item)
 
     def _work(self, job, lock: threading.Lock) -> None:
-        from ..runtime import cancellable
+        from impasto.core.runtime import cancellable
 
         try:
             with lock, cancellable(self.stop):
@@ -155,8 +177,24 @@ def fail(exc: Exception):
     if isinstance(exc, ImpastoError):
         name = Path(exc.path).name if exc.path else None
         message = f"{name}: {exc.problem}" if name else exc.problem
+    message = studio_words(message)
     print(f"impasto studio: {message}", file=sys.stderr, flush=True)
     return gr.Error(message, duration=None, print_exception=False)
+
+
+#: The command line's advice in a message, as the studio's controls say it (the page has no flags).
+STUDIO_WORDS = (
+    ("; raise the limit with --max-pixels", f"; the studio takes up to {MAX_PIXELS:,} pixels: make it smaller first"),
+    ("raise the limit with --max-pixels", f"the studio takes up to {MAX_PIXELS:,} pixels: make it smaller first"),
+    ("lower --size or raise --max-pixels", "lower the size"),
+    ("(raise the stroke scale or the pixel limit)", "(choose a larger brushwork size)"),
+)
+
+
+def studio_words(message: str) -> str:
+    for said, meant in STUDIO_WORDS:
+        message = message.replace(said, meant)
+    return message
 
 
 def load_upload(path: str | None, what: str) -> torch.Tensor:
@@ -169,21 +207,37 @@ def load_upload(path: str | None, what: str) -> torch.Tensor:
 
 
 def check_uploads(files: list | None, what: str) -> None:
-    """Read each uploaded image now, so that a bad file is a message at upload, not at Stylize."""
+    """Read each uploaded image now, so that a bad file is a message at upload, not at Render."""
     for item in files or []:
         load_upload(str(getattr(item, "name", item)), what)
 
 
+def readable_uploads(files: list | None, what: str) -> list[str]:
+    """The uploaded images that can be read; each refused one leaves the list with a message on the
+    page that stays until dismissed (and one line in the log)."""
+    gr = gradio()
+    kept = []
+    for item in files or []:
+        path = str(getattr(item, "name", item))
+        try:
+            load_upload(path, what)
+        except gr.Error as exc:
+            gr.Warning(exc.message, duration=None)
+            continue
+        kept.append(path)
+    return kept
+
+
 def default_strength(method: str) -> float:
     """The strength a method uses when none is given (optimize: 0.5 = its default style weight)."""
-    from .. import methods
+    from impasto import methods
 
     return methods.get(method).default_strength
 
 
 def default_iterations(method: str) -> int | None:
     """The method's own iterations at the output size, or None for a one-pass method."""
-    from .. import methods
+    from impasto import methods
 
     options = methods.get(method).options
     return int(options().iterations) if options is not None and "iterations" in options.__dataclass_fields__ else None
@@ -201,9 +255,9 @@ def model_previews(studio: Studio) -> list[tuple[str, str]]:
     """(picture, label) per shipped fast model: its result on the sample photo, so a trained style is
     chosen by what it does.  Painted once per studio; none without the sample photo (scikit-image)."""
     if studio.model_previews is None:
-        from ..methods import Request, get
-        from ..modelfile import available_models
-        from ..samples import sample_photo_path
+        from impasto.methods import Request, get
+        from impasto.core.modelfile import available_models
+        from impasto.core.samples import sample_photo_path
 
         studio.model_previews = []
         try:
@@ -221,14 +275,14 @@ def model_previews(studio: Studio) -> list[tuple[str, str]]:
 
 def method_choices(names) -> list[tuple[str, str]]:
     """(plain words, name) for a Radio: the words shown, the name passed to the job."""
-    from .. import methods
+    from impasto import methods
 
     return [(methods.get(name).label, name) for name in names]
 
 
 def chosen_method(method: str, model: str | None):
     """The method and its model file: the dropdown's model for a method that needs one."""
-    from .. import methods
+    from impasto import methods
 
     chosen = methods.get(method)
     return chosen, (model_file(model) if chosen.model_required else None)
@@ -241,8 +295,36 @@ def progress_html(done: int, total: int, note: str) -> str:
             f'<span>{note}</span></div>')
 
 
+class Pace:
+    """A job's progress in words, counted in the units the user set ("iteration 12 of 50", "frame 3
+    of 40"), with the time left from the rate measured since the first step (the preparation before
+    it, loading models and styles, left out) -- or from ``expected`` (the estimate) until then."""
+
+    def __init__(self, unit: str = "step", count: int | None = None, expected: float | None = None) -> None:
+        self.unit, self.count, self.expected = unit, count, expected
+        self.started = time.perf_counter()
+        self.first: tuple[float, int] | None = None
+
+    def note(self, done: int, total: int) -> str:
+        now = time.perf_counter()
+        if self.first is None:
+            self.first = (now, done)
+        elapsed = now - self.started
+        since, done_then = self.first
+        if done > done_then:
+            left = (now - since) / (done - done_then) * max(total - done, 0)
+        elif self.expected is not None:
+            left = max(self.expected - elapsed, 0.0)
+        else:
+            left = None
+        count = self.count or total
+        shown = min(count, round(done / max(total, 1) * count))
+        said = f"{self.unit} {shown} of {count} · {elapsed:.0f} s"
+        return said + (f", about {left:.0f} s left" if left is not None else "")
+
+
 def step_note(done: int, total: int, started: float, one_pass: bool) -> str:
-    """'step 40 of 237 (all levels) · 12 s, about 58 s left': the CLI's progress in words."""
+    """'step 40 of 237 · 12 s, about 58 s left' from the start of the job (the Dream tab's steps)."""
     if one_pass:
         return "stylizing..."
     elapsed = time.perf_counter() - started
@@ -250,11 +332,11 @@ def step_note(done: int, total: int, started: float, one_pass: bool) -> str:
     return f"step {done} of {total} (all levels) · {elapsed:.0f} s, about {left:.0f} s left"
 
 
-def step_reports(studio: Studio, session: str) -> tuple[threading.Event, Callable]:
-    """This session's stop flag (cleared) and the step callback of a job: it stops the work when the
-    flag is set and reports (step, steps, image) every ``preview_every`` steps and at the last."""
-    flag = studio.stop_flag(session)
-    flag.clear()
+def step_reports(studio: Studio, session: str, clicked: float | None = None) -> tuple[threading.Event, Callable]:
+    """A fresh stop flag for the session's job (:meth:`Studio.job_flag`: set already when Stop came
+    after the click) and the job's step callback: it stops the work when the flag is set and reports
+    (step, steps, image) every ``preview_every`` steps and at the last."""
+    flag = studio.job_flag(session, clicked)
 
     def on_step(progress, report) -> None:
         if flag.is_set():
@@ -265,11 +347,17 @@ def step_reports(studio: Studio, session: str) -> tuple[threading.Event, Callabl
     return flag, on_step
 
 
-def stop(studio: Studio, session: str) -> None:
-    """Stop this session's job: it ends within one loss evaluation and shows the result so far.
+def stop(studio: Studio, session: str, when: float | None = None) -> None:
+    """Stop this session's job: it ends within one loss evaluation and shows the result so far; a
+    job still waiting in the queue ends as it comes out (``when``: the press, on the page's clock).
 
     Nothing is written to the page here, so no late "stopping..." can cover the job's own last word."""
+    studio.stopped[session] = when if when is not None else time.time() * 1000
     studio.stop_flag(session).set()
+
+
+#: The page's clock (ms) as a handler's last input: when a Render (Dream, Stylize clip) or a Stop was pressed.
+PAGE_CLOCK = "(...args) => [...args.slice(0, -1), Date.now()]"
 
 
 def preview_image(image: torch.Tensor):

@@ -1,4 +1,4 @@
-"""The Create tab: a photo (with an area painted on it for a mask), styles with blend weights, a
+"""The Create tab: a photo (with an area painted on it for a mask), styles with their style blend, a
 method and its settings, a live preview with progress and Stop, the full-resolution download,
 before/after and this session's results side by side."""
 
@@ -12,14 +12,21 @@ import numpy as np
 import PIL.Image
 import torch
 
-from .. import images
-from ..errors import ImpastoError
-from .common import (COLOR_CHOICES, MAX_PIXELS, METHODS, Background, Studio, check_uploads, chosen_method,
-                     default_iterations, default_strength, fail, gradio, load_upload, method_choices, model_previews,
-                     preview_image, progress_html, step_note, step_reports, stop)
+from impasto.core import images
+from impasto.core.errors import ImpastoError
+from impasto.studio.common import (COLOR_CHOICES, MAX_PIXELS, MORE, OFFERED, PAGE_CLOCK, Background, Pace, Studio,
+                                   chosen_method, default_iterations, default_strength, fail, gradio,
+                                   load_upload, method_choices, model_file, model_previews, preview_image,
+                                   progress_html, readable_uploads, step_reports, stop)
+
+#: The brush: a see-through pink, so the photo shows through the painted area.
+BRUSH_COLOUR, BRUSH_OPACITY = "#ff40a0", 0.45
+BRUSH_RGBA = (0xFF, 0x40, 0xA0, round(BRUSH_OPACITY * 255))
 
 #: Before a job starts: bring the preview into view (it is below the fold on a laptop).
-SHOW_PREVIEW = "(...args) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); return args; }"
+#: Its last input is the page's clock: when Render was pressed (a Stop after it stops this job).
+SHOW_PREVIEW = ("(...args) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); "
+                "return [...args.slice(0, -1), Date.now()]; }")
 
 
 def save_mask(studio: Studio, editor: Any) -> Path:
@@ -54,18 +61,18 @@ def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     return photo, mask
 
 
-def blend_weights(text: str, count: int) -> list[float] | None:
+def style_blend(text: str, count: int | None) -> list[float] | None:
     if not text or not text.strip():
         return None
     try:
         weights = [float(part) for part in text.replace(";", ",").split(",") if part.strip()]
     except ValueError:
-        raise fail(ImpastoError(f"blend weights must be numbers like 1,1 (got {text!r})")) from None
+        raise fail(ImpastoError(f"style blend weights must be numbers like 1,1 (got {text!r})")) from None
     if (count is not None and len(weights) != count) or any(not (0 <= w < math.inf) for w in weights) \
             or sum(weights) <= 0:
-        raise fail(ImpastoError(f"give {count or 'the model'}'s non-negative blend weight(s), one per style "
+        raise fail(ImpastoError(f"give {count or 'the model'}'s non-negative style blend weight(s), one per style "
                                  f"(got {text!r})" if count is None else
-                                 f"give {count} non-negative blend weight(s), one per style (got {text!r})"))
+                                 f"give {count} non-negative style blend weight(s), one per style (got {text!r})"))
     return weights
 
 
@@ -83,45 +90,90 @@ def style_thumbnails(files: list | None) -> list[str]:
     return shown
 
 
-def command_line(method: str, styles: int, settings: dict[str, Any], masks: int = 0) -> list[str]:
-    """The `impasto` command's arguments that reproduce a studio result, its inputs named
-    ``{content}``, ``{style1}``..., ``{mask1}``... (the run's files in the history)."""
-    parts = ["stylize"]
-    if settings.get("model"):
-        parts += ["--model", settings["model"]]
+def estimate(studio: Studio, method: str, size: int, iterations: int, own_size: bool = False,
+             photo_size: tuple[int, int] | None = None, stroke_scale: float | None = None,
+             guess: bool = True) -> str:
+    """How long a run will take on this machine (:mod:`impasto.jobs.estimate`): fitted on this
+    machine's own runs of the method, a short calibration as the first guess; for the size that
+    will be painted (the photo's own with ``own_size``; a 4:3 photo while there is none)."""
+    from impasto.core import images
+    from impasto.jobs import estimate as cost
+
+    height, width = photo_size or (3, 4)
+    if own_size and photo_size:
+        output = (height, width)
     else:
-        parts += ["--method", method]
-    parts += ["{content}", *[f"{{style{k}}}" for k in range(1, styles + 1)], "--size", str(settings["size"])]
-    if settings.get("iterations"):
-        parts += ["--iterations", str(settings["iterations"])]
-    if settings.get("strength") is not None:
-        parts += ["--strength", f"{settings['strength']:g}"]
-    if settings.get("blend"):
-        parts += ["--style-blend", ",".join(f"{w:g}" for w in settings["blend"])]
-    if settings.get("preserve_color", "none") != "none":
-        parts += ["--preserve-color", settings["preserve_color"]]
-    for k in range(1, masks + 1):
-        parts += ["--mask", f"{{mask{k}}}"]
-    return parts
-
-
-def estimate(studio: Studio, method: str, size: int, iterations: int) -> str:
-    """How long a run will take, from this machine's own recent runs of the method (the history):
-    seconds per pixel (per iteration for an iterative method), times what is asked."""
-    import statistics
-
-    iterative = default_iterations(method) is not None
-    rates = []
-    for run in studio.history.runs(limit=50):
-        if run.method != method or run.status == "interrupted" or run.seconds <= 0:
-            continue
-        work = run.width * run.height * (run.settings.get("iterations") or 1 if iterative else 1)
-        rates.append(run.seconds / max(work, 1))
-    if not rates:
+        output = images.scaled_size(height, width, int(size))
+    work = cost.paintings_work(method, [output], int(iterations), stroke_scale or None, studio.device_name)
+    found = studio.estimator.seconds(work, guess)
+    if found is None:
         return "time: measured after the first run of this method on this machine"
-    work = size * size * 0.75 * (iterations if iterative else 1)  # a 4:3 photo
-    seconds = statistics.median(rates[:10]) * work
-    return f"time: about {seconds:.0f} s on this machine" if seconds >= 1 else "time: under a second"
+    seconds, guessed = found
+    return f"time: {cost.words(seconds, guessed)} for {output[1]}x{output[0]} on this machine"
+
+
+def photo_size(editor: Any) -> tuple[int, int] | None:
+    """(height, width) of the photo on the canvas, for the estimate."""
+    photo, _ = editor_parts(editor)
+    return None if photo is None else tuple(photo.shape[:2])
+
+
+#: The instant preview's long side: a picture at screen size, painted as the controls change.
+PREVIEW_SIDE = 384
+
+
+def instant_preview(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str,
+                    model: str | None, strength: float, preserve: str, mask_inside: str) -> tuple:
+    """(picture, words): the photo painted at screen size by the instant style network (a fast
+    model's own network for a trained style) with the controls as they are, to judge them before
+    Render paints the chosen method at full size.  Nothing (``gr.update()``) while there is nothing
+    to paint, a render holds the device, or Render was pressed while the preview painted."""
+    gr = gradio()
+    from impasto import methods
+
+    chosen = methods.get(method)
+    instant = method if chosen.one_pass else "arbitrary"
+    photo, _ = editor_parts(editor)
+    if photo is None or (methods.get(instant).uses_styles and not style_files):
+        return gr.update(), gr.update()
+    renders = studio.renders
+    if not studio.device.acquire(blocking=False):  # a render paints: the preview would slow it, then hide it
+        return gr.update(), "preview: after the painting that runs now"
+    started = time.perf_counter()
+    try:
+        job = create_job(editor, style_files, blend_text, instant, model, PREVIEW_SIDE, strength, 1, preserve,
+                         mask_inside)
+        report = job.run()
+    except gr.Error:
+        return gr.update(), gr.update()
+    except ImpastoError as exc:
+        return gr.update(), f"preview: {exc}"
+    finally:
+        studio.device.release()
+    if studio.renders != renders:  # Render was pressed meanwhile: its picture, not this one, is the answer
+        return gr.update(), gr.update()
+    image = report.result.image
+    region = outside_region(editor, job)
+    if region is not None:
+        image = keep_photo_outside(image, job.photos[0], region)
+    seconds = time.perf_counter() - started
+    said = "" if instant == method else f" (instant style network; Render paints {chosen.label} at full size)"
+    return preview_image(image), f"preview: {image.shape[-1]}x{image.shape[-2]} in {seconds:.2f} s{said}"
+
+
+def box_mask(editor: Any, box: tuple[int, int, int, int]) -> dict:
+    """The canvas with the object inside ``box`` (x0, y0, x1, y1 in the photo's pixels) painted
+    on it, as cut by OpenCV's GrabCut (:func:`impasto.core.masks.grabcut_mask`)."""
+    from impasto.core.masks import grabcut_mask
+
+    photo, _ = editor_parts(editor)
+    if photo is None:
+        raise ImpastoError("add a content photo first (drop it on the canvas)")
+    content = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0
+    mask = grabcut_mask(content, box)[0, 0].numpy() > 0.5
+    layer = np.zeros((*mask.shape, 4), np.uint8)
+    layer[mask] = BRUSH_RGBA
+    return {"background": photo, "layers": [layer], "composite": None}
 
 
 def before_after(editor: Any, result_path: str | None):
@@ -133,13 +185,13 @@ def before_after(editor: Any, result_path: str | None):
     return PIL.Image.fromarray(photo).resize(after.size, PIL.Image.LANCZOS), after
 
 
-def create(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str, model: str | None,
-           size: int, strength: float, iterations: int, preserve: str, mask_inside: str, gallery: list,
-           session: str, own_size: bool = False) -> Iterator[tuple]:
-    """The Create tab's job: yields (preview, progress, download, gallery, gallery state) as it goes.
-
-    ``own_size``: the output at the photo's own resolution (``size`` is then ignored)."""
-    from ..methods import Request
+def create_job(editor: Any, style_files: list | None, blend_text: str, method: str, model: str | None,
+               size: int, strength: float, iterations: int, preserve: str, mask_inside: str,
+               own_size: bool = False, stroke_scale: float | None = None):
+    """The Create tab's choices as the :class:`impasto.jobs.image_job.ImageJob` the CLI would build:
+    the photo, styles and painted masks in memory, the result returned (not written)."""
+    from impasto.jobs.image_job import ImageJob
+    from impasto.methods import Request
 
     photo, painted = editor_parts(editor)
     if photo is None:
@@ -165,42 +217,115 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         elif styles:
             raise fail(ImpastoError("a painted area splits the photo between one or two styles; "
                                      "clear the painting to blend more"))
-    count = len(styles) if chosen.uses_styles else None
-    blend = None if masks is not None else blend_weights(blend_text, count)
+    count = len(styles) if chosen.uses_styles else model_styles(model_path)
+    # the box is hidden where there is nothing to blend: a value left in it is not used
+    blend = style_blend(blend_text, count) if masks is None and count >= 2 else None
     options = None
     if chosen.options is not None and "iterations" in chosen.options.__dataclass_fields__:
         options = chosen.options(iterations=int(iterations))
     if own_size:
         size = max(photo.shape[:2])
-    request = Request(size=int(size), weights=blend, masks=masks, preserve_color=preserve, strength=float(strength),
-                      model=model_path, max_pixels=MAX_PIXELS, options=options)
-    settings_record: dict[str, Any] = {"size": int(size), "strength": float(strength), "blend": blend,
-                                       "preserve_color": preserve,
-                                       "model": model if model_path else None,
-                                       "iterations": int(iterations) if options is not None else None}
-    flag, on_step = step_reports(studio, session)
-    started = time.perf_counter()
+    request = Request(size=int(size), style_blend=blend, masks=masks, preserve_color=preserve,
+                      strength=float(strength), model=model_path, max_pixels=MAX_PIXELS, options=options,
+                      stroke_scale=stroke_scale if chosen.one_pass else None)
+    return ImageJob(photos=[content], styles=styles, output=None, method=method, request=request)
 
-    yield None, progress_html(0, 1, "starting..."), None, gallery, gallery  # at once: no stale status
+
+def model_styles(model: Any) -> int:
+    """How many styles a trained model holds (its style blend has one weight each)."""
+    if model is None:
+        return 0
+    from impasto.core.modelfile import available_models
+
+    found = next((m for m in available_models() if m.path.stem == Path(model).stem), None)
+    return len(found.config.get("style_names", [])) if found is not None else 1
+
+
+def blend_applies(method: str, styles: int, model: str | None) -> bool:
+    """Whether the style blend means anything: two styles or more (uploaded, or in the model)."""
+    from impasto import methods
+
+    chosen = methods.get(method)
+    if chosen.uses_styles:
+        return styles >= 2
     try:
-        painter = chosen.prepare(styles, request)
-        job = Background(lambda report: painter.paint(content, lambda p: on_step(p, report)), studio.device, flag)
-        try:
-            for done, total, image in job.updates():
-                yield (preview_image(image), progress_html(done, total, step_note(done, total, started, chosen.one_pass)),
-                       None, gallery, gallery)
-        finally:  # also when the tab closed (the generator is closed at a yield): stop the work
-            job.close()
-        painted_result = job.result()
+        return model_styles(model_file(model)) >= 2 if chosen.model_required and model else False
+    except ImpastoError:
+        return False
+
+
+def outside_region(editor: Any, job: Any) -> torch.Tensor | None:
+    """The painted area where one painting goes and the photo stays outside (one style and a
+    painted area, or a fast model and a painted area); None otherwise."""
+    _, painted = editor_parts(editor)
+    if painted is None:
+        return None
+    masks = job.request.masks or []
+    if len(masks) == 1 or (not job.chosen().uses_styles):
+        return torch.from_numpy(painted)[None, None]
+    return None
+
+
+def keep_photo_outside(result: torch.Tensor, photo: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
+    """The painting inside ``region`` and the photo outside it (both at the painting's size)."""
+    from impasto.core import images
+
+    size = tuple(result.shape[-2:])
+    photo = images.resize(photo, size).clamp(0, 1)
+    region = torch.nn.functional.interpolate(region.float(), size=size, mode="bilinear", align_corners=False)
+    return (region * result + (1 - region) * photo).clamp(0, 1)
+
+
+def create(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str, model: str | None,
+           size: int, strength: float, iterations: int, preserve: str, mask_inside: str, gallery: list,
+           session: str, own_size: bool = False, stroke_scale: float | None = None,
+           clicked: float | None = None) -> Iterator[tuple]:
+    """The Create tab's job: yields (preview, progress, download, gallery, gallery state) as it goes;
+    a preview or download that is not new yet is ``gr.update()`` (the last result stays).
+
+    ``own_size``: the output at the photo's own resolution (``size`` is then ignored); ``clicked``:
+    when Render was pressed, on the page's clock (a Stop after it ends the job, queued or not)."""
+    job = create_job(editor, style_files, blend_text, method, model, size, strength, iterations, preserve,
+                     mask_inside, own_size, stroke_scale)
+    try:
+        chosen = job.chosen()
+        from impasto.jobs.estimate import work_of
+
+        expected = studio.estimator.seconds(work_of(job), guess=False)
     except ImpastoError as exc:
         raise fail(exc) from None
+    flag, on_step = step_reports(studio, session, clicked)
+    studio.renders += 1
+    keep = gradio().update()  # the last result stays until the new one is there
+    pace = Pace("iteration", job.work()[2] if not chosen.one_pass else 1, expected[0] if expected else None)
+    waiting = "painting" + (f" (about {expected[0]:.0f} s)" if expected and expected[0] >= 1 else "") + "..."
+
+    yield keep, progress_html(0, 1, waiting), keep, gallery, gallery  # at once: no stale status
+    try:
+        work = Background(lambda report: job.run(on_step=lambda p: on_step(p, report), stop=flag), studio.device,
+                          flag)
+        try:
+            for done, total, image in work.updates():
+                note = waiting if chosen.one_pass else pace.note(done, total)
+                yield preview_image(image), progress_html(done, total, note), keep, gallery, gallery
+        finally:  # also when the tab closed (the generator is closed at a yield): stop the work
+            work.close()
+        report = work.result()
+    except ImpastoError as exc:
+        raise fail(exc) from None
+    except KeyboardInterrupt:  # Stop pressed while the job waited in the queue: it never started
+        yield keep, progress_html(0, 1, "stopped before it started"), keep, gallery, gallery
+        return
+    painted_result = report.result
+    region = outside_region(editor, job)
+    if region is not None:  # every method, a fast model too: outside the painted area is the photo
+        painted_result.image = keep_photo_outside(painted_result.image, job.photos[0], region)
     result = painted_result.image
     stop_note = "stopped: this is the result so far" if painted_result.stop_reason == "interrupted" else "done"
-    seconds = time.perf_counter() - started
-    inputs = [("content", content), *[("style", style) for style in styles],
-              *[("mask", mask.expand(1, 3, -1, -1)) for mask in (masks or [])]]
-    run = studio.history.record(method, result, inputs, settings_record, painted_result.stop_reason, seconds,
-                                command_line(method, len(styles), settings_record, len(masks or [])))
+    seconds = report.seconds
+    names = [Path(str(getattr(f, "name", f))).stem for f in (style_files or [])] if chosen.uses_styles else \
+        [Path(str(job.request.model)).stem]
+    run = job.record(report, studio.history, paintings=names)
     h, w = result.shape[-2:]
     gallery = [{"image": str(run.result), "caption": run.caption(), "command": run.command, "id": run.id},
                *gallery]
@@ -212,7 +337,7 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
 def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespace:
     """The tab's controls (inside the page's Tabs)."""
     gr = gradio()
-    from ..samples import painting_credits, paintings
+    from impasto.core.samples import painting_credits, paintings
 
     credits = painting_credits()
     tab = SimpleNamespace()
@@ -221,10 +346,17 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
             with gr.Column():
                 tab.editor = gr.ImageEditor(label="Content photo (paint on it to choose where the style goes)",
                                             type="numpy", elem_id="content", sources=["upload", "clipboard"],
-                                            brush=gr.Brush(colors=[("#ff40a0", 0.45)], default_size=24,
+                                            brush=gr.Brush(colors=[(BRUSH_COLOUR, BRUSH_OPACITY)], default_size=24,
                                                            color_mode="fixed"),
                                             transforms=(), layers=False, height=420)
                 gr.HTML("", elem_id="photo-message")
+                with gr.Accordion("Select an object with a box (then refine it with the brush)", open=False,
+                                  elem_id="box-select"):
+                    tab.box_photo = gr.Image(None, type="numpy", interactive=False, elem_id="box-photo",
+                                             show_label=False, height=300)
+                    tab.box_note = gr.Markdown("Click one corner of a box around the object, then the opposite "
+                                               "corner.", elem_id="box-note")
+                    tab.box_corner = gr.State(None)
                 tab.builtin = gr.Gallery([(str(path), credits.get(name, name)) for name, path in paintings().items()],
                                          label="Built-in paintings (public domain): click one to add it",
                                          elem_id="paintings", columns=4, height=200, allow_preview=False)
@@ -232,8 +364,9 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
                                      elem_id="styles")
                 tab.style_shown = gr.Gallery(label="Your styles", elem_id="style-thumbnails", height=130,
                                              allow_preview=False, object_fit="contain")
-                tab.blend = gr.Textbox(label="Blend weights (one per style, or per style of a multi-style model, "
-                                             "e.g. 3,1)", elem_id="blend")
+                tab.blend = gr.Textbox(label="Style blend (how much of each style, one number per style, or "
+                                             "per style of a multi-style model, e.g. 3,1)", elem_id="blend",
+                                       visible=False)  # shown where there are two styles or more
                 tab.mask_inside = gr.Radio([("the first style (the second goes outside)", "first"),
                                             ("the second style (the first goes outside)", "second")], value="first",
                                            label="Paint on the photo to choose where a style goes; the painted area "
@@ -244,7 +377,11 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
                     tab.mask_file = gr.File(label="Mask (white = painted)", elem_id="mask-file",
                                             interactive=False, visible=False)
             with gr.Column():
-                tab.method = gr.Radio(method_choices(METHODS), value="optimize", label="Method", elem_id="method")
+                tab.method = gr.Radio(method_choices(OFFERED), value="optimize", label="Method", elem_id="method")
+                with gr.Accordion("More methods", open=False, elem_id="more-methods"):
+                    tab.more = gr.Radio(method_choices(MORE), value=None, elem_id="more-method", show_label=False,
+                                        info="Older or special-purpose: the methods above do better for most "
+                                             "photos")
                 tab.model = gr.Dropdown(fast_models, value=fast_models[0][1] if fast_models else None,
                                         label="Trained style", elem_id="model", visible=False)
                 tab.trained = gr.Gallery(model_previews(studio), label="Trained styles, each on the same photo: "
@@ -258,14 +395,20 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
                                                "choose a method)", elem_id="strength")
                 tab.iterations = gr.Slider(5, 300, value=default_iterations("optimize") or 50, step=5,
                                            label="Iterations (iterative methods)", elem_id="iterations")
+                tab.stroke = gr.Slider(0, 4, value=0, step=0.25, elem_id="stroke-scale", visible=False,
+                                       label="Brushwork size (instant methods; 0: a 512 px painting's at any size, "
+                                             "2: strokes twice as large)")
                 tab.preserve = gr.Radio(list(COLOR_CHOICES), value="none", label="Keep the photo's colours",
                                         elem_id="preserve")
-                tab.expected = gr.Markdown(estimate(studio, "optimize", 512, default_iterations("optimize") or 50),
-                                           elem_id="estimate")
+                tab.expected = gr.Markdown(estimate(studio, "optimize", 512, default_iterations("optimize") or 50,
+                                                    guess=False), elem_id="estimate")
+                tab.photo_size = gr.State(None)
                 with gr.Row():
-                    tab.go = gr.Button("Stylize (Ctrl+Enter)", variant="primary", elem_id="run")
+                    tab.go = gr.Button("Render (Ctrl+Enter)", variant="primary", elem_id="run")
                     tab.halt = gr.Button("Stop", elem_id="stop")
+                tab.clock = gr.Number(None, visible=False, elem_id="clock")  # set by the page's script
         tab.progress = gr.HTML(progress_html(0, 1, "ready"), elem_id="progress")
+        tab.preview_note = gr.Markdown("", elem_id="preview-note")
         with gr.Row():
             tab.preview = gr.Image(label="Preview", type="pil", elem_id="preview", interactive=False, format="png",
                                    alt_text="the stylized photo, as the work goes", min_width=320, height=420)
@@ -280,23 +423,55 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
     return tab
 
 
+def panel(tab: SimpleNamespace) -> list:
+    """The controls that follow the chosen method, in :func:`method_panel`'s order."""
+    return [tab.strength, tab.iterations, tab.model, tab.styles, tab.mask_inside, tab.own_size, tab.trained,
+            tab.style_shown, tab.mask_button, tab.stroke]
+
+
+def method_update(name: str):
+    """The method radio set to ``name``; a method from "more methods" joins its choices once chosen."""
+    choices = OFFERED + ((name,) if name not in OFFERED else ())
+    return gradio().update(choices=method_choices(choices), value=name)
+
+
+def method_panel(studio: Studio, name: str, strength: float | None = None, iterations: int | None = None,
+                 own_size: bool | None = None, model: str | None = None,
+                 stroke_scale: float | None = None) -> tuple:
+    """Only what applies to the chosen method, set to its defaults or to the values given (a run
+    brought back from the gallery)."""
+    gr = gradio()
+    from impasto import methods
+
+    chosen = methods.get(name)
+    iterative = default_iterations(name) is not None
+    return (gr.update(value=default_strength(name) if strength is None else strength),
+            gr.update(value=iterations or default_iterations(name) or 50, visible=iterative),
+            gr.update(visible=chosen.model_required, **({"value": model} if model else {})),
+            gr.update(visible=chosen.uses_styles),
+            gr.update(visible=chosen.uses_styles), gr.update(value=chosen.one_pass if own_size is None else own_size),
+            gr.update(visible=chosen.model_required and bool(studio.model_previews)),
+            gr.update(visible=chosen.uses_styles), gr.update(visible=chosen.uses_styles),
+            gr.update(visible=chosen.one_pass, value=stroke_scale or 0))
+
+
 def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]], gallery: Any,
          gallery_state: Any) -> None:
     """The tab's events; a finished run also joins the Gallery tab (``gallery``, ``gallery_state``)."""
     gr = gradio()
-    from .. import methods
-    from ..samples import paintings
+    from impasto.core.samples import paintings
 
     def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
-                   preserve_v, mask_v, state, own_v, session_v, request: gr.Request):
+                   preserve_v, mask_v, state, own_v, session_v, stroke_v, clicked_v, request: gr.Request):
         for preview_v, progress_v, download_v, state_v, _ in create(
                 studio, editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
-                preserve_v, mask_v, state, request.session_hash, bool(own_v)):
+                preserve_v, mask_v, state, request.session_hash, bool(own_v), stroke_v or None, clicked_v):
             shown = [(item["image"], item["caption"]) for item in state_v]
-            if download_v and len(state_v) > len(state):  # the run is in the history: it joins the row
+            finished = isinstance(download_v, str)
+            if finished and len(state_v) > len(state):  # the run is in the history: it joins the row
                 session_v = [*session_v, (state_v[0]["image"], state_v[0]["caption"])]
-            yield (preview_v, progress_v, download_v, shown, state_v, before_after(editor_v, download_v),
-                   session_v, session_v)
+            yield (preview_v, progress_v, download_v, shown, state_v,
+                   before_after(editor_v, download_v) if finished else gr.update(), session_v, session_v)
 
     def mask_download(editor_v):
         try:
@@ -304,19 +479,9 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
         except ImpastoError as exc:
             raise fail(exc) from None
 
-    def method_panel(name: str) -> tuple:
-        """Only what applies to the chosen method, set to its defaults."""
-        chosen = methods.get(name)
-        iterative = default_iterations(name) is not None
-        return (gr.update(value=default_strength(name)),
-                gr.update(value=default_iterations(name) or 50, visible=iterative),
-                gr.update(visible=chosen.model_required), gr.update(visible=chosen.uses_styles),
-                gr.update(visible=chosen.uses_styles), gr.update(value=chosen.one_pass),
-                gr.update(visible=chosen.model_required and bool(studio.model_previews)),
-                gr.update(visible=chosen.uses_styles), gr.update(visible=chosen.uses_styles))
-
-    def check_styles(files) -> None:
-        check_uploads(files, "style image")
+    def check_styles(files):
+        kept = readable_uploads(files, "style image")
+        return gr.update() if len(kept) == len(files or []) else kept
 
     def add_painting(current, event: gr.SelectData):
         chosen = list(paintings().values())[event.index]
@@ -326,27 +491,61 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     def pick_model(event: gr.SelectData):
         return fast_models[event.index][1]
 
-    def run_stop(request: gr.Request) -> None:
-        stop(studio, request.session_hash)
+    def run_stop(clicked_v, request: gr.Request) -> None:
+        stop(studio, request.session_hash, clicked_v)
 
-    def show_estimate(method_v, size_v, iterations_v) -> str:
-        return estimate(studio, method_v, int(size_v), int(iterations_v))
+    def show_estimate(method_v, size_v, iterations_v, own_v, photo_v, stroke_v) -> str:
+        return estimate(studio, method_v, int(size_v), int(iterations_v), bool(own_v), photo_v, stroke_v or None)
 
     tab.mask_button.click(mask_download, tab.editor, tab.mask_file, queue=False)
-    tab.styles.upload(check_styles, tab.styles, None, show_progress="hidden")
+    tab.styles.upload(check_styles, tab.styles, tab.styles, show_progress="hidden")
     tab.builtin.select(add_painting, tab.styles, tab.styles, queue=False)
-    for control in (tab.method, tab.size, tab.iterations):
-        control.change(show_estimate, [tab.method, tab.size, tab.iterations], tab.expected, queue=False)
-    tab.method.change(method_panel, tab.method,
-                      [tab.strength, tab.iterations, tab.model, tab.styles, tab.mask_inside, tab.own_size,
-                       tab.trained, tab.style_shown, tab.mask_button], queue=False)
+    estimated = [tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke]
+    for control in (tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke):
+        control.change(show_estimate, estimated, tab.expected, queue=False)
+    tab.editor.upload(lambda editor_v: (photo_size(editor_v), editor_parts(editor_v)[0], None), tab.editor,
+                      [tab.photo_size, tab.box_photo, tab.box_corner], queue=False)
+
+    def pick_corner(editor_v, corner, event: gr.SelectData):
+        x, y = (int(v) for v in event.index)
+        if corner is None:
+            return gr.update(), (x, y), f"First corner at {x},{y}: now click the opposite corner."
+        box = (min(corner[0], x), min(corner[1], y), max(corner[0], x), max(corner[1], y))
+        try:
+            painted = box_mask(editor_v, box)
+        except ImpastoError as exc:
+            raise fail(exc) from None
+        return painted, None, (f"Selected the object in the box {box[0]},{box[1]} to {box[2]},{box[3]}: refine it "
+                               "with the brush, or click two new corners.")
+
+    def show_preview(editor_v, styles_v, blend_v, method_v, model_v, strength_v, preserve_v, mask_v):
+        return instant_preview(studio, editor_v, styles_v, blend_v, method_v, model_v, strength_v, preserve_v, mask_v)
+
+    previewed = [tab.editor, tab.styles, tab.blend, tab.method, tab.model, tab.strength, tab.preserve,
+                 tab.mask_inside]
+    preview_events = [tab.strength.change, tab.blend.submit, tab.blend.blur, tab.preserve.change,
+                      tab.mask_inside.change, tab.styles.change, tab.model.change, tab.editor.upload,
+                      tab.editor.apply, tab.method.input]
+    gr.on(preview_events, show_preview, previewed, [tab.preview, tab.preview_note], trigger_mode="always_last",
+          concurrency_id="preview", show_progress="hidden")
+    tab.box_photo.select(pick_corner, [tab.editor, tab.box_corner], [tab.editor, tab.box_corner, tab.box_note])
+    tab.method.input(lambda name: method_panel(studio, name), tab.method, panel(tab), queue=False)
+    tab.method.input(lambda name: None, tab.method, tab.more, queue=False)  # one method chosen, not two
+    tab.more.input(lambda name: (method_update(name), *method_panel(studio, name)), tab.more,
+                   [tab.method, *panel(tab)], queue=False)
     tab.styles.change(style_thumbnails, tab.styles, tab.style_shown, queue=False)
+
+    def show_blend(method_v, styles_v, model_v):
+        return gr.update(visible=blend_applies(method_v, len(styles_v or []), model_v))
+
+    for control in (tab.method, tab.styles, tab.model):
+        control.change(show_blend, [tab.method, tab.styles, tab.model], tab.blend, queue=False)
     tab.trained.select(pick_model, None, tab.model, queue=False)
     tab.go.click(run_create, [tab.editor, tab.styles, tab.blend, tab.method, tab.model, tab.size, tab.strength,
                               tab.iterations, tab.preserve, tab.mask_inside, gallery_state, tab.own_size,
-                              tab.session_state],
+                              tab.session_state, tab.stroke, tab.clock],
                  [tab.preview, tab.progress, tab.download, gallery, gallery_state, tab.compare,
                   tab.session_results, tab.session_state],
                  concurrency_id="device", js=SHOW_PREVIEW).then(
-        show_estimate, [tab.method, tab.size, tab.iterations], tab.expected, queue=False)
-    tab.halt.click(run_stop, None, None, queue=False)
+        show_estimate, estimated, tab.expected, queue=False)
+    tab.halt.click(run_stop, tab.clock, None, queue=False, js=PAGE_CLOCK)

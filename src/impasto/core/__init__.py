@@ -1,0 +1,1 @@
+"""Foundations: images, files, the runtime, model files, the backbone, losses, colour, flow, sound, errors."""

@@ -1,0 +1,212 @@
+"""A clip painted by any method, as one job: every frame (plain), keyframes carried along the motion,
+the strength following a sound, on one machine or a cluster -- chosen here, once, for every front end."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from impasto.core import images
+from impasto.core.errors import ImpastoError
+from impasto.core.clips import FRAME_SUFFIXES, VideoReport, VideoSettings
+from impasto.jobs.command import flag, model_name, name, option_flags, request_flags
+from impasto.methods import Method, Request, Temporal
+
+#: Keyframes' holes: iterations of the frames between keyframes (iterative methods).
+FILL_ITERATIONS = 10
+#: A sound-driven clip: the share of the full strength in silence.
+QUIETEST = 0.2
+#: A cluster: frames per chunk, and frames two chunks share (to join them without a seam).
+CHUNK = 48
+OVERLAP = 8
+
+
+@dataclass
+class ClipJob:
+    """A clip (a video file, a folder of frames, or a still photo painted to a sound) into a video
+    or a folder of frames.  ``keyframes``: None (every frame painted), a number (a keyframe every
+    that many frames) or ``"auto"``; ``audio_react``: each frame's strength follows the loudness."""
+
+    source: str | os.PathLike
+    output: str | os.PathLike
+    styles: Sequence[Any] = ()
+    method: str | None = None
+    request: Request = field(default_factory=lambda: Request(size=VideoSettings().size))  # a clip's own size
+    temporal: Temporal = field(default_factory=Temporal)
+    clip: VideoSettings = field(default_factory=VideoSettings)
+    keyframes: str | int | None = None
+    keyframe_dir: str | os.PathLike | None = None
+    keyframe_iterations: int | None = None  # None: the frames' own (temporal.iterations)
+    fill_iterations: int = FILL_ITERATIONS
+    audio: str | os.PathLike | None = None  # the soundtrack (and, reacting, the sound that drives it)
+    audio_react: bool = False
+    quietest: float = QUIETEST
+    cluster: str | None = None
+    workers: int | None = None
+    chunk: int = CHUNK
+    overlap: int = OVERLAP
+    workers_started: int = field(default=0, init=False, compare=False)  # a cluster's, once it ran
+
+    kind = "clip"
+
+    @property
+    def keyed(self) -> bool:
+        return self.keyframes is not None or self.keyframe_dir is not None
+
+    @property
+    def reacting(self) -> bool:
+        """Painted to a sound: asked for, or a still photo (which only a sound can make a clip of)."""
+        source = Path(self.source)
+        return self.audio_react or (source.suffix.lower() in FRAME_SUFFIXES and source.is_file())
+
+    def chosen(self) -> Method:
+        from impasto import methods
+        from impasto.core.modelfile import resolve_model
+
+        if self.request.model is not None and not isinstance(self.request.model, Path):
+            self.request.model = resolve_model(self.request.model)
+        return methods.choose(self.method, self.request.model)
+
+    def validate(self) -> tuple[Method, list[Any]]:
+        """(method, styles), or the first problem as an error naming its parameter."""
+        from impasto import methods
+        from impasto.core.samples import resolve_style
+
+        method = self.chosen()
+        if self.keyed and self.reacting:
+            raise ImpastoError("a clip painted to its sound paints every frame; it does not go with keyframes",
+                               parameter="keyframes")
+        styles = [style if not isinstance(style, (str, os.PathLike)) else resolve_style(style)
+                  for style in self.styles]
+        methods.check(method, styles, self.request)
+        if self.reacting:
+            from impasto.jobs.sound import full_strength
+
+            full_strength(method, self.request, self.quietest)
+        return method, styles
+
+    def settings(self) -> VideoSettings:
+        """The clip's settings, the size being the request's (one size for the frames and the painting)."""
+        return dataclasses.replace(self.clip, size=self.request.size,
+                                   audio=Path(self.audio) if self.audio is not None else self.clip.audio)
+
+    def run(self, on_frame: Callable[[int, int | None, bool], None] | None = None,
+            stop: threading.Event | None = None) -> VideoReport:
+        """Paint the clip; ``on_frame(done, total, resumed)`` after each frame (a cluster: each chunk);
+        ``stop`` set ends it after the frame in hand, the finished frames kept for a rerun to go on."""
+        method, styles = self.validate()
+
+        def frame(done: int, total: int | None, skipped: bool) -> None:
+            if on_frame is not None:
+                on_frame(done, total, skipped)
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt
+
+        if self.cluster is not None:
+            return self._run_cluster(method, styles, frame)
+        from impasto.jobs import clip as video
+
+        settings = self.settings()
+        source: Any = self.source
+        if self.reacting:
+            from impasto.jobs import sound
+
+            source, stylizer = sound.reacting_clip(method, styles, self.request, self.temporal, self.source,
+                                                   self.audio, self.clip.fps, settings.start, self.quietest)
+            return video.stylize_video(source, self.output, stylizer, settings, frame)
+        painter = method.prepare(styles, self.request)
+        if not self.keyed:
+            return video.stylize_video(source, self.output, painter.frames(self.temporal), settings, frame)
+        from impasto.jobs import keyframes
+
+        keys = keyframes.parse_keyframes(None if self.keyframes is None else str(self.keyframes), self.keyframe_dir)
+        stylizer = painter.frames(self.key_temporal())
+        fill = painter.frames(dataclasses.replace(self.temporal, iterations=self.fill_iterations))
+        return keyframes.stylize_keyframed(self.source, self.output, stylizer, fill, settings, keys, frame)
+
+    def key_temporal(self) -> Temporal:
+        return dataclasses.replace(self.temporal, iterations=self.keyframe_iterations or self.temporal.iterations)
+
+    def _run_cluster(self, method: Method, styles: list, on_frame) -> VideoReport:
+        """A clip in chunks on a Ray cluster (keyframed or sound-driven too); the same frames folder,
+        job record and resume as on one machine."""
+        from impasto.core.files import file_digest
+        from impasto.jobs import cluster
+
+        request = self.request
+        settings = self.settings()
+        style_images = [images.as_tensor(style, request.max_pixels) for style in styles]
+        temporal, fill, sound = self.temporal, None, None
+        record = {"method": method.name, "model": file_digest(request.model) if request.model else None,
+                  "styles": [images.digest(style) for style in style_images],
+                  "request": {k: v for k, v in dataclasses.asdict(request).items()
+                              if k not in ("model", "masks", "device")},
+                  "temporal": dataclasses.asdict(temporal)}
+        source: Any = self.source
+        if self.keyed:
+            from impasto.jobs import keyframes
+
+            keys = keyframes.parse_keyframes(None if self.keyframes is None else str(self.keyframes),
+                                             self.keyframe_dir)
+            temporal = self.key_temporal()
+            fill = dataclasses.replace(temporal, iterations=self.fill_iterations)
+            record.update(temporal=dataclasses.asdict(temporal), fill=dataclasses.asdict(fill))
+        if self.reacting:  # the clip (a still photo too) opened as the workers will
+            from impasto.jobs import sound as react
+
+            source, sound_file, _ = react.sound_clip(self.source, self.audio, self.clip.fps)
+            sound = {"sound": self.audio, "quietest": self.quietest}
+            record["audio_react"] = {"audio": file_digest(Path(sound_file)), "quietest": self.quietest}
+        cluster.start(None if self.cluster == "local" else self.cluster)
+        actors = cluster.workers(method.name, style_images, request, self.workers, temporal, fill, sound)
+        self.workers_started = len(actors)
+
+        def on_chunk(done: int, total: int) -> None:
+            on_frame(done, total, False)
+
+        if self.keyed:
+            return cluster.stylize_keyframed(actors, source, self.output, settings, record, keys, self.chunk,
+                                             self.overlap, on_chunk)
+        return cluster.stylize_video(actors, source, self.output, settings, record, self.chunk, self.overlap,
+                                     on_chunk)
+
+    def command(self) -> list[str]:
+        """The ``impasto video`` command's arguments that do this job."""
+        method = self.chosen()
+        parts = ["video", os.fsdecode(self.source), "-o", os.fsdecode(self.output)]
+        if self.request.model is not None:
+            parts += ["--model", model_name(self.request.model)]
+        if self.method is not None or self.request.model is None:
+            parts += ["--method", method.name]
+        for k, style in enumerate(self.styles, 1):
+            parts += ["--style", name(style, f"style{k}")]
+        default, clip = VideoSettings(), self.clip
+        parts += request_flags(self.request, {}, Request(size=default.size)) + option_flags(method, self.request.options)
+        flag(parts, "--start", clip.start or None)
+        flag(parts, "--end", clip.end)
+        flag(parts, "--fps", clip.fps)
+        flag(parts, "--independent", not clip.coherent)
+        flag(parts, "--flow", clip.flow if clip.flow != default.flow else None)
+        flag(parts, "--long-term", clip.long_term or None)
+        flag(parts, "--keep-frames", clip.keep_frames)
+        flag(parts, "--temporal-weight", self.temporal.weight)
+        flag(parts, "--frame-iterations", self.temporal.iterations if self.temporal.iterations != Temporal().iterations
+             else None)
+        flag(parts, "--blend", self.temporal.blend)
+        flag(parts, "--audio", None if self.audio is None else os.fsdecode(self.audio))
+        flag(parts, "--audio-react", self.audio_react)
+        flag(parts, "--audio-floor", self.quietest if self.quietest != QUIETEST else None)
+        flag(parts, "--keyframes", self.keyframes)
+        flag(parts, "--keyframe-dir", None if self.keyframe_dir is None else os.fsdecode(self.keyframe_dir))
+        flag(parts, "--keyframe-iterations", self.keyframe_iterations)
+        flag(parts, "--fill-iterations", self.fill_iterations if self.fill_iterations != FILL_ITERATIONS else None)
+        if self.cluster is not None:
+            parts += ["--cluster"] + ([self.cluster] if self.cluster != "local" else [])
+            flag(parts, "--workers", self.workers)
+            flag(parts, "--chunk", self.chunk if self.chunk != CHUNK else None)
+            flag(parts, "--overlap", self.overlap if self.overlap != OVERLAP else None)
+        return parts

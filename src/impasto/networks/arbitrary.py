@@ -1,0 +1,461 @@
+"""Any painting in one pass of a small network (after Ghiasi et al. 2017, Magenta's arbitrary stylization).
+
+A *style predictor* turns a painting into a short *style code*: the channel means and standard
+deviations of the frozen VGG-19 at relu1_1 ... relu4_1 (what AdaIN transfers), through a small
+MLP, down to :data:`CODE_SIZE` numbers.  A linear head turns the code into the scale and shift of
+every conditional instance norm of the feed-forward transformer network of :mod:`impasto.networks.fast`
+(the same network the trained per-style models use).  So:
+
+* the photo never goes through VGG at inference: one pass of the small network paints it, at any
+  size; the painting's code is computed once (one VGG pass over a 256 px copy) and reused for a
+  clip, a folder or a camera;
+* codes live in one space: several paintings blend by mixing their codes, and a walk from one
+  code to another moves smoothly between styles;
+* a painting's predicted norms are a starting point for a per-style model
+  (:func:`adapted_network`): a few minutes of training only the norms gives a plain ``fast``
+  model of that painting.
+
+Training (:class:`ArbitraryTask`) draws photos and paintings from folders, with crops at several
+scales, flips and quarter turns, colour jitter on the photos, hue turns of the paintings, and
+procedural brushstroke paintings (:func:`impasto.core.samples.painted_style`) to widen what the
+predictor has seen; the losses are the feed-forward models' (relative content and Gram losses on
+the shared backbone, plus shift consistency).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.func import functional_call
+
+from impasto.core import images
+from impasto.core.color import rgb_to_ycbcr, ycbcr_to_rgb
+from impasto.core.errors import ImpastoError
+from impasto.networks.transformer import MULTIPLE, ConditionalInstanceNorm, TransformerNet, without_lattice
+from impasto.networks.transformer import network_from_config as transformer_from_config
+from impasto.core.losses import (fresh_directions, gram_matrix, mean_std, normalised, relative_content_loss,
+                     relative_gram_loss, relative_sliced_wasserstein, shift_images,
+                     training_style_loss)
+from impasto.core.modelfile import SHIPPED_DIR, load_model, load_weights
+from impasto.core.runtime import (autocast, default_encoder, frozen_network, resolve_device, resolve_precision, to_device,
+                      weights_in_compute_dtype)
+from impasto.networks.training import ImageFolder, random_flip, shift_term
+
+KIND = "arbitrary"
+DEFAULT_MODEL = SHIPPED_DIR / "arbitrary.pt"
+#: The backbone layers whose channel statistics describe a painting (AdaIN's).
+CODE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+CODE_CHANNELS = (64, 128, 256, 512)
+#: Typical activation of each code layer (as in :data:`impasto.networks.adain.LAYER_SCALE`): the statistics
+#: are divided by it so that every layer enters the predictor at about unit size.
+CODE_SCALE = (20.0, 120.0, 120.0, 500.0)
+#: Length of a style code (Ghiasi et al.'s bottleneck).
+CODE_SIZE = 100
+#: Long side of a painting when its code is computed (``style_scale`` multiplies it).
+STYLE_SIDE = 256
+#: The losses: content at relu2_2 (the photo's edges) and relu4_2 (its objects: the optimisation
+#: method's content layer); style on relu1_1 ... relu4_1 (the layers the quality measure reads).
+#: Leaving out relu5_1 saves a third of the backbone's cost per step, which on a CPU is most of it.
+CONTENT_LAYERS = ("relu2_2", "relu4_2")
+STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+DEFAULT_STYLE_WEIGHT = 3.0
+DEFAULT_SHIFT_WEIGHT = 100.0
+DEFAULT_SHIFT_SHARE = 0.25
+
+
+def norm_layers(network: nn.Module) -> list[tuple[str, int]]:
+    """The network's conditional instance norms, in order: (module name, channels)."""
+    return [(name, module.scale.shape[1]) for name, module in network.named_modules()
+            if isinstance(module, ConditionalInstanceNorm)]
+
+
+class StylePredictor(nn.Module):
+    """Channel statistics of a painting's VGG features -> style code -> every norm's scale and shift.
+
+    The head starts at zero weight with the transformer's own norms as its bias, so an untrained
+    predictor paints every painting as the network it was built from would.
+    """
+
+    def __init__(self, norms: Sequence[tuple[str, int]], hidden: int = 512, code: int = CODE_SIZE) -> None:
+        super().__init__()
+        self.norms = list(norms)
+        statistics = 2 * sum(CODE_CHANNELS)
+        self.encode = nn.Sequential(nn.Linear(statistics, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+                                    nn.Linear(hidden, code))
+        channels = sum(c for _, c in self.norms)
+        self.head = nn.Linear(code, 2 * channels)
+        nn.init.zeros_(self.head.weight)
+        with torch.no_grad():
+            self.head.bias.copy_(torch.cat([torch.ones(channels), torch.zeros(channels)]))
+
+    @staticmethod
+    def statistics(features: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(N, 2 x 960)``: per code layer, the channel means and standard deviations, scaled."""
+        parts = []
+        for name, scale in zip(CODE_LAYERS, CODE_SCALE):
+            mean, std = mean_std(features[name])
+            parts += [mean.flatten(1) / scale, std.flatten(1) / scale]
+        return torch.cat(parts, dim=1)
+
+    def code(self, statistics: torch.Tensor) -> torch.Tensor:
+        return self.encode(statistics.float())
+
+    def norm_parameters(self, code: torch.Tensor) -> dict[str, torch.Tensor]:
+        """``{"<norm>.scale": (N, C), "<norm>.shift": (N, C), ...}`` for :func:`paint`."""
+        values = self.head(code.float())
+        channels = sum(c for _, c in self.norms)
+        scales, shifts = values[:, :channels], values[:, channels:]
+        out, start = {}, 0
+        for name, count in self.norms:
+            out[f"{name}.scale"] = scales[:, start: start + count]
+            out[f"{name}.shift"] = shifts[:, start: start + count]
+            start += count
+        return out
+
+
+class ArbitraryNet(nn.Module):
+    """The transformer network and the style predictor, trained together."""
+
+    def __init__(self, width: float = 0.5, upsample: str = "nearest", hidden: int = 512,
+                 code: int = CODE_SIZE) -> None:
+        super().__init__()
+        self.transformer = TransformerNet(1, width, upsample=upsample)
+        self.predictor = StylePredictor(norm_layers(self.transformer), hidden, code)
+
+    def forward(self, image: torch.Tensor, statistics: torch.Tensor) -> torch.Tensor:
+        """Paint ``image`` with the styles whose :meth:`StylePredictor.statistics` are given (one row per
+        image, or one for all): the whole path that training differentiates."""
+        return paint(self.transformer, image, self.predictor.norm_parameters(self.predictor.code(statistics)))
+
+
+def paint(transformer: TransformerNet, image: torch.Tensor, norms: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The transformer with the given norm parameters, one row per image or one row for all.
+
+    The network's conditional norms compute ``mix @ scale``; with ``scale`` replaced by the rows
+    of ``norms`` and ``mix`` the identity (one row per image) or a column of ones (one row for a
+    whole batch), each image gets its own style without a second copy of the network."""
+    n = image.shape[0]
+    rows = next(iter(norms.values())).shape[0]
+    if rows == n:
+        mix = torch.eye(n, device=image.device)
+    elif rows == 1:
+        mix = torch.ones(n, 1, device=image.device)
+    else:
+        raise ImpastoError(f"{rows} sets of norm parameters for {n} images")
+    return functional_call(transformer, norms, (image, mix), strict=False)
+
+
+# ------------------------------------------------------------------------------------- inference
+
+
+def network_from_config(config: dict[str, Any], path: str | os.PathLike | None = None) -> ArbitraryNet:
+    try:
+        return ArbitraryNet(float(config["width"]), str(config.get("upsample", "nearest")),
+                            int(config.get("hidden", 512)), int(config.get("code", CODE_SIZE)))
+    except (KeyError, TypeError, ValueError):
+        raise ImpastoError("model file has an incomplete configuration", path) from None
+
+
+class ArbitraryModel:
+    """A loaded arbitrary-style network on a device: ``style_code`` once per painting, ``stylize`` per photo."""
+
+    def __init__(self, path: str | os.PathLike | None = None, device: str = "auto", precision: str = "auto",
+                 compile: bool = False) -> None:
+        path = Path(path) if path is not None else DEFAULT_MODEL
+        if not path.exists() and path == DEFAULT_MODEL:
+            raise ImpastoError("no arbitrary-style network ships with this installation; train one with "
+                               "`impasto train arbitrary --content PHOTOS_DIR --style PAINTINGS_DIR -o any.pt` "
+                               "and pass it with --model any.pt")
+        model = load_model(path, KIND)
+        self.network = network_from_config(model.config, path)
+        load_weights(self.network, model.state_dict, path)
+        self.network.eval().requires_grad_(False)
+        self.device = resolve_device(device)
+        self.dtype = resolve_precision(precision, self.device)  # autocast's, or None
+        self.network.to(self.device)
+        self.network.transformer.to(memory_format=torch.channels_last)
+        self.weights_dtype = torch.float32
+        if weights_in_compute_dtype(self.device, self.dtype):  # bf16/fp16 weights once, no autocast
+            self.network.transformer.to(self.dtype)
+            self.weights_dtype = self.dtype
+        self.transformer: nn.Module = self.network.transformer
+        if compile:
+            self.transformer = torch.compile(self.transformer, dynamic=False)
+        self.config = model.config
+        self.training = model.training
+        self.path = path
+
+    @torch.no_grad()
+    def style_code(self, style: torch.Tensor) -> torch.Tensor:
+        """``(1, CODE_SIZE)``: the painting's code (the painting as given; the caller sizes it)."""
+        style, _ = images.pad_to_multiple(style, 1, minimum=32)  # a tiny style still has statistics
+        encoder, cast = frozen_network(default_encoder(list(CODE_LAYERS), self.device), self.device, self.dtype)
+        with cast():
+            features = encoder(to_device(style, self.device, next(encoder.parameters()).dtype), CODE_LAYERS)
+        return self.network.predictor.code(StylePredictor.statistics(features)).cpu()
+
+    @torch.no_grad()
+    def norms(self, code: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.network.predictor.norm_parameters(code.to(self.device))
+
+    @torch.no_grad()
+    def stylize(self, content: torch.Tensor, codes: Sequence[torch.Tensor], weights: Sequence[float] | None = None,
+                masks: Sequence[torch.Tensor] | None = None) -> torch.Tensor:
+        """``content`` ``(N, 3, H, W)`` in [0, 1] -> painted, same size, clamped, on the CPU.
+
+        Without masks, the codes blend with normalised ``weights`` (one network pass); with masks
+        (one per code, ``(1, 1, h, w)`` at any size), each region is painted with its own code and
+        where no mask covers the photo stays."""
+        if not codes:
+            raise ImpastoError("at least one style is needed")
+        if masks is None:
+            weights = normalised(weights if weights is not None else [1.0] * len(codes), "style weights")
+            if len(weights) != len(codes):
+                raise ImpastoError(f"{len(weights)} style weights given for {len(codes)} styles", parameter="style_blend")
+            return self._paint(content, sum(w * code for w, code in zip(weights, codes)))
+        if len(masks) != len(codes):
+            raise ImpastoError(f"{len(masks)} masks given for {len(codes)} styles; give one mask per style",
+                               parameter="masks")
+        regions = [F.interpolate(m.float(), size=content.shape[-2:], mode="bilinear", align_corners=False)
+                   for m in masks]
+        total = torch.stack(regions).sum(dim=0)
+        out = content * (1.0 - total.clamp(0, 1))
+        for region, code in zip(regions, codes):
+            out = out + region / total.clamp_min(1.0) * self._paint(content, code)
+        return out.clamp(0, 1)
+
+    def _paint(self, content: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        padded, (h, w) = images.pad_to_multiple(content, MULTIPLE, minimum=2 * MULTIPLE)
+        norms = self.norms(code)
+        converted = self.weights_dtype != torch.float32
+        with autocast(self.device, None if converted else self.dtype):
+            out = paint(self.transformer, to_device(padded, self.device, self.weights_dtype).contiguous(
+                memory_format=torch.channels_last), norms)
+        out = without_lattice(out.float(), self.config.get("upsample", "nearest"))
+        return out[..., :h, :w].clamp(0, 1).cpu()
+
+
+def style_side(style_scale: float = 1.0) -> int:
+    return max(32, round(STYLE_SIDE * style_scale))
+
+
+def adapted_network(model: ArbitraryModel, code: torch.Tensor) -> TransformerNet:
+    """A one-style transformer with the model's convolutions and the norms it predicts for ``code``:
+    the start of a per-style model (``impasto train fast --from-arbitrary``).  ``model`` loaded in
+    float32 (as :func:`start_adaptation` does): a bf16 model's convolutions are rounded."""
+    network = TransformerNet(1, float(model.config["width"]), upsample=str(model.config.get("upsample", "nearest")))
+    network.load_state_dict(model.network.transformer.state_dict())
+    with torch.no_grad():
+        for name, value in model.norms(code).items():
+            network.get_parameter(name).copy_(value.cpu())
+    return network
+
+
+def start_adaptation(task: Any, model: str | os.PathLike | None = None, norms_only: bool = True) -> None:
+    """Make a per-style training task (:class:`impasto.networks.fast.FastTask`, one painting) start from what
+    the arbitrary network predicts for its painting; with ``norms_only`` only the norms train
+    (the convolutions stay the shared ones), which is what makes minutes enough."""
+    if len(task.style_images) != 1:
+        raise ImpastoError("adapting the arbitrary network makes a model for one painting; give one --style")
+    engine = ArbitraryModel(model, "cpu", "fp32")
+    if float(engine.config["width"]) != task.width or task.output != "direct" or task.upsample != str(
+            engine.config.get("upsample", "nearest")):
+        raise ImpastoError(f"the per-style network must match the arbitrary one (width {engine.config['width']}, "
+                           "direct output, its upsampling)", engine.path)
+    code = engine.style_code(images.resize_max_side(task.style_images[0], STYLE_SIDE))
+    task.network.load_state_dict(adapted_network(engine, code).state_dict())
+    for name, parameter in task.network.named_parameters():
+        parameter.requires_grad_(not norms_only or name.endswith(("norm.scale", "norm.shift")))
+    task.start = {"from_arbitrary": engine.path.name, "trained": "norms" if norms_only else "all"}
+
+
+# -------------------------------------------------------------------------------------- training
+
+
+def turn_hue(image: torch.Tensor, angle: float, saturation: float = 1.0) -> torch.Tensor:
+    """Rotate the chroma of ``image`` by ``angle`` radians in YCbCr and scale it by ``saturation``."""
+    ycc = rgb_to_ycbcr(image)
+    cos, sin = math.cos(angle) * saturation, math.sin(angle) * saturation
+    cb, cr = ycc[:, 1:2], ycc[:, 2:3]
+    return ycbcr_to_rgb(torch.cat([ycc[:, :1], cos * cb - sin * cr, sin * cb + cos * cr], dim=1)).clamp(0, 1)
+
+
+def jitter_photo(image: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """Mild brightness, contrast and saturation changes (photos as cameras give them)."""
+    out = image * rng.uniform(0.85, 1.15)
+    mean = out.mean(dim=(1, 2, 3), keepdim=True)
+    out = (out - mean) * rng.uniform(0.8, 1.2) + mean
+    return turn_hue(out.clamp(0, 1), rng.uniform(-0.1, 0.1), rng.uniform(0.7, 1.3))
+
+
+def random_turn(batch: torch.Tensor, rng: random.Random) -> torch.Tensor:
+    """Each square crop turned by a random multiple of 90 degrees."""
+    return torch.stack([image.rot90(rng.randrange(4), dims=(-2, -1)) for image in batch])
+
+
+def random_zoom(batch: torch.Tensor, size: int, rng: random.Random) -> torch.Tensor:
+    """Each crop cut to a random square of ``size`` .. its own size and scaled to ``size``: scales vary."""
+    side = batch.shape[-1]
+    out = []
+    for image in batch:
+        window = rng.randrange(size, side + 1)
+        top, left = rng.randrange(side - window + 1), rng.randrange(side - window + 1)
+        crop = image[None, :, top: top + window, left: left + window]
+        out.append(crop[0] if window == size else
+                   F.interpolate(crop, size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
+    return torch.stack(out)
+
+
+class ArbitraryTask:
+    """Train the transformer network and the style predictor on folders of photos and paintings."""
+
+    kind = KIND
+
+    def __init__(self, content: ImageFolder, style: ImageFolder, crop: int, width: float = 0.5,
+                 style_weight: float = DEFAULT_STYLE_WEIGHT, shift_weight: float = DEFAULT_SHIFT_WEIGHT,
+                 shift_share: float = DEFAULT_SHIFT_SHARE, procedural: int = 32, hold_out: Sequence[str] = (),
+                 start_from: str | os.PathLike | None = None, preview: torch.Tensor | None = None,
+                 style_loss: str = "gram", upsample: str = "bilinear") -> None:
+        self.style_loss = training_style_loss(style_loss)
+        self.content = content  # crops of 1.5 x crop, zoomed to crop
+        self.style = style
+        self.crop = crop
+        self.width = width
+        self.style_weight = style_weight
+        self.shift_weight = shift_weight
+        self.shift_share = shift_share
+        shift_images(1, shift_share)  # checked here, not at the first step
+        self.procedural_count = procedural
+        self.hold_out = sorted(hold_out)
+        self.upsample = upsample
+        self.network = ArbitraryNet(width, upsample)
+        self.network.transformer.to(memory_format=torch.channels_last)
+        self.start_from = Path(start_from).name if start_from is not None else None
+        if start_from is not None:
+            self._start_from(start_from)
+        self._procedural: list[torch.Tensor] = []
+        self._preview = preview
+
+    def _start_from(self, path: str | os.PathLike) -> None:
+        """Convolutions from a trained feed-forward model of the same width; the predictor's bias
+        from its norms (their mean over its styles)."""
+        model = load_model(path, "fast")
+        if float(model.config.get("width", 0)) != self.width or model.config.get("output", "residual") != "direct":
+            raise ImpastoError(f"starts only from a direct-output feed-forward model of width {self.width}", path)
+        network = transformer_from_config(model.config, path)
+        load_weights(network, model.state_dict, Path(path))
+        state = {k: v for k, v in network.state_dict().items() if not k.endswith(("norm.scale", "norm.shift"))}
+        self.network.transformer.load_state_dict(state, strict=False)
+        norms = dict(network.named_modules())
+        scales = [norms[name].scale.mean(0) for name, _ in self.network.predictor.norms]
+        shifts = [norms[name].shift.mean(0) for name, _ in self.network.predictor.norms]
+        with torch.no_grad():
+            self.network.predictor.head.bias.copy_(torch.cat([*scales, *shifts]))
+
+    def setup(self, device: torch.device, dtype: torch.dtype | None) -> None:
+        from impasto.core.samples import PALETTES, painted_style
+
+        self.content.to(device)
+        self.style.to(device)
+        side = self.style.shorter_side
+        palettes = sorted(PALETTES)
+        self._procedural = [images.pil_to_tensor(painted_style(side, seed=1000 + i, strokes=int(6000 * (side / 512) ** 2),
+                                                               palette=palettes[i % len(palettes)])).to(device)
+                            for i in range(self.procedural_count)]
+
+    def _styles(self, count: int, rng: random.Random, device: torch.device) -> torch.Tensor:
+        """Painting crops (one in eight procedural, when there are any), flipped, turned, hue-turned."""
+        crops = []
+        for _ in range(count):
+            if self._procedural and rng.random() < 0.125:
+                image = self._procedural[rng.randrange(len(self._procedural))]
+                size = self.style.crop
+                top = rng.randrange(image.shape[-2] - size + 1)
+                left = rng.randrange(image.shape[-1] - size + 1)
+                crops.append(image[..., top: top + size, left: left + size])
+            else:
+                crops.append(self.style.sample(1, rng))
+        batch = random_turn(random_flip(torch.cat(crops).to(device), rng), rng)
+        out = []
+        for image in batch:
+            if rng.random() < 0.5:
+                image = turn_hue(image[None], rng.uniform(-math.pi, math.pi), rng.uniform(0.8, 1.2))[0]
+            out.append(image)
+        return torch.stack(out)
+
+    def losses(self, network: nn.Module, batch_size: int, rng: random.Random,
+               device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
+        encoder = default_encoder([*CONTENT_LAYERS, *STYLE_LAYERS], device)
+        content = random_zoom(self.content.sample(batch_size, rng), self.crop, rng)
+        content = jitter_photo(random_turn(random_flip(content, rng), rng), rng).to(device)
+        styles = self._styles(batch_size, rng, device)
+        with torch.no_grad(), autocast(device, dtype):
+            content_features = encoder(content, CONTENT_LAYERS)
+            style_features = encoder(styles, STYLE_LAYERS)
+            grams = {name: gram_matrix(style_features[name]) for name in STYLE_LAYERS} if self.style_loss == "gram" \
+                else {}
+        statistics = StylePredictor.statistics(style_features)
+        with autocast(device, dtype):
+            output = network(content.contiguous(memory_format=torch.channels_last), statistics)
+            features = encoder(output, [*CONTENT_LAYERS, *STYLE_LAYERS])
+        content_term = sum(relative_content_loss(features[n], content_features[n]) for n in CONTENT_LAYERS)
+        if self.style_loss == "gram":
+            style_term = sum(relative_gram_loss(features[n], grams[n]) for n in STYLE_LAYERS)
+        else:
+            generator = fresh_directions(rng)
+            style_term = sum(relative_sliced_wasserstein(features[n], style_features[n], generator)
+                             for n in STYLE_LAYERS)
+        terms = {"content": content_term, "style": self.style_weight * style_term}
+        total = terms["content"] + terms["style"]
+        if self.shift_weight:
+            terms["shift"] = self.shift_weight * shift_term(lambda moved, part: network(moved, statistics[:part]),
+                                                            content, output, batch_size, self.shift_share, rng, device,
+                                                            dtype)
+            total = total + terms["shift"]
+        return {"total": total, **{name: value.detach() for name, value in terms.items()}}
+
+    def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
+        """The preview photo beside four paintings' results (each painting shown small above its result)."""
+        photo = self._preview if self._preview is not None else self.content.sample(1, random.Random(0))
+        photo, (h, w) = images.pad_to_multiple(photo, MULTIPLE)
+        encoder = default_encoder(list(CODE_LAYERS), device)
+        columns = [photo[..., :h, :w].cpu()]
+        for index in range(4):
+            style = self.style.sample(1, random.Random(index))
+            statistics = StylePredictor.statistics(encoder(style.to(device), CODE_LAYERS))
+            out = network(photo.to(device), statistics).float().clamp(0, 1)[..., :h, :w].cpu()
+            thumb = images.resize(style.cpu(), (h // 3, h // 3))
+            out[..., : h // 3, : h // 3] = thumb
+            columns.append(out)
+        return torch.cat(columns, dim=-1)
+
+    def config(self) -> dict[str, Any]:
+        return {"width": self.width, "upsample": self.upsample, "residual_blocks": 5, "hidden": 512, "code": CODE_SIZE,
+                "code_layers": list(CODE_LAYERS), "style_side": STYLE_SIDE}
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "content_data": f"{self.content.root.name} ({len(self.content)} images)",
+            "style_data": f"{self.style.root.name} ({len(self.style)} images) + {self.procedural_count} procedural",
+            "crop": self.crop,
+            "shorter_side": self.content.shorter_side,
+            "style_crop": self.style.crop,
+            "style_shorter_side": self.style.shorter_side,
+            "style_weight": self.style_weight,
+            "style_loss": self.style_loss,
+            "upsample": self.upsample,
+            "shift_weight": self.shift_weight,
+            "shift_share": self.shift_share,
+            "content_layers": list(CONTENT_LAYERS),
+            "style_layers": list(STYLE_LAYERS),
+            "augmentation": "zoom 1-1.5x, flips, quarter turns, photo colour jitter, painting hue turns",
+            "held_out_styles": self.hold_out,
+            "start_from": self.start_from,
+        }
