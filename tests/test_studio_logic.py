@@ -564,3 +564,35 @@ def test_a_dream_is_kept_in_the_history_and_comes_back_with_its_settings(tmp_pat
     assert values["layer"] == "ripples and swirls (relu3_1)" and values["step_size"] == 0.7
     assert (values["octaves"], values["iterations"], values["size"]) == (2, 3, 64)
     assert values["photo"].endswith("content.png") and values["guide"].endswith("style1.png")
+
+
+def test_an_instant_preview_gives_way_to_a_render(tmp_path, monkeypatch):
+    """A preview never replaces a render's picture: none while a render holds the device, and one
+    that was painting when Render was pressed is dropped; otherwise it paints, holding the device."""
+    from impasto.jobs.image_job import ImageJob
+    from impasto.studio import create_tab
+
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work")
+    args = (_editor(), [str(style)], "", "arbitrary", None, 0.5, "none", "first")
+
+    picture, note = create_tab.instant_preview(studio, *args)
+    assert not isinstance(picture, dict) and note.startswith("preview: ") and "in " in note  # painted
+
+    with studio.device:  # a render paints
+        picture, note = create_tab.instant_preview(studio, *args)
+    assert picture == {"__type__": "update"} and "after the painting" in note
+
+    real_run = ImageJob.run
+    seen: list[bool] = []
+
+    def render_pressed_meanwhile(self, *a, **k):
+        seen.append(studio.device.locked())  # the preview holds the device while it paints
+        studio.renders += 1
+        return real_run(self, *a, **k)
+
+    monkeypatch.setattr(ImageJob, "run", render_pressed_meanwhile)
+    picture, note = create_tab.instant_preview(studio, *args)
+    assert seen == [True] and picture == {"__type__": "update"} and note == {"__type__": "update"}
+    assert not studio.device.locked()
