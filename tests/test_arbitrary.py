@@ -218,6 +218,25 @@ def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_pat
     assert record["from_arbitrary"] == "tiny.pt" and record["style_loss"] == loss_kind
 
 
+def test_several_paintings_adapt_into_one_network_that_paints_each_as_the_prediction(tmp_path, tiny_model):
+    """A multi-style model (``--style`` repeated) starts with each painting's predicted norms in its
+    own row: picking a style paints what the arbitrary network paints for that painting."""
+    content = ImageFolder(image_folder(tmp_path / "photos", 2), crop=32, shorter_side=40)
+    paintings = [_painting(8), torch.rand(1, 3, 48, 48)]
+    task = FastTask(content, paintings, ["stripes", "noise"], width=0.125)
+    arbitrary.start_adaptation(task, tiny_model)
+    engine = arbitrary.ArbitraryModel(tiny_model, "cpu", "fp32")
+    photo = torch.rand(1, 3, 32, 32)
+    upsample = engine.config.get("upsample", "nearest")
+    with torch.no_grad():
+        for row, painting in enumerate(paintings):
+            mix = torch.nn.functional.one_hot(torch.tensor([row]), 2).float()
+            painted = without_lattice(task.network.eval()(photo, mix), upsample).clamp(0, 1)
+            code = engine.style_code(images.resize_max_side(painting, arbitrary.STYLE_SIDE))
+            torch.testing.assert_close(painted, engine.stylize(photo, [code]), rtol=1e-4, atol=1e-5)
+    assert task.network.down[0].norm.scale.shape[0] == 2
+
+
 def test_adaptation_takes_the_networks_own_style_loss_and_weight_unless_given(tmp_path):
     from impasto.networks import fast, training_tasks
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Callable, TypeVar
 
 from impasto.cli.output import EXIT_USAGE
 
@@ -51,20 +52,7 @@ def positive_int(text: str) -> int:
 
 
 MAX_SEED = 2**63 - 1  # what torch's generators take
-
-
-def seed_value(text: str) -> int:
-    value = whole_number(text)
-    if not 0 <= value <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"a seed is 0 to {MAX_SEED}, got {text}")
-    return value
-
-
-def port(text: str) -> int:
-    value = positive_int(text)
-    if value > 65535:
-        raise argparse.ArgumentTypeError(f"a port is 1-65535, got {value}")
-    return value
+Number = TypeVar("Number", int, float)
 
 
 def non_negative_float(text: str) -> float:
@@ -84,11 +72,24 @@ def positive_float(text: str) -> float:
     return value
 
 
-def share(text: str) -> float:
-    value = positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"a share is in (0, 1], got {text}")
-    return value
+def within(parse: Callable[[str], Number], low: Number, high: Number, what: str,
+           lowest: bool = True) -> Callable[[str], Number]:
+    """A value type that reads its text with ``parse`` and keeps it in ``[low, high]`` (``(low,
+    high]`` without ``lowest``), naming ``what`` the value is when it is out."""
+    def check(text: str) -> Number:
+        value = parse(text)
+        if not (low <= value if lowest else low < value) or value > high:
+            span = f"{low} to {high}" if lowest else f"in ({low}, {high}]"
+            raise argparse.ArgumentTypeError(f"{what} is {span}, got {text}")
+        return value
+
+    check.__name__ = what.split()[-1]  # argparse names the type by it
+    return check
+
+
+seed_value = within(whole_number, 0, MAX_SEED, "a seed")
+port = within(positive_int, 1, 65535, "a port")
+share = within(positive_float, 0.0, 1.0, "a share", lowest=False)
 
 
 def add_shift_share(parser: argparse.ArgumentParser, default: str) -> None:

@@ -30,7 +30,7 @@ from impasto.core.modelfile import SHIPPED_DIR, load_model, load_weights
 from impasto.core.runtime import (autocast, default_encoder, frozen_network, resolve_device, resolve_precision, to_device,
                       weights_in_compute_dtype)
 from impasto.core.runtime import cached_engine as runtime_cached_engine
-from impasto.networks.training import ImageFolder, random_flip
+from impasto.networks.training import ImageFolder, PaintingTask, random_flip
 
 KIND = "adain-decoder"
 ENCODER_LAYER = "relu4_1"
@@ -276,7 +276,7 @@ def decoder_losses(decoder: nn.Module, content: torch.Tensor, style: torch.Tenso
     return terms
 
 
-class AdainTask:
+class AdainTask(PaintingTask):
     """Train the decoder: content loss against the AdaIN target, mean/std style loss on relu1_1..relu4_1."""
 
     kind = KIND
@@ -286,11 +286,7 @@ class AdainTask:
                  upsample: str = "nearest", shift_weight: float = 0.0, shift_share: float = 1.0) -> None:
         self.content = content
         self.style = style
-        self.style_weight = style_weight
-        self.shift_weight = shift_weight
-        self.shift_share = shift_share
-        shift_images(1, shift_share)  # checked here, not at the first step
-        self.upsample = upsample
+        super().__init__(style_weight, shift_weight, shift_share, upsample)
         self.network = Decoder(upsample).to(memory_format=torch.channels_last)
         self._preview = preview
         self.hold_out = sorted(hold_out)

@@ -41,12 +41,12 @@ from impasto.core.errors import ImpastoError
 from impasto.networks.transformer import MULTIPLE, ConditionalInstanceNorm, TransformerNet, without_lattice
 from impasto.networks.transformer import network_from_config as transformer_from_config
 from impasto.core.losses import (fresh_directions, gram_matrix, mean_std, normalised, relative_content_loss,
-                     relative_gram_loss, relative_sliced_wasserstein, shift_images,
+                     relative_gram_loss, relative_sliced_wasserstein,
                      training_style_loss)
 from impasto.core.modelfile import SHIPPED_DIR, load_model, load_weights
 from impasto.core.runtime import (autocast, default_encoder, frozen_network, resolve_device, resolve_precision, to_device,
                       weights_in_compute_dtype)
-from impasto.networks.training import ImageFolder, random_flip, shift_term
+from impasto.networks.training import ImageFolder, PaintingTask, random_flip, shift_term
 
 KIND = "arbitrary"
 DEFAULT_MODEL = SHIPPED_DIR / "arbitrary.pt"
@@ -246,33 +246,40 @@ def style_side(style_scale: float = 1.0) -> int:
     return max(32, round(STYLE_SIDE * style_scale))
 
 
-def adapted_network(model: ArbitraryModel, code: torch.Tensor) -> TransformerNet:
-    """A one-style transformer with the model's convolutions and the norms it predicts for ``code``:
-    the start of a per-style model (``impasto train fast --from-arbitrary``).  ``model`` loaded in
-    float32 (as :func:`start_adaptation` does): a bf16 model's convolutions are rounded."""
-    network = TransformerNet(1, float(model.config["width"]), upsample=str(model.config.get("upsample", "nearest")))
-    network.load_state_dict(model.network.transformer.state_dict())
+def adapted_network(model: ArbitraryModel, codes: Sequence[torch.Tensor]) -> TransformerNet:
+    """A transformer for ``len(codes)`` paintings with the model's convolutions and, as each
+    painting's norms, what the model predicts for its code: the start of a per-style model
+    (``impasto train fast --from-arbitrary``).  ``model`` loaded in float32 (as
+    :func:`start_adaptation` does): a bf16 model's convolutions are rounded."""
+    network = TransformerNet(len(codes), float(model.config["width"]),
+                             upsample=str(model.config.get("upsample", "nearest")))
+    shared = {name: value for name, value in model.network.transformer.state_dict().items()
+              if not name.endswith(NORM_PARAMETERS)}
+    network.load_state_dict(shared, strict=False)
     with torch.no_grad():
-        for name, value in model.norms(code).items():
-            network.get_parameter(name).copy_(value.cpu())
+        for row, code in enumerate(codes):
+            for name, value in model.norms(code).items():
+                network.get_parameter(name)[row].copy_(value.reshape(-1).cpu())
     return network
 
 
+#: The names of the parameters the style predictor sets (a per-style model's own, when adapted).
+NORM_PARAMETERS = ("norm.scale", "norm.shift")
+
+
 def start_adaptation(task: Any, model: str | os.PathLike | None = None, norms_only: bool = True) -> None:
-    """Make a per-style training task (:class:`impasto.networks.fast.FastTask`, one painting) start from what
-    the arbitrary network predicts for its painting; with ``norms_only`` only the norms train
-    (the convolutions stay the shared ones), which is what makes minutes enough."""
-    if len(task.style_images) != 1:
-        raise ImpastoError("adapting the arbitrary network makes a model for one painting; give one --style")
+    """Make a per-style training task (:class:`impasto.networks.fast.FastTask`, one painting or
+    several) start from what the arbitrary network predicts for each painting; with ``norms_only``
+    only the norms train (the convolutions stay the shared ones), which is what makes minutes enough."""
     engine = ArbitraryModel(model, "cpu", "fp32")
     if float(engine.config["width"]) != task.width or task.output != "direct" or task.upsample != str(
             engine.config.get("upsample", "nearest")):
         raise ImpastoError(f"the per-style network must match the arbitrary one (width {engine.config['width']}, "
                            "direct output, its upsampling)", engine.path)
-    code = engine.style_code(images.resize_max_side(task.style_images[0], STYLE_SIDE))
-    task.network.load_state_dict(adapted_network(engine, code).state_dict())
+    codes = [engine.style_code(images.resize_max_side(style, STYLE_SIDE)) for style in task.style_images]
+    task.network.load_state_dict(adapted_network(engine, codes).state_dict())
     for name, parameter in task.network.named_parameters():
-        parameter.requires_grad_(not norms_only or name.endswith(("norm.scale", "norm.shift")))
+        parameter.requires_grad_(not norms_only or name.endswith(NORM_PARAMETERS))
     task.start = {"from_arbitrary": engine.path.name, "trained": "norms" if norms_only else "all"}
 
 
@@ -313,7 +320,7 @@ def random_zoom(batch: torch.Tensor, size: int, rng: random.Random) -> torch.Ten
     return torch.stack(out)
 
 
-class ArbitraryTask:
+class ArbitraryTask(PaintingTask):
     """Train the transformer network and the style predictor on folders of photos and paintings."""
 
     kind = KIND
@@ -328,13 +335,9 @@ class ArbitraryTask:
         self.style = style
         self.crop = crop
         self.width = width
-        self.style_weight = style_weight
-        self.shift_weight = shift_weight
-        self.shift_share = shift_share
-        shift_images(1, shift_share)  # checked here, not at the first step
+        super().__init__(style_weight, shift_weight, shift_share, upsample)
         self.procedural_count = procedural
         self.hold_out = sorted(hold_out)
-        self.upsample = upsample
         self.network = ArbitraryNet(width, upsample)
         self.network.transformer.to(memory_format=torch.channels_last)
         self.start_from = Path(start_from).name if start_from is not None else None

@@ -22,12 +22,12 @@ import torch.nn.functional as F
 from impasto.core import images
 from impasto.core.errors import ImpastoError
 from impasto.core.losses import (fresh_directions, gram_matrix, normalised, relative_content_loss,
-                     relative_gram_loss, relative_sliced_wasserstein, shift_images,
+                     relative_gram_loss, relative_sliced_wasserstein,
                      total_variation, training_style_loss)
 from impasto.core.modelfile import load_model, load_weights
 from impasto.core.runtime import (autocast, cached_engine, default_encoder, resolve_device, resolve_precision, to_device,
                       weights_in_compute_dtype)
-from impasto.networks.training import ImageFolder, random_flip, shift_term
+from impasto.networks.training import ImageFolder, PaintingTask, random_flip, shift_term
 from impasto.networks.transformer import MULTIPLE, TransformerNet, network_from_config, without_lattice
 
 KIND = "fast"
@@ -137,7 +137,7 @@ def cached_model(path: str | os.PathLike, device: str = "auto", precision: str =
 # -------------------------------------------------------------------------------------- training
 
 
-class FastTask:
+class FastTask(PaintingTask):
     """Train a network for one or several styles (Johnson et al.'s perceptual losses on the shared backbone).
 
     Both losses are relative (each layer divided by its target's own scale; see
@@ -161,12 +161,8 @@ class FastTask:
         self.width = width
         self.output = output
         self.content_weight = content_weight
-        self.style_weight = style_weight
         self.tv_weight = tv_weight
-        self.shift_weight = shift_weight
-        self.shift_share = shift_share
-        shift_images(1, shift_share)  # checked here, not at the first step
-        self.upsample = upsample
+        super().__init__(style_weight, shift_weight, shift_share, upsample)
         self.network = TransformerNet(len(styles), width, output=output, upsample=upsample).to(
             memory_format=torch.channels_last)
         self._preview = preview

@@ -182,6 +182,19 @@ def shift_term(paint: Callable[[torch.Tensor, int], torch.Tensor], content: torc
                                  content[:part], output[:part], random_shift(rng))
 
 
+class PaintingTask:
+    """What the training tasks of the painting networks (fast, arbitrary, AdaIN) hold alike: how much
+    the painting counts, the shift-consistency term's weight and the share of a batch it paints
+    again, and the network's upsampling."""
+
+    def __init__(self, style_weight: float, shift_weight: float, shift_share: float, upsample: str) -> None:
+        shift_images(1, shift_share)  # checked here, not at the first step
+        self.style_weight = style_weight
+        self.shift_weight = shift_weight
+        self.shift_share = shift_share
+        self.upsample = upsample
+
+
 class Task(Protocol):
     """What a method gives the loop."""
 
