@@ -15,7 +15,8 @@ from impasto.networks import int8 as int8_module
 from impasto.networks import fast, transformer
 from impasto.core import images, quality
 from impasto.networks.compress import DISTILL_SETTINGS, DistillTask, calibrate_int8, compress, conv_macs, prune
-from impasto.networks.int8 import INT8_RECIPE, FrozenNet, _pad_channels_last, load_int8
+from impasto.networks.int8 import INT8_RECIPE, FrozenNet, load_int8
+from impasto.networks.int8_graph import _pad_channels_last
 from impasto.core.errors import ImpastoError
 from impasto.core.modelfile import ModelFile, load_model, save_model
 

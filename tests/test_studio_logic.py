@@ -361,7 +361,7 @@ def test_the_time_estimate_comes_from_this_machines_own_runs(tmp_path):
 def test_before_after_pairs_the_photo_with_the_result_at_its_size(tmp_path):
     from PIL import Image
 
-    from impasto.studio.create_tab import before_after
+    from impasto.studio.canvas import before_after
 
     editor = _editor()
     result = tmp_path / "r.png"
@@ -404,7 +404,7 @@ def test_the_painted_area_saves_as_the_mask_file_the_cli_takes(tmp_path):
     from PIL import Image
 
     from impasto.core.errors import ImpastoError
-    from impasto.studio.create_tab import save_mask
+    from impasto.studio.canvas import save_mask
 
     studio = Studio(tmp_path / "studio")
     path = save_mask(studio, _editor(mask=True))
@@ -521,7 +521,7 @@ def test_stop_keeps_the_frames_of_a_clip_painted_so_far(tmp_path):
 
 
 def test_a_box_around_an_object_paints_the_object_on_the_canvas():
-    from impasto.studio.create_tab import box_mask, editor_parts
+    from impasto.studio.canvas import box_mask, editor_parts
 
     scene = np.full((60, 80, 4), (90, 140, 90, 255), np.uint8)
     yy, xx = np.mgrid[:60, :80]

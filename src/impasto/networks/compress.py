@@ -339,6 +339,10 @@ def compress(model: str | os.PathLike, output: str | os.PathLike, photos: str | 
 
 #: Fresh processes per side when ``compress`` times int8 against float (alternated; medians).
 STARTUP_ROUNDS = 3
+#: int8 is chosen only where it is faster than float by more than what a busy machine moves a
+#: median by, for one photo and per photo after it: a wrong "int8" makes every run slower, a wrong
+#: "float" only forgoes a small gain.
+INT8_MARGIN = 0.9
 
 
 def _startup_worker() -> None:
@@ -387,8 +391,8 @@ def measure_startup(float_model: str | os.PathLike, int8_file: str | os.PathLike
                     side: int = 512, rounds: int = STARTUP_ROUNDS) -> dict[str, Any]:
     """The float model and an int8 file as ``stylize`` runs them on this CPU, each in fresh processes
     (alternated, ``rounds`` each; medians): seconds to the first ``side`` px image, loading included,
-    and per image after it; and the choice (int8 only where it is slower neither for one photo nor
-    per photo after the first); both paint with the int8 file's blend ``mix``.  ``int8_file`` must run
+    and per image after it; and the choice (int8 only where it is clearly faster, by
+    :data:`INT8_MARGIN`, for one photo and per photo after the first); both paint with the int8 file's blend ``mix``.  ``int8_file`` must run
     int8 here (its record says so)."""
     import statistics
 
@@ -402,6 +406,8 @@ def measure_startup(float_model: str | os.PathLike, int8_file: str | os.PathLike
         timing[f"{name}_start_s"] = round(statistics.median(run["start_s"] for run in measured), 4)
         timing[f"{name}_s"] = round(statistics.median(run["next_s"] for run in measured), 4)
     ran_int8 = all(run["int8"] for run in runs["int8"])
-    timing["choice"] = "int8" if ran_int8 and timing["int8_start_s"] <= timing["float_start_s"] and \
-        timing["int8_s"] <= timing["float_s"] else "float"
+    clearly = INT8_MARGIN * timing["float_start_s"], INT8_MARGIN * timing["float_s"]
+    timing["choice"] = "int8" if ran_int8 and timing["int8_start_s"] <= clearly[0] and \
+        timing["int8_s"] <= clearly[1] else "float"
+    timing["margin"] = INT8_MARGIN
     return timing

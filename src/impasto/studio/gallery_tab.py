@@ -47,7 +47,7 @@ def editor_value(studio: Studio, photo: str | None, mask: str | None) -> dict | 
         import numpy as np
         import PIL.Image
 
-        from impasto.studio.create_tab import BRUSH_RGBA
+        from impasto.studio.canvas import BRUSH_RGBA
 
         with PIL.Image.open(mask) as image:
             painted = np.asarray(image.convert("L")) > 127

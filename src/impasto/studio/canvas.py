@@ -1,0 +1,78 @@
+"""The Create tab's canvas: the photo as the editor holds it, and the area painted on it, which
+becomes the mask (a file ``--mask`` takes, or an object cut out of a box with GrabCut)."""
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import PIL.Image
+import torch
+
+from impasto.core import images
+from impasto.core.errors import ImpastoError
+from impasto.studio.common import Studio
+
+#: The brush: a see-through pink, so the photo shows through the painted area.
+BRUSH_COLOUR, BRUSH_OPACITY = "#ff40a0", 0.45
+BRUSH_RGBA = (0xFF, 0x40, 0xA0, round(BRUSH_OPACITY * 255))
+
+def save_mask(studio: Studio, editor: Any) -> Path:
+    """The painted area as a black-and-white PNG (white = painted), the file ``--mask`` takes."""
+    _, painted = editor_parts(editor)
+    if painted is None:
+        raise ImpastoError("paint on the photo first: the mask is the painted area")
+    path = studio.new_path(".png", "impasto-mask")
+    images.save_image(torch.from_numpy(painted)[None, None].expand(1, 3, -1, -1), path)
+    return path
+
+
+def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(photo RGB uint8, painted mask float in [0, 1] or None) from an ImageEditor value."""
+    if not value:
+        return None, None
+    background = value.get("background") if isinstance(value, dict) else value
+    if background is None:
+        return None, None
+    background = np.asarray(background)
+    if background.ndim == 2:
+        background = np.stack([background] * 3, axis=-1)
+    photo = background[..., :3].astype(np.uint8)
+    mask = None
+    for layer in (value.get("layers") or []) if isinstance(value, dict) else []:
+        layer = np.asarray(layer)
+        if layer.ndim == 3 and layer.shape[-1] == 4:
+            painted = (layer[..., 3] > 0).astype(np.float32)  # a see-through brush: painted is painted
+            mask = painted if mask is None else np.maximum(mask, painted)
+    if mask is not None and mask.max() <= 0:
+        mask = None
+    return photo, mask
+
+
+def photo_size(editor: Any) -> tuple[int, int] | None:
+    """(height, width) of the photo on the canvas, for the estimate."""
+    photo, _ = editor_parts(editor)
+    return None if photo is None else tuple(photo.shape[:2])
+
+
+def box_mask(editor: Any, box: tuple[int, int, int, int]) -> dict:
+    """The canvas with the object inside ``box`` (x0, y0, x1, y1 in the photo's pixels) painted
+    on it, as cut by OpenCV's GrabCut (:func:`impasto.core.masks.grabcut_mask`)."""
+    from impasto.core.masks import grabcut_mask
+
+    photo, _ = editor_parts(editor)
+    if photo is None:
+        raise ImpastoError("add a content photo first (drop it on the canvas)")
+    content = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0
+    mask = grabcut_mask(content, box)[0, 0].numpy() > 0.5
+    layer = np.zeros((*mask.shape, 4), np.uint8)
+    layer[mask] = BRUSH_RGBA
+    return {"background": photo, "layers": [layer], "composite": None}
+
+
+def before_after(editor: Any, result_path: str | None):
+    """(the photo at the result's size, the result) for the before/after slider; None while working."""
+    photo, _ = editor_parts(editor)
+    if photo is None or not result_path:
+        return None
+    after = PIL.Image.open(result_path).convert("RGB")
+    return PIL.Image.fromarray(photo).resize(after.size, PIL.Image.LANCZOS), after
