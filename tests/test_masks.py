@@ -135,6 +135,23 @@ def test_a_mask_of_another_shape_is_refused_naming_both_sizes(capsys, tmp_path):
     assert code == 0, err
 
 
+def test_the_job_itself_refuses_a_mask_of_another_shape_before_painting(tmp_path):
+    """The check lives in the job, so the API and the studio get it too, files and tensors alike."""
+    from impasto.jobs.image_job import ImageJob
+    from impasto.methods import Request
+
+    style = tmp_path / "style.png"
+    stripes(64).save(style)
+    thin = Image.new("L", (37, 11), 255)
+    job = ImageJob(photos=[torch.rand(1, 3, 64, 64)], styles=[style], output=None, method="adain",
+                   request=Request(size=64, masks=[thin]))
+    with pytest.raises(ImpastoError, match="37x11 but the photo .* is 64x64") as caught:
+        job.run()
+    assert caught.value.parameter == "masks"
+    job.request.masks = [Image.new("L", (64, 64), 255)]
+    assert job.validate()[0].name == "adain"
+
+
 def test_a_folder_of_photos_is_checked_photo_by_photo(capsys, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()

@@ -34,10 +34,6 @@ def image_job(args: argparse.Namespace):
                                f"(impasto stylize --method {method.name} CONTENT STYLE... -o OUT)")
         photos, styles = args.inputs[:1], args.inputs[1:]
     request = request_from(args, method, model, content_photo(photos, args.max_pixels))
-    if request.masks:
-        from impasto.core.masks import check_masks_fit
-
-        check_masks_fit(request.masks, photo_sizes(photos, args.max_pixels), args.max_pixels)
     return ImageJob(photos=photos, styles=styles, output=Path(args.output), method=args.method,
                     request=request, save_every=args.save_every or 0,
                     skip_existing=args.skip_existing, overwrite_input=args.overwrite_input, cluster=args.cluster,
@@ -52,20 +48,6 @@ def content_photo(photos: list[str], max_pixels: int):
     if len(photos) != 1 or Path(photos[0]).is_dir():
         return None
     return lambda: read_image(photos[0], max_pixels)
-
-
-def photo_sizes(photos: list[str], max_pixels: int) -> list[tuple[Path, tuple[int, int]]]:
-    """Each photo (those in a folder too) with its (width, height) as shown, from the files' headers."""
-    from impasto.core.masks import shown_size
-    from impasto.networks.training import IMAGE_SUFFIXES
-
-    found = []
-    for item in map(Path, photos):
-        if item.is_dir():
-            found.extend(p for p in sorted(item.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        elif item.is_file():
-            found.append(item)
-    return [(path, shown_size(path, max_pixels)) for path in found]
 
 
 def first_frame(source: str, start: int):

@@ -115,7 +115,7 @@ def check_fits(mask: ImageLike, mask_size: tuple[int, int], photo: object, photo
     if abs((mw / mh) / (pw / ph) - 1) > ASPECT_TOLERANCE:
         raise ImpastoError(f"the mask is {mw}x{mh} but the photo {source_label(photo, 'photo')} is {pw}x{ph}: "
                            "its shape differs and it would be stretched; draw the mask on the photo "
-                           "(or on a copy of it scaled as a whole)", source_label(mask, "mask"))
+                           "(or on a copy of it scaled as a whole)", source_label(mask, "mask"), parameter="masks")
 
 
 def check_masks_fit(masks: Sequence[ImageLike], photos: Sequence[tuple[object, tuple[int, int]]],

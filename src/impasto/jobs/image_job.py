@@ -158,7 +158,19 @@ class ImageJob:
             self.request.options = method.options()
         methods.check(method, styles, self.request)
         sources, folder_input = self.sources()
+        if self.request.masks:
+            self.check_masks(sources)
         return method, styles, sources, self.targets(sources, folder_input, styles)
+
+    def check_masks(self, sources: list[Any]) -> None:
+        """Every mask has its photos' shape (read from the files' headers): a mask of another shape
+        would be stretched, its regions landing elsewhere than where they were drawn."""
+        from impasto.core.masks import check_masks_fit, shown_size
+
+        limit = self.request.max_pixels
+        sizes = [(source, (source.shape[-1], source.shape[-2]) if isinstance(source, torch.Tensor)
+                  else shown_size(source, limit)) for source in sources]
+        check_masks_fit(self.request.masks, sizes, limit)
 
     def work(self) -> tuple[str, int, int]:
         """(method, pixels of the paintings, iterations): what :mod:`impasto.jobs.estimate` prices."""
