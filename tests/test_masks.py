@@ -197,3 +197,30 @@ def test_a_missing_mask_file_is_said_so(capsys, tmp_path):
     code, _, err = run_cli(capsys, "stylize", "--method", "adain", tmp_path / "photo.png", tmp_path / "style.png",
                            "-o", tmp_path / "out.png", "--mask", tmp_path / "gone.png", *FAST)
     assert code == 2 and one_error_line(err) == f"impasto: error: {tmp_path / 'gone.png'}: file not found"
+
+
+@pytest.mark.parametrize("method, styles, model", [("fast", 0, "mosaic"), ("adain", 1, None), ("arbitrary", 1, None)])
+def test_outside_its_mask_every_one_pass_method_keeps_the_photo_itself(tmp_path, method, styles, model):
+    """A painted area means one thing everywhere: the painting inside, the photo's own pixels outside
+    (AdaIN's decoder and a fast model used to repaint the photo there, and the studio patched it)."""
+    from impasto import methods
+    from impasto.core.modelfile import resolve_model
+
+    model = resolve_model(model) if model else None
+    photo = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(3))
+    mask = torch.zeros(1, 1, 48, 64)
+    mask[..., :, :32] = 1.0
+    request = methods.Request(size=64, masks=[mask], model=model)
+    painted = methods.stylize(method, photo, [stripes(48)] * styles, request).image
+    assert painted.shape == photo.shape
+    torch.testing.assert_close(painted[..., 34:], photo[..., 34:], atol=1 / 255, rtol=0)  # the photo, untouched
+    assert float((painted[..., :30] - photo[..., :30]).abs().mean()) > 0.05  # painted inside
+
+
+def test_a_fast_model_takes_one_mask_not_two():
+    from impasto import methods
+
+    mask = torch.ones(1, 1, 8, 8)
+    with pytest.raises(ImpastoError, match="paints inside one mask") as caught:
+        methods.stylize("fast", torch.rand(1, 3, 8, 8), [], methods.Request(size=8, masks=[mask, mask], model="mosaic"))
+    assert caught.value.parameter == "masks"

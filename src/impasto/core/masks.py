@@ -32,6 +32,19 @@ def load_masks(masks: Sequence[ImageLike], max_pixels: int) -> list[torch.Tensor
     return loaded
 
 
+def in_regions(paintings: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], photo: torch.Tensor) -> torch.Tensor:
+    """Each painting inside its mask (where masks overlap they share the pixel) and the photo itself
+    where no mask covers: what a painted area means in every method.  Masks at any size, brought to
+    the photo's with bilinear resampling (soft edges stay soft)."""
+    regions = [F.interpolate(mask.float(), size=photo.shape[-2:], mode="bilinear", align_corners=False)
+               for mask in masks]
+    total = torch.stack(regions).sum(dim=0)
+    out = photo * (1.0 - total.clamp(0, 1))
+    for region, painting in zip(regions, paintings):
+        out = out + region / total.clamp_min(1.0) * painting
+    return out.clamp(0, 1)
+
+
 def check_box(box: Sequence[int], height: int, width: int) -> Box:
     """The box ``(x0, y0, x1, y1)`` if it is a non-empty area inside a ``width`` x ``height`` photo
     that leaves some of the photo outside it (the background GrabCut learns from)."""

@@ -23,7 +23,7 @@ from PIL import Image
 from impasto.core import color, images
 from impasto.core.backbone import VGG, check_layers, min_input_size
 from impasto.core.errors import ImpastoError
-from impasto.core.masks import load_masks
+from impasto.core.masks import in_regions, load_masks
 from impasto.core.color import METHODS as COLOR_METHODS
 from impasto.engines import tiling
 from impasto.core.runtime import (PRECISIONS, autocast, compiled_network, cpu_has_fast_bf16,  # noqa: F401
@@ -434,6 +434,8 @@ def run(
     assert image is not None
     output = images.resize(image, tuple(final_content.shape[-2:]))
     output = color.finish(settings.preserve_color, output, final_content)
+    if masks_full is not None:  # outside every mask, the photo itself (not its reconstruction)
+        output = in_regions([output] * len(masks_full), masks_full, final_content)
     return Result(output, total.iterations, total.evaluations, total.terms, total.stop_reason,
                   time.perf_counter() - started, total.history)
 

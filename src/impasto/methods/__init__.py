@@ -48,8 +48,8 @@ class Request:
     """The options every method understands, each with one meaning for all of them.
 
     ``style_blend``: how much of each style, normalised (the style images, or a multi-style model's
-    styles).  ``masks``: one grey image per style, white where that style goes, black where the
-    photo stays.  ``preserve_color``: ``luminance`` matches the style images' brightness to the
+    styles).  ``masks``: one grey image per style (a model with its styles built in: one, where it
+    paints), white where that style goes, black where the photo itself stays.  ``preserve_color``: ``luminance`` matches the style images' brightness to the
     photo's, then keeps the photo's colours and takes only the brightness from the result;
     ``histogram`` recolours the style images to the photo's palette first (a model with its styles
     built in has no image to recolour, so it does ``luminance``): :mod:`impasto.core.color`'s one policy.
@@ -236,10 +236,10 @@ def check(method: Method, styles: Sequence[object], request: Request) -> None:
             raise ImpastoError(f"style blend weights must be finite, non-negative numbers with a positive sum, "
                                f"got {list(request.style_blend)}", parameter="style_blend")
     if request.masks is not None:
-        if not method.uses_styles:
-            raise ImpastoError(f"masks give each style image its region; the {method.name} method has none",
-                               parameter="masks")
-        if len(request.masks) != len(styles):
+        if not method.uses_styles and len(request.masks) != 1:
+            raise ImpastoError(f"{len(request.masks)} masks given; a {method.name} model paints inside one mask "
+                               "(the photo stays outside it)", parameter="masks")
+        if method.uses_styles and len(request.masks) != len(styles):
             raise ImpastoError(f"{len(request.masks)} masks given for {len(styles)} style images; "
                                "give one mask per style", parameter="masks")
     if request.options is not None and (method.options is None or not isinstance(request.options, method.options)):

@@ -1,7 +1,7 @@
 """A trained feed-forward network as a method (Johnson et al. 2016): one pass, its styles built in.
 
-``weights`` mixes a multi-style network's styles (Dumoulin et al. 2017); ``strength`` blends the
-result with the photo; ``histogram`` colour preservation falls back to ``luminance``, since the
+``weights`` mixes a multi-style network's styles (Dumoulin et al. 2017); one mask keeps the
+painting inside it and the photo outside; ``strength`` blends the result with the photo; ``histogram`` colour preservation falls back to ``luminance``, since the
 network has no style image to recolour; ``stroke_scale`` sets the working size the network paints
 at (:mod:`impasto.core.guided`).
 """
@@ -16,6 +16,7 @@ import torch
 from impasto.core import color, guided, images
 from impasto.networks import fast
 from impasto.core.files import file_digest
+from impasto.core.masks import in_regions, load_masks
 from impasto.methods import OnePassMethod, Progress, Request, Result, Temporal, one_step
 
 if TYPE_CHECKING:  # the clip pipeline (OpenCV's flow) loads only when a clip is painted
@@ -39,11 +40,14 @@ class FeedForwardPainter:
         self.engine = fast.cached_model(request.model, request.device, request.precision, request.compile)
         self.mix = self.engine.mix(request.style_blend).tolist()  # checks the weights against the model
         self.strength = FeedForward.default_strength if request.strength is None else request.strength
+        self.masks = load_masks(request.masks, request.max_pixels) if request.masks is not None else None
         self.request = request
 
     def _stylize(self, content: torch.Tensor) -> torch.Tensor:
         out = guided.paint_at_scale(lambda photo: self.engine.stylize(photo, self.mix), content,
                                     self.request.stroke_scale, self.request.max_pixels)
+        if self.masks is not None:  # the model paints inside its mask; outside, the photo itself
+            out = in_regions([out], self.masks, content)
         if self.strength < 1.0:
             out = self.strength * out + (1.0 - self.strength) * content
         return color.finish(color.for_model(self.request.preserve_color), out, content)
@@ -62,4 +66,6 @@ class FeedForwardPainter:
 
         recipe = {"model": file_digest(self.engine.path), "style_mix": self.mix, "strength": self.strength,
                   "preserve_color": self.request.preserve_color, "stroke_scale": self.request.stroke_scale}
+        if self.masks is not None:
+            recipe["masks"] = [images.digest(mask) for mask in self.masks]
         return FeedForwardFrames(self._stylize, "fast", temporal.blend, recipe, batch=self.request.frame_batch())

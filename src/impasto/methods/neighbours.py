@@ -40,7 +40,7 @@ from impasto.core import color, images, lattice
 from impasto.core.backbone import VGG
 from impasto.core.color import match_histogram
 from impasto.core.errors import ImpastoError
-from impasto.core.masks import load_masks
+from impasto.core.masks import in_regions, load_masks
 from impasto.core.losses import TemporalTarget, gram_matrix, normalised, relative_gram_loss, resize_mask
 from impasto.engines.solver import LevelOutcome, LevelReport, SolverSettings, coarse_to_fine, optimize_level
 from impasto.core.runtime import default_encoder, frozen_network, resolve_device, resolve_precision
@@ -429,6 +429,8 @@ class NeighbourPainter:
         image = color.finish(r.preserve_color, image, full)
         if self.settings.colour_step and r.preserve_color == "none" and self.masks is None:
             image = colour_step(image, self.styles, self.weights, self.strength)
+        if self.masks is not None:  # outside every mask, the photo itself
+            image = in_regions([image] * len(self.masks), self.masks, full)
         return Result(image.clamp(0, 1), total.iterations, total.evaluations, total.terms, total.stop_reason,
                       time.perf_counter() - started)
 

@@ -119,4 +119,6 @@ class StyleCodePainter:
                   "weights": None if self.request.style_blend is None else list(self.request.style_blend),
                   self.strength_key: self.strength, "preserve_color": self.request.preserve_color,
                   "style_scale": self.request.style_scale, "stroke_scale": self.request.stroke_scale}
+        if self.masks is not None:  # other regions, other frames (a clip without masks keeps its recipe)
+            recipe["masks"] = [images.digest(mask) for mask in self.masks]
         return FeedForwardFrames(stylize, self.recipe_name, temporal.blend, recipe, batch=self.request.frame_batch())

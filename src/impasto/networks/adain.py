@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from impasto.core import images, lattice
 from impasto.core.errors import ImpastoError
+from impasto.core.masks import in_regions
 from impasto.core.losses import (content_loss, mean_std, mean_std_loss, normalised, random_shift, shift_consistency,
                      shift_images)
 from impasto.core.modelfile import SHIPPED_DIR, load_model, load_weights
@@ -183,7 +184,10 @@ class AdaIN:
         with autocast(self.device, self.dtype):
             out = self.decoder(target.to(self.weights_dtype).contiguous(memory_format=torch.channels_last))
         out = lattice.remove_lattice(out.float(), CELL)  # the padded picture's cells are the encoder's
-        return out[..., top: top + h, left: left + w].clamp(0, 1).cpu()
+        out = out[..., top: top + h, left: left + w].clamp(0, 1).cpu()
+        if masks is not None:  # the regions were painted in the features; outside them, the photo itself
+            out = in_regions([out] * len(masks), masks, content.float().cpu())
+        return out
 
 
 def transfer(features: torch.Tensor, styles: Sequence[StyleCode], weights: Sequence[float] | None = None,

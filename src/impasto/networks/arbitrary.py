@@ -38,6 +38,7 @@ from torch.func import functional_call
 from impasto.core import images
 from impasto.core.color import rgb_to_ycbcr, ycbcr_to_rgb
 from impasto.core.errors import ImpastoError
+from impasto.core.masks import in_regions
 from impasto.networks.transformer import MULTIPLE, ConditionalInstanceNorm, TransformerNet, without_lattice
 from impasto.networks.transformer import network_from_config as transformer_from_config
 from impasto.core.losses import (fresh_directions, gram_matrix, mean_std, normalised, relative_content_loss,
@@ -223,13 +224,7 @@ class ArbitraryModel:
         if len(masks) != len(codes):
             raise ImpastoError(f"{len(masks)} masks given for {len(codes)} styles; give one mask per style",
                                parameter="masks")
-        regions = [F.interpolate(m.float(), size=content.shape[-2:], mode="bilinear", align_corners=False)
-                   for m in masks]
-        total = torch.stack(regions).sum(dim=0)
-        out = content * (1.0 - total.clamp(0, 1))
-        for region, code in zip(regions, codes):
-            out = out + region / total.clamp_min(1.0) * self._paint(content, code)
-        return out.clamp(0, 1)
+        return in_regions([self._paint(content, code) for code in codes], masks, content)
 
     def _paint(self, content: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
         padded, (h, w) = images.pad_to_multiple(content, MULTIPLE, minimum=2 * MULTIPLE)

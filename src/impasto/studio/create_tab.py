@@ -110,9 +110,6 @@ def instant_preview(studio: Studio, editor: Any, style_files: list | None, blend
     if studio.renders != renders:  # Render was pressed meanwhile: its picture, not this one, is the answer
         return gr.update(), gr.update()
     image = report.result.image
-    region = outside_region(editor, job)
-    if region is not None:
-        image = keep_photo_outside(image, job.photos[0], region)
     seconds = time.perf_counter() - started
     said = "" if instant == method else f" (instant style network; Render paints {chosen.label} at full size)"
     return preview_image(image), f"preview: {image.shape[-1]}x{image.shape[-2]} in {seconds:.2f} s{said}"
@@ -141,9 +138,9 @@ def create_job(editor: Any, style_files: list | None, blend_text: str, method: s
         style_paths = []  # a model with its styles built in: the style files are not used
     styles = [load_upload(path, "style image") for path in style_paths]
     masks = None
-    if painted is not None and chosen.uses_styles:  # whatever is painted is the mask: no switch to forget
+    if painted is not None:  # whatever is painted is the mask: no switch to forget
         region = torch.from_numpy(painted)[None, None]
-        if len(styles) == 1:
+        if len(styles) == 1 or not chosen.uses_styles:  # one painting (or a model's) inside, the photo outside
             masks = [region]
         elif len(styles) == 2:
             masks = [region, 1.0 - region] if mask_inside != "second" else [1.0 - region, region]
@@ -152,7 +149,7 @@ def create_job(editor: Any, style_files: list | None, blend_text: str, method: s
                                      "clear the painting to blend more"))
     count = len(styles) if chosen.uses_styles else model_styles(model_path)
     # the box is hidden where there is nothing to blend: a value left in it is not used
-    blend = style_blend(blend_text, count) if masks is None and count >= 2 else None
+    blend = style_blend(blend_text, count) if (masks is None or not chosen.uses_styles) and count >= 2 else None
     options = None
     if chosen.options is not None and "iterations" in chosen.options.__dataclass_fields__:
         options = chosen.options(iterations=int(iterations))
@@ -185,28 +182,6 @@ def blend_applies(method: str, styles: int, model: str | None) -> bool:
         return model_styles(model_file(model)) >= 2 if chosen.model_required and model else False
     except ImpastoError:
         return False
-
-
-def outside_region(editor: Any, job: Any) -> torch.Tensor | None:
-    """The painted area where one painting goes and the photo stays outside (one style and a
-    painted area, or a fast model and a painted area); None otherwise."""
-    _, painted = editor_parts(editor)
-    if painted is None:
-        return None
-    masks = job.request.masks or []
-    if len(masks) == 1 or (not job.chosen().uses_styles):
-        return torch.from_numpy(painted)[None, None]
-    return None
-
-
-def keep_photo_outside(result: torch.Tensor, photo: torch.Tensor, region: torch.Tensor) -> torch.Tensor:
-    """The painting inside ``region`` and the photo outside it (both at the painting's size)."""
-    from impasto.core import images
-
-    size = tuple(result.shape[-2:])
-    photo = images.resize(photo, size).clamp(0, 1)
-    region = torch.nn.functional.interpolate(region.float(), size=size, mode="bilinear", align_corners=False)
-    return (region * result + (1 - region) * photo).clamp(0, 1)
 
 
 def create(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str, model: str | None,
@@ -250,9 +225,6 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
         yield keep, progress_html(0, 1, "stopped before it started"), keep, gallery, gallery
         return
     painted_result = report.result
-    region = outside_region(editor, job)
-    if region is not None:  # every method, a fast model too: outside the painted area is the photo
-        painted_result.image = keep_photo_outside(painted_result.image, job.photos[0], region)
     result = painted_result.image
     stop_note = "stopped: this is the result so far" if painted_result.stop_reason == "interrupted" else "done"
     seconds = report.seconds
