@@ -64,7 +64,7 @@ def make_task(variant: dict, style: torch.Tensor, style_name: str):
                 return super().losses(network, batch_size, rng, device, dtype)
             layers = [*fast.CONTENT_LAYERS, *fast.STYLE_LAYERS]
             encoder = default_encoder(layers, device)
-            grams = self._style_grams(device, dtype)
+            grams = self._style_targets(device, dtype)[0]  # one painting, Gram loss
             content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
             mix = torch.ones(batch_size, 1, device=device)
             with autocast(device, dtype):

@@ -60,7 +60,7 @@ def make_task(variant: dict, style: torch.Tensor, style_name: str):
         def losses(self, network, batch_size, rng, device, dtype):
             layers = [variant["content_layer"], *fast.STYLE_LAYERS]
             encoder = default_encoder(layers, device)
-            grams = self._style_grams(device, dtype)
+            grams = self._style_targets(device, dtype)[0]  # one painting, Gram loss
             content = random_flip(self.content.sample(batch_size, rng), rng)
             with torch.no_grad(), autocast(device, dtype):
                 target = encoder(content, [variant["content_layer"]])[variant["content_layer"]]

@@ -379,3 +379,26 @@ def test_the_shift_pass_paints_its_share_of_the_batch(tmp_path, share, painted_a
 def test_a_shift_share_outside_zero_to_one_is_refused(tmp_path, share):
     with pytest.raises(ImpastoError, match="shift share"):
         FastTask(_task(tmp_path).content, [as_tensor(stripes(48))], ["s"], width=0.25, shift_share=share)
+
+
+def test_a_multi_style_batch_scores_each_image_against_its_own_painting(tmp_path):
+    """The style term of a batch painted with several styles is the mean of each image's loss
+    against the painting it was painted with (the images of one style scored together)."""
+    import random
+
+    from impasto.core.losses import gram_matrix, relative_gram_loss
+    from impasto.core.runtime import default_encoder
+
+    task = _task(tmp_path, styles=2)
+    device = torch.device("cpu")
+    targets = task._style_targets(device, None)
+    features = {name: torch.rand(4, targets[0][name].shape[-1], 6, 6) for name in fast.STYLE_LAYERS}
+    chosen = [0, 1, 1, 0]
+    term = task._style_term(features, chosen, random.Random(0), device, None)
+    expected = sum(relative_gram_loss(features[name][i: i + 1], targets[style][name])
+                   for i, style in enumerate(chosen) for name in fast.STYLE_LAYERS) / 4
+    torch.testing.assert_close(term, expected, rtol=1e-5, atol=0)
+    encoder = default_encoder(["relu1_1"], device)
+    with torch.no_grad():
+        own = gram_matrix(encoder(task.style_images[1], ["relu1_1"])["relu1_1"])
+    torch.testing.assert_close(targets[1]["relu1_1"], own)  # the second painting's Gram matrices

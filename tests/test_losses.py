@@ -157,3 +157,21 @@ def test_mean_std_has_the_gradient_of_the_plain_formula():
     plain_std = (features.var(dim=(2, 3), unbiased=False) + 1e-5).sqrt()
     (plain_mean.square().sum() + plain_std.sum()).backward()
     torch.testing.assert_close(ours, features.grad, atol=1e-6, rtol=1e-4)
+
+
+def test_training_takes_the_optimisation_sides_loss_classes_in_their_training_form():
+    """One class per style loss: Gram and sliced Wasserstein serve the optimisation method and,
+    relative and with a step's fresh directions, the networks' training."""
+    import random
+
+    gram, swd = losses.training_style_loss("gram"), losses.training_style_loss("swd")
+    assert isinstance(gram, losses.GramLoss) and isinstance(swd, losses.SlicedWassersteinLoss)
+    features, painting = torch.rand(2, 8, 6, 6), torch.rand(1, 8, 5, 5)
+    rng = random.Random(0)
+    assert gram.draw(rng) is None and rng.random() == random.Random(0).random()  # a Gram step draws nothing
+    torch.testing.assert_close(gram.relative(features, gram.training_target(painting)),
+                               losses.relative_gram_loss(features, losses.gram_matrix(painting)))
+    assert float(swd.relative(painting, swd.training_target(painting), swd.draw(random.Random(1)))) < 1e-10
+    assert float(swd.relative(features, painting, swd.draw(random.Random(1)))) > 0
+    with pytest.raises(ImpastoError, match="unknown style loss 'mean_std'"):
+        losses.training_style_loss("mean_std")

@@ -230,6 +230,17 @@ class GramLoss:
     def __call__(self, features: torch.Tensor, target: Any, layer: str, mask: torch.Tensor | None = None) -> torch.Tensor:
         return gram_style_loss(features, target, mask)
 
+    # the training form: relative (each layer divided by its target's scale), nothing drawn per step
+
+    def training_target(self, features: torch.Tensor) -> torch.Tensor:
+        return gram_matrix(features)
+
+    def draw(self, rng: random.Random) -> None:
+        return None
+
+    def relative(self, features: torch.Tensor, target: torch.Tensor, drawn: None = None) -> torch.Tensor:
+        return relative_gram_loss(features, target)
+
 
 class MeanStdLoss:
     """Channel mean and standard deviation (Huang & Belongie's AdaIN statistics): lighter, blurrier."""
@@ -293,6 +304,17 @@ class SlicedWassersteinLoss:
         quantiles = resample_quantiles(target, values.shape[1])
         return torch.mean((values - quantiles) ** 2) / features.shape[1]
 
+    # the training form: fresh directions each step (drawn from the run's random stream), relative
+
+    def training_target(self, features: torch.Tensor) -> torch.Tensor:
+        return features
+
+    def draw(self, rng: random.Random) -> torch.Generator:
+        return fresh_directions(rng)
+
+    def relative(self, features: torch.Tensor, target: torch.Tensor, drawn: torch.Generator) -> torch.Tensor:
+        return relative_sliced_wasserstein(features, target, drawn, self.directions)
+
 
 def resample_quantiles(sorted_values: torch.Tensor, count: int) -> torch.Tensor:
     """Linearly interpolated quantiles of sorted ``(N, M, K)`` values at ``count`` points."""
@@ -311,12 +333,13 @@ def resample_quantiles(sorted_values: torch.Tensor, count: int) -> torch.Tensor:
 TRAINING_STYLE_LOSSES = ("gram", "swd")
 
 
-def training_style_loss(name: str) -> str:
-    """``name`` if a network can train on it, else the one-line error."""
+def training_style_loss(name: str) -> "GramLoss | SlicedWassersteinLoss":
+    """The style loss a network trains on, by name (its ``training_target``, ``draw`` and
+    ``relative`` are the training form of the loss the optimisation method uses), else the one-line error."""
     if name not in TRAINING_STYLE_LOSSES:
         raise ImpastoError(f"unknown style loss {name!r}; choose {' or '.join(TRAINING_STYLE_LOSSES)}",
                            parameter="style_loss")
-    return name
+    return STYLE_LOSSES[name]()
 
 
 def fresh_directions(rng: random.Random) -> torch.Generator:

@@ -41,9 +41,7 @@ from impasto.core.errors import ImpastoError
 from impasto.core.masks import in_regions
 from impasto.networks.transformer import MULTIPLE, ConditionalInstanceNorm, TransformerNet, without_lattice
 from impasto.networks.transformer import network_from_config as transformer_from_config
-from impasto.core.losses import (fresh_directions, gram_matrix, mean_std, normalised, relative_content_loss,
-                     relative_gram_loss, relative_sliced_wasserstein,
-                     training_style_loss)
+from impasto.core.losses import mean_std, normalised, relative_content_loss, training_style_loss
 from impasto.core.modelfile import SHIPPED_DIR, load_model, load_weights
 from impasto.core.runtime import (autocast, default_encoder, frozen_network, resolve_device, resolve_precision, to_device,
                       weights_in_compute_dtype)
@@ -325,7 +323,8 @@ class ArbitraryTask(PaintingTask):
                  shift_share: float = DEFAULT_SHIFT_SHARE, procedural: int = 32, hold_out: Sequence[str] = (),
                  start_from: str | os.PathLike | None = None, preview: torch.Tensor | None = None,
                  style_loss: str = "gram", upsample: str = "bilinear") -> None:
-        self.style_loss = training_style_loss(style_loss)
+        self.loss = training_style_loss(style_loss)
+        self.style_loss = self.loss.name
         self.content = content  # crops of 1.5 x crop, zoomed to crop
         self.style = style
         self.crop = crop
@@ -397,19 +396,14 @@ class ArbitraryTask(PaintingTask):
         with torch.no_grad(), autocast(device, dtype):
             content_features = encoder(content, CONTENT_LAYERS)
             style_features = encoder(styles, STYLE_LAYERS)
-            grams = {name: gram_matrix(style_features[name]) for name in STYLE_LAYERS} if self.style_loss == "gram" \
-                else {}
+            targets = {name: self.loss.training_target(style_features[name]) for name in STYLE_LAYERS}
         statistics = StylePredictor.statistics(style_features)
         with autocast(device, dtype):
             output = network(content.contiguous(memory_format=torch.channels_last), statistics)
             features = encoder(output, [*CONTENT_LAYERS, *STYLE_LAYERS])
         content_term = sum(relative_content_loss(features[n], content_features[n]) for n in CONTENT_LAYERS)
-        if self.style_loss == "gram":
-            style_term = sum(relative_gram_loss(features[n], grams[n]) for n in STYLE_LAYERS)
-        else:
-            generator = fresh_directions(rng)
-            style_term = sum(relative_sliced_wasserstein(features[n], style_features[n], generator)
-                             for n in STYLE_LAYERS)
+        drawn = self.loss.draw(rng)
+        style_term = sum(self.loss.relative(features[n], targets[n], drawn) for n in STYLE_LAYERS)
         terms = {"content": content_term, "style": self.style_weight * style_term}
         total = terms["content"] + terms["style"]
         if self.shift_weight:

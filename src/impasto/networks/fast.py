@@ -21,9 +21,7 @@ import torch.nn.functional as F
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.core.losses import (fresh_directions, gram_matrix, normalised, relative_content_loss,
-                     relative_gram_loss, relative_sliced_wasserstein,
-                     total_variation, training_style_loss)
+from impasto.core.losses import normalised, relative_content_loss, total_variation, training_style_loss
 from impasto.core.modelfile import load_model, load_weights
 from impasto.core.runtime import (autocast, cached_engine, default_encoder, resolve_device, resolve_precision, to_device,
                       weights_in_compute_dtype)
@@ -154,7 +152,8 @@ class FastTask(PaintingTask):
                  shift_share: float = DEFAULT_SHIFT_SHARE, style_loss: str = "gram") -> None:
         if not styles:
             raise ImpastoError("give at least one --style image")
-        self.style_loss = training_style_loss(style_loss)
+        self.loss = training_style_loss(style_loss)
+        self.style_loss = self.loss.name
         self.content = content
         self.style_images = list(styles)
         self.style_names = list(style_names)
@@ -166,55 +165,38 @@ class FastTask(PaintingTask):
         self.network = TransformerNet(len(styles), width, output=output, upsample=upsample).to(
             memory_format=torch.channels_last)
         self._preview = preview
-        self._grams: dict[str, torch.Tensor] | None = None
-        self._style_features: list[dict[str, torch.Tensor]] | None = None
+        self._targets: list[dict[str, torch.Tensor]] | None = None
         #: where the weights started, when not from scratch (``arbitrary.start_adaptation`` sets it)
         self.start: dict[str, Any] = {}
 
     def setup(self, device: torch.device, dtype: torch.dtype | None) -> None:
-        """The photos onto the device; the styles' Gram matrices (or features), once."""
+        """The photos onto the device; the styles' targets, once."""
         self.content.to(device)
-        if self.style_loss == "gram":
-            self._style_grams(device, dtype)
-        else:
-            self._features_of_styles(device, dtype)
+        self._style_targets(device, dtype)
 
-    def _features_of_styles(self, device: torch.device, dtype: torch.dtype | None) -> list[dict[str, torch.Tensor]]:
-        """Each style's features on the style layers (computed once): the sliced Wasserstein targets."""
-        if self._style_features is None:
+    def _style_targets(self, device: torch.device, dtype: torch.dtype | None) -> list[dict[str, torch.Tensor]]:
+        """Each style's targets on the style layers (its Gram matrices, or its features), computed once."""
+        if self._targets is None:
             encoder = default_encoder(list(STYLE_LAYERS), device)
             with torch.no_grad(), autocast(device, dtype):
-                self._style_features = [encoder(style.to(device), STYLE_LAYERS) for style in self.style_images]
-        return self._style_features
+                self._targets = [{name: self.loss.training_target(features) for name, features in
+                                  encoder(style.to(device), STYLE_LAYERS).items()} for style in self.style_images]
+        return self._targets
 
     def _style_term(self, features: dict[str, torch.Tensor], chosen: list[int], rng: random.Random,
                     device: torch.device, dtype: torch.dtype | None) -> torch.Tensor:
-        """The batch's style loss, each image against the style it was painted with."""
+        """The batch's style loss, each image against the style it was painted with (the images
+        painted with one style together, against it once; each group by its share of the batch)."""
         index = torch.tensor(chosen, device=device)
-        if self.style_loss == "gram":
-            grams = self._style_grams(device, dtype)
-            return sum(relative_gram_loss(features[name], grams[name][index]) for name in STYLE_LAYERS)
-        targets = self._features_of_styles(device, dtype)
-        generator = fresh_directions(rng)
+        targets = self._style_targets(device, dtype)
+        drawn = self.loss.draw(rng)
         term = 0.0
-        for style in sorted(set(chosen)):  # the images painted with one style together, against it once
+        for style in sorted(set(chosen)):
             rows = index == style
             share = float(rows.float().mean())
-            term = term + share * sum(relative_sliced_wasserstein(features[name][rows], targets[style][name], generator)
+            term = term + share * sum(self.loss.relative(features[name][rows], targets[style][name], drawn)
                                       for name in STYLE_LAYERS)
         return term
-
-    def _style_grams(self, device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
-        """Per layer, the Gram matrices of all styles stacked ``(styles, C, C)`` (computed once)."""
-        if self._grams is None:
-            encoder = default_encoder(list(STYLE_LAYERS), device)
-            per_style = []
-            with torch.no_grad(), autocast(device, dtype):
-                for style in self.style_images:
-                    features = encoder(style.to(device), STYLE_LAYERS)
-                    per_style.append({name: gram_matrix(f) for name, f in features.items()})
-            self._grams = {name: torch.cat([g[name] for g in per_style]) for name in STYLE_LAYERS}
-        return self._grams
 
     def losses(self, network: nn.Module, batch_size: int, rng: random.Random,
                device: torch.device, dtype: torch.dtype | None) -> dict[str, torch.Tensor]:
