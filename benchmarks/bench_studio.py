@@ -5,6 +5,7 @@ Run from the repository root (after `make install`):
     .venv/bin/python benchmarks/bench_studio.py --estimates                       # every method
     .venv/bin/python benchmarks/bench_studio.py --estimates --methods adain fast --sides 512 12mp
     .venv/bin/python benchmarks/bench_studio.py --clients 20                       # the load check
+    .venv/bin/python benchmarks/bench_studio.py --preview --changes 5              # the instant preview
 
 ``--estimates``: for each method and size (a long side in px, or ``12mp``: a 4000x3000 photo at its
 own size), the Create tab's job (:class:`impasto.jobs.image_job.ImageJob`, the photo in memory) is
@@ -19,6 +20,14 @@ moment through Gradio's own client (each a separate session, like N browsers), a
 were answered, how many finished, the longest wait, the queue positions clients were told, and the
 server's resident memory before, at its peak and after.  The jobs use a shipped fast model at 256 px
 so that the check measures the queue, not the stylization.
+
+``--preview``: the Create tab's instant preview as a user sees it, in a headless Chromium (Debian's
+package, driven by Playwright as in tests/test_studio.py): the studio starts in this process, a
+1024x768 photo (``../shared/data/content/tubingen.jpg`` beside the project, or a generated one) and
+one built-in painting are uploaded, and after the first preview the strength slider is moved
+``--changes`` times; each change is timed from the slider's new value until the preview picture on
+the page is a new one.  The median and the longest are printed, with the server's own painting time
+(the preview's note) beside each.
 """
 
 from __future__ import annotations
@@ -54,9 +63,14 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--method", default="fast", choices=("fast", "adain", "optimize"))
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--preview", action="store_true", help="time the instant preview from the page")
+    parser.add_argument("--changes", type=int, default=5, help="strength changes timed by --preview")
+    parser.add_argument("--photo", default=str(ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg"))
     args = parser.parse_args()
     if args.estimates:
         estimates(args)
+    elif args.preview:
+        preview_latency(args)
     else:
         load_check(args)
 
@@ -190,6 +204,82 @@ def load_check(args: argparse.Namespace) -> None:
     print(json.dumps(summary, indent=2))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"studio-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(summary, indent=2))
+
+
+def preview_latency(args: argparse.Namespace) -> None:
+    import re
+    import statistics
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+    from playwright.sync_api import sync_playwright
+
+    from impasto.core.samples import paintings
+    from impasto.jobs.history import History
+    from impasto.studio import Studio, build, launch
+
+    scratch = Path(tempfile.mkdtemp(prefix="impasto-bench-preview-"))
+    photo = Path(args.photo)
+    if not photo.exists():  # a generated 1024x768 photo: a gradient with a disc
+        yy, xx = np.mgrid[:768, :1024]
+        array = np.stack([xx * 255 // 1023, yy * 255 // 767, 255 - xx * 255 // 1023], -1).astype(np.uint8)
+        array[(yy - 384) ** 2 + (xx - 512) ** 2 < 200 ** 2] = (220, 30, 30)
+        photo = scratch / "photo.png"
+        Image.fromarray(array).save(photo)
+    painting = next(iter(paintings().values()))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    studio = Studio(None, history=History(scratch / "history"))
+    app = build(studio)
+    url = launch(app, studio, "127.0.0.1", port)
+    rows = []
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
+            page = browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
+            page.set_default_timeout(120_000)
+            page.goto(url)
+            page.locator("#run").wait_for()
+            page.locator("#content button").first.wait_for()
+            page.wait_for_timeout(500)
+            page.locator("#content input[type=file]").set_input_files(str(photo))
+            page.locator("#content canvas").first.wait_for()
+            page.wait_for_timeout(2000)
+            page.locator("#styles input[type=file]").set_input_files([str(painting)])
+            page.wait_for_function(f"() => document.querySelector('#styles')?.innerText.includes('{painting.stem}')")
+            page.wait_for_function("() => document.querySelector('#preview-note')?.innerText.includes('preview: ')")
+            page.wait_for_timeout(3000)  # the upload's and the styles' previews have both come back
+            source = "() => document.querySelector('#preview img')?.src"
+            box = page.locator("#strength input[type=number]")
+            for index in range(args.changes):
+                shown = page.evaluate(source)
+                box.fill(f"{0.55 + 0.1 * (index % 5):.2f}")  # never the value it has
+                began = time.perf_counter()
+                box.press("Enter")
+                page.wait_for_function(f"() => document.querySelector('#preview img')?.src !== {shown!r}")
+                seconds = time.perf_counter() - began
+                note = page.locator("#preview-note").inner_text()
+                found = re.search(r"in ([0-9.]+) s", note)
+                rows.append({"change": index + 1, "page_seconds": round(seconds, 3),
+                             "server_seconds": float(found.group(1)) if found else None,
+                             "size": (re.search(r"(\d+x\d+)", note) or [None])[0]})
+                print(json.dumps(rows[-1]), flush=True)
+                page.wait_for_timeout(1000)
+            browser.close()
+    finally:
+        app.close()
+        studio.cleanup()
+    times = [row["page_seconds"] for row in rows]
+    summary = {"photo": f"{photo.name} {Image.open(photo).size[0]}x{Image.open(photo).size[1]}",
+               "changes": len(times), "median_seconds": statistics.median(times), "max_seconds": max(times),
+               "server_median_seconds": statistics.median(r["server_seconds"] or 0 for r in rows)}
+    print(json.dumps(summary, indent=2))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"studio-preview-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
+        json.dumps({"rows": rows, **summary}, indent=2))
 
 
 if __name__ == "__main__":

@@ -575,7 +575,7 @@ def test_an_instant_preview_gives_way_to_a_render(tmp_path, monkeypatch):
     style = tmp_path / "style.png"
     stripes(48).save(style)
     studio = Studio(tmp_path / "work")
-    args = (_editor(), [str(style)], "", "arbitrary", None, 0.5, "none", "first")
+    args = (create_tab.preview_canvas(_editor()), [str(style)], "", "arbitrary", None, 0.5, "none", "first")
 
     picture, note = create_tab.instant_preview(studio, *args)
     assert not isinstance(picture, dict) and note.startswith("preview: ") and "in " in note  # painted
@@ -596,3 +596,64 @@ def test_an_instant_preview_gives_way_to_a_render(tmp_path, monkeypatch):
     picture, note = create_tab.instant_preview(studio, *args)
     assert seen == [True] and picture == {"__type__": "update"} and note == {"__type__": "update"}
     assert not studio.device.locked()
+
+
+def test_a_controls_change_sends_the_preview_a_small_copy_of_the_canvas_not_the_editor(tmp_path):
+    """The page sends the editor's full-size layers only when the canvas changes (upload, apply,
+    clear): a slider's, a style's or a method's change previews from the copy kept on the server."""
+    import gradio as gr
+
+    from impasto.studio import build
+
+    app = build(Studio(tmp_path / "work"))
+    by_id = {block.elem_id: block for block in app.blocks.values() if getattr(block, "elem_id", None)}
+    editor = by_id["content"]
+    controls = {by_id[name]._id: name for name in ("strength", "preserve", "mask-inside", "styles", "model",
+                                                     "blend", "method")}
+    previews = []
+    for dependency in app.fns.values():
+        triggers = [(block, event) for block, event in dependency.targets if block in controls]
+        if not triggers:
+            continue
+        assert editor not in dependency.inputs, (triggers, dependency.name)  # never the full canvas
+        if by_id["preview"] in dependency.outputs:
+            previews.append(dependency)
+    assert previews, "a control's change repaints the preview"
+    for dependency in previews:
+        assert isinstance(dependency.inputs[0], gr.State)  # the small canvas
+        assert {controls[block] for block, _ in dependency.targets} >= {"strength", "preserve", "styles", "method"}
+    canvas = previews[0].inputs[0]
+    kept = [d for d in app.fns.values() if editor in d.inputs and canvas in d.outputs]
+    assert {event for d in kept for _, event in d.targets} >= {"upload", "apply", "clear"}  # refreshed with it
+
+
+@pytest.mark.parametrize("styles, method, model, mask, inside", [
+    (1, "arbitrary", None, False, "first"), (1, "arbitrary", None, True, "first"),
+    (2, "arbitrary", None, True, "second"), (0, "fast", "mosaic", True, "first"), (1, "adain", None, True, "first")])
+def test_the_preview_from_the_small_canvas_is_the_one_from_the_full_editor(tmp_path, styles, method, model, mask,
+                                                                           inside):
+    """The small copy paints the picture the full canvas painted at the preview's size: the same
+    photo, the painting inside the painted area, the photo (or the other style) outside."""
+    import torch
+
+    from impasto.studio import create_tab
+
+    photo = np.asarray(gradient_photo(640, 480).convert("RGBA")).copy()
+    layer = np.zeros_like(photo)
+    if mask:
+        layer[100:300, 50:333, 3] = 255  # edges that fall between the small copy's pixels
+    editor = {"background": photo, "layers": [layer], "composite": photo}
+    paths = [tmp_path / "a.png", tmp_path / "b.png"][:styles]
+    for path, colours in zip(paths, (((220, 40, 30), (250, 220, 60)), ((0, 0, 250), (30, 200, 90)))):
+        stripes(48, colours).save(path)
+    choices = ([str(p) for p in paths], "", method, model, create_tab.PREVIEW_SIDE, 0.8, 1, "none", inside)
+    full = create_tab.create_job(editor, *choices).run().result.image
+    canvas = create_tab.preview_canvas(editor)
+    assert max(canvas[0].shape[-2:]) == create_tab.PREVIEW_SIDE and (canvas[1] is None) == (not mask)
+    small = create_tab.canvas_job(*canvas, *choices).run().result.image
+    assert small.shape == full.shape == (1, 3, 288, 384)
+    assert torch.allclose(small, full, atol=1e-5), float((small - full).abs().max())
+    picture, note = create_tab.instant_preview(Studio(tmp_path / "work"), canvas, [str(p) for p in paths], "",
+                                               method, model, 0.8, "none", inside)
+    assert "384x288" in note and np.abs(np.asarray(picture, float) - np.asarray(
+        create_tab.preview_image(full), float)).max() <= 1  # the page's picture: the same, 8-bit rounding aside

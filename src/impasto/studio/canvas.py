@@ -1,5 +1,7 @@
 """The Create tab's canvas: the photo as the editor holds it, and the area painted on it, which
-becomes the mask (a file ``--mask`` takes, or an object cut out of a box with GrabCut)."""
+becomes the mask (a file ``--mask`` takes, or an object cut out of a box with GrabCut); and the
+small copy of both that the instant preview paints from (kept on the server, so that a control's
+change sends nothing of the canvas)."""
 
 from pathlib import Path
 from typing import Any
@@ -7,14 +9,16 @@ from typing import Any
 import numpy as np
 import PIL.Image
 import torch
+import torch.nn.functional as F
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.studio.common import Studio
+from impasto.studio.common import MAX_PIXELS, Studio
 
 #: The brush: a see-through pink, so the photo shows through the painted area.
 BRUSH_COLOUR, BRUSH_OPACITY = "#ff40a0", 0.45
 BRUSH_RGBA = (0xFF, 0x40, 0xA0, round(BRUSH_OPACITY * 255))
+
 
 def save_mask(studio: Studio, editor: Any) -> Path:
     """The painted area as a black-and-white PNG (white = painted), the file ``--mask`` takes."""
@@ -48,6 +52,29 @@ def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     return photo, mask
 
 
+def photo_tensor(photo: np.ndarray) -> torch.Tensor:
+    """The editor's RGB uint8 photo as a ``(1, 3, H, W)`` float tensor in [0, 1]."""
+    return torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0
+
+
+def small_canvas(editor: Any, side: int) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """(photo, painted area) brought to ``side`` px on the long side, for the instant preview; None
+    without a photo or for one over the page's pixel limit (Render names it).
+
+    The photo is resized as a job resizes it (:func:`impasto.core.images.resize_max_side`) and the
+    painted area as a method lays a mask on it (bilinear, :func:`impasto.core.masks.in_regions`), so
+    that a job of size ``side`` painted from them is the one painted from the editor's full canvas."""
+    photo, painted = editor_parts(editor)
+    if photo is None or photo.shape[0] * photo.shape[1] > MAX_PIXELS:
+        return None
+    small = images.resize_max_side(photo_tensor(photo), side, MAX_PIXELS)
+    if painted is None:
+        return small, None
+    region = F.interpolate(torch.from_numpy(painted)[None, None], size=small.shape[-2:], mode="bilinear",
+                           align_corners=False)
+    return small, region[0, 0]
+
+
 def photo_size(editor: Any) -> tuple[int, int] | None:
     """(height, width) of the photo on the canvas, for the estimate."""
     photo, _ = editor_parts(editor)
@@ -62,8 +89,7 @@ def box_mask(editor: Any, box: tuple[int, int, int, int]) -> dict:
     photo, _ = editor_parts(editor)
     if photo is None:
         raise ImpastoError("add a content photo first (drop it on the canvas)")
-    content = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0
-    mask = grabcut_mask(content, box)[0, 0].numpy() > 0.5
+    mask = grabcut_mask(photo_tensor(photo), box)[0, 0].numpy() > 0.5
     layer = np.zeros((*mask.shape, 4), np.uint8)
     layer[mask] = BRUSH_RGBA
     return {"background": photo, "layers": [layer], "composite": None}

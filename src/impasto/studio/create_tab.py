@@ -12,7 +12,8 @@ import PIL.Image
 import torch
 
 from impasto.core.errors import ImpastoError
-from impasto.studio.canvas import BRUSH_COLOUR, BRUSH_OPACITY, before_after, box_mask, editor_parts, photo_size, save_mask
+from impasto.studio.canvas import (BRUSH_COLOUR, BRUSH_OPACITY, before_after, box_mask, editor_parts, photo_size,
+                                   photo_tensor, save_mask, small_canvas)
 from impasto.studio.common import (COLOR_CHOICES, MAX_PIXELS, MORE, OFFERED, PAGE_CLOCK, Background, Pace, Studio,
                                    chosen_method, default_iterations, default_strength, fail, gradio,
                                    load_upload, method_choices, model_file, model_previews, preview_image,
@@ -79,26 +80,32 @@ def estimate(studio: Studio, method: str, size: int, iterations: int, own_size: 
 PREVIEW_SIDE = 384
 
 
-def instant_preview(studio: Studio, editor: Any, style_files: list | None, blend_text: str, method: str,
+def preview_canvas(editor: Any) -> tuple | None:
+    """The canvas as the instant preview paints it (:func:`impasto.studio.canvas.small_canvas`):
+    kept on the server when the canvas changes, so that another control's change sends none of it."""
+    return small_canvas(editor, PREVIEW_SIDE)
+
+
+def instant_preview(studio: Studio, canvas: tuple | None, style_files: list | None, blend_text: str, method: str,
                     model: str | None, strength: float, preserve: str, mask_inside: str) -> tuple:
     """(picture, words): the photo painted at screen size by the instant style network (a fast
     model's own network for a trained style) with the controls as they are, to judge them before
-    Render paints the chosen method at full size.  Nothing (``gr.update()``) while there is nothing
-    to paint, a render holds the device, or Render was pressed while the preview painted."""
+    Render paints the chosen method at full size.  ``canvas``: :func:`preview_canvas`'s (photo,
+    painted area).  Nothing (``gr.update()``) while there is nothing to paint, a render holds the
+    device, or Render was pressed while the preview painted."""
     gr = gradio()
     from impasto import methods
 
     chosen = methods.get(method)
     instant = method if chosen.one_pass else "arbitrary"
-    photo, _ = editor_parts(editor)
-    if photo is None or (methods.get(instant).uses_styles and not style_files):
+    if canvas is None or (methods.get(instant).uses_styles and not style_files):
         return gr.update(), gr.update()
     renders = studio.renders
     if not studio.device.acquire(blocking=False):  # a render paints: the preview would slow it, then hide it
         return gr.update(), "preview: after the painting that runs now"
     started = time.perf_counter()
     try:
-        job = create_job(editor, style_files, blend_text, instant, model, PREVIEW_SIDE, strength, 1, preserve,
+        job = canvas_job(*canvas, style_files, blend_text, instant, model, PREVIEW_SIDE, strength, 1, preserve,
                          mask_inside)
         report = job.run()
     except gr.Error:
@@ -120,15 +127,25 @@ def create_job(editor: Any, style_files: list | None, blend_text: str, method: s
                own_size: bool = False, stroke_scale: float | None = None):
     """The Create tab's choices as the :class:`impasto.jobs.image_job.ImageJob` the CLI would build:
     the photo, styles and painted masks in memory, the result returned (not written)."""
+    photo, painted = editor_parts(editor)
+    return canvas_job(photo, painted, style_files, blend_text, method, model, size, strength, iterations, preserve,
+                      mask_inside, own_size, stroke_scale)
+
+
+def canvas_job(photo: Any, painted: Any, style_files: list | None, blend_text: str, method: str,
+               model: str | None, size: int, strength: float, iterations: int, preserve: str, mask_inside: str,
+               own_size: bool = False, stroke_scale: float | None = None):
+    """:func:`create_job` from the canvas's parts: the photo (the editor's RGB uint8 array, or a
+    ``(1, 3, H, W)`` float tensor) and the painted area (``(H, W)`` weights, or None)."""
     from impasto.jobs.image_job import ImageJob
     from impasto.methods import Request
 
-    photo, painted = editor_parts(editor)
     if photo is None:
         raise fail(ImpastoError("add a content photo first (drop it on the canvas)"))
-    if photo.shape[0] * photo.shape[1] > MAX_PIXELS:
+    content = photo if isinstance(photo, torch.Tensor) else photo_tensor(photo)
+    height, width = content.shape[-2:]
+    if height * width > MAX_PIXELS:
         raise fail(ImpastoError(f"the photo has more than {MAX_PIXELS:,} pixels"))
-    content = torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0
     style_paths = [str(getattr(f, "name", f)) for f in (style_files or [])]
     try:
         chosen, model_path = chosen_method(method, model)
@@ -139,7 +156,7 @@ def create_job(editor: Any, style_files: list | None, blend_text: str, method: s
     styles = [load_upload(path, "style image") for path in style_paths]
     masks = None
     if painted is not None:  # whatever is painted is the mask: no switch to forget
-        region = torch.from_numpy(painted)[None, None]
+        region = torch.as_tensor(painted)[None, None]
         if len(styles) == 1 or not chosen.uses_styles:  # one painting (or a model's) inside, the photo outside
             masks = [region]
         elif len(styles) == 2:
@@ -154,7 +171,7 @@ def create_job(editor: Any, style_files: list | None, blend_text: str, method: s
     if chosen.options is not None and "iterations" in chosen.options.__dataclass_fields__:
         options = chosen.options(iterations=int(iterations))
     if own_size:
-        size = max(photo.shape[:2])
+        size = max(height, width)
     request = Request(size=int(size), style_blend=blend, masks=masks, preserve_color=preserve,
                       strength=float(strength), model=model_path, max_pixels=MAX_PIXELS, options=options,
                       stroke_scale=stroke_scale if chosen.one_pass else None)
@@ -308,6 +325,7 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
                 tab.expected = gr.Markdown(estimate(studio, "optimize", 512, default_iterations("optimize") or 50,
                                                     guess=False), elem_id="estimate")
                 tab.photo_size = gr.State(None)
+                tab.canvas = gr.State(None)  # the instant preview's small copy of the canvas
                 with gr.Row():
                     tab.go = gr.Button("Render (Ctrl+Enter)", variant="primary", elem_id="run")
                     tab.halt = gr.Button("Stop", elem_id="stop")
@@ -408,32 +426,38 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     estimated = [tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke]
     for control in (tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke):
         control.change(show_estimate, estimated, tab.expected, queue=False)
-    tab.editor.upload(lambda editor_v: (photo_size(editor_v), editor_parts(editor_v)[0], None), tab.editor,
-                      [tab.photo_size, tab.box_photo, tab.box_corner], queue=False)
+    # the canvas travels to the server only when it changes: the preview keeps a small copy of it
+    uploaded = tab.editor.upload(lambda editor_v: (photo_size(editor_v), editor_parts(editor_v)[0], None,
+                                                   preview_canvas(editor_v)),
+                                 tab.editor, [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas], queue=False)
+    repainted = gr.on([tab.editor.apply, tab.editor.clear], preview_canvas, tab.editor, tab.canvas, queue=False)
 
     def pick_corner(editor_v, corner, event: gr.SelectData):
         x, y = (int(v) for v in event.index)
         if corner is None:
-            return gr.update(), (x, y), f"First corner at {x},{y}: now click the opposite corner."
+            return gr.update(), gr.update(), (x, y), f"First corner at {x},{y}: now click the opposite corner."
         box = (min(corner[0], x), min(corner[1], y), max(corner[0], x), max(corner[1], y))
         try:
             painted = box_mask(editor_v, box)
         except ImpastoError as exc:
             raise fail(exc) from None
-        return painted, None, (f"Selected the object in the box {box[0]},{box[1]} to {box[2]},{box[3]}: refine it "
-                               "with the brush, or click two new corners.")
+        return painted, preview_canvas(painted), None, (
+            f"Selected the object in the box {box[0]},{box[1]} to {box[2]},{box[3]}: refine it with the brush, or "
+            "click two new corners.")
 
-    def show_preview(editor_v, styles_v, blend_v, method_v, model_v, strength_v, preserve_v, mask_v):
-        return instant_preview(studio, editor_v, styles_v, blend_v, method_v, model_v, strength_v, preserve_v, mask_v)
+    def show_preview(canvas_v, styles_v, blend_v, method_v, model_v, strength_v, preserve_v, mask_v):
+        return instant_preview(studio, canvas_v, styles_v, blend_v, method_v, model_v, strength_v, preserve_v, mask_v)
 
-    previewed = [tab.editor, tab.styles, tab.blend, tab.method, tab.model, tab.strength, tab.preserve,
-                 tab.mask_inside]
-    preview_events = [tab.strength.change, tab.blend.submit, tab.blend.blur, tab.preserve.change,
-                      tab.mask_inside.change, tab.styles.change, tab.model.change, tab.editor.upload,
-                      tab.editor.apply, tab.method.input]
-    gr.on(preview_events, show_preview, previewed, [tab.preview, tab.preview_note], trigger_mode="always_last",
-          concurrency_id="preview", show_progress="hidden")
-    tab.box_photo.select(pick_corner, [tab.editor, tab.box_corner], [tab.editor, tab.box_corner, tab.box_note])
+    tab.previewed = [tab.canvas, tab.styles, tab.blend, tab.method, tab.model, tab.strength, tab.preserve,
+                     tab.mask_inside]  # the canvas's small copy, never the editor: a slider sends next to nothing
+    preview = dict(fn=show_preview, inputs=tab.previewed, outputs=[tab.preview, tab.preview_note],
+                   trigger_mode="always_last", concurrency_id="preview", show_progress="hidden")
+    gr.on([tab.strength.change, tab.blend.submit, tab.blend.blur, tab.preserve.change, tab.mask_inside.change,
+           tab.styles.change, tab.model.change, tab.method.input], **preview)
+    uploaded.then(**preview)
+    repainted.then(**preview)
+    tab.box_photo.select(pick_corner, [tab.editor, tab.box_corner],
+                         [tab.editor, tab.canvas, tab.box_corner, tab.box_note])
     tab.method.input(lambda name: method_panel(studio, name), tab.method, panel(tab), queue=False)
     tab.method.input(lambda name: None, tab.method, tab.more, queue=False)  # one method chosen, not two
     tab.more.input(lambda name: (method_update(name), *method_panel(studio, name)), tab.more,
