@@ -55,7 +55,7 @@ def _timed(fn, repeats: int) -> float:
 
 
 def speed(device: torch.device, repeats: int) -> list[dict]:
-    from impasto.networks import adain, fast, transformer
+    from impasto.networks import adain, transformer
     from impasto.engines.optimize import StyleSettings, run
     from impasto.core.runtime import autocast, default_encoder
 
@@ -189,6 +189,7 @@ def cpu_paths(repeats: int) -> list[dict]:
 
 def heldout(count: int) -> list[dict]:
     from impasto.networks import adain
+    from impasto.networks import adain_training
     from impasto.core import images
     from impasto.core.modelfile import load_model
     from impasto.core.runtime import resolve_precision
@@ -199,7 +200,7 @@ def heldout(count: int) -> list[dict]:
     decoder.eval().requires_grad_(False).to(memory_format=torch.channels_last)
     device = torch.device("cpu")
     dtype = resolve_precision("auto", device)
-    held_styles = set(loaded.training.get("held_out_styles") or adain.HELD_OUT_STYLES)
+    held_styles = set(loaded.training.get("held_out_styles") or adain_training.HELD_OUT_STYLES)
 
     def prepare(path: Path) -> torch.Tensor:
         image = images.read_image(path)
@@ -222,7 +223,7 @@ def heldout(count: int) -> list[dict]:
             content = prepare(photo)
             for style_path in styles:
                 with torch.no_grad():
-                    terms = adain.decoder_losses(decoder, content, prepare(style_path), device, dtype)
+                    terms = adain_training.decoder_losses(decoder, content, prepare(style_path), device, dtype)
                     c, s = terms["content"], terms["style"]
                 content_terms.append(float(c))
                 style_terms.append(float(s))

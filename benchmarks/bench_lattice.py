@@ -47,22 +47,22 @@ VARIANTS = {
 
 
 def make_task(variant: dict, style: torch.Tensor, style_name: str):
-    from impasto.networks import fast
+    from impasto.networks import fast_training
     from impasto.core.losses import relative_content_loss, relative_gram_loss
     from impasto.core.runtime import autocast, default_encoder
     from impasto.networks.training import ImageFolder, random_flip
 
     photos = ImageFolder(DATA / "train" / "content", 128, 256, what="content photos")
     jitter = variant.get("jitter", 0)
-    layer_weights = variant.get("layer_weights", (1.0,) * len(fast.STYLE_LAYERS))
+    layer_weights = variant.get("layer_weights", (1.0,) * len(fast_training.STYLE_LAYERS))
 
-    class Task(fast.FastTask):
+    class Task(fast_training.FastTask):
         """FastTask whose losses can see a jittered crop and weigh the style layers unevenly."""
 
         def losses(self, network, batch_size, rng, device, dtype):
             if not jitter and len(set(layer_weights)) == 1:
                 return super().losses(network, batch_size, rng, device, dtype)
-            layers = [*fast.CONTENT_LAYERS, *fast.STYLE_LAYERS]
+            layers = [*fast_training.CONTENT_LAYERS, *fast_training.STYLE_LAYERS]
             encoder = default_encoder(layers, device)
             grams = self._style_targets(device, dtype)[0]  # one painting, Gram loss
             content = random_flip(self.content.sample(batch_size, rng), rng).to(device)
@@ -76,12 +76,12 @@ def make_task(variant: dict, style: torch.Tensor, style_name: str):
                 crop = (..., slice(dy, h - jitter + dy), slice(dx, w - jitter + dx))
                 seen_output, seen_photo = output[crop], content[crop]
             with torch.no_grad(), autocast(device, dtype):
-                photo_features = encoder(seen_photo, fast.CONTENT_LAYERS)
+                photo_features = encoder(seen_photo, fast_training.CONTENT_LAYERS)
             with autocast(device, dtype):
                 features = encoder(seen_output, layers)
-            content_term = sum(relative_content_loss(features[n], photo_features[n]) for n in fast.CONTENT_LAYERS)
+            content_term = sum(relative_content_loss(features[n], photo_features[n]) for n in fast_training.CONTENT_LAYERS)
             style_term = sum(weight * relative_gram_loss(features[n], grams[n].expand(batch_size, -1, -1))
-                             for weight, n in zip(layer_weights, fast.STYLE_LAYERS))
+                             for weight, n in zip(layer_weights, fast_training.STYLE_LAYERS))
             total = self.content_weight * content_term + self.style_weight * style_term
             return {"total": total, "content": content_term.detach(), "style": style_term.detach()}
 

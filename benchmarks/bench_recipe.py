@@ -47,18 +47,18 @@ VARIANTS = {
 
 
 def make_task(variant: dict, style: torch.Tensor, style_name: str):
-    from impasto.networks import fast
+    from impasto.networks import fast_training
     from impasto.core.losses import content_loss, gram_style_loss, relative_content_loss, relative_gram_loss
     from impasto.core.runtime import autocast, default_encoder
     from impasto.networks.training import ImageFolder, random_flip
 
     photos = ImageFolder(DATA / "train" / "content", 128, 256, what="content photos")
 
-    class Task(fast.FastTask):
+    class Task(fast_training.FastTask):
         """FastTask with the variant's content layer and, for raw losses, 0.2's unnormalised sums."""
 
         def losses(self, network, batch_size, rng, device, dtype):
-            layers = [variant["content_layer"], *fast.STYLE_LAYERS]
+            layers = [variant["content_layer"], *fast_training.STYLE_LAYERS]
             encoder = default_encoder(layers, device)
             grams = self._style_targets(device, dtype)[0]  # one painting, Gram loss
             content = random_flip(self.content.sample(batch_size, rng), rng)
@@ -69,10 +69,10 @@ def make_task(variant: dict, style: torch.Tensor, style_name: str):
                 features = encoder(output, layers)
             if variant["losses"] == "raw":
                 c = content_loss(features[variant["content_layer"]], target)
-                s = sum(gram_style_loss(features[n], grams[n].expand(batch_size, -1, -1)) for n in fast.STYLE_LAYERS)
+                s = sum(gram_style_loss(features[n], grams[n].expand(batch_size, -1, -1)) for n in fast_training.STYLE_LAYERS)
             else:
                 c = relative_content_loss(features[variant["content_layer"]], target)
-                s = sum(relative_gram_loss(features[n], grams[n].expand(batch_size, -1, -1)) for n in fast.STYLE_LAYERS)
+                s = sum(relative_gram_loss(features[n], grams[n].expand(batch_size, -1, -1)) for n in fast_training.STYLE_LAYERS)
             total = c + self.style_weight * s
             return {"total": total, "content": c.detach(), "style": (self.style_weight * s).detach()}
 

@@ -33,7 +33,8 @@ DATA = ROOT.parent / "shared" / "data"
 
 def make_task(method: str, crop: int, width: float, shift_weight: float | None = None,
               shift_share: float | None = None):
-    from impasto.networks import adain, fast
+    from impasto.networks import adain_training
+    from impasto.networks import fast_training
     from impasto.core import images
     from impasto.networks.training import ImageFolder
 
@@ -43,9 +44,9 @@ def make_task(method: str, crop: int, width: float, shift_weight: float | None =
              if value is not None}
     if method == "adain":
         paintings = ImageFolder(DATA / "train" / "style", crop, 2 * crop, what="style images")
-        return adain.AdainTask(photos, paintings, **shift)
+        return adain_training.AdainTask(photos, paintings, **shift)
     style = images.resize_max_side(images.read_image(DATA / "train" / "style" / "mosaic.jpg"), 2 * crop)
-    return fast.FastTask(photos, [style], ["mosaic"], width=width, **shift)
+    return fast_training.FastTask(photos, [style], ["mosaic"], width=width, **shift)
 
 
 def flops_per_step(task, batch_size: int, device: torch.device, dtype: torch.dtype | None) -> float:

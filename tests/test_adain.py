@@ -7,7 +7,8 @@ import torch
 
 from helpers import gradient_photo, image_folder, stripes
 from impasto.networks import adain
-from impasto.networks.adain import AdaIN, AdainTask, Decoder, StyleCode, adain_to, transfer
+from impasto.networks.adain import AdaIN, Decoder, StyleCode, adain_to, transfer
+from impasto.networks.adain_training import AdainTask
 from impasto.cli import main
 from impasto.core.errors import ImpastoError
 from impasto.core.images import as_tensor, pad_around

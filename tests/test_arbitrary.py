@@ -11,12 +11,14 @@ import torch
 from helpers import gradient_photo, image_folder, run_cli, stripes
 
 from impasto.networks import arbitrary
+from impasto.networks import arbitrary_training
 from impasto.networks.transformer import without_lattice
 from impasto.core import images
 from impasto import methods
 from impasto.core.errors import ImpastoError
 from impasto.networks.fast import KIND as FAST_KIND
-from impasto.networks.fast import FastModel, FastTask
+from impasto.networks.fast import FastModel
+from impasto.networks.fast_training import FastTask
 from impasto.networks.transformer import TransformerNet
 from impasto.core.modelfile import ModelFile, load_model, save_model
 from impasto.networks.training import ImageFolder, TrainSettings, train
@@ -80,14 +82,14 @@ def test_an_untrained_predictor_paints_as_the_feed_forward_model_it_starts_from(
                                state_dict=fast_network.state_dict()))
     content = ImageFolder(image_folder(tmp_path / "photos", 2), crop=48)
     style = ImageFolder(image_folder(tmp_path / "paintings", 2, "painting"), crop=32)
-    task = arbitrary.ArbitraryTask(content, style, 32, width=0.125, start_from=path, upsample="nearest")
+    task = arbitrary_training.ArbitraryTask(content, style, 32, width=0.125, start_from=path, upsample="nearest")
     photo = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
         ours = task.network.eval()(photo, torch.rand(1, 2 * sum(arbitrary.CODE_CHANNELS)))
         theirs = FastModel(path, device="cpu", precision="fp32").network(photo)
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-5)
     with pytest.raises(ImpastoError, match="width 0.5"):
-        arbitrary.ArbitraryTask(content, style, 32, width=0.5, start_from=path)
+        arbitrary_training.ArbitraryTask(content, style, 32, width=0.5, start_from=path)
 
 
 def test_the_paintings_codes_are_computed_once_per_painter(tiny_model, monkeypatch):
@@ -147,10 +149,10 @@ def test_a_wrong_model_file_and_a_missing_shipped_network_are_one_line(tmp_path,
         methods.get("arbitrary").prepare([_painting()], _request(None))
 
 
-def _task(tmp_path, style_loss: str = "gram") -> arbitrary.ArbitraryTask:
+def _task(tmp_path, style_loss: str = "gram") -> arbitrary_training.ArbitraryTask:
     content = ImageFolder(image_folder(tmp_path / "photos", 4), crop=48, shorter_side=48)
     style = ImageFolder(image_folder(tmp_path / "paintings", 3, "painting"), crop=32, shorter_side=40)
-    return arbitrary.ArbitraryTask(content, style, 32, width=0.125, procedural=2, style_loss=style_loss)
+    return arbitrary_training.ArbitraryTask(content, style, 32, width=0.125, procedural=2, style_loss=style_loss)
 
 
 @pytest.mark.train
@@ -191,7 +193,7 @@ def test_adaptation_starts_from_the_prediction_and_lowers_the_style_loss(tmp_pat
     content = ImageFolder(image_folder(tmp_path / "photos", 4), crop=32, shorter_side=40)
     painting = _painting(8)
     task = FastTask(content, [painting], ["stripes"], width=0.125, style_loss=loss_kind)
-    arbitrary.start_adaptation(task, tiny_model)
+    arbitrary_training.start_adaptation(task, tiny_model)
     engine = arbitrary.ArbitraryModel(tiny_model, "cpu", "fp32")
     photo = torch.rand(1, 3, 32, 32)
     code = engine.style_code(images.resize_max_side(painting, arbitrary.STYLE_SIDE))
@@ -224,7 +226,7 @@ def test_several_paintings_adapt_into_one_network_that_paints_each_as_the_predic
     content = ImageFolder(image_folder(tmp_path / "photos", 2), crop=32, shorter_side=40)
     paintings = [_painting(8), torch.rand(1, 3, 48, 48)]
     task = FastTask(content, paintings, ["stripes", "noise"], width=0.125)
-    arbitrary.start_adaptation(task, tiny_model)
+    arbitrary_training.start_adaptation(task, tiny_model)
     engine = arbitrary.ArbitraryModel(tiny_model, "cpu", "fp32")
     photo = torch.rand(1, 3, 32, 32)
     upsample = engine.config.get("upsample", "nearest")
@@ -238,7 +240,8 @@ def test_several_paintings_adapt_into_one_network_that_paints_each_as_the_predic
 
 
 def test_adaptation_takes_the_networks_own_style_loss_and_weight_unless_given(tmp_path):
-    from impasto.networks import fast, training_tasks
+    from impasto.networks import training_tasks
+    from impasto.networks import fast_training
 
     path = tmp_path / "swd.pt"
     save_model(path, ModelFile(kind=arbitrary.KIND, config=TINY, state_dict=_tiny_network().state_dict(),
@@ -254,9 +257,9 @@ def test_adaptation_takes_the_networks_own_style_loss_and_weight_unless_given(tm
     assert (own.style_loss, own.style_weight) == ("swd", 30.0)
     assert task(style_weight=5.0).style_weight == 5.0
     chosen = task(style_loss="gram")
-    assert (chosen.style_loss, chosen.style_weight) == ("gram", fast.STYLE_WEIGHTS["gram"])
+    assert (chosen.style_loss, chosen.style_weight) == ("gram", fast_training.STYLE_WEIGHTS["gram"])
     scratch = training_tasks.fast_task(photos, [painting], crop=32, width=0.125)
-    assert (scratch.style_loss, scratch.style_weight) == ("gram", fast.STYLE_WEIGHTS["gram"])
+    assert (scratch.style_loss, scratch.style_weight) == ("gram", fast_training.STYLE_WEIGHTS["gram"])
 
 
 def test_cli_adapts_for_minutes_by_default_and_trains_for_hours_otherwise(capsys, tmp_path, tiny_model, monkeypatch):

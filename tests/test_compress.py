@@ -13,6 +13,7 @@ from helpers import gradient_photo, stripes
 from impasto.networks import compress as compress_module
 from impasto.networks import int8 as int8_module
 from impasto.networks import fast, transformer
+from impasto.networks import export
 from impasto.core import images, quality
 from impasto.networks.compress import DISTILL_SETTINGS, DistillTask, calibrate_int8, compress, conv_macs, prune
 from impasto.networks.int8 import INT8_RECIPE, FrozenNet, load_int8
@@ -92,7 +93,7 @@ def test_a_pruned_model_is_distilled_toward_the_original_and_is_an_ordinary_mode
     assert error(trained) < 0.8 * error(untrained)
     small = fast.FastModel(trained, precision="fp32")
     assert conv_macs(small.network.float(), 64, 64) <= 0.55 * conv_macs(teacher.network.float(), 64, 64)
-    fast.export(trained, tmp_path / "half.onnx", size=64)  # an ordinary model: it exports
+    export.export(trained, tmp_path / "half.onnx", size=64)  # an ordinary model: it exports
     assert (tmp_path / "half.onnx").stat().st_size > 0
 
 
@@ -138,7 +139,7 @@ def test_int8_stays_close_to_the_float_model_in_style(model_file, photos, tmp_pa
     with pytest.raises(ImpastoError, match="blend built in"):
         small.stylize(PHOTO, [1.0, 0.0])
     with pytest.raises(ImpastoError, match="int8 -o SMALL.onnx"):
-        fast.export(path, tmp_path / "int8.onnx")
+        export.export(path, tmp_path / "int8.onnx")
 
 
 @pytest.mark.slow

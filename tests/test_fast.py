@@ -9,10 +9,13 @@ import torch
 
 from helpers import gradient_photo, image_folder, stripes
 from impasto.networks import fast, transformer
+from impasto.networks import fast_training
+from impasto.networks import export
 from impasto.core import images
 from impasto.cli import main
 from impasto.core.errors import ImpastoError
-from impasto.networks.fast import FastModel, FastTask
+from impasto.networks.fast import FastModel
+from impasto.networks.fast_training import FastTask
 from impasto.networks.transformer import TransformerNet
 from impasto.core.images import as_tensor
 from impasto.core.modelfile import ModelFile, load_model, save_model
@@ -211,7 +214,7 @@ def test_export_gives_the_same_output(tmp_path, two_style_file, suffix):
     if suffix == ".onnx":
         pytest.importorskip("onnxscript")
         ort = pytest.importorskip("onnxruntime")
-    exported = fast.export(two_style_file, tmp_path / f"model{suffix}", size=32)
+    exported = export.export(two_style_file, tmp_path / f"model{suffix}", size=32)
     model = FastModel(two_style_file, device="cpu", precision="fp32")
     x = torch.rand(2, 3, 40, 28)
     mix = torch.tensor([0.25, 0.75])
@@ -358,7 +361,7 @@ def test_the_shift_term_is_part_of_training_unless_switched_off(tmp_path):
     task = _task(tmp_path)
     with torch.no_grad():
         terms = task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)
-    assert float(terms["shift"]) > 0 and task.describe()["shift_weight"] == fast.DEFAULT_SHIFT_WEIGHT
+    assert float(terms["shift"]) > 0 and task.describe()["shift_weight"] == fast_training.DEFAULT_SHIFT_WEIGHT
     task.shift_weight = 0.0
     with torch.no_grad():
         assert "shift" not in task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)
@@ -392,11 +395,11 @@ def test_a_multi_style_batch_scores_each_image_against_its_own_painting(tmp_path
     task = _task(tmp_path, styles=2)
     device = torch.device("cpu")
     targets = task._style_targets(device, None)
-    features = {name: torch.rand(4, targets[0][name].shape[-1], 6, 6) for name in fast.STYLE_LAYERS}
+    features = {name: torch.rand(4, targets[0][name].shape[-1], 6, 6) for name in fast_training.STYLE_LAYERS}
     chosen = [0, 1, 1, 0]
     term = task._style_term(features, chosen, random.Random(0), device, None)
     expected = sum(relative_gram_loss(features[name][i: i + 1], targets[style][name])
-                   for i, style in enumerate(chosen) for name in fast.STYLE_LAYERS) / 4
+                   for i, style in enumerate(chosen) for name in fast_training.STYLE_LAYERS) / 4
     torch.testing.assert_close(term, expected, rtol=1e-5, atol=0)
     encoder = default_encoder(["relu1_1"], device)
     with torch.no_grad():

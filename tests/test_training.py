@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from helpers import image_folder
-from impasto.networks.adain import AdainTask
+from impasto.networks.adain_training import AdainTask
 from impasto.core.errors import ImpastoError
 from impasto.core.modelfile import load_model
 from impasto.networks.training import ImageFolder, TrainSettings, train
@@ -217,7 +217,7 @@ def test_init_warm_starts_from_a_model_and_keeps_the_lineage(tmp_path):
 
 
 def test_init_refuses_a_model_of_another_kind_or_shape(tmp_path):
-    from impasto.networks.fast import FastTask
+    from impasto.networks.fast_training import FastTask
 
     train(_task(tmp_path), TrainSettings(steps=1, batch_size=1, precision="fp32", checkpoint_every=1), tmp_path / "d.pt")
     content = ImageFolder(image_folder(tmp_path / "photos", 3), crop=32)
@@ -294,7 +294,7 @@ def test_adain_shift_pass_paints_its_share_of_the_batch(tmp_path):
 
 def test_a_script_builds_the_same_training_tasks_as_the_command(tmp_path, monkeypatch):
     from impasto.networks import training_tasks
-    from impasto.networks.arbitrary import ArbitraryTask
+    from impasto.networks.arbitrary_training import ArbitraryTask
     from impasto.cli import build_parser
 
     photos, paintings = image_folder(tmp_path / "photos", 4), image_folder(tmp_path / "paintings", 3, "painting")

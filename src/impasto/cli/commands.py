@@ -96,7 +96,7 @@ def cmd_compress(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     import logging
 
-    from impasto.networks.fast import export
+    from impasto.networks.export import export
     from impasto.core.modelfile import resolve_model
 
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)

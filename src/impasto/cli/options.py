@@ -250,11 +250,11 @@ def fast_defaults(light: bool) -> dict[str, str]:
     """The feed-forward training's loss defaults, for its help (none in the light parser: no PyTorch)."""
     if light:
         return dict.fromkeys(("style_weight", "shift_weight", "shift_share"), "impasto.networks.fast's")
-    from impasto.networks import fast
+    from impasto.networks import fast_training
 
-    weights = ", ".join(f"{weight:g} with {loss}" for loss, weight in fast.STYLE_WEIGHTS.items())
-    return {"style_weight": weights, "shift_weight": f"{fast.DEFAULT_SHIFT_WEIGHT:g}",
-            "shift_share": f"{fast.DEFAULT_SHIFT_SHARE:g}"}
+    weights = ", ".join(f"{weight:g} with {loss}" for loss, weight in fast_training.STYLE_WEIGHTS.items())
+    return {"style_weight": weights, "shift_weight": f"{fast_training.DEFAULT_SHIFT_WEIGHT:g}",
+            "shift_share": f"{fast_training.DEFAULT_SHIFT_SHARE:g}"}
 
 
 def add_training_options(parser: argparse.ArgumentParser, crop: int, recipe: dict[str, Any],

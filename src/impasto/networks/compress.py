@@ -32,7 +32,8 @@ import torch.nn.functional as F
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.networks.fast import KIND, STYLE_LAYERS, FastModel
+from impasto.networks.fast import KIND, FastModel
+from impasto.networks.fast_training import STYLE_LAYERS
 from impasto.networks import int8 as int8_networks
 from impasto.networks.int8 import INT8_RECIPE, FrozenNet, freeze_int8, prepare_int8
 from impasto.core.losses import gram_matrix, relative_gram_loss
@@ -226,7 +227,7 @@ def onnx_int8(model: Path, output: Path, mix: Sequence[float], photos: Sequence[
 
     import numpy as np
 
-    from impasto.networks.fast import export
+    from impasto.networks.export import export
     from impasto.core.files import atomic_write
 
     try:

@@ -48,13 +48,13 @@ def adain_task(content: PathLike, style: PathLike, crop: int = 128, shorter_side
                shift_weight: float = 0.0, shift_share: float | None = None):
     """An AdaIN decoder (Huang and Belongie 2017) on a folder of photos and one of paintings;
     ``hold_out``: painting file names kept out of training, for a held-out check."""
-    from impasto.networks import adain
+    from impasto.networks import adain_training
     from impasto.networks.training import ImageFolder
 
     shorter = shorter_side or 2 * crop
     photos = ImageFolder(content, crop, shorter, what="content photos")
     paintings = ImageFolder(style, crop, shorter, what="style images", exclude=hold_out)
-    return adain.AdainTask(photos, paintings, style_weight=style_weight, hold_out=hold_out, upsample=upsample,
+    return adain_training.AdainTask(photos, paintings, style_weight=style_weight, hold_out=hold_out, upsample=upsample,
                            shift_weight=shift_weight, **({} if shift_share is None else {"shift_share": shift_share}))
 
 
@@ -66,14 +66,14 @@ def arbitrary_task(content: PathLike, style: PathLike, crop: int = 128, shorter_
     """The any-painting network (a style predictor and a feed-forward network): photos are read a
     half larger than ``crop`` and zoomed at several scales; ``procedural`` brushstroke paintings
     widen what it sees; ``start_from``: a trained feed-forward model of the same width."""
-    from impasto.networks import arbitrary
+    from impasto.networks import arbitrary_training
     from impasto.core.modelfile import resolve_model
     from impasto.networks.training import ImageFolder
 
     shorter = shorter_side or 2 * crop
     photos = ImageFolder(content, round(1.5 * crop), max(shorter, round(1.5 * crop)), what="content photos")
     paintings = ImageFolder(style, style_crop, style_shorter_side, what="paintings", exclude=hold_out)
-    return arbitrary.ArbitraryTask(
+    return arbitrary_training.ArbitraryTask(
         photos, paintings, crop, width=width, style_weight=style_weight, shift_weight=shift_weight,
         shift_share=0.25 if shift_share is None else shift_share, procedural=procedural, hold_out=hold_out,
         preview=_preview(preview_image), start_from=resolve_model(start_from) if start_from else None,
@@ -105,7 +105,7 @@ def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorte
     (``adapt_all``: every weight), by default with the style loss and weight the network's last
     stage trained with (its prediction is the balance of those; at a lower weight the norms move
     away from the painting: docs/archive/benchmarks-history.md).  ``style_loss`` None: that, or Gram."""
-    from impasto.networks import fast
+    from impasto.networks import fast_training
     from impasto.core.images import read_image, resize_max_side
     from impasto.core.modelfile import resolve_model
     from impasto.networks.training import ImageFolder
@@ -128,16 +128,16 @@ def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorte
     elif adapt_all:
         raise ImpastoError("--adapt-all goes with --from-arbitrary", parameter="adapt_all")
     style_loss = style_loss or "gram"
-    task = fast.FastTask(photos, styles, [Path(path).stem for path in style], width=width,
-                         content_weight=content_weight,
-                         style_weight=fast.STYLE_WEIGHTS.get(style_loss, 0.0) if style_weight is None else style_weight,
-                         tv_weight=tv_weight, preview=_preview(preview_image), output=network_output,
-                         upsample=upsample,
-                         shift_weight=fast.DEFAULT_SHIFT_WEIGHT if shift_weight is None else shift_weight,
-                         shift_share=fast.DEFAULT_SHIFT_SHARE if shift_share is None else shift_share,
-                         style_loss=style_loss)
+    task = fast_training.FastTask(photos, styles, [Path(path).stem for path in style], width=width,
+                                  content_weight=content_weight,
+                                  style_weight=fast_training.STYLE_WEIGHTS.get(style_loss, 0.0) if style_weight is None else style_weight,
+                                  tv_weight=tv_weight, preview=_preview(preview_image), output=network_output,
+                                  upsample=upsample,
+                                  shift_weight=fast_training.DEFAULT_SHIFT_WEIGHT if shift_weight is None else shift_weight,
+                                  shift_share=fast_training.DEFAULT_SHIFT_SHARE if shift_share is None else shift_share,
+                                  style_loss=style_loss)
     if start is not None:
-        from impasto.networks.arbitrary import start_adaptation
+        from impasto.networks.arbitrary_training import start_adaptation
 
         start_adaptation(task, start, norms_only=not adapt_all)
     return task
