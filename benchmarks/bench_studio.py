@@ -25,9 +25,9 @@ so that the check measures the queue, not the stylization.
 package, driven by Playwright as in tests/test_studio.py): the studio starts in this process, a
 1024x768 photo (``../shared/data/content/tubingen.jpg`` beside the project, or a generated one) and
 one built-in painting are uploaded, and after the first preview the strength slider is moved
-``--changes`` times; each change is timed from the slider's new value until the preview picture on
-the page is a new one.  The median and the longest are printed, with the server's own painting time
-(the preview's note) beside each.
+``--changes`` times; each change is timed from typing the slider's new value until the preview
+picture on the page is a new one.  The median and the longest are printed, with the server's own painting time
+(the preview's note) beside each.  ``--render-first``: the same after one small Render.
 """
 
 from __future__ import annotations
@@ -65,6 +65,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--preview", action="store_true", help="time the instant preview from the page")
     parser.add_argument("--changes", type=int, default=5, help="strength changes timed by --preview")
+    parser.add_argument("--render-first", action="store_true",
+                        help="--preview after one Render (a small one), as a user who has rendered once")
     parser.add_argument("--photo", default=str(ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg"))
     args = parser.parse_args()
     if args.estimates:
@@ -252,12 +254,19 @@ def preview_latency(args: argparse.Namespace) -> None:
             page.wait_for_function(f"() => document.querySelector('#styles')?.innerText.includes('{painting.stem}')")
             page.wait_for_function("() => document.querySelector('#preview-note')?.innerText.includes('preview: ')")
             page.wait_for_timeout(3000)  # the upload's and the styles' previews have both come back
+            if args.render_first:
+                for elem_id, value in (("size", 64), ("iterations", 5)):
+                    page.locator(f"#{elem_id} input[type=number]").fill(str(value))
+                    page.locator(f"#{elem_id} input[type=number]").press("Enter")
+                page.locator("#run").click()
+                page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')")
+                page.wait_for_timeout(2000)
             source = "() => document.querySelector('#preview img')?.src"
             box = page.locator("#strength input[type=number]")
             for index in range(args.changes):
                 shown = page.evaluate(source)
+                began = time.perf_counter()  # typing the value already changes the slider
                 box.fill(f"{0.55 + 0.1 * (index % 5):.2f}")  # never the value it has
-                began = time.perf_counter()
                 box.press("Enter")
                 page.wait_for_function(f"() => document.querySelector('#preview img')?.src !== {shown!r}")
                 seconds = time.perf_counter() - began
@@ -274,6 +283,7 @@ def preview_latency(args: argparse.Namespace) -> None:
         studio.cleanup()
     times = [row["page_seconds"] for row in rows]
     summary = {"photo": f"{photo.name} {Image.open(photo).size[0]}x{Image.open(photo).size[1]}",
+               "render_first": args.render_first,
                "changes": len(times), "median_seconds": statistics.median(times), "max_seconds": max(times),
                "server_median_seconds": statistics.median(r["server_seconds"] or 0 for r in rows)}
     print(json.dumps(summary, indent=2))

@@ -623,8 +623,36 @@ def test_a_controls_change_sends_the_preview_a_small_copy_of_the_canvas_not_the_
         assert isinstance(dependency.inputs[0], gr.State)  # the small canvas
         assert {controls[block] for block, _ in dependency.targets} >= {"strength", "preserve", "styles", "method"}
     canvas = previews[0].inputs[0]
-    kept = [d for d in app.fns.values() if editor in d.inputs and canvas in d.outputs]
-    assert {event for d in kept for _, event in d.targets} >= {"upload", "apply", "clear"}  # refreshed with it
+    sent = [d for d in app.fns.values() if any(block == editor._id for block, _ in d.targets)
+            and {event for _, event in d.targets} & {"upload", "apply", "clear"}]
+    assert {event for d in sent for _, event in d.targets} >= {"upload", "apply", "clear"}
+    for dependency in sent:  # handed on by the page: a server function taking the editor would make Gradio's
+        assert dependency.fn is None and dependency.js  # page upload its layers again at every status message
+        files = dependency.outputs[0]
+        assert any(files in d.inputs and canvas in d.outputs for d in app.fns.values())  # the copy follows it
+
+
+def test_the_canvas_is_read_from_the_pages_own_uploads_only(tmp_path):
+    from PIL import Image
+
+    from impasto.studio.canvas import sent_canvas
+
+    studio = Studio(tmp_path / "work")
+    photo = studio.uploads / "abc" / "background.png"
+    photo.parent.mkdir()
+    gradient_photo(64, 48).save(photo)
+    layer = np.zeros((48, 64, 4), np.uint8)
+    layer[:, :20, 3] = 200
+    Image.fromarray(layer, "RGBA").save(photo.parent / "layer_0.png")
+    value = sent_canvas(studio, {"background": {"path": str(photo)}, "composite": None,
+                                 "layers": [{"path": str(photo.parent / "layer_0.png")}]})
+    assert value["background"].shape == (48, 64, 4) and (value["layers"][0][..., 3] > 0).sum() == 48 * 20
+    assert sent_canvas(studio, None) is None and sent_canvas(studio, {"background": None, "layers": []}) is None
+    outside = tmp_path / "elsewhere.png"
+    gradient_photo(8, 8).save(outside)
+    for path in (outside, studio.uploads / ".." / ".." / "elsewhere.png"):
+        with pytest.raises(Exception, match="uploads"):
+            sent_canvas(studio, {"background": {"path": str(path)}, "layers": []})
 
 
 @pytest.mark.parametrize("styles, method, model, mask, inside", [

@@ -52,6 +52,33 @@ def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     return photo, mask
 
 
+def sent_canvas(studio: Studio, sent: Any) -> dict | None:
+    """The editor's value as the page sent it on (its files, already uploaded): the background and
+    layers read from the studio's uploads folder, and from nowhere else."""
+    if not isinstance(sent, dict):
+        return None
+    folder = Path(studio.uploads).resolve()
+
+    def read(item: Any) -> np.ndarray | None:
+        path = item.get("path") if isinstance(item, dict) else None
+        if not path:
+            return None
+        path = Path(path).resolve()
+        if not path.is_relative_to(folder):
+            raise ImpastoError("the canvas's files must be the page's own uploads")
+        try:
+            with PIL.Image.open(path) as image:
+                return np.asarray(image.convert("RGBA"))
+        except (OSError, ValueError, PIL.Image.DecompressionBombError):
+            raise ImpastoError("the canvas could not be read: add the photo again", path.name) from None
+
+    background = read(sent.get("background"))
+    if background is None:
+        return None
+    return {"background": background, "layers": [read(item) for item in sent.get("layers") or [] if item],
+            "composite": None}
+
+
 def photo_tensor(photo: np.ndarray) -> torch.Tensor:
     """The editor's RGB uint8 photo as a ``(1, 3, H, W)`` float tensor in [0, 1]."""
     return torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0

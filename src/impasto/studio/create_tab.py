@@ -13,7 +13,7 @@ import torch
 
 from impasto.core.errors import ImpastoError
 from impasto.studio.canvas import (BRUSH_COLOUR, BRUSH_OPACITY, before_after, box_mask, editor_parts, photo_size,
-                                   photo_tensor, save_mask, small_canvas)
+                                   photo_tensor, save_mask, sent_canvas, small_canvas)
 from impasto.studio.common import (COLOR_CHOICES, MAX_PIXELS, MORE, OFFERED, PAGE_CLOCK, Background, Pace, Studio,
                                    chosen_method, default_iterations, default_strength, fail, gradio,
                                    load_upload, method_choices, model_file, model_previews, preview_image,
@@ -326,6 +326,7 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
                                                     guess=False), elem_id="estimate")
                 tab.photo_size = gr.State(None)
                 tab.canvas = gr.State(None)  # the instant preview's small copy of the canvas
+                tab.canvas_files = gr.JSON(None, visible=False, elem_id="canvas-files")  # the canvas's uploads
                 with gr.Row():
                     tab.go = gr.Button("Render (Ctrl+Enter)", variant="primary", elem_id="run")
                     tab.halt = gr.Button("Stop", elem_id="stop")
@@ -426,11 +427,25 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     estimated = [tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke]
     for control in (tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke):
         control.change(show_estimate, estimated, tab.expected, queue=False)
-    # the canvas travels to the server only when it changes: the preview keeps a small copy of it
-    uploaded = tab.editor.upload(lambda editor_v: (photo_size(editor_v), editor_parts(editor_v)[0], None,
-                                                   preview_canvas(editor_v)),
-                                 tab.editor, [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas], queue=False)
-    repainted = gr.on([tab.editor.apply, tab.editor.clear], preview_canvas, tab.editor, tab.canvas, queue=False)
+    # The canvas goes to the server only when it changes, and the preview keeps a small copy of it.
+    # It goes by a step on the page (the editor's uploaded files, named in canvas_files): once the
+    # editor is a server function's input, Gradio's page has it upload its layers again at each
+    # later event's every status message (seconds on a slow machine).
+    def read_canvas(sent):
+        try:
+            return sent_canvas(studio, sent)
+        except ImpastoError as exc:
+            raise fail(exc) from None
+
+    def new_photo(sent):
+        editor_v = read_canvas(sent)
+        return photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v)
+
+    uploaded = tab.editor.upload(None, tab.editor, tab.canvas_files, js="(value) => value").then(
+        new_photo, tab.canvas_files, [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas], queue=False)
+    repainted = gr.on([tab.editor.apply, tab.editor.clear], None, tab.editor, tab.canvas_files,
+                      js="(value) => value").then(lambda sent: preview_canvas(read_canvas(sent)), tab.canvas_files,
+                                                  tab.canvas, queue=False)
 
     def pick_corner(editor_v, corner, event: gr.SelectData):
         x, y = (int(v) for v in event.index)
