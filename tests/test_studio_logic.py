@@ -630,6 +630,9 @@ def test_a_controls_change_sends_the_preview_a_small_copy_of_the_canvas_not_the_
         assert dependency.fn is None and dependency.js  # page upload its layers again at every status message
         files = dependency.outputs[0]
         assert any(files in d.inputs and canvas in d.outputs for d in app.fns.values())  # the copy follows it
+    # Render and the mask's download take it the same way; only the box selection, which paints on it, takes
+    # the editor itself
+    assert [d.name for d in app.fns.values() if d.fn is not None and editor in d.inputs] == ["pick_corner"]
 
 
 def test_the_canvas_is_read_from_the_pages_own_uploads_only(tmp_path):

@@ -385,8 +385,18 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     gr = gradio()
     from impasto.core.samples import paintings
 
-    def run_create(editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
+    # The canvas goes to a server function by a step on the page (the editor's uploaded files, named
+    # in canvas_files): once the editor is a server function's input, Gradio's page has it upload its
+    # layers again at each later event's every status message (seconds per preview on a slow machine).
+    def read_canvas(sent):
+        try:
+            return sent_canvas(studio, sent)
+        except ImpastoError as exc:
+            raise fail(exc) from None
+
+    def run_create(sent_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
                    preserve_v, mask_v, state, own_v, session_v, stroke_v, clicked_v, request: gr.Request):
+        editor_v = read_canvas(sent_v)
         for preview_v, progress_v, download_v, state_v, _ in create(
                 studio, editor_v, styles_v, blend_v, method_v, model_v, size_v, strength_v, iterations_v,
                 preserve_v, mask_v, state, request.session_hash, bool(own_v), stroke_v or None, clicked_v):
@@ -421,22 +431,14 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     def show_estimate(method_v, size_v, iterations_v, own_v, photo_v, stroke_v) -> str:
         return estimate(studio, method_v, int(size_v), int(iterations_v), bool(own_v), photo_v, stroke_v or None)
 
-    tab.mask_button.click(mask_download, tab.editor, tab.mask_file, queue=False)
+    tab.mask_button.click(None, tab.editor, tab.canvas_files, js="(value) => value").then(
+        lambda sent: mask_download(read_canvas(sent)), tab.canvas_files, tab.mask_file, queue=False)
     tab.styles.upload(check_styles, tab.styles, tab.styles, show_progress="hidden")
     tab.builtin.select(add_painting, tab.styles, tab.styles, queue=False)
     estimated = [tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke]
     for control in (tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke):
         control.change(show_estimate, estimated, tab.expected, queue=False)
-    # The canvas goes to the server only when it changes, and the preview keeps a small copy of it.
-    # It goes by a step on the page (the editor's uploaded files, named in canvas_files): once the
-    # editor is a server function's input, Gradio's page has it upload its layers again at each
-    # later event's every status message (seconds on a slow machine).
-    def read_canvas(sent):
-        try:
-            return sent_canvas(studio, sent)
-        except ImpastoError as exc:
-            raise fail(exc) from None
-
+    # the canvas goes to the server only when it changes, and the preview keeps a small copy of it
     def new_photo(sent):
         editor_v = read_canvas(sent)
         return photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v)
@@ -485,11 +487,11 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     for control in (tab.method, tab.styles, tab.model):
         control.change(show_blend, [tab.method, tab.styles, tab.model], tab.blend, queue=False)
     tab.trained.select(pick_model, None, tab.model, queue=False)
-    tab.go.click(run_create, [tab.editor, tab.styles, tab.blend, tab.method, tab.model, tab.size, tab.strength,
-                              tab.iterations, tab.preserve, tab.mask_inside, gallery_state, tab.own_size,
-                              tab.session_state, tab.stroke, tab.clock],
-                 [tab.preview, tab.progress, tab.download, gallery, gallery_state, tab.compare,
-                  tab.session_results, tab.session_state],
-                 concurrency_id="device", js=SHOW_PREVIEW).then(
+    tab.go.click(None, [tab.editor, tab.clock], [tab.canvas_files, tab.clock], js=SHOW_PREVIEW).then(
+        run_create, [tab.canvas_files, tab.styles, tab.blend, tab.method, tab.model, tab.size, tab.strength,
+                     tab.iterations, tab.preserve, tab.mask_inside, gallery_state, tab.own_size, tab.session_state,
+                     tab.stroke, tab.clock],
+        [tab.preview, tab.progress, tab.download, gallery, gallery_state, tab.compare, tab.session_results,
+         tab.session_state], concurrency_id="device", trigger_mode="once", api_name="run_create").then(
         show_estimate, estimated, tab.expected, queue=False)
     tab.halt.click(run_stop, tab.clock, None, queue=False, js=PAGE_CLOCK)
