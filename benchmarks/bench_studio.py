@@ -239,7 +239,10 @@ def preview_latency(args: argparse.Namespace) -> None:
     rows = []
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=[
+            import shutil
+
+            chromium = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's package, as the tests use
+            browser = p.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
             page = browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
             page.set_default_timeout(120_000)
