@@ -313,7 +313,7 @@ def run(args: argparse.Namespace) -> None:
                 print(f"  {label}: {job['photo'].name} x {job['painting'].stem} done", file=sys.stderr, flush=True)
             columns = ["photo", "painting", "512 px", "512 px, 4x", "1920x1080", "1080p 1x crop", "1080p 4x",
                        "1080p full-res, 4x"]
-            safe = label.replace(":", "-")
+            safe = "".join(c if c.isalnum() or c in "+-_." else "-" for c in label)  # a model given as a path too
             save_sheet(sheet_rows, columns[:max(len(r) for r in sheet_rows)],
                        f"{label}: crops of the photo's flattest area", args.out / f"marks-{safe}.jpg")
 
