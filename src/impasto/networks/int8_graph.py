@@ -1,5 +1,6 @@
 """An int8 network stored as plain tensors and a list of operations, run without FX: what makes
-loading an int8 file cheap (:mod:`impasto.networks.int8` makes the file and decides when it runs)."""
+loading an int8 file cheap (:mod:`impasto.networks.int8` makes the file and decides when it runs;
+its ``FrozenNet``, the float network with its blend built in, is the ``frozen`` these functions take)."""
 
 from __future__ import annotations
 
@@ -7,16 +8,13 @@ import contextlib
 import operator
 import os
 import warnings
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
 
 from impasto.core.errors import ImpastoError
 from impasto.networks.transformer import channels_last_instance_norm
-
-if TYPE_CHECKING:
-    from impasto.networks.int8 import FrozenNet
 
 #: PyTorch's quantised engine for each int8 recipe a model file may record.
 INT8_ENGINES = {"int8-onednn": "onednn", "int8-x86": "x86"}
@@ -84,7 +82,7 @@ def _module_kind(module: nn.Module) -> str | None:
     return {nnq.Conv2d: "conv", nnq.InstanceNorm2d: "instance_norm"}.get(type(module))
 
 
-def encode_graph(converted: nn.Module, frozen: FrozenNet) -> dict[str, Any]:
+def encode_graph(converted: nn.Module, frozen: nn.Module) -> dict[str, Any]:
     """The converted network's FX graph as plain data for a model file: its operations in order
     (``[op, target, args, kwargs]``, an argument ``{"node": i}`` being operation i's result) and which
     of ``frozen``'s modules became which int8 module."""
@@ -144,7 +142,7 @@ class Int8Graph(nn.Module):
     """An int8 network as PyTorch's FX conversion made it, run from its stored graph (no FX): the
     same modules in the same order, so the same pixels, without the tracing and conversion."""
 
-    def __init__(self, frozen: FrozenNet, graph: dict[str, Any], attributes: dict[str, torch.Tensor]) -> None:
+    def __init__(self, frozen: nn.Module, graph: dict[str, Any], attributes: dict[str, torch.Tensor]) -> None:
         super().__init__()
         for name, child in frozen.named_children():
             self.add_module(name, child)
@@ -211,7 +209,7 @@ def _references(spec: Any) -> Iterator[int]:
             yield from _references(item)
 
 
-def build_int8(frozen: FrozenNet, state: dict[str, torch.Tensor], graph: dict[str, Any], recipe: str,
+def build_int8(frozen: nn.Module, state: dict[str, torch.Tensor], graph: dict[str, Any], recipe: str,
                path: str | os.PathLike | None = None) -> nn.Module:
     """The int8 network of a file from its stored graph and tensors (weights packed once for the
     int8 kernels; nothing traced, observed or converted)."""
@@ -242,7 +240,7 @@ def swap_modules(network: nn.Module) -> None:
             setattr(network.get_submodule(parent) if parent else network, child, swap)
 
 
-def float_frozen(frozen: FrozenNet, state: dict[str, torch.Tensor], path: str | os.PathLike | None) -> FrozenNet:
+def float_frozen(frozen: nn.Module, state: dict[str, torch.Tensor], path: str | os.PathLike | None) -> nn.Module:
     """The float weights of an int8 file (its int8 tensors or observers' ranges left aside), norms in
     either layout."""
     own = frozen.state_dict()
