@@ -186,13 +186,7 @@ def test_stop_keeps_the_current_result(page, files):
 
 def test_painted_mask_reaches_the_result_and_the_gallery(page, files, server, tmp_path):
     _upload(page, files, styles=("stripes.png", "green.png"))
-    canvas = page.locator("#content canvas").first
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3)
-    page.mouse.down()
-    for step in range(12):
-        page.mouse.move(box["x"] + box["width"] * (0.2 + 0.02 * step), box["y"] + box["height"] * (0.3 + 0.03 * step))
-    page.mouse.up()
+    _paint_stroke(page)
     for _ in range(20):  # the editor hands its layers over a moment after the stroke
         page.locator("#mask-download").click()
         if page.locator("#mask-file a").count():

@@ -53,12 +53,11 @@ def content_photo(photos: list[str], max_pixels: int):
 def first_frame(source: str, start: int):
     """What reads the clip's first painted frame, for --mask-box."""
     def read():
-        import torch
-
+        from impasto.core import images
         from impasto.core.clips import open_clip
 
         for frame, _ in open_clip(source).frames(start, start + 1):
-            return torch.from_numpy(frame.copy()).permute(2, 0, 1)[None].float() / 255
+            return images.as_tensor(frame)
         raise ImpastoError(f"no frame {start} to cut the box's mask from", source)
     return read
 

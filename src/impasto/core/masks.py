@@ -32,10 +32,14 @@ def load_masks(masks: Sequence[ImageLike], max_pixels: int) -> list[torch.Tensor
     return loaded
 
 
-def in_regions(paintings: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], photo: torch.Tensor) -> torch.Tensor:
+def in_regions(paintings: Sequence[torch.Tensor] | torch.Tensor, masks: Sequence[torch.Tensor],
+               photo: torch.Tensor) -> torch.Tensor:
     """Each painting inside its mask (where masks overlap they share the pixel) and the photo itself
-    where no mask covers: what a painted area means in every method.  Masks at any size, brought to
-    the photo's with bilinear resampling (soft edges stay soft)."""
+    where no mask covers: what a painted area means in every method.  One painting (a tensor) is
+    the one for every mask (a method that paints all regions at once).  Masks at any size, brought
+    to the photo's with bilinear resampling (soft edges stay soft)."""
+    if isinstance(paintings, torch.Tensor):
+        paintings = [paintings] * len(masks)
     regions = [F.interpolate(mask.float(), size=photo.shape[-2:], mode="bilinear", align_corners=False)
                for mask in masks]
     total = torch.stack(regions).sum(dim=0)

@@ -435,7 +435,7 @@ def run(
     output = images.resize(image, tuple(final_content.shape[-2:]))
     output = color.finish(settings.preserve_color, output, final_content)
     if masks_full is not None:  # outside every mask, the photo itself (not its reconstruction)
-        output = in_regions([output] * len(masks_full), masks_full, final_content)
+        output = in_regions(output, masks_full, final_content)
     return Result(output, total.iterations, total.evaluations, total.terms, total.stop_reason,
                   time.perf_counter() - started, total.history)
 

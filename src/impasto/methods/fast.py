@@ -47,7 +47,7 @@ class FeedForwardPainter:
         out = guided.paint_at_scale(lambda photo: self.engine.stylize(photo, self.mix), content,
                                     self.request.stroke_scale, self.request.max_pixels)
         if self.masks is not None:  # the model paints inside its mask; outside, the photo itself
-            out = in_regions([out], self.masks, content)
+            out = in_regions(out, self.masks, content)
         if self.strength < 1.0:
             out = self.strength * out + (1.0 - self.strength) * content
         return color.finish(color.for_model(self.request.preserve_color), out, content)

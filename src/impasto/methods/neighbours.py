@@ -430,7 +430,7 @@ class NeighbourPainter:
         if self.settings.colour_step and r.preserve_color == "none" and self.masks is None:
             image = colour_step(image, self.styles, self.weights, self.strength)
         if self.masks is not None:  # outside every mask, the photo itself
-            image = in_regions([image] * len(self.masks), self.masks, full)
+            image = in_regions(image, self.masks, full)
         return Result(image.clamp(0, 1), total.iterations, total.evaluations, total.terms, total.stop_reason,
                       time.perf_counter() - started)
 

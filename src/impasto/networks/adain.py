@@ -176,7 +176,7 @@ class AdaIN:
         out = lattice.remove_lattice(out.float(), CELL)  # the padded picture's cells are the encoder's
         out = out[..., top: top + h, left: left + w].clamp(0, 1).cpu()
         if masks is not None:  # the regions were painted in the features; outside them, the photo itself
-            out = in_regions([out] * len(masks), masks, content.float().cpu())
+            out = in_regions(out, masks, content.float().cpu())
         return out
 
 

@@ -79,11 +79,6 @@ def sent_canvas(studio: Studio, sent: Any) -> dict | None:
             "composite": None}
 
 
-def photo_tensor(photo: np.ndarray) -> torch.Tensor:
-    """The editor's RGB uint8 photo as a ``(1, 3, H, W)`` float tensor in [0, 1]."""
-    return torch.from_numpy(photo.copy()).permute(2, 0, 1)[None].float() / 255.0
-
-
 def small_canvas(editor: Any, side: int) -> tuple[torch.Tensor, torch.Tensor | None] | None:
     """(photo, painted area) brought to ``side`` px on the long side, for the instant preview; None
     without a photo or for one over the page's pixel limit (Render names it).
@@ -94,7 +89,7 @@ def small_canvas(editor: Any, side: int) -> tuple[torch.Tensor, torch.Tensor | N
     photo, painted = editor_parts(editor)
     if photo is None or photo.shape[0] * photo.shape[1] > MAX_PIXELS:
         return None
-    small = images.resize_max_side(photo_tensor(photo), side, MAX_PIXELS)
+    small = images.resize_max_side(images.as_tensor(photo), side, MAX_PIXELS)
     if painted is None:
         return small, None
     region = F.interpolate(torch.from_numpy(painted)[None, None], size=small.shape[-2:], mode="bilinear",
@@ -116,7 +111,7 @@ def box_mask(editor: Any, box: tuple[int, int, int, int]) -> dict:
     photo, _ = editor_parts(editor)
     if photo is None:
         raise ImpastoError("add a content photo first (drop it on the canvas)")
-    mask = grabcut_mask(photo_tensor(photo), box)[0, 0].numpy() > 0.5
+    mask = grabcut_mask(images.as_tensor(photo), box)[0, 0].numpy() > 0.5
     layer = np.zeros((*mask.shape, 4), np.uint8)
     layer[mask] = BRUSH_RGBA
     return {"background": photo, "layers": [layer], "composite": None}

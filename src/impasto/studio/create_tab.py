@@ -11,9 +11,10 @@ from typing import Any, Iterator
 import PIL.Image
 import torch
 
+from impasto.core import images
 from impasto.core.errors import ImpastoError
 from impasto.studio.canvas import (BRUSH_COLOUR, BRUSH_OPACITY, before_after, box_mask, editor_parts, photo_size,
-                                   photo_tensor, save_mask, sent_canvas, small_canvas)
+                                   save_mask, sent_canvas, small_canvas)
 from impasto.studio.common import (COLOR_CHOICES, MAX_PIXELS, MORE, OFFERED, PAGE_CLOCK, Background, Pace, Studio,
                                    chosen_method, default_iterations, default_strength, fail, gradio,
                                    load_upload, method_choices, model_file, model_previews, preview_image,
@@ -60,7 +61,6 @@ def estimate(studio: Studio, method: str, size: int, iterations: int, own_size: 
     """How long a run will take on this machine (:mod:`impasto.jobs.estimate`): fitted on this
     machine's own runs of the method, a short calibration as the first guess; for the size that
     will be painted (the photo's own with ``own_size``; a 4:3 photo while there is none)."""
-    from impasto.core import images
     from impasto.jobs import estimate as cost
 
     height, width = photo_size or (3, 4)
@@ -142,7 +142,7 @@ def canvas_job(photo: Any, painted: Any, style_files: list | None, blend_text: s
 
     if photo is None:
         raise fail(ImpastoError("add a content photo first (drop it on the canvas)"))
-    content = photo if isinstance(photo, torch.Tensor) else photo_tensor(photo)
+    content = images.as_tensor(photo)
     height, width = content.shape[-2:]
     if height * width > MAX_PIXELS:
         raise fail(ImpastoError(f"the photo has more than {MAX_PIXELS:,} pixels"))
