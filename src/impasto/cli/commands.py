@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+from impasto.cli.options import settings_from
 from impasto.cli.output import Bar, EXIT_INTERRUPTED, progress_bar
 
 
@@ -17,10 +18,7 @@ def cmd_dream(args: argparse.Namespace) -> int:
     from impasto.core.images import check_output_path
     from impasto.core.samples import resolve_style
 
-    settings = DreamSettings(octaves=args.octaves, octave_scale=args.octave_scale, iterations=args.iterations,
-                             step_size=args.step_size, jitter=args.jitter, tile=args.tile_size, seed=args.seed)
-    if args.layers is not None:
-        settings.layers = args.layers
+    settings = settings_from(DreamSettings, args)
     guide = resolve_style(args.guide) if args.guide else None
     output = check_output_path(Path(args.output), (args.image, guide, *(args.mask or ())), args.overwrite_input)
     dreamer = Dreamer(settings, guide, device=args.device, precision=args.precision, max_pixels=args.max_pixels)

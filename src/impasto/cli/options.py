@@ -6,185 +6,178 @@ import argparse
 from pathlib import Path
 from typing import Any, Callable
 
-from impasto.cli.flags import MaskBox, OldName, float_list, mask_box, layer_weights, name_list, non_negative_float, positive_float, positive_int, seed_value
+from impasto.cli.flags import (MaskBox, OldName, float_list, layer_weights, mask_box, name_list, non_negative_float,
+                               non_negative_int, positive_float, positive_int, seed_value, share, whole_number)
 from impasto.core.errors import ImpastoError
+from impasto.core.fields import CONTROL, HEADINGS, declared, default_of, destination, flag_name
 
 
-def add_engine_options(parser: argparse.ArgumentParser) -> None:
-    """The shared options (defaults from :class:`impasto.methods.Request`), the iterative methods'
-    common ones (default None: the method's settings dataclass decides, see `impasto methods`), and
-    each method's other settings, generated (:func:`add_method_options`)."""
-    before = {action.dest for action in parser._actions}
-    add_shared_options(parser)
-    engine = {action.dest for action in parser._actions} - before
-    parser.set_defaults(engine_flags=frozenset(engine))  # what options_from may read for a method's field
-    add_method_options(parser, engine)
-
-
-def flag_type(hint: object) -> type | None:
-    """The argparse type of a settings field (``X | None`` -> X), or None for values no flag holds."""
-    import types
-    import typing
-
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)]
-        hint = kinds[0] if len(kinds) == 1 else None
-    return hint if hint in (bool, int, float, str) else None
-
-
-def add_method_options(parser: argparse.ArgumentParser, taken: set[str]) -> None:
-    """Each method's own settings that no flag above sets, generated from its dataclass (the field's
-    type, its default and the help in its metadata) as ``--METHOD-FIELD``: a new method's settings
-    reach the command line without an edit here."""
-    import dataclasses
-    import typing
-
+def add_engine_options(parser: argparse.ArgumentParser, defaults: dict[str, Any] | None = None) -> None:
+    """The request's options (:class:`impasto.methods.Request`), the iterative methods' common ones
+    (:class:`impasto.engines.optimize.OptimizeSettings`; default None: each method's settings
+    decide, see `impasto methods`) and each method's other settings: all generated from the
+    dataclasses' fields (:func:`add_settings`); ``defaults``: the command's own for some of them."""
     from impasto import methods
-
-    for name in methods.names():
-        options = methods.get(name).options
-        if options is None:
-            continue
-        hints = typing.get_type_hints(options)
-        group = None
-        for field in dataclasses.fields(options):
-            kind = flag_type(hints[field.name])
-            if FIELD_FLAGS.get(field.name, field.name) in taken or kind is None:
-                continue
-            group = group or parser.add_argument_group(f"{name}: its own settings")
-            words = field.metadata.get("help", field.name.replace("_", " "))
-            flag = f"--{name}-{field.name.replace('_', '-')}"
-            common = dict(dest=f"{name}__{field.name}", default=None, help=f"{words} (default {field.default})")
-            if kind is bool:
-                group.add_argument(flag, action=argparse.BooleanOptionalAction, **common)
-            else:
-                group.add_argument(flag, type=kind, metavar=field.name.upper(), **common)
-
-
-def add_shared_options(parser: argparse.ArgumentParser) -> None:
-    from impasto.core.color import METHODS as COLOR_METHODS
     from impasto.core.losses import STYLE_LOSSES
-    from impasto import methods
-    from impasto.methods import Request
-    from impasto.engines.optimize import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, OPTIMIZERS, PRECISIONS, StyleSettings
+    from impasto.engines.optimize import OptimizeSettings
 
-    r, d = Request(), StyleSettings()
     own = {name: methods.get(name) for name in methods.names()}
     iterative = {name: m.options().iterations for name, m in own.items()
                  if m.options is not None and "iterations" in m.options.__dataclass_fields__}
     strengths: dict[float, list[str]] = {}
     for name, method in own.items():
         strengths.setdefault(method.default_strength, []).append(name)
-    size = parser.add_argument_group("size")
-    size.add_argument("-s", "--size", type=positive_int, default=r.size, help="long side of the output in pixels (default %(default)s)")
-    size.add_argument("--style-scale", type=positive_float, default=r.style_scale,
-                      help="style image size relative to the output (default %(default)s; smaller = finer brushwork)")
-    size.add_argument("--stroke-scale", type=positive_float, default=r.stroke_scale,
-                      help="one-pass methods: brushwork size relative to the picture, as a 512 px painting's times "
-                           "this (painted at a working size, brought to the output size along the photo's edges; "
-                           "default: a 512 px painting's brushwork at any larger size)")
-    size.add_argument("--tile-size", type=positive_int, default=None,
-                      help=f"optimize: levels larger than this are optimised in overlapping tiles, to bound memory (default {d.tile_size})")
-    size.add_argument("--tile-overlap", type=positive_int, default=None, help=f"(default {d.tile_overlap})")
-    size.add_argument("--max-pixels", type=positive_int, default=r.max_pixels,
-                      help="refuse input images with more pixels than this (default %(default)s)")
-
-    opt = parser.add_argument_group("iterative methods (optimize, neighbours)")
-    opt.add_argument("-n", "--iterations", type=positive_int, default=None,
-                     help="iterations at the output size; coarser levels run more (default: the method's own: "
-                          + ", ".join(f"{name} {count}" for name, count in iterative.items()) + ")")
-    opt.add_argument("--pyramid", type=positive_int, default=None, metavar="LEVELS",
-                     help="optimize: coarse-to-fine levels, sizes growing by sqrt(2) (default: as many as keep the coarsest "
-                          "at least --pyramid-min px; 1 = optimise at the output size only)")
-    opt.add_argument("--pyramid-min", type=positive_int, default=None, help="smallest level (default: the method's own)")
-    opt.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
-                     help="optimize (default lbfgs, with a line search; lbfgs-device: no line search, steps "
-                          "accepted on the device and the loss read every --read-every iterations, for GPUs; "
-                          "adam with --style-loss swd)")
-    opt.add_argument("--read-every", type=positive_int, default=None, metavar="N",
-                     help="lbfgs-device: read the loss back (progress, convergence) every N iterations "
-                          "(default: 1 on CPUs, 10 on GPUs)")
-    opt.add_argument("--lr", type=positive_float, default=None, help="learning rate (default: per optimizer)")
-    opt.add_argument("--tolerance", type=non_negative_float, default=None,
-                     help=f"stop when the relative loss change stays below this for --patience iterations (0 = never; default {d.tolerance})")
-    opt.add_argument("--patience", type=positive_int, default=None, help=f"(default {d.patience})")
-    opt.add_argument("--init", default=None,
-                     help=f"optimize: start from 'content', 'noise' or an image file (default {d.init})")
-    opt.add_argument("--seed", type=seed_value, default=None, help=f"optimize: seed for noise init (default {d.seed})")
-
-    loss = parser.add_argument_group("losses (optimize)")
-    loss.add_argument("--content-weight", type=non_negative_float, default=None, help=f"alpha (default {d.content_weight})")
-    loss.add_argument("--style-weight", type=non_negative_float, default=None,
-                      help="beta (default: the style loss's own: "
-                           + ", ".join(f"{name} {loss.default_weight:g}" for name, loss in STYLE_LOSSES.items()) + ")")
-    loss.add_argument("--style-loss", choices=tuple(STYLE_LOSSES), default=None,
-                      help=f"gram (Gatys), mean_std (lighter), swd (sliced Wasserstein; sharper textures); "
-                           f"default {d.style_loss}")
-    loss.add_argument("--tv-weight", type=non_negative_float, default=None, help=f"total variation (default {d.tv_weight})")
-    loss.add_argument("--content-layers", type=name_list, default=None,
-                      help="comma-separated (default %s)" % ",".join(DEFAULT_CONTENT_LAYERS))
-    loss.add_argument("--content-layer-weights", type=float_list, default=None, help="comma-separated, one per content layer")
-    loss.add_argument("--style-layers", type=name_list, default=None,
-                      help="comma-separated (default %s)" % ",".join(DEFAULT_STYLE_LAYERS))
-    loss.add_argument("--style-layer-weights", type=float_list, default=None, help="comma-separated, one per style layer")
-    loss.add_argument("--ema", type=non_negative_float, default=None,
-                      help="output the moving average of the iterates with this decay (first-order optimisers; "
-                           "default 0.9 for adam, off otherwise)")
-
-    control = parser.add_argument_group("artistic control (every method)")
-    control.add_argument("--strength", type=non_negative_float, default=None,
-                         help="0..1: 0 = the photo, 1 = the strongest style (default: the method's own: "
-                              + ", ".join(f"{'/'.join(names)} {value:g}" for value, names in strengths.items())
-                              + "; optimize's on a log scale of --style-weight)")
-    control.add_argument("--alpha", action=OldName, new="--strength", dest="strength", type=non_negative_float)
-    control.add_argument("--style-blend", type=float_list, default=None,
-                         help="comma-separated weights of the styles (normalised; default equal; a multi-style "
-                              "model: its styles, default its first)")
-    control.add_argument("--style-mix", action=OldName, new="--style-blend", dest="style_blend", type=float_list)
-    control.add_argument("--mask", action="append", default=None, metavar="MASK",
-                         help="grayscale image: where the style applies (white) and the photo stays (black); "
-                              "repeat once per STYLE to give each style its own region")
-    control.add_argument("--mask-box", action="append", dest="mask", type=mask_box, metavar="X0,Y0,X1,Y1",
-                         help="a mask cut from the content photo: the subject inside this box (in the photo's "
-                              "pixels; a clip's frame) gets the style, the rest stays the photo; like --mask, "
-                              "repeat once per STYLE, in order with the --mask files")
-    control.add_argument("--preserve-color", choices=COLOR_METHODS, default=r.preserve_color,
-                         help="keep the photo's colours: luminance (the style's brightness matched to the "
-                              "photo's, then brightness only transferred) or histogram (recolour the style to the "
-                              "photo's palette first)")
-
-    net = parser.add_argument_group("network and hardware")
-    net.add_argument("--device", default=r.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
-    net.add_argument("--precision", choices=PRECISIONS, default=r.precision,
-                     help="backbone arithmetic: auto = bf16 where the hardware has it, else fp32 (default %(default)s)")
-    net.add_argument("--compile", action="store_true",
-                     help="fast models and AdaIN: compile the networks for this machine (once per image size; then "
-                          "faster, see docs/figures.md): for clips and folders of same-size photos; optimize: "
-                          "compile the backbone once per pyramid level (slow to compile on a CPU; for GPUs)")
-    net.add_argument("--batch", type=positive_int, default=None, metavar="N",
-                     help="fast models and AdaIN: photos of one size (folders) or a clip's frames per network "
-                          "call (default: 8 on a GPU, 1 on a CPU)")
-    net.add_argument("--backbone", choices=("vgg19", "vgg16"), default=None, help=f"optimize (default {d.backbone})")
-    net.add_argument("--weights", default=None,
-                     help="optimize: 'caffe' (original VGG-19, offline), 'torchvision' (hub cache/download) or a .pth "
-                          f"file (default {d.backbone_weights})")
-    net.add_argument("--pooling", choices=("max", "avg"), default=None, help=f"optimize (default {d.pooling})")
-    net.add_argument("--padding", choices=("zeros", "replicate"), default=None,
-                     help=f"optimize: padding of the first convolution; replicate avoids edge artefacts (default {d.padding})")
+    add_settings(parser, methods.Request, notes={
+        "strength": "the method's own: " + ", ".join(f"{'/'.join(names)} {value:g}" for value, names in strengths.items())
+                    + "; optimize's on a log scale of --style-weight"}, defaults=defaults)
+    shared = add_settings(parser, OptimizeSettings, given_only=True, notes={
+        "iterations": "the method's own: " + ", ".join(f"{name} {count}" for name, count in iterative.items()),
+        "style_weight": "the style loss's own: " + ", ".join(f"{name} {loss.default_weight:g}"
+                                                             for name, loss in STYLE_LOSSES.items())})
+    heading(parser, CONTROL).add_argument(
+        "--mask", action="append", default=None, metavar="MASK",
+        help="grayscale image: where the style applies (white) and the photo stays (black); repeat once per STYLE "
+             "to give each style its own region")
+    heading(parser, CONTROL).add_argument(
+        "--mask-box", action="append", dest="mask", type=mask_box, metavar="X0,Y0,X1,Y1",
+        help="a mask cut from the content photo: the subject inside this box (in the photo's pixels; a clip's "
+             "frame) gets the style, the rest stays the photo; like --mask, repeat once per STYLE, in order with "
+             "the --mask files")
+    parser.set_defaults(shared_settings=shared)  # what options_from reads for a method's field of the same name
+    for name, method in own.items():
+        if method.options is not None:
+            add_settings(parser, method.options, given_only=True, prefix=name, taken=set(shared))
 
 
-#: Flags whose name differs from the settings field they set.
-FIELD_FLAGS = {"learning_rate": "lr", "backbone_weights": "weights"}
+#: A setting's ``check`` -> the value type that reads it, by the field's type.
+CHECKED = {(int, "positive"): positive_int, (int, "non_negative"): non_negative_int, (int, "seed"): seed_value,
+           (float, "positive"): positive_float, (float, "non_negative"): non_negative_float,
+           (float, "share"): share, (dict, "layer_weights"): layer_weights}
 
 
-#: Library parameters -> the flags that set them, for error messages.
-PARAMETER_FLAGS = {"style_blend": "--style-blend", "weights": "--style-blend", "strength": "--strength", "masks": "--mask", "mask_box": "--mask-box", "size": "--size",
-                    "style_scale": "--style-scale", "stroke_scale": "--stroke-scale", "max_pixels": "--max-pixels", "model": "--model",
-                    "preserve_color": "--preserve-color", "styles": "STYLE", "method": "--method",
-                    "iterations": "--iterations", "tolerance": "--tolerance", "patience": "--patience",
-                    "pyramid_min": "--pyramid-min", "layers": "--layers", "octaves": "--octaves",
-                    "octave_scale": "--octave-scale", "step_size": "--step-size", "jitter": "--jitter", "tile": "--tile-size", "prune": "--prune",
-                    "batch": "--batch"}
+def flag_type(hint: object) -> type | None:
+    """The kind of value a settings field holds on the command line: ``X | None`` -> X; text where
+    text is one of the kinds (a file or a name); list for a sequence; None for values no flag holds."""
+    import collections.abc
+    import types
+    import typing
+
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        kinds = [kind for kind in typing.get_args(hint) if kind is not type(None)]
+        hint = str if str in kinds else kinds[0] if len(kinds) == 1 else None
+    origin = typing.get_origin(hint)
+    if origin in (collections.abc.Sequence, list, tuple):
+        return list
+    if origin is dict:
+        return dict
+    return hint if hint in (bool, int, float, str) else None
+
+
+def value_type(field, hint: object) -> Callable[[str], Any] | None:
+    """How the flag's text becomes the field's value."""
+    kind = flag_type(hint)
+    check = field.metadata.get("check")
+    if kind is list:
+        return float_list if float in _items(hint) else name_list
+    if check is not None:
+        return CHECKED[kind, check]
+    return {int: whole_number, float: float, str: None}.get(kind)
+
+
+def _items(hint: object) -> tuple:
+    """The item types of a sequence hint (inside ``X | None``)."""
+    import typing
+
+    for part in (typing.get_args(hint) or (hint,)):
+        args = typing.get_args(part)
+        if args:
+            return args
+    return ()
+
+
+def heading(parser: argparse.ArgumentParser, title: str):
+    """The parser's group with this heading; all the headings are made at once, in their order."""
+    groups = {group.title: group for group in parser._action_groups}
+    if title not in groups:
+        for name in HEADINGS:
+            if name not in groups:
+                groups[name] = parser.add_argument_group(name)
+    return groups.get(title) or parser.add_argument_group(title)
+
+
+def add_settings(parser: argparse.ArgumentParser, settings: type, *, given_only: bool = False,
+                 prefix: str | None = None, taken: set[str] = frozenset(), notes: dict[str, str] | None = None,
+                 defaults: dict[str, Any] | None = None) -> dict[str, str]:
+    """A flag for each field of ``settings`` declared with :func:`impasto.core.fields.setting`: its
+    type, check, choices, default and help from the declaration.  ``given_only``: the flag's default
+    is None (the settings' own default decides, and the help says it); ``prefix``: a method's own
+    settings as ``--METHOD-FIELD`` under the method's heading, leaving out the ``taken`` names
+    (common flags); ``defaults``: other defaults for this command (a clip's size).  Returns field name -> where the parsed value is (its destination)."""
+    import typing
+
+    hints = typing.get_type_hints(settings)
+    found = {}
+    field_flags = parser.__dict__.setdefault("field_flags", {})
+    for field in declared(settings):
+        kind = flag_type(hints[field.name])
+        if kind is None or field.name in taken:
+            continue
+        meta = field.metadata
+        if prefix is None:
+            flag, dest = flag_name(field), destination(field)
+            group = heading(parser, meta["group"]) if meta.get("group") else parser
+            names = ([meta["short"]] if meta.get("short") else []) + [flag]
+        else:
+            flag, dest = f"--{prefix}-{field.name.replace('_', '-')}", f"{prefix}__{field.name}"
+            group, names = heading(parser, f"{prefix}: its own settings"), [flag]
+        default = (defaults or {}).get(field.name, default_of(field))
+        said = (notes or {}).get(field.name) or meta.get("default_text")
+        if said is None:
+            said = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        quiet = kind is bool and not given_only and prefix is None  # a switch: off unless given
+        text = meta["help"] if quiet or said is None else f"{meta['help']} (default {said})"
+        common: dict[str, Any] = dict(dest=dest, help=text.replace("%", "%%"),
+                                      default=None if given_only or prefix else default)
+        if kind is bool:
+            if prefix is not None or given_only:
+                group.add_argument(*names, action=argparse.BooleanOptionalAction, **common)
+            else:
+                group.add_argument(*names, action="store_false" if meta.get("negate") else "store_true", **common)
+        else:
+            extra = dict(type=value_type(field, hints[field.name]), choices=meta.get("choices"),
+                         metavar=meta.get("metavar") or (None if meta.get("choices") else
+                                                         field.name.upper() if prefix else None))
+            if meta.get("const") is not None:
+                extra.update(nargs="?", const=meta["const"])
+            group.add_argument(*names, **{k: v for k, v in extra.items() if v is not None}, **common)
+            for old in meta.get("old", ()):
+                group.add_argument(old, action=OldName, new=flag, dest=dest, type=extra["type"])
+        found[field.name] = dest
+        field_flags[field.name] = flag
+    return found
+
+
+def settings_from(settings: type, args: argparse.Namespace, **given: Any):
+    """The settings dataclass from the flags parsed (:func:`add_settings`'s), the flags not given
+    (None where the flag's default is None) left at the dataclass's defaults; ``given`` on top."""
+    values = {}
+    for field in declared(settings):
+        value = getattr(args, destination(field), None)
+        if value is not None:
+            values[field.name] = value
+    return settings(**{**values, **given})
+
+
+def add_cluster_options(parser: argparse.ArgumentParser) -> None:
+    """--cluster and --workers, from the job's fields."""
+    from impasto.jobs.image_job import ImageJob
+
+    add_settings(parser, ImageJob)
+
+
+#: Library parameters whose flags are not their settings' own (the others: :func:`add_settings`).
+PARAMETER_FLAGS = {"weights": "--style-blend", "masks": "--mask", "mask_box": "--mask-box", "model": "--model",
+                   "styles": "STYLE", "method": "--method"}
 
 
 def options_from(method, args: argparse.Namespace):
@@ -194,12 +187,12 @@ def options_from(method, args: argparse.Namespace):
 
     if method.options is None:
         return None
+    shared = getattr(args, "shared_settings", {})
     given = {}
     for field in dataclasses.fields(method.options):
         value = getattr(args, f"{method.name}__{field.name}", None)  # its generated flag
-        shared = FIELD_FLAGS.get(field.name, field.name)
-        if value is None and shared in getattr(args, "engine_flags", ()):  # a common flag (--iterations)
-            value = getattr(args, shared, None)
+        if value is None and field.name in shared:  # a common flag (--iterations)
+            value = getattr(args, shared[field.name], None)
         if value is not None:
             given[field.name] = value
     return method.options(**given)
@@ -223,23 +216,21 @@ def request_from(args: argparse.Namespace, method, model: Path | None, content: 
     --mask-box boxes are cut from."""
     from impasto.methods import Request
 
-    return Request(size=args.size, style_scale=args.style_scale, style_blend=args.style_blend,
-                   masks=masks_from(args.mask, content), preserve_color=args.preserve_color, strength=args.strength,
-                   model=model, device=args.device, precision=args.precision, max_pixels=args.max_pixels,
-                   compile=args.compile, batch=getattr(args, "batch", None), stroke_scale=args.stroke_scale,
-                   options=options_from(method, args))
+    return settings_from(Request, args, masks=masks_from(args.mask, content), model=model,
+                         options=options_from(method, args))
 
 
 def flag_for(parser: argparse.ArgumentParser, command: str, parameter: str | None) -> str | None:
-    """The command's flag for a library parameter an error names: the few whose names differ are
-    listed; the others are the option whose destination is the parameter (``style_weight``:
-    ``--style-weight``)."""
+    """The command's flag for a library parameter an error names: a setting's own flag, the few
+    others listed, else the option whose destination is the parameter."""
     if not parameter:
         return None
     if parameter in PARAMETER_FLAGS:
         return PARAMETER_FLAGS[parameter]
     subcommands = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
     sub = subcommands.choices.get(command) if subcommands is not None else None
+    if parameter in getattr(sub, "field_flags", {}):
+        return sub.field_flags[parameter]
     for action in (sub._actions if sub is not None else []):
         if action.dest == parameter and action.option_strings:
             return max(action.option_strings, key=len)
@@ -301,15 +292,6 @@ def add_training_options(parser: argparse.ArgumentParser, crop: int, recipe: dic
     group.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
-def add_cluster_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("cluster (pip install 'impasto[cluster]')")
-    group.add_argument("--cluster", nargs="?", const="local", default=None, metavar="ADDRESS",
-                       help="folders and clips on a Ray cluster: alone, a local Ray with this machine's cores; "
-                            "with an address (or RAY_ADDRESS), join that cluster (files on shared storage)")
-    group.add_argument("--workers", type=positive_int, default=None,
-                       help="workers to start (default: one per core, or per GPU on CUDA)")
-
-
 def add_dream_parser(commands, light: bool = False) -> None:
     dream = commands.add_parser(
         "dream", help="DeepDream: grow the patterns a layer of the network sees (gradient ascent)",
@@ -321,28 +303,13 @@ def add_dream_parser(commands, light: bool = False) -> None:
     from impasto.engines.dream import DreamSettings
     from impasto.core.images import DEFAULT_MAX_PIXELS
 
-    d = DreamSettings()
     dream.add_argument("image", metavar="IMAGE", help="the photo to dream on")
     dream.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif)")
-    dream.add_argument("--layers", type=layer_weights, default=None, metavar="NAME[:W],...",
-                       help="layers whose activations grow, with weights (default "
-                            f"{','.join(f'{k}:{v:g}' for k, v in d.layers.items())}; names: `impasto layers`)")
-    dream.add_argument("--octaves", type=positive_int, default=d.octaves, help="scales, coarse to fine (default %(default)s)")
-    dream.add_argument("--octave-scale", type=positive_float, default=d.octave_scale,
-                       help="size ratio between octaves, > 1 (default %(default)s)")
-    dream.add_argument("-n", "--iterations", type=positive_int, default=d.iterations,
-                       help="steps per octave (default %(default)s)")
-    dream.add_argument("--step-size", type=non_negative_float, default=d.step_size,
-                       help="how far each step moves the pixels (default %(default)s)")
-    dream.add_argument("--strength", action=OldName, new="--step-size", dest="step_size", type=non_negative_float)
-    dream.add_argument("--jitter", type=positive_int, default=d.jitter, help="px of random shift per step (default %(default)s)")
+    add_settings(dream, DreamSettings)
     dream.add_argument("--guide", default=None, help="an image (or built-in painting's name) whose motifs the dream grows")
     dream.add_argument("--mask", action="append", default=None, metavar="MASK",
                        help="dream only where the mask is white (repeat to add areas)")
     dream.add_argument("-s", "--size", type=positive_int, default=None, help="long side of the output (default: the photo's)")
-    dream.add_argument("--tile-size", type=positive_int, default=d.tile,
-                       help="octaves larger than this are worked in tiles, to bound memory (default %(default)s)")
-    dream.add_argument("--seed", type=seed_value, default=d.seed, help="seed of the jitter (default %(default)s)")
     dream.add_argument("--max-pixels", type=positive_int, default=DEFAULT_MAX_PIXELS,
                        help="refuse input images with more pixels than this (default %(default)s)")
     dream.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from impasto.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, Bar, progress_bar
-from impasto.cli.options import request_from
+from impasto.cli.options import request_from, settings_from
 from impasto.core.errors import ImpastoError
 
 
@@ -149,16 +149,9 @@ def clip_job(args: argparse.Namespace):
 
         clip = open_clip(args.input)
         check_masks_fit(request.masks, [(clip.path, (clip.width, clip.height))], args.max_pixels)
-    return ClipJob(source=args.input, output=args.output, styles=args.style or [], method=args.method,
-                   request=request,
-                   temporal=methods.Temporal(blend=args.blend, weight=args.temporal_weight,
-                                             iterations=args.frame_iterations),
-                   clip=VideoSettings(start=args.start, end=args.end, fps=args.fps, coherent=not args.independent,
-                                      flow=args.flow, long_term=args.long_term, keep_frames=args.keep_frames),
-                   keyframes=args.keyframes, keyframe_dir=args.keyframe_dir,
-                   keyframe_iterations=args.keyframe_iterations, fill_iterations=args.fill_iterations,
-                   audio=args.audio, audio_react=args.audio_react, quietest=args.quietest, cluster=args.cluster,
-                   workers=args.workers, chunk=args.chunk, overlap=args.overlap)
+    return settings_from(ClipJob, args, source=args.input, output=args.output, styles=args.style or [],
+                         method=args.method, request=request, temporal=settings_from(methods.Temporal, args),
+                         clip=settings_from(VideoSettings, args))
 
 
 def cmd_video(args: argparse.Namespace) -> int:

@@ -6,7 +6,7 @@ import argparse
 
 from impasto import __version__
 from impasto.cli.flags import Parser, add_shift_share, float_list, name_list, non_negative_float, non_negative_int, port, positive_float, positive_int
-from impasto.cli.options import add_cluster_options, add_dream_parser, add_engine_options, add_training_options, fast_defaults
+from impasto.cli.options import add_cluster_options, add_dream_parser, add_engine_options, add_settings, add_training_options, fast_defaults
 
 
 def build_parser(light: bool = False) -> argparse.ArgumentParser:
@@ -48,8 +48,8 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     stylize.add_argument("--skip-existing", action="store_true",
                          help="batches: leave outputs that exist alone (to resume a stopped batch)")
     stylize.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    add_cluster_options(stylize)
     if not light:
+        add_cluster_options(stylize)
         add_engine_options(stylize)
 
     demo = commands.add_parser("demo", help="stylize a bundled sample photo with a style impasto paints itself",
@@ -164,15 +164,6 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                       help="with --from-arbitrary: train every weight, not only the norms")
     add_training_options(fast, crop=task_default("fast", "crop"), recipe=RECIPES["fast"], adaptation=ADAPTATION)
 
-    clip_defaults = dict.fromkeys(("frame_iterations", "fill", "quietest", "chunk", "overlap", "flow", "size"))
-    if not light:  # a clip's defaults are the job's (the light parser only shows the commands)
-        from impasto.jobs import clip_job
-        from impasto.core.clips import VideoSettings
-        from impasto.methods import Temporal
-
-        clip_defaults = dict(frame_iterations=Temporal().iterations, fill=clip_job.FILL_ITERATIONS,
-                             quietest=clip_job.QUIETEST, chunk=clip_job.CHUNK, overlap=clip_job.OVERLAP,
-                             flow=VideoSettings().flow, size=VideoSettings().size)
     video = commands.add_parser(
         "video", help="stylize a clip (video file or folder of frames) with temporal coherence",
         description="Stylize a clip with any method; frames are stabilised with optical flow. Rerun the same "
@@ -184,54 +175,15 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     video.add_argument("--method", choices=method_names, default=None,
                        help="(default: optimize; the model's method when --model is given; see `impasto methods`)")
     video.add_argument("--model", default=None, help="a trained model file or shipped model name")
-    clip = video.add_argument_group("clip")
-    clip.add_argument("--start", type=non_negative_int, default=0, help="first frame (0-based, default 0)")
-    clip.add_argument("--end", type=positive_int, default=None, help="stop before this frame (default: the end)")
-    clip.add_argument("--fps", type=positive_float, default=None, help="frame rate of a folder of frames (default 25)")
-    clip.add_argument("--independent", action="store_true", help="stylize every frame on its own (no temporal coherence)")
-    clip.add_argument("--flow", choices=("dis", "farneback"), default=clip_defaults["flow"], help="optical flow (default %(default)s)")
-    clip.add_argument("--temporal-weight", type=non_negative_float, default=None,
-                      help="iterative methods: weight of the temporal loss (default: the method's own)")
-    clip.add_argument("--frame-iterations", type=positive_int, default=clip_defaults["frame_iterations"],
-                      help="iterative methods: iterations per frame after the first (default %(default)s)")
-    clip.add_argument("--long-term", type=non_negative_int, default=0, metavar="K",
-                      help="optimize: also stay consistent with K frames further back (default 0)")
-    clip.add_argument("--blend", type=non_negative_float, default=None,
-                      help="one-pass methods (fast, arbitrary, adain): weight of the warped previous output where the flow "
-                           "is reliable (default 0.7)")
-    sound = video.add_argument_group("sound")
-    sound.add_argument("--audio", default=None, metavar="FILE",
-                       help="the soundtrack for the output instead of the clip's own; with a still photo as IN, the "
-                            "sound that paints it into a clip as long as the sound")
-    sound.add_argument("--audio-react", action="store_true",
-                       help="the sound drives the painting: loudness and onsets set each frame's --strength, and with "
-                            "several --style images each follows one band of the spectrum (bass to treble)")
-    sound.add_argument("--audio-floor", type=non_negative_float, default=clip_defaults["quietest"], dest="quietest", metavar="SHARE",
-                       help="--audio-react: the strength in silence, as a share of --strength (default %(default)s; "
-                            "higher is steadier, lower follows the sound more)")
-    keys = video.add_argument_group("keyframes (paint a few frames well, carry them along the motion)")
-    keys.add_argument("--keyframes", default=None, metavar="N|auto",
-                      help="paint every Nth frame (and the last) with the method and carry the paint along the optical "
-                           "flow in between; auto: where the carried paint covers too little of the frame or at cuts")
-    keys.add_argument("--keyframe-dir", default=None, metavar="DIR",
-                      help="your own keyframes (painted over in an editor), named by frame number as the output frames "
-                           "are (frame_000009.png); they replace the method's painting there")
-    keys.add_argument("--keyframe-iterations", type=positive_int, default=None,
-                      help="iterative methods: iterations of each keyframe from the one before (default: "
-                           "--frame-iterations)")
-    keys.add_argument("--fill-iterations", type=positive_int, default=clip_defaults["fill"],
-                      help="iterative methods: iterations that repaint what no keyframe covers (default %(default)s)")
-    clip.add_argument("--keep-frames", action="store_true", help="keep OUTPUT.frames/ after encoding")
-    clip.add_argument("-q", "--quiet", action="store_true")
-    add_cluster_options(video)
-    video.add_argument("--chunk", type=positive_int, default=clip_defaults["chunk"],
-                       help="--cluster: new frames per chunk (default %(default)s; with keyframes, whole keyframe gaps)")
-    video.add_argument("--overlap", type=positive_int, default=clip_defaults["overlap"],
-                       help="--cluster: frames each chunk repeats from the one before, cross-faded (default %(default)s; "
-                            "with keyframes, whole keyframe gaps)")
-    if not light:
-        add_engine_options(video)
-    video.set_defaults(size=clip_defaults["size"])
+    if not light:  # a clip's settings and defaults are the job's (the light parser only shows the commands)
+        from impasto.core.clips import VideoSettings
+        from impasto.jobs.clip_job import ClipJob
+        from impasto.methods import Temporal
+
+        for settings in (VideoSettings, Temporal, ClipJob):
+            add_settings(video, settings)
+        add_engine_options(video, defaults={"size": VideoSettings().size})  # a clip's own size
+    video.add_argument("-q", "--quiet", action="store_true")
 
     score = commands.add_parser("score-video", help="temporal consistency: the warping error of a stylized clip",
                                 description="Mean squared difference (RGB in [0, 1], summed over channels) between "

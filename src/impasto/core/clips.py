@@ -18,6 +18,7 @@ from PIL import Image
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
+from impasto.core.fields import CLIP, setting
 
 
 #: Output containers: codec and pixel format of the video stream.
@@ -167,13 +168,17 @@ class VideoSettings:
     """How a clip is processed, whatever the method."""
 
     size: int | None = 480
-    start: int = 0
-    end: int | None = None
-    fps: float | None = None  # frame folders only (default 25); a video's own rate otherwise
-    coherent: bool = True
-    flow: str = "dis"
-    long_term: int = 0  # optimisation: also keep close to this many frames further back
-    keep_frames: bool = False
+    start: int = setting(0, group=CLIP, check="non_negative", help="first frame (0-based)")
+    end: int | None = setting(None, group=CLIP, check="positive", default_text="the end",
+                              help="stop before this frame")
+    fps: float | None = setting(None, group=CLIP, check="positive", default_text="25",
+                                help="frame rate of a folder of frames (a video keeps its own)")
+    coherent: bool = setting(True, flag="--independent", negate=True, group=CLIP,
+                             help="stylize every frame on its own (no temporal coherence)")
+    flow: str = setting("dis", group=CLIP, choices=("dis", "farneback"), help="optical flow")
+    long_term: int = setting(0, group=CLIP, check="non_negative", metavar="K",
+                             help="optimize: also stay consistent with K frames further back")
+    keep_frames: bool = setting(False, group=CLIP, help="keep OUTPUT.frames/ after encoding")
     crf: int = 18  # x264 / VP9 quality (lower = better, larger)
     audio: Path | None = None  # the soundtrack to put in the video instead of the clip's own
 

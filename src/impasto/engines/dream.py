@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
@@ -31,6 +31,7 @@ from impasto.core import images, runtime
 from impasto.engines import tiling
 from impasto.core.backbone import check_layers, min_input_size
 from impasto.core.errors import ImpastoError
+from impasto.core.fields import setting
 from impasto.core.masks import load_masks
 from impasto.core.masks import check_fits
 from impasto.engines.solver import LevelOutcome, LevelReport, coarse_to_fine
@@ -46,14 +47,18 @@ MATCH_CHUNK = 1 << 24  # image x guide feature products held at once in guided m
 class DreamSettings:
     """How to dream; every field is a flag of ``impasto dream``."""
 
-    layers: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_LAYERS))
-    octaves: int = 4
-    octave_scale: float = 1.4  # each octave this many times larger than the one before
-    iterations: int = 10  # per octave
-    step_size: float = 1.0  # scales the step: how far the pixels move each iteration
-    jitter: int = 32  # px of random roll before each step
-    tile: int = 1024  # px; larger octaves are worked in tiles of this side
-    seed: int = 0
+    layers: dict[str, float] = setting(default_factory=lambda: dict(DEFAULT_LAYERS), check="layer_weights",
+                                       metavar="NAME[:W],...", default_text=",".join(f"{name}:{weight:g}" for name, weight in DEFAULT_LAYERS.items()),
+                                       help="layers whose activations grow, with weights (names: `impasto layers`)")
+    octaves: int = setting(4, check="positive", help="scales, coarse to fine")
+    octave_scale: float = setting(1.4, check="positive", help="size ratio between octaves, > 1")
+    iterations: int = setting(10, short="-n", check="positive", help="steps per octave")
+    step_size: float = setting(1.0, check="non_negative", old=("--strength",),
+                               help="how far each step moves the pixels")
+    jitter: int = setting(32, check="positive", help="px of random shift per step")
+    tile: int = setting(1024, flag="--tile-size", check="positive",
+                        help="octaves larger than this are worked in tiles, to bound memory")
+    seed: int = setting(0, check="seed", help="seed of the jitter")
 
     def check(self) -> None:
         if not self.layers:

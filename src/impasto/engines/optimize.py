@@ -23,6 +23,7 @@ from PIL import Image
 from impasto.core import color, images
 from impasto.core.backbone import VGG, check_layers, min_input_size
 from impasto.core.errors import ImpastoError
+from impasto.core.fields import HARDWARE, ITERATIVE, LOSSES, SIZE, setting
 from impasto.core.masks import in_regions, load_masks
 from impasto.core.color import METHODS as COLOR_METHODS
 from impasto.engines import tiling
@@ -46,31 +47,60 @@ class OptimizeSettings:
     """The optimisation method's own settings: what a :class:`impasto.methods.Request` does not
     already say (the method's ``options``).  Defaults give a good result at 512 px."""
 
-    iterations: int = 50
-    pyramid: int | None = None
-    pyramid_min: int = 256
-    optimizer: str | None = None  # None: lbfgs, or adam for the (non-smooth) swd style loss
-    learning_rate: float | None = None
-    tolerance: float = 1e-5
-    patience: int = 10
-    content_weight: float = 1.0
-    style_weight: float | None = None  # None: the style loss's own default (Gram: 30)
-    style_loss: str = "gram"
-    tv_weight: float = 0.0
-    content_layers: Sequence[str] = DEFAULT_CONTENT_LAYERS
-    content_layer_weights: Sequence[float] | None = None
-    style_layers: Sequence[str] = DEFAULT_STYLE_LAYERS
-    style_layer_weights: Sequence[float] | None = None
-    init: str | os.PathLike | Image.Image | torch.Tensor = "content"
-    seed: int = 0
-    backbone: str = "vgg19"
-    backbone_weights: str | os.PathLike = "caffe"  # 'caffe', 'torchvision' or a .pth file (the --weights flag)
-    pooling: str = "max"
-    padding: str = "zeros"  # "replicate": the first convolution pads by repeating edge pixels
-    ema: float | None = None  # decay of an average of iterates (first-order optimisers); None = 0.9 for adam
-    read_every: int | None = None  # lbfgs-device: read the loss back every N iterations; None: 1 on CPUs, 10 elsewhere
-    tile_size: int = 1536  # levels larger than this are optimised in overlapping tiles (memory)
-    tile_overlap: int = 128
+    iterations: int = setting(50, short="-n", group=ITERATIVE, check="positive",
+                              help="iterations at the output size; coarser levels run more")
+    pyramid: int | None = setting(None, group=ITERATIVE, check="positive", metavar="LEVELS",
+                                  default_text="as many as keep the coarsest at least --pyramid-min px",
+                                  help="optimize: coarse-to-fine levels, sizes growing by sqrt(2) (1 = optimise at "
+                                       "the output size only)")
+    pyramid_min: int = setting(256, group=ITERATIVE, check="positive", help="smallest pyramid level in px")
+    optimizer: str | None = setting(None, group=ITERATIVE, choices=OPTIMIZERS,
+                                    default_text="lbfgs; adam with --style-loss swd",
+                                    help="optimize: lbfgs has a line search; lbfgs-device: no line search, steps "
+                                         "accepted on the device and the loss read every --read-every iterations, "
+                                         "for GPUs")
+    learning_rate: float | None = setting(None, flag="--lr", group=ITERATIVE, check="positive",
+                                          default_text="per optimizer", help="learning rate")
+    tolerance: float = setting(1e-5, group=ITERATIVE, check="non_negative",
+                               help="stop when the relative loss change stays below this for --patience "
+                                    "iterations (0 = never)")
+    patience: int = setting(10, group=ITERATIVE, check="positive",
+                            help="iterations the loss may stall before the run stops")
+    content_weight: float = setting(1.0, group=LOSSES, check="non_negative", help="alpha")
+    style_weight: float | None = setting(None, group=LOSSES, check="non_negative",
+                                         help="beta")
+    style_loss: str = setting("gram", group=LOSSES, choices=tuple(STYLE_LOSSES),
+                              help="gram (Gatys), mean_std (lighter), swd (sliced Wasserstein; sharper textures)")
+    tv_weight: float = setting(0.0, group=LOSSES, check="non_negative", help="total variation")
+    content_layers: Sequence[str] = setting(DEFAULT_CONTENT_LAYERS, group=LOSSES,
+                                            default_text=",".join(DEFAULT_CONTENT_LAYERS), help="comma-separated")
+    content_layer_weights: Sequence[float] | None = setting(None, group=LOSSES, default_text="equal",
+                                                            help="comma-separated, one per content layer")
+    style_layers: Sequence[str] = setting(DEFAULT_STYLE_LAYERS, group=LOSSES,
+                                          default_text=",".join(DEFAULT_STYLE_LAYERS), help="comma-separated")
+    style_layer_weights: Sequence[float] | None = setting(None, group=LOSSES, default_text="equal",
+                                                          help="comma-separated, one per style layer")
+    init: str | os.PathLike | Image.Image | torch.Tensor = setting(
+        "content", group=ITERATIVE, help="optimize: start from 'content', 'noise' or an image file")
+    seed: int = setting(0, group=ITERATIVE, check="seed", help="optimize: seed for noise init")
+    backbone: str = setting("vgg19", group=HARDWARE, choices=("vgg19", "vgg16"), help="optimize")
+    backbone_weights: str | os.PathLike = setting(
+        "caffe", flag="--weights", group=HARDWARE,
+        help="optimize: 'caffe' (original VGG-19, offline), 'torchvision' (hub cache/download) or a .pth file")
+    pooling: str = setting("max", group=HARDWARE, choices=("max", "avg"), help="optimize")
+    padding: str = setting("zeros", group=HARDWARE, choices=("zeros", "replicate"),
+                           help="optimize: padding of the first convolution; replicate avoids edge artefacts")
+    ema: float | None = setting(None, group=LOSSES, check="non_negative", default_text="0.9 for adam, off otherwise",
+                                help="output the moving average of the iterates with this decay (first-order "
+                                     "optimisers)")
+    read_every: int | None = setting(None, group=ITERATIVE, check="positive", metavar="N",
+                                     default_text="1 on CPUs, 10 on GPUs",
+                                     help="lbfgs-device: read the loss back (progress, convergence) every N "
+                                          "iterations")
+    tile_size: int = setting(1536, group=SIZE, check="positive",
+                             help="optimize: levels larger than this are optimised in overlapping tiles, to "
+                                  "bound memory")
+    tile_overlap: int = setting(128, group=SIZE, check="positive", help="px two tiles share")
 
     def own(self) -> OptimizeSettings:
         """The method's own part of these settings (of a whole :class:`StyleSettings` too)."""

@@ -12,8 +12,9 @@ from typing import Any, Callable, Sequence
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
+from impasto.core.fields import CLUSTER, KEYFRAMES, SOUND, cluster_setting, setting, workers_setting
 from impasto.core.clips import FRAME_SUFFIXES, VideoReport, VideoSettings
-from impasto.jobs.command import flag, model_name, name, option_flags, request_flags
+from impasto.jobs.command import changed_flags, model_name, name, option_flags, request_flags
 from impasto.methods import Method, Request, Temporal
 
 #: Keyframes' holes: iterations of the frames between keyframes (iterative methods).
@@ -38,17 +39,36 @@ class ClipJob:
     request: Request = field(default_factory=lambda: Request(size=VideoSettings().size))  # a clip's own size
     temporal: Temporal = field(default_factory=Temporal)
     clip: VideoSettings = field(default_factory=VideoSettings)
-    keyframes: str | int | None = None
-    keyframe_dir: str | os.PathLike | None = None
-    keyframe_iterations: int | None = None  # None: the frames' own (temporal.iterations)
-    fill_iterations: int = FILL_ITERATIONS
-    audio: str | os.PathLike | None = None  # the soundtrack (and, reacting, the sound that drives it)
-    audio_react: bool = False
-    quietest: float = QUIETEST
-    cluster: str | None = None
-    workers: int | None = None
-    chunk: int = CHUNK
-    overlap: int = OVERLAP
+    keyframes: str | int | None = setting(
+        None, group=KEYFRAMES, metavar="N|auto", default_text="every frame painted",
+        help="paint every Nth frame (and the last) with the method and carry the paint along the optical flow in "
+             "between; auto: where the carried paint covers too little of the frame or at cuts")
+    keyframe_dir: str | os.PathLike | None = setting(
+        None, group=KEYFRAMES, metavar="DIR", default_text="none",
+        help="your own keyframes (painted over in an editor), named by frame number as the output frames are "
+             "(frame_000009.png); they replace the method's painting there")
+    keyframe_iterations: int | None = setting(None, group=KEYFRAMES, check="positive", default_text="--frame-iterations",
+                                              help="iterative methods: iterations of each keyframe from the one before")
+    fill_iterations: int = setting(FILL_ITERATIONS, group=KEYFRAMES, check="positive",
+                                   help="iterative methods: iterations that repaint what no keyframe covers")
+    audio: str | os.PathLike | None = setting(
+        None, group=SOUND, metavar="FILE", default_text="the clip's own",
+        help="the soundtrack for the output instead of the clip's own; with a still photo as IN, the sound that "
+             "paints it into a clip as long as the sound")
+    audio_react: bool = setting(False, group=SOUND,
+                                help="the sound drives the painting: loudness and onsets set each frame's --strength, "
+                                     "and with several --style images each follows one band of the spectrum (bass to "
+                                     "treble)")
+    quietest: float = setting(QUIETEST, flag="--audio-floor", group=SOUND, check="non_negative", metavar="SHARE",
+                              help="--audio-react: the strength in silence, as a share of --strength (higher is "
+                                   "steadier, lower follows the sound more)")
+    cluster: str | None = cluster_setting()
+    workers: int | None = workers_setting()
+    chunk: int = setting(CHUNK, group=CLUSTER, check="positive",
+                         help="--cluster: new frames per chunk (with keyframes, whole keyframe gaps)")
+    overlap: int = setting(OVERLAP, group=CLUSTER, check="positive",
+                           help="--cluster: frames each chunk repeats from the one before, cross-faded (with "
+                                "keyframes, whole keyframe gaps)")
     workers_started: int = field(default=0, init=False, compare=False)  # a cluster's, once it ran
 
     kind = "clip"
@@ -184,29 +204,6 @@ class ClipJob:
             parts += ["--method", method.name]
         for k, style in enumerate(self.styles, 1):
             parts += ["--style", name(style, f"style{k}")]
-        default, clip = VideoSettings(), self.clip
-        parts += request_flags(self.request, {}, Request(size=default.size)) + option_flags(method, self.request.options)
-        flag(parts, "--start", clip.start or None)
-        flag(parts, "--end", clip.end)
-        flag(parts, "--fps", clip.fps)
-        flag(parts, "--independent", not clip.coherent)
-        flag(parts, "--flow", clip.flow if clip.flow != default.flow else None)
-        flag(parts, "--long-term", clip.long_term or None)
-        flag(parts, "--keep-frames", clip.keep_frames)
-        flag(parts, "--temporal-weight", self.temporal.weight)
-        flag(parts, "--frame-iterations", self.temporal.iterations if self.temporal.iterations != Temporal().iterations
-             else None)
-        flag(parts, "--blend", self.temporal.blend)
-        flag(parts, "--audio", None if self.audio is None else os.fsdecode(self.audio))
-        flag(parts, "--audio-react", self.audio_react)
-        flag(parts, "--audio-floor", self.quietest if self.quietest != QUIETEST else None)
-        flag(parts, "--keyframes", self.keyframes)
-        flag(parts, "--keyframe-dir", None if self.keyframe_dir is None else os.fsdecode(self.keyframe_dir))
-        flag(parts, "--keyframe-iterations", self.keyframe_iterations)
-        flag(parts, "--fill-iterations", self.fill_iterations if self.fill_iterations != FILL_ITERATIONS else None)
-        if self.cluster is not None:
-            parts += ["--cluster"] + ([self.cluster] if self.cluster != "local" else [])
-            flag(parts, "--workers", self.workers)
-            flag(parts, "--chunk", self.chunk if self.chunk != CHUNK else None)
-            flag(parts, "--overlap", self.overlap if self.overlap != OVERLAP else None)
-        return parts
+        parts += request_flags(self.request, {}, {"size": VideoSettings().size})
+        parts += option_flags(method, self.request.options)
+        return parts + changed_flags(self.clip) + changed_flags(self.temporal) + changed_flags(self)

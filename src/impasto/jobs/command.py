@@ -1,8 +1,8 @@
 """A job as the ``impasto`` command that does it: the flag of each setting, written once.
 
 :class:`impasto.jobs.image_job.ImageJob` and :class:`impasto.jobs.clip_job.ClipJob` describe themselves
-with these; the CLI's parser is checked against the tables (a test), the history and the studio
-show the result.
+with these, each setting by the flag its declaration names (:mod:`impasto.core.fields`, as the CLI's
+parser does); the history and the studio show the result.
 """
 
 from __future__ import annotations
@@ -14,19 +14,8 @@ from typing import Any
 
 import torch
 
+from impasto.core.fields import declared, default_of, flag_name
 from impasto.methods import Method, Request
-
-#: The command line's flag for each :class:`Request` field and each common method setting; a
-#: method's other settings are ``--METHOD-FIELD``.  The CLI's parser is checked against this table.
-REQUEST_FLAGS = {"size": "--size", "style_scale": "--style-scale", "stroke_scale": "--stroke-scale", "style_blend": "--style-blend", "masks": "--mask",
-                 "preserve_color": "--preserve-color", "strength": "--strength", "model": "--model",
-                 "device": "--device", "precision": "--precision", "compile": "--compile",
-                 "max_pixels": "--max-pixels", "batch": "--batch"}
-OPTION_FLAGS = {name: "--" + name.replace("_", "-") for name in (
-    "iterations", "pyramid", "pyramid_min", "optimizer", "read_every", "tolerance", "patience", "init", "seed",
-    "content_weight", "style_weight", "style_loss", "tv_weight", "content_layers", "content_layer_weights",
-    "style_layers", "style_layer_weights", "ema", "tile_size", "tile_overlap", "backbone", "pooling", "padding")}
-OPTION_FLAGS.update(learning_rate="--lr", backbone_weights="--weights")
 
 def words(value: Any) -> str:
     if isinstance(value, (list, tuple)):
@@ -44,34 +33,49 @@ def flag(parts: list[str], option: str, value: Any) -> None:
         parts += [option, words(value)]
 
 
+def changed_flags(settings: Any, defaults: dict[str, Any] | None = None) -> list[str]:
+    """The flags that set the declared fields of ``settings`` (:func:`impasto.core.fields.setting`)
+    where they differ from their defaults (``defaults``: the job's own for some of them)."""
+    parts: list[str] = []
+    for field in declared(type(settings)):
+        value = getattr(settings, field.name)
+        if value == (defaults or {}).get(field.name, default_of(field)):
+            continue
+        if field.metadata.get("negate"):
+            value = not value
+        if value is not None and value == field.metadata.get("const"):
+            value = True  # the flag alone
+        flag(parts, flag_name(field), os.fsdecode(value) if isinstance(value, os.PathLike) else value)
+    return parts
+
+
 def option_flags(method: Method, options: Any) -> list[str]:
-    """The flags that set ``options`` (a method's settings) where they differ from its defaults."""
+    """The flags that set ``options`` (a method's settings) where they differ from its defaults: the
+    common ones by their own flags (:class:`impasto.engines.optimize.OptimizeSettings`' fields),
+    the others as ``--METHOD-FIELD``."""
     if options is None:
         return []
+    from impasto.engines.optimize import OptimizeSettings
+
+    shared = {field.name: flag_name(field) for field in declared(OptimizeSettings)}
     parts: list[str] = []
     default = method.options()
     for item in dataclasses.fields(options):
         value = getattr(options, item.name)
         if value == getattr(default, item.name):
             continue
-        option = OPTION_FLAGS.get(item.name, f"--{method.name}-{item.name.replace('_', '-')}")
-        if isinstance(value, bool) and item.name not in OPTION_FLAGS:
+        option = shared.get(item.name, f"--{method.name}-{item.name.replace('_', '-')}")
+        if isinstance(value, bool) and item.name not in shared:
             parts.append(option if value else f"--no-{option[2:]}")
         else:
             flag(parts, option, value)
     return parts
 
 
-def request_flags(request: Request, names: dict[str, str], default: Request | None = None) -> list[str]:
-    """The flags that set ``request`` where it differs from ``default`` (:class:`Request`'s defaults
-    unless the job has its own, as a clip's size); masks by their ``names`` (a file's path or a placeholder)."""
-    parts: list[str] = []
-    default = default or Request()
-    for item in dataclasses.fields(Request):
-        value = getattr(request, item.name)
-        if item.name in ("options", "model", "masks") or value == getattr(default, item.name):
-            continue
-        flag(parts, REQUEST_FLAGS[item.name], list(value) if item.name == "style_blend" else value)
+def request_flags(request: Request, names: dict[str, str], defaults: dict[str, Any] | None = None) -> list[str]:
+    """The flags that set ``request`` where it differs from :class:`Request`'s defaults (``defaults``:
+    the job's own, as a clip's size); masks by their ``names`` (a file's path or a placeholder)."""
+    parts = changed_flags(request, defaults)
     for k, mask in enumerate(request.masks or (), 1):
         parts += ["--mask", names.get(f"mask{k}", str(mask))]
     return parts

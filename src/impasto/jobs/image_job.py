@@ -22,7 +22,8 @@ import torch
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.jobs.command import flag, model_name, name, option_flags, request_flags
+from impasto.core.fields import cluster_setting, workers_setting
+from impasto.jobs.command import changed_flags, flag, model_name, name, option_flags, request_flags
 from impasto.methods import Method, Progress, Request, Result
 
 #: (method, device, size) painted by this process: the estimates tell a first painting from the next.
@@ -61,8 +62,8 @@ class ImageJob:
     save_every: int = 0  # iterative methods: write OUT_0002.png... every this many iterations
     skip_existing: bool = False
     overwrite_input: bool = False
-    cluster: str | None = None  # "local" or a Ray address: a folder's photos painted on a cluster
-    workers: int | None = None
+    cluster: str | None = cluster_setting()
+    workers: int | None = workers_setting()
 
     kind = "image"
 
@@ -294,9 +295,7 @@ class ImageJob:
         parts += request_flags(self.request, names) + option_flags(method, self.request.options)
         flag(parts, "--save-every", self.save_every or None)
         flag(parts, "--skip-existing", self.skip_existing)
-        if self.cluster is not None:
-            parts += ["--cluster"] + ([self.cluster] if self.cluster != "local" else [])
-            flag(parts, "--workers", self.workers)
+        parts += changed_flags(self)
         if output and self.output is not None:
             parts += ["-o", os.fsdecode(self.output)]
         return parts

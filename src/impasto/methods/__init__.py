@@ -25,6 +25,8 @@ import torch
 from impasto.core import guided, images
 from impasto.core.color import METHODS as COLOR_MODES
 from impasto.core.errors import ImpastoError
+from impasto.core.fields import CLIP, CONTROL, HARDWARE, SIZE, setting
+from impasto.core.runtime import PRECISIONS
 from impasto.core.results import Progress, Result
 
 if TYPE_CHECKING:
@@ -57,23 +59,40 @@ class Request:
     ``options``: the method's own settings (a dataclass, see :attr:`Method.options`), or None.
     """
 
-    size: int | None = images.DEFAULT_SIZE
-    style_scale: float = 1.0
-    style_blend: Sequence[float] | None = None
+    size: int | None = setting(images.DEFAULT_SIZE, short="-s", group=SIZE, check="positive",
+                               help="long side of the output in pixels")
+    style_scale: float = setting(1.0, group=SIZE, check="positive",
+                                 help="style image size relative to the output (smaller = finer brushwork)")
+    style_blend: Sequence[float] | None = setting(
+        None, group=CONTROL, old=("--style-mix",), default_text="equal; a multi-style model: its first style",
+        help="comma-separated weights of the styles (normalised; a multi-style model: its styles)")
     masks: Sequence[images.ImageLike] | None = None
-    preserve_color: str = "none"
-    strength: float | None = None
+    preserve_color: str = setting("none", group=CONTROL, choices=COLOR_MODES,
+                                  help="keep the photo's colours: luminance (the style's brightness matched to the "
+                                       "photo's, then brightness only transferred) or histogram (recolour the style "
+                                       "to the photo's palette first)")
+    strength: float | None = setting(None, group=CONTROL, check="non_negative", old=("--alpha",),
+                                     help="0..1: 0 = the photo, 1 = the strongest style")
     model: str | os.PathLike | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    compile: bool = False  # one-pass networks (fast, AdaIN): compiled for this machine once per image size
-    max_pixels: int = images.DEFAULT_MAX_PIXELS
+    device: str = setting("auto", group=HARDWARE, help="auto, cpu, cuda, cuda:N or mps")
+    precision: str = setting("auto", group=HARDWARE, choices=PRECISIONS,
+                             help="backbone arithmetic: auto = bf16 where the hardware has it, else fp32")
+    compile: bool = setting(False, group=HARDWARE,
+                            help="fast models and AdaIN: compile the networks for this machine (once per image "
+                                 "size; then faster, see docs/figures.md): for clips and folders of same-size "
+                                 "photos; optimize: compile the backbone once per pyramid level (slow to compile "
+                                 "on a CPU; for GPUs)")
+    max_pixels: int = setting(images.DEFAULT_MAX_PIXELS, group=SIZE, check="positive",
+                              help="refuse input images with more pixels than this")
     options: Any = None
-    batch: int | None = None  # one-pass methods: a clip's frames per network call (None: 8 on GPUs, 1 on CPUs)
-    #: one-pass methods: brushwork size, relative to the picture, as a 512 px painting's times this
-    #: (painted at a working size, brought to the output size guided by the photo: impasto.core.guided);
-    #: None keeps a 512 px painting's brushwork at any larger output and paints smaller ones as they are
-    stroke_scale: float | None = None
+    batch: int | None = setting(None, group=HARDWARE, check="positive", metavar="N",
+                                default_text="8 on a GPU, 1 on a CPU",
+                                help="fast models and AdaIN: photos of one size (folders) or a clip's frames per "
+                                     "network call")
+    stroke_scale: float | None = setting(
+        None, group=SIZE, check="positive", default_text="a 512 px painting's brushwork at any larger size",
+        help="one-pass methods: brushwork size relative to the picture, as a 512 px painting's times this "
+             "(painted at a working size, brought to the output size along the photo's edges: impasto.core.guided)")
 
     def frame_batch(self) -> int:
         """Frames per network call for a one-pass method: as asked, else 8 on a GPU (one frame
@@ -103,9 +122,13 @@ class Temporal:
     iterations per frame after the first.
     """
 
-    blend: float | None = None
-    weight: float | None = None
-    iterations: int = 30
+    blend: float | None = setting(None, group=CLIP, check="non_negative", default_text="0.7",
+                                  help="one-pass methods (fast, arbitrary, adain): weight of the warped previous "
+                                       "output where the flow is reliable")
+    weight: float | None = setting(None, flag="--temporal-weight", group=CLIP, check="non_negative",
+                                   help="iterative methods: weight of the temporal loss")
+    iterations: int = setting(30, flag="--frame-iterations", group=CLIP, check="positive",
+                              help="iterative methods: iterations per frame after the first")
 
 
 class Painter(Protocol):
