@@ -116,3 +116,27 @@ def test_a_recorded_run_with_a_built_in_painting_keeps_the_painting(tmp_path, mo
     assert run.command == "impasto stylize --method adain content.png style1.png --size 48 -o again.png"
     kept = images.read_image(run.folder / "style1.png")
     assert kept.shape == images.read_image(paintings()["the_scream"]).shape
+
+
+def test_a_recorded_clip_keeps_its_video_and_paints_again_from_its_folder(tmp_path, monkeypatch, capsys):
+    """`impasto video --record`: the run keeps the video, its poster frame, the clip and painting
+    as files, and its command, run in the run's folder, paints the same clip again."""
+    from helpers import run_cli
+    from test_video import make_clip, moving_frames
+
+    from impasto.core import clips
+
+    monkeypatch.setenv("IMPASTO_HISTORY", str(tmp_path / "history"))
+    source = make_clip(tmp_path / "in.mp4", moving_frames(4, 64, 48))
+    stripes(48).save(tmp_path / "style.png")
+    code, _, err = run_cli(capsys, "video", source, "-o", tmp_path / "out.mp4", "--method", "adain", "--style",
+                           tmp_path / "style.png", "--size", 48, "--independent", "--record")
+    assert code == 0 and "recorded run" in err
+    (run,) = History(tmp_path / "history").runs()
+    assert run.command == "impasto video clip.mp4 --method adain --style style1.png --size 48 --independent -o again.mp4"
+    assert [item["role"] for item in run.inputs] == ["style", "clip"] and run.made.name == "result.mp4"
+    assert images.read_image(run.result).shape[-2:] == (36, 48)
+    monkeypatch.chdir(run.folder)
+    code, _, err = run_cli(capsys, *run.command.split()[1:])
+    assert code == 0, err
+    assert clips.open_clip(run.folder / "again.mp4").count == clips.open_clip(run.made).count == 4

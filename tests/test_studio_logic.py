@@ -688,3 +688,39 @@ def test_the_preview_from_the_small_canvas_is_the_one_from_the_full_editor(tmp_p
                                                method, model, 0.8, "none", inside)
     assert "384x288" in note and np.abs(np.asarray(picture, float) - np.asarray(
         create_tab.preview_image(full), float)).max() <= 1  # the page's picture: the same, 8-bit rounding aside
+
+
+def test_a_clip_is_kept_in_the_history_and_comes_back_to_the_video_tab_exactly(tmp_path):
+    """A Video tab run joins the history with its video, the clip and painting it was made from and
+    the command that paints it again; reopened, every control of the tab gets its value back."""
+    import hashlib
+
+    from impasto.cli import build_parser
+    from impasto.cli.paint import clip_job
+    from impasto.core import clips
+    from impasto.jobs.history import History
+    from impasto.studio import create_video
+    from impasto.studio.video_tab import REOPENED, reopen_values
+    from test_video import make_clip, moving_frames
+
+    source = make_clip(tmp_path / "in.mp4", moving_frames(5, 64, 48))
+    style = tmp_path / "waves.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
+    chosen = dict(clip=str(source), method="adain", model=None, style=str(style), size=48, coherent=False,
+                  keyframes=2, react=False, sound=None, stroke=1.5)
+    list(create_video(studio, chosen["clip"], "adain", None, chosen["style"], 48, False, 2, False, None, 1.5))
+    (run,) = studio.history.runs()
+    assert run.method == "adain" and run.caption().startswith("waves · adain, 48x36")
+    assert run.made is not None and clips.open_clip(run.made).count == 5
+    clip_file = run.folder / next(item["file"] for item in run.inputs if item["role"] == "clip")
+    assert hashlib.sha256(clip_file.read_bytes()).digest() == hashlib.sha256(source.read_bytes()).digest()
+    assert run.command.startswith("impasto video clip.mp4 --method adain --style style1.png --size 48 ")
+    assert "--independent" in run.command and "--keyframes 2" in run.command and run.command.endswith("-o again.mp4")
+    again = clip_job(build_parser().parse_args(run.command.split()[1:]))
+    assert (again.request.size, again.request.stroke_scale, again.clip.coherent, again.keyframes) == (48, 1.5, False, "2")
+    values = reopen_values(run)
+    assert set(values) == set(REOPENED)
+    assert {key: values[key] for key in REOPENED if key not in ("clip", "style")} == \
+        {key: chosen[key] for key in REOPENED if key not in ("clip", "style")}
+    assert values["clip"] == str(clip_file) and values["style"].endswith("style1.png")

@@ -177,4 +177,8 @@ def cmd_video(args: argparse.Namespace) -> int:
         workers = f" on {job.workers_started} workers" if job.cluster is not None else ""
         print(f"wrote {report.output} ({report.frames} frames at {float(report.fps):.3g} fps{workers}{resumed}"
               f"{keyed}, audio: {report.audio}, {report.seconds:.1f} s)", file=sys.stderr)
+    if args.record:
+        run = job.record(report)
+        if not args.quiet:
+            print(f"recorded run {run.id} in {run.folder.parent}", file=sys.stderr)
     return 0

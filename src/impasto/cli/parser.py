@@ -175,6 +175,8 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     video.add_argument("--method", choices=method_names, default=None,
                        help="(default: optimize; the model's method when --model is given; see `impasto methods`)")
     video.add_argument("--model", default=None, help="a trained model file or shipped model name")
+    video.add_argument("--record", action="store_true",
+                       help="keep the video, its inputs, settings and command in the history the studio shows")
     if not light:  # a clip's settings and defaults are the job's (the light parser only shows the commands)
         from impasto.core.clips import VideoSettings
         from impasto.jobs.clip_job import ClipJob

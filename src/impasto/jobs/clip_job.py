@@ -109,7 +109,7 @@ class ClipJob:
             full_strength(method, self.request, self.quietest)
         return method, styles
 
-    def settings(self) -> VideoSettings:
+    def video_settings(self) -> VideoSettings:
         """The clip's settings, the size being the request's (one size for the frames and the painting)."""
         return dataclasses.replace(self.clip, size=self.request.size,
                                    audio=Path(self.audio) if self.audio is not None else self.clip.audio)
@@ -130,7 +130,7 @@ class ClipJob:
             return self._run_cluster(method, styles, frame)
         from impasto.jobs import clip as video
 
-        settings = self.settings()
+        settings = self.video_settings()
         source: Any = self.source
         if self.reacting:
             from impasto.jobs import sound
@@ -158,7 +158,7 @@ class ClipJob:
         from impasto.jobs import cluster
 
         request = self.request
-        settings = self.settings()
+        settings = self.video_settings()
         style_images = [images.as_tensor(style, request.max_pixels) for style in styles]
         temporal, fill, sound = self.temporal, None, None
         record = {"method": method.name, "model": file_digest(request.model) if request.model else None,
@@ -194,16 +194,59 @@ class ClipJob:
         return cluster.stylize_video(actors, source, self.output, settings, record, self.chunk, self.overlap,
                                      on_chunk)
 
-    def command(self) -> list[str]:
-        """The ``impasto video`` command's arguments that do this job."""
+    def command(self, output: bool = True, placeholders: bool = False) -> list[str]:
+        """The ``impasto video`` command's arguments that do this job (``output``: with ``-o``;
+        ``placeholders``: the inputs named as the history keeps them, ``{clip}``, ``{style1}``...)."""
         method = self.chosen()
-        parts = ["video", os.fsdecode(self.source), "-o", os.fsdecode(self.output)]
+        parts = ["video", "{clip}" if placeholders else os.fsdecode(self.source)]
+        if output:
+            parts += ["-o", os.fsdecode(self.output)]
         if self.request.model is not None:
             parts += ["--model", model_name(self.request.model)]
         if self.method is not None or self.request.model is None:
             parts += ["--method", method.name]
         for k, style in enumerate(self.styles, 1):
-            parts += ["--style", name(style, f"style{k}")]
+            parts += ["--style", f"{{style{k}}}" if placeholders else name(style, f"style{k}")]
         parts += request_flags(self.request, {}, {"size": VideoSettings().size})
         parts += option_flags(method, self.request.options)
-        return parts + changed_flags(self.clip) + changed_flags(self.temporal) + changed_flags(self)
+        named = dataclasses.replace(self, audio="{sound}") if placeholders and self.audio is not None else self
+        return parts + changed_flags(self.clip) + changed_flags(self.temporal) + changed_flags(named)
+
+    def settings(self) -> dict[str, Any]:
+        """The job's settings as plain data (the history keeps them)."""
+        request = dataclasses.asdict(self.request)
+        request.pop("masks")
+        request["model"] = model_name(self.request.model) if self.request.model is not None else None
+        options = request.pop("options")
+        clip = {key: (os.fsdecode(value) if isinstance(value, os.PathLike) else value)
+                for key, value in dataclasses.asdict(self.clip).items()}
+        return {"kind": self.kind, "method": self.method, "request": request, "options": options, "clip": clip,
+                "temporal": dataclasses.asdict(self.temporal), "keyframes": self.keyframes,
+                "audio_react": self.audio_react, "quietest": self.quietest, "sound": self.audio is not None}
+
+    def record(self, report: VideoReport, history: Any = None, paintings: Sequence[str] | None = None,
+               status: str = "done") -> Any:
+        """Keep a painted clip in the history (:class:`impasto.jobs.history.History`): the video,
+        its middle frame as its picture, the clip, paintings and sound as the run's files, the
+        settings and the command that paints it again.  ``paintings``: the styles' names for the
+        caption (default: the style files' or the model's name)."""
+        from impasto.core import clips
+        from impasto.jobs.history import History
+
+        history = history or History()
+        method = self.chosen()
+        made = clips.open_clip(report.output)
+        middle = max(0, (made.count or 1) // 2)
+        frame = next(made.frames(middle, middle + 1), None) or next(made.frames(0, 1))
+        poster = clips.frame_tensor(frame[0], (made.height, made.width))
+        styles = [images.as_tensor(style, self.request.max_pixels) for style in self.validate()[1]]
+        if paintings is None:
+            paintings = [Path(style).stem for style in self.styles if isinstance(style, (str, os.PathLike))]
+            if not paintings and self.request.model is not None:
+                paintings = [Path(self.request.model).stem]
+        files = [("clip", self.source)] + ([("sound", self.audio)] if self.audio is not None else [])
+        settings = {**self.settings(), "paintings": [name.replace("_", " ") for name in paintings],
+                    "frames": report.frames}
+        return history.record(method.name, poster, [("style", style) for style in styles], settings, status,
+                              report.seconds, self.command(output=False, placeholders=True), files=files,
+                              made=report.output)

@@ -1,8 +1,8 @@
 """The history of runs: every studio result (and every CLI run with ``--record``) in one SQLite
 database under the user's data folder, each run's files in a folder beside it.
 
-A run keeps what is needed to look at it again and to make it again: the result, the input images
-as they were used (photo, styles, mask), every setting, how it ended, and the exact ``impasto``
+A run keeps what is needed to look at it again and to make it again: the result (a video and its
+poster frame), the inputs as they were used (photo, styles, mask; a clip and its sound), every setting, how it ended, and the exact ``impasto``
 command that reproduces it from those files.  The studio's gallery reads it, so it survives a
 reloaded page and a restarted server; a run can be deleted, or downloaded as a zip bundle.
 
@@ -15,7 +15,7 @@ Schema (table ``runs``; one row per run, ``id`` also names its folder)::
     seconds REAL             -- how long the work took
     width INTEGER, height INTEGER
     settings TEXT            -- JSON: the request's options as given
-    inputs TEXT              -- JSON: [{"role": "content"|"style"|"mask", "file": NAME, "sha256": HEX}]
+    inputs TEXT              -- JSON: [{"role": "content"|"style"|"mask"|"clip"|"sound", "file": NAME, "sha256": HEX}]
     command TEXT             -- the impasto command, run in the run's folder
 """
 
@@ -73,7 +73,13 @@ class Run:
 
     @property
     def result(self) -> Path:
+        """The run's picture (a video's poster frame)."""
         return self.folder / RESULT
+
+    @property
+    def made(self) -> Path | None:
+        """What a run made that is not a picture (a video), kept beside its poster frame."""
+        return next((path for path in sorted(self.folder.glob("result.*")) if path.name != RESULT), None)
 
     def caption(self) -> str:
         """'starry night · arbitrary, 512x384, 1.2 s, 2026-12-06 20:30': the painting(s) first."""
@@ -81,6 +87,14 @@ class Run:
         paintings = " + ".join(self.settings.get("paintings") or [])
         return (f"{paintings} · " if paintings else "") + f"{self.method}, {self.width}x{self.height}, " \
             f"{self.seconds:.1f} s, {when}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 class History:
@@ -99,9 +113,13 @@ class History:
         return db
 
     def record(self, method: str, result: torch.Tensor, inputs: Sequence[tuple[str, torch.Tensor]],
-               settings: dict[str, Any], status: str, seconds: float, command: Sequence[str]) -> Run:
-        """Keep a finished run: ``inputs`` are (role, image) pairs; ``command`` is the impasto command's
-        arguments with the inputs named ``{content}``, ``{style1}``..., ``{mask1}``..."""
+               settings: dict[str, Any], status: str, seconds: float, command: Sequence[str],
+               files: Sequence[tuple[str, str | os.PathLike]] = (), made: str | os.PathLike | None = None) -> Run:
+        """Keep a finished run: ``inputs`` are (role, image) pairs; ``files`` (role, file) inputs kept
+        as the files they are (a clip, a sound), named ``ROLE.ext``; ``made``: what the run made when
+        it is not a picture (a video, kept as ``result.ext``; ``result`` is then its poster frame);
+        ``command`` is the impasto command's arguments with the inputs named ``{content}``,
+        ``{style1}``..., ``{mask1}``..., ``{clip}``, ``{sound}``."""
         run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:8]
         folder = self.folder / run_id
         folder.mkdir()
@@ -115,9 +133,18 @@ class History:
             path = images.save_image(image, folder / name)
             listed.append({"role": role, "file": name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
             names[name.removesuffix(".png")] = name
+        for role, source in files:
+            name = role + Path(source).suffix.lower()
+            shutil.copyfile(source, folder / name)
+            listed.append({"role": role, "file": name, "sha256": _sha256(folder / name)})
+            names[role] = name
+        again = "again.png"
+        if made is not None:
+            again = "again" + Path(made).suffix.lower()
+            shutil.copyfile(made, folder / ("result" + Path(made).suffix.lower()))
         import shlex
 
-        text = " ".join(shlex.quote(part.format(**names)) for part in ["impasto", *command, "-o", "again.png"])
+        text = " ".join(shlex.quote(part.format(**names)) for part in ["impasto", *command, "-o", again])
         height, width = result.shape[-2:]
         run = Run(run_id, time.time(), method, status, float(seconds), int(width), int(height), dict(settings),
                   listed, text, folder)
@@ -162,6 +189,8 @@ class History:
         def write(handle) -> None:
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as bundle:
                 bundle.write(run.result, f"{run.id}/{RESULT}")
+                if run.made is not None:
+                    bundle.write(run.made, f"{run.id}/{run.made.name}")
                 for item in run.inputs:
                     bundle.write(run.folder / item["file"], f"{run.id}/{item['file']}")
                 bundle.writestr(f"{run.id}/run.json", json.dumps(record, indent=2))

@@ -132,7 +132,7 @@ def build(studio: Studio):
             dream = dream_tab.layout()
             gallery = gallery_tab.layout()
         create_tab.wire(studio, create, fast_models, gallery.gallery, gallery_state)
-        gallery_tab.wire(studio, app, gallery, gallery_state, create, tabs, dream)
+        gallery_tab.wire(studio, app, gallery, gallery_state, create, tabs, dream, clip)
         dream_tab.wire(studio, dream)
         video_tab.wire(studio, clip)
         camera_tab.wire(studio, camera)

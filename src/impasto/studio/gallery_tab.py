@@ -91,10 +91,10 @@ def layout() -> SimpleNamespace:
 
 
 def wire(studio: Studio, app: Any, tab: SimpleNamespace, state: Any, create: SimpleNamespace, tabs: Any,
-         dream: SimpleNamespace | None = None) -> None:
+         dream: SimpleNamespace | None = None, video: SimpleNamespace | None = None) -> None:
     """The tab's events: ``state`` holds the gallery's items; a run's settings or result go back to
-    the Create tab's controls (``create``), a dream's to the Dream tab's (``dream``), and the page
-    switches to that tab (``tabs``)."""
+    the Create tab's controls (``create``), a dream's to the Dream tab's (``dream``), a clip's to
+    the Video tab's (``video``), and the page switches to that tab (``tabs``)."""
     gr = gradio()
 
     def show_run(items, event: gr.SelectData):
@@ -126,16 +126,28 @@ def wire(studio: Studio, app: Any, tab: SimpleNamespace, state: Any, create: Sim
     dream_outputs = [] if dream is None else [dream.photo, dream.guide, dream.layer, dream.step_size, dream.octaves,
                                               dream.iterations, dream.size]
 
+    from impasto.studio.video_tab import REOPENED
+
+    video_outputs = [] if video is None else [getattr(video, key) for key in REOPENED]
+
     def reopen_run(run_id: str | None):
         run = studio.history.get(run_id) if run_id else None
-        if run is not None and run.settings.get("kind") == "dream" and dream is not None:
+        kind = run.settings.get("kind") if run is not None else None
+        keep_create, keep_dream = [gr.update()] * len(create_outputs), [gr.update()] * len(dream_outputs)
+        keep_video = [gr.update()] * len(video_outputs)
+        if kind == "dream" and dream is not None:
             from impasto.studio.dream_tab import reopen_values
 
             values = reopen_values(run)
-            return (*[gr.update()] * len(create_outputs),
-                    *[values[key] for key in ("photo", "guide", "layer", "step_size", "octaves", "iterations",
-                                              "size")], gr.Tabs(selected="dream"))
-        return (*reopen_create(run_id), *[gr.update()] * len(dream_outputs), gr.Tabs(selected="create"))
+            return (*keep_create, *[values[key] for key in ("photo", "guide", "layer", "step_size", "octaves",
+                                                            "iterations", "size")], *keep_video,
+                    gr.Tabs(selected="dream"))
+        if kind == "clip" and video is not None:
+            from impasto.studio.video_tab import reopen_values
+
+            values = reopen_values(run)
+            return (*keep_create, *keep_dream, *[values[key] for key in REOPENED], gr.Tabs(selected="video"))
+        return (*reopen_create(run_id), *keep_dream, *keep_video, gr.Tabs(selected="create"))
 
     def reopen_create(run_id: str | None):
         from impasto.studio.create_tab import method_panel, method_update
@@ -164,7 +176,7 @@ def wire(studio: Studio, app: Any, tab: SimpleNamespace, state: Any, create: Sim
                 gr.Tabs(selected="create"))
 
     tab.gallery.select(show_run, state, [tab.command, tab.chosen_run], queue=False)
-    tab.reopen_button.click(reopen_run, tab.chosen_run, [*create_outputs, *dream_outputs, tabs])
+    tab.reopen_button.click(reopen_run, tab.chosen_run, [*create_outputs, *dream_outputs, *video_outputs, tabs])
     tab.again_button.click(result_as_photo, tab.chosen_run, [create.editor, tabs])
     tab.bundle_button.click(bundle_run, tab.chosen_run, tab.bundle_file)
     tab.delete_button.click(delete_run, [tab.chosen_run, tab.confirmed], [tab.gallery, state, tab.command,

@@ -2,6 +2,7 @@
 between (:mod:`impasto.jobs.keyframes`) or the strength following the sound (:mod:`impasto.jobs.sound`)."""
 
 import shutil
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -52,6 +53,8 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
     ``sound_file`` (which then becomes the clip's soundtrack) or of the clip's own sound.  Stop
     (the session's, after ``clicked``) ends it after the frame in hand: the frames so far are the video."""
     job = clip_job(studio, clip, method, model, style_file, size, coherent, every, react, sound_file, stroke_scale)
+    paintings = [Path(str(getattr(style_file, "name", style_file))).stem] if job.styles else None
+    began = time.monotonic()
     frames = Path(job.output).with_name(Path(job.output).name + ".frames")
     flag = studio.job_flag(session, clicked)
     keep = gradio().update()  # the last clip stays until the new one is there
@@ -73,15 +76,18 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
     except ImpastoError as exc:
         raise fail(exc) from None
     except KeyboardInterrupt:  # Stop: the frames painted so far become the clip
-        yield from stopped_clip(job, frames)
+        yield from stopped_clip(studio, job, frames, paintings, time.monotonic() - began)
         return
+    job.record(report, studio.history, paintings)
     keyed = f" ({len(report.keyframes)} keyframes)" if report.keyframes else ""
     yield (progress_html(1, 1, f"done: {report.frames} frames{keyed}, {report.seconds:.1f} s, audio {report.audio}"),
            str(report.output))
 
 
-def stopped_clip(job: Any, frames: Path) -> Iterator[tuple]:
-    """After Stop: the frames painted so far as a (shorter) video, or word that none were."""
+def stopped_clip(studio: Studio, job: Any, frames: Path, paintings: list[str] | None,
+                 seconds: float) -> Iterator[tuple]:
+    """After Stop: the frames painted so far as a (shorter) video, kept in the history as a stopped
+    run, or word that none were."""
     from impasto.core import clips
 
     done = sorted(frames.glob("frame_*.png")) if frames.is_dir() else []
@@ -90,12 +96,30 @@ def stopped_clip(job: Any, frames: Path) -> Iterator[tuple]:
         yield progress_html(0, 1, "stopped before the first frame"), gradio().update()
         return
     try:
-        clips.encode_video(done, Path(job.output), clips.open_clip(job.source), job.settings())
+        source = clips.open_clip(job.source)
+        audio = clips.encode_video(done, Path(job.output), source, job.video_settings())
+        report = clips.VideoReport(Path(job.output), len(done), 0, source.fps, seconds, audio)
+        job.record(report, studio.history, paintings, status="interrupted")
     except ImpastoError as exc:
         raise fail(exc) from None
     finally:
         shutil.rmtree(frames, ignore_errors=True)
     yield progress_html(len(done), len(done), f"stopped: the {len(done)} frames painted so far"), str(job.output)
+
+
+def reopen_values(run: Any) -> dict[str, Any]:
+    """A recorded clip's inputs and settings as this tab's values."""
+    settings = run.settings
+    files = {item["role"]: str(run.folder / item["file"]) for item in run.inputs}
+    request, clip = settings.get("request") or {}, settings.get("clip") or {}
+    return {"clip": files.get("clip"), "method": run.method, "model": request.get("model"),
+            "style": files.get("style"), "size": request.get("size"), "coherent": clip.get("coherent", True),
+            "keyframes": int(settings.get("keyframes") or 0), "react": bool(settings.get("audio_react")),
+            "sound": files.get("sound"), "stroke": request.get("stroke_scale") or 0}
+
+
+#: The tab's controls a recorded clip fills, in :func:`reopen_values`' keys.
+REOPENED = ("clip", "method", "model", "style", "size", "coherent", "keyframes", "react", "sound", "stroke")
 
 
 def estimate_video(studio: Studio, clip: str | None, method: str, size: int, stroke_scale: float | None = None,
@@ -131,7 +155,7 @@ def layout(fast_models: list[tuple[str, str]]) -> SimpleNamespace:
     """The tab's controls (inside the page's Tabs)."""
     gr = gradio()
     tab = SimpleNamespace()
-    with gr.Tab("Video"):
+    with gr.Tab("Video", id="video"):
         tab.clip = gr.Video(label="Clip", sources=["upload"], elem_id="clip")
         with gr.Row():
             tab.method = gr.Radio(method_choices(OFFERED + MORE), value="fast", label="Method", elem_id="video-method")
