@@ -270,11 +270,25 @@ def test_video_clip_round_trip(page, tmp_path):
     clip = make_clip(tmp_path / "clip.mp4", moving_frames(6, 64, 48))
     page.get_by_role("tab", name="Video").click()
     page.locator("#clip input[type=file]").set_input_files(str(clip))
+    _set_number(page, "video-size", 96)
+    _set_number(page, "video-keyframes", 2)
+    page.locator("#coherent input").uncheck()
     page.locator("#video-run").click()
     page.wait_for_function("() => document.querySelector('#video-progress #job-progress')?.innerText.includes('done')",
                            timeout=120_000)
     assert "6 frames" in page.locator("#video-progress").inner_text()
     page.locator("#video-result video").first.wait_for()
+    page.reload()  # the clip is in the history: it comes back to the Video tab, clip and settings
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery button img, #gallery img").first.click()
+    page.wait_for_function("() => document.querySelector('#command')?.innerText.includes('impasto video')")
+    assert "--keyframes 2" in page.locator("#command").inner_text()
+    page.locator("#reopen").click()
+    page.wait_for_function("() => document.querySelector('#video-size input[type=number]')?.value === '96'")
+    assert page.locator("#video-keyframes input[type=number]").input_value() == "2"
+    assert not page.locator("#coherent input").is_checked()
+    assert page.locator("#video-method input[value=fast]").is_checked()
+    page.locator("#clip video").first.wait_for()
 
 
 def test_no_path_outside_the_app_and_uploads_are_limited(server):
