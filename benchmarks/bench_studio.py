@@ -123,6 +123,16 @@ def estimates(args: argparse.Namespace) -> None:
     (RESULTS / f"studio-estimates-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(rows, indent=2))
 
 
+def upload(url: str, path: Path) -> str:
+    """The file sent to the studio's upload route, as a page sends it: its path on the server."""
+    import httpx
+
+    with open(path, "rb") as handle:
+        answer = httpx.post(f"{url}gradio_api/upload", files={"files": (path.name, handle)}, timeout=60)
+    answer.raise_for_status()
+    return answer.json()[0]
+
+
 def load_check(args: argparse.Namespace) -> None:
     from gradio_client import Client, handle_file
 
@@ -165,9 +175,10 @@ def load_check(args: argparse.Namespace) -> None:
         record = {"client": index, "answered": False, "finished": False, "queue_positions": []}
         try:
             client = Client(url, verbose=False)
-            job = client.submit({"background": handle_file(str(photo)), "layers": [], "composite": None},
-                                [handle_file(str(style))], "", args.method, "mosaic", args.size, 0.5, 10, 1.0, "",
-                                "none", False, api_name="/run_create")
+            # The page sends its canvas as the files it uploaded (the studio reads only its own uploads).
+            canvas = {"background": {"path": upload(url, photo)}, "layers": []}
+            job = client.submit(canvas, [handle_file(str(style))], "", args.method, "mosaic", args.size, 1.0, 10,
+                                "none", "first", False, 0, None, api_name="/run_create")
             while not job.done():
                 status = job.status()
                 record["answered"] = True
