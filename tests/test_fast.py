@@ -21,10 +21,10 @@ from impasto.core.images import as_tensor
 from impasto.core.modelfile import ModelFile, load_model, save_model
 
 
-def through_margin(network, x, *arguments):
+def through_margin(network, x, *arguments, margin=fast.MARGIN):
     """What FastModel.stylize paints: ``network`` sees the photo through its mirrored margin, its
     nearest upsampling's lattice is taken out, the margin cropped off."""
-    padded, (top, left, h, w) = images.pad_around(x, fast.MARGIN, transformer.MULTIPLE, minimum=2 * transformer.MULTIPLE)
+    padded, (top, left, h, w) = images.pad_around(x, margin, transformer.MULTIPLE, minimum=2 * transformer.MULTIPLE)
     out = transformer.without_lattice(network(padded, *arguments), network.upsample)
     return out[..., top:top + h, left:left + w].clamp(0, 1)
 from impasto.networks.training import ImageFolder, TrainSettings, train
@@ -405,3 +405,20 @@ def test_a_multi_style_batch_scores_each_image_against_its_own_painting(tmp_path
     with torch.no_grad():
         own = gram_matrix(encoder(task.style_images[1], ["relu1_1"])["relu1_1"])
     torch.testing.assert_close(targets[1]["relu1_1"], own)  # the second painting's Gram matrices
+
+
+def test_a_model_adapted_from_the_arbitrary_network_sees_the_edge_as_that_network_does(tmp_path):
+    """No mirrored margin for a model the arbitrary network's adaptation made (it trained on its own
+    reflection-padded edges; a mirror folds its strokes into a frame); one trained alone keeps it."""
+    _model_file(tmp_path / "alone.pt")
+    record = load_model(tmp_path / "alone.pt")
+    save_model(tmp_path / "adapted.pt", ModelFile(kind="fast", config=record.config, state_dict=record.state_dict,
+                                                  training={"from_arbitrary": "arbitrary.pt"}))
+    x = as_tensor(gradient_photo(40, 36))
+    for name, margin in (("alone.pt", fast.MARGIN), ("adapted.pt", 0)):
+        model = FastModel(tmp_path / name, device="cpu", precision="fp32")
+        assert model.margin == margin
+        torch.testing.assert_close(model.stylize(x), through_margin(model.network.eval(), x, margin=margin),
+                                   atol=1e-5, rtol=0)
+    assert not torch.allclose(FastModel(tmp_path / "alone.pt", device="cpu", precision="fp32").stylize(x),
+                              FastModel(tmp_path / "adapted.pt", device="cpu", precision="fp32").stylize(x), atol=1e-3)

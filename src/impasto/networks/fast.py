@@ -56,6 +56,10 @@ class FastModel:
                                                            int8=self.int8)
         else:
             load_weights(self.network, model.state_dict, path)
+        #: a model adapted from the arbitrary network paints as that network does, its edges seen through
+        #: its own reflection padding (as it trained): through a mirrored margin its strokes fold over at
+        #: the edge and draw a frame there; a model trained on its own sees the margin (docs/figures.md)
+        self.margin = 0 if model.training.get("from_arbitrary") else MARGIN
         self.dtype = resolve_precision(precision, self.device)  # autocast's, or None
         self.weights_dtype = torch.float32
         self.network.eval().requires_grad_(False)
@@ -91,7 +95,7 @@ class FastModel:
     @torch.no_grad()
     def stylize(self, content: torch.Tensor, weights: Sequence[float] | None = None) -> torch.Tensor:
         """``(N, 3, H, W)`` in [0, 1] -> stylized, same size, clamped, on the CPU."""
-        padded, (top, left, h, w) = images.pad_around(content, MARGIN, MULTIPLE, minimum=2 * MULTIPLE)
+        padded, (top, left, h, w) = images.pad_around(content, self.margin, MULTIPLE, minimum=2 * MULTIPLE)
         mix = self.mix(weights)
         upsample = self.config.get("upsample", "nearest")
         if self.int8:
