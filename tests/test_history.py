@@ -140,3 +140,27 @@ def test_a_recorded_clip_keeps_its_video_and_paints_again_from_its_folder(tmp_pa
     code, _, err = run_cli(capsys, *run.command.split()[1:])
     assert code == 0, err
     assert clips.open_clip(run.folder / "again.mp4").count == clips.open_clip(run.made).count == 4
+
+
+def test_a_clip_of_frames_into_frames_is_kept_folder_by_folder(tmp_path):
+    """A folder of frames as the clip and as the output: both kept as folders, in the bundle too."""
+    import zipfile
+
+    from impasto.core.clips import VideoReport
+    from impasto.jobs.clip_job import ClipJob
+    from impasto.methods import Request
+
+    frames, made = tmp_path / "frames", tmp_path / "out"
+    frames.mkdir()
+    made.mkdir()
+    for k in range(3):
+        gradient_photo(32, 24).save(frames / f"frame_{k:06d}.png")
+        gradient_photo(32, 24).save(made / f"frame_{k:06d}.png")
+    stripes(24).save(tmp_path / "style.png")
+    job = ClipJob(frames, made, styles=[tmp_path / "style.png"], method="adain", request=Request(size=32))
+    run = job.record(VideoReport(made, 3, 0, 25, 1.0, "none"), History(tmp_path / "history"))
+    assert (run.folder / "clip" / "frame_000001.png").is_file() and run.made.name == "result.frames"
+    assert run.command.startswith("impasto video clip --method adain") and run.command.endswith("-o again")
+    with zipfile.ZipFile(History(tmp_path / "history").bundle(run.id, tmp_path / "run.zip")) as bundle:
+        names = bundle.namelist()
+    assert f"{run.id}/clip/frame_000002.png" in names and f"{run.id}/result.frames/frame_000000.png" in names

@@ -90,10 +90,14 @@ class Run:
 
 
 def _sha256(path: Path) -> str:
+    """A file's digest; a folder's: of its files' names and contents, in order."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for item in sorted(path.rglob("*")) if path.is_dir() else [path]:
+        if item.is_file():
+            digest.update(item.relative_to(path).as_posix().encode() if path.is_dir() else b"")
+            with open(item, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
     return digest.hexdigest()
 
 
@@ -133,13 +137,20 @@ class History:
             path = images.save_image(image, folder / name)
             listed.append({"role": role, "file": name, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
             names[name.removesuffix(".png")] = name
-        for role, source in files:
-            name = role + Path(source).suffix.lower()
-            shutil.copyfile(source, folder / name)
+        for role, source in files:  # a file as it is; a folder of frames as a folder
+            if Path(source).is_dir():
+                name = role
+                shutil.copytree(source, folder / name)
+            else:
+                name = role + Path(source).suffix.lower()
+                shutil.copyfile(source, folder / name)
             listed.append({"role": role, "file": name, "sha256": _sha256(folder / name)})
             names[role] = name
         again = "again.png"
-        if made is not None:
+        if made is not None and Path(made).is_dir():  # a folder of frames
+            again = "again"
+            shutil.copytree(made, folder / "result.frames")
+        elif made is not None:
             again = "again" + Path(made).suffix.lower()
             shutil.copyfile(made, folder / ("result" + Path(made).suffix.lower()))
         import shlex
@@ -189,10 +200,10 @@ class History:
         def write(handle) -> None:
             with zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as bundle:
                 bundle.write(run.result, f"{run.id}/{RESULT}")
-                if run.made is not None:
-                    bundle.write(run.made, f"{run.id}/{run.made.name}")
-                for item in run.inputs:
-                    bundle.write(run.folder / item["file"], f"{run.id}/{item['file']}")
+                kept = [run.folder / item["file"] for item in run.inputs] + ([run.made] if run.made else [])
+                for path in kept:  # files, and folders of frames file by file
+                    for part in sorted(path.rglob("*")) if path.is_dir() else [path]:
+                        bundle.write(part, f"{run.id}/{part.relative_to(run.folder).as_posix()}")
                 bundle.writestr(f"{run.id}/run.json", json.dumps(record, indent=2))
                 bundle.writestr(f"{run.id}/command.sh", f"#!/bin/sh\n# made {run.caption()}\n{run.command}\n")
 
