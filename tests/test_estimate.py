@@ -129,3 +129,15 @@ def test_the_calibration_paints_for_a_few_seconds_and_guesses_a_positive_rate():
 def test_times_in_words():
     assert words(0.4) == "under a second" and words(12.3) == "about 12 s" and words(600) == "about 10 min"
     assert "first guess" in words(5, guessed=True)
+
+
+def test_a_recorded_clip_does_not_count_as_one_picture():
+    """A clip's time is its frames' and its flow's: the picture cost model leaves it out."""
+    from types import SimpleNamespace
+
+    from impasto.jobs.estimate import run_work
+
+    clip = SimpleNamespace(status="done", seconds=30.0, method="adain", width=64, height=48,
+                           settings={"kind": "clip", "request": {"size": 64}, "frames": 48})
+    picture = SimpleNamespace(**{**vars(clip), "settings": {"request": {"size": 64}}})
+    assert run_work(clip) is None and run_work(picture) is not None

@@ -720,7 +720,32 @@ def test_a_clip_is_kept_in_the_history_and_comes_back_to_the_video_tab_exactly(t
     again = clip_job(build_parser().parse_args(run.command.split()[1:]))
     assert (again.request.size, again.request.stroke_scale, again.clip.coherent, again.keyframes) == (48, 1.5, False, "2")
     values = reopen_values(run)
-    assert set(values) == set(REOPENED)
-    assert {key: values[key] for key in REOPENED if key not in ("clip", "style")} == \
-        {key: chosen[key] for key in REOPENED if key not in ("clip", "style")}
+    assert set(values) == set(REOPENED) - {"model"}  # no model used: the tab's choice stays
+    assert {key: values[key] for key in REOPENED if key not in ("clip", "style", "model")} == \
+        {key: chosen[key] for key in REOPENED if key not in ("clip", "style", "model")}
     assert values["clip"] == str(clip_file) and values["style"].endswith("style1.png")
+
+
+def test_a_clip_the_video_tab_cannot_hold_whole_comes_back_as_far_as_it_can(tmp_path):
+    """Keyframes placed by `auto`, a mask, a soundtrack without following the sound: the command
+    keeps them all (the mask as the run's file); the tab gets what it can show, the rest left alone."""
+    import torch
+
+    from impasto.core.clips import VideoReport
+    from impasto.jobs.clip_job import ClipJob
+    from impasto.jobs.history import History
+    from impasto.methods import Request
+    from impasto.studio.video_tab import reopen_values
+    from test_video import make_clip, moving_frames
+
+    source = make_clip(tmp_path / "in.mp4", moving_frames(3, 32, 24))
+    stripes(24).save(tmp_path / "a.png")
+    stripes(24).save(tmp_path / "b.png")
+    mask = torch.zeros(1, 1, 24, 32)
+    job = ClipJob(source, tmp_path / "in.mp4", styles=[tmp_path / "a.png", tmp_path / "b.png"], method="adain",
+                  request=Request(size=32, masks=[mask, mask]), keyframes="auto", audio=source)
+    run = job.record(VideoReport(source, 3, 0, 25, 1.0, "none"), History(tmp_path / "history"))
+    assert "--mask mask1.png --mask mask2.png" in run.command and "--keyframes auto" in run.command
+    assert "--audio sound.mp4" in run.command and (run.folder / "mask2.png").is_file()
+    values = reopen_values(run)
+    assert "keyframes" not in values and values["sound"] is None and values["style"].endswith("style1.png")

@@ -22,8 +22,13 @@ def add_engine_options(parser: argparse.ArgumentParser, defaults: dict[str, Any]
     from impasto.engines.optimize import OptimizeSettings
 
     own = {name: methods.get(name) for name in methods.names()}
-    iterative = {name: m.options().iterations for name, m in own.items()
-                 if m.options is not None and "iterations" in m.options.__dataclass_fields__}
+    theirs: dict[str, dict[str, Any]] = {}  # a common setting -> each method's own default for it
+    for name, method in own.items():
+        for field in declared(OptimizeSettings) if method.options is not None else ():
+            if field.name in method.options.__dataclass_fields__:
+                theirs.setdefault(field.name, {})[name] = getattr(method.options(), field.name)
+    differing = {field: "the method's own: " + ", ".join(f"{name} {value}" for name, value in values.items())
+                 for field, values in theirs.items() if len(set(map(repr, values.values()))) > 1}
     strengths: dict[float, list[str]] = {}
     for name, method in own.items():
         strengths.setdefault(method.default_strength, []).append(name)
@@ -31,7 +36,7 @@ def add_engine_options(parser: argparse.ArgumentParser, defaults: dict[str, Any]
         "strength": "the method's own: " + ", ".join(f"{'/'.join(names)} {value:g}" for value, names in strengths.items())
                     + "; optimize's on a log scale of --style-weight"}, defaults=defaults)
     shared = add_settings(parser, OptimizeSettings, given_only=True, notes={
-        "iterations": "the method's own: " + ", ".join(f"{name} {count}" for name, count in iterative.items()),
+        **differing,
         "style_weight": "the style loss's own: " + ", ".join(f"{name} {loss.default_weight:g}"
                                                              for name, loss in STYLE_LOSSES.items())})
     heading(parser, CONTROL).add_argument(
@@ -153,7 +158,8 @@ def add_settings(parser: argparse.ArgumentParser, settings: type, *, given_only:
             for old in meta.get("old", ()):
                 group.add_argument(old, action=OldName, new=flag, dest=dest, type=extra["type"])
         found[field.name] = dest
-        field_flags[field.name] = flag
+        if prefix is None:  # what an error naming the setting points to (a method's own: by its dest)
+            field_flags[field.name] = flag
     return found
 
 

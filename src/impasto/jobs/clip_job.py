@@ -207,9 +207,14 @@ class ClipJob:
             parts += ["--method", method.name]
         for k, style in enumerate(self.styles, 1):
             parts += ["--style", f"{{style{k}}}" if placeholders else name(style, f"style{k}")]
-        parts += request_flags(self.request, {}, {"size": VideoSettings().size})
+        masks = {f"mask{k}": f"{{mask{k}}}" if placeholders else name(mask, f"mask{k}")
+                 for k, mask in enumerate(self.request.masks or (), 1)}
+        parts += request_flags(self.request, masks, {"size": VideoSettings().size})
         parts += option_flags(method, self.request.options)
-        named = dataclasses.replace(self, audio="{sound}") if placeholders and self.audio is not None else self
+        named = self
+        if placeholders:  # the files the history keeps, by their names there
+            named = dataclasses.replace(self, audio="{sound}" if self.audio is not None else None,
+                                        keyframe_dir="{keyframes}" if self.keyframe_dir is not None else None)
         return parts + changed_flags(self.clip) + changed_flags(self.temporal) + changed_flags(named)
 
     def settings(self) -> dict[str, Any]:
@@ -244,9 +249,12 @@ class ClipJob:
             paintings = [Path(style).stem for style in self.styles if isinstance(style, (str, os.PathLike))]
             if not paintings and self.request.model is not None:
                 paintings = [Path(self.request.model).stem]
+        limit = self.request.max_pixels
+        inputs = [("style", style) for style in styles]
+        inputs += [("mask", images.as_tensor(mask, limit).expand(1, 3, -1, -1)) for mask in self.request.masks or ()]
         files = [("clip", self.source)] + ([("sound", self.audio)] if self.audio is not None else [])
+        files += [("keyframes", self.keyframe_dir)] if self.keyframe_dir is not None else []
         settings = {**self.settings(), "paintings": [name.replace("_", " ") for name in paintings],
                     "frames": report.frames}
-        return history.record(method.name, poster, [("style", style) for style in styles], settings, status,
-                              report.seconds, self.command(output=False, placeholders=True), files=files,
-                              made=report.output)
+        return history.record(method.name, poster, inputs, settings, status, report.seconds,
+                              self.command(output=False, placeholders=True), files=files, made=report.output)

@@ -101,12 +101,12 @@ def _working(one_pass: bool, height: int, width: int, stroke_scale: float | None
 
 
 def run_work(run: Any) -> Work | None:
-    """The work a recorded run did (None: a run this model cannot read, or not a finished one)."""
+    """The work a recorded picture did (None: a run this model cannot read, a clip, or not a finished one)."""
     from impasto import methods
     from impasto.jobs.image_job import nested_settings
 
-    if run.status in ("interrupted", "non-finite") or run.seconds <= 0:
-        return None
+    if run.status in ("interrupted", "non-finite") or run.seconds <= 0 or run.settings.get("kind") == "clip":
+        return None  # a clip's time is its frames' and flow's: not one picture's
     try:
         method = methods.get(run.method)
     except Exception:  # noqa: BLE001 - a method this version does not have

@@ -89,6 +89,15 @@ class Run:
             f"{self.seconds:.1f} s, {when}"
 
 
+def _keep(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """A file kept in a run's folder: a hard link where the file system allows (no second copy of a
+    clip; the run keeps it when the original goes), else a copy."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
 def _sha256(path: Path) -> str:
     """A file's digest; a folder's: of its files' names and contents, in order."""
     digest = hashlib.sha256()
@@ -140,19 +149,19 @@ class History:
         for role, source in files:  # a file as it is; a folder of frames as a folder
             if Path(source).is_dir():
                 name = role
-                shutil.copytree(source, folder / name)
+                shutil.copytree(source, folder / name, copy_function=_keep)
             else:
                 name = role + Path(source).suffix.lower()
-                shutil.copyfile(source, folder / name)
+                _keep(source, folder / name)
             listed.append({"role": role, "file": name, "sha256": _sha256(folder / name)})
             names[role] = name
         again = "again.png"
         if made is not None and Path(made).is_dir():  # a folder of frames
             again = "again"
-            shutil.copytree(made, folder / "result.frames")
+            shutil.copytree(made, folder / "result.frames", copy_function=_keep)
         elif made is not None:
             again = "again" + Path(made).suffix.lower()
-            shutil.copyfile(made, folder / ("result" + Path(made).suffix.lower()))
+            _keep(made, folder / ("result" + Path(made).suffix.lower()))
         import shlex
 
         text = " ".join(shlex.quote(part.format(**names)) for part in ["impasto", *command, "-o", again])

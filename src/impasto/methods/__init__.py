@@ -92,7 +92,7 @@ class Request:
     stroke_scale: float | None = setting(
         None, group=SIZE, check="positive", default_text="a 512 px painting's brushwork at any larger size",
         help="one-pass methods: brushwork size relative to the picture, as a 512 px painting's times this "
-             "(painted at a working size, brought to the output size along the photo's edges: impasto.core.guided)")
+             "(painted at a working size, brought to the output size along the photo's edges)")
 
     def frame_batch(self) -> int:
         """Frames per network call for a one-pass method: as asked, else 8 on a GPU (one frame
@@ -126,7 +126,7 @@ class Temporal:
                                   help="one-pass methods (fast, arbitrary, adain): weight of the warped previous "
                                        "output where the flow is reliable")
     weight: float | None = setting(None, flag="--temporal-weight", group=CLIP, check="non_negative",
-                                   help="iterative methods: weight of the temporal loss")
+                                   default_text="the method's own", help="iterative methods: weight of the temporal loss")
     iterations: int = setting(30, flag="--frame-iterations", group=CLIP, check="positive",
                               help="iterative methods: iterations per frame after the first")
 

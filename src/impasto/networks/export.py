@@ -18,8 +18,9 @@ EXPORT_FORMATS = {".onnx": "onnx", ".ts": "torchscript", ".torchscript": "torchs
 
 class ExportedNet(nn.Module):
     """What exported files contain: ``(image (N,3,H,W) in [0,1], H and W multiples of 4; mix (styles,))
-    -> stylized image in [0, 1]``: the network alone (impasto paints the photo mirrored by
-    :data:`impasto.networks.fast.MARGIN` px on every side and crops that off, against a frame; a caller can do the same)."""
+    -> stylized image in [0, 1]``: the network alone (impasto paints the photo of a model trained on
+    its own mirrored by :data:`impasto.networks.fast.MARGIN` px on every side and crops that off,
+    against a frame; one adapted from the arbitrary network without it: ``FastModel.margin``)."""
 
     def __init__(self, network: TransformerNet) -> None:
         super().__init__()

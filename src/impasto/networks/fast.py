@@ -59,7 +59,8 @@ class FastModel:
         #: a model adapted from the arbitrary network paints as that network does, its edges seen through
         #: its own reflection padding (as it trained): through a mirrored margin its strokes fold over at
         #: the edge and draw a frame there; a model trained on its own sees the margin (docs/figures.md)
-        self.margin = 0 if model.training.get("from_arbitrary") else MARGIN
+        records = [model.training, *(model.training.get("lineage") or [])]  # itself, and what it was trained from
+        self.margin = 0 if any(isinstance(r, dict) and r.get("from_arbitrary") for r in records) else MARGIN
         self.dtype = resolve_precision(precision, self.device)  # autocast's, or None
         self.weights_dtype = torch.float32
         self.network.eval().requires_grad_(False)

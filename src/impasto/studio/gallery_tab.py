@@ -146,7 +146,8 @@ def wire(studio: Studio, app: Any, tab: SimpleNamespace, state: Any, create: Sim
             from impasto.studio.video_tab import reopen_values
 
             values = reopen_values(run)
-            return (*keep_create, *keep_dream, *[values[key] for key in REOPENED], gr.Tabs(selected="video"))
+            return (*keep_create, *keep_dream, *[values[key] if key in values else gr.update() for key in REOPENED],
+                    gr.Tabs(selected="video"))
         return (*reopen_create(run_id), *keep_dream, *keep_video, gr.Tabs(selected="create"))
 
     def reopen_create(run_id: str | None):

@@ -1,8 +1,10 @@
 """The Video tab: a clip painted by any method, steadied along the motion, with keyframes carried
 between (:mod:`impasto.jobs.keyframes`) or the strength following the sound (:mod:`impasto.jobs.sound`)."""
 
+import logging
 import shutil
 import time
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Iterator
@@ -17,8 +19,6 @@ def clip_job(studio: Studio, clip: str | None, method: str, model: str | None, s
              stroke_scale: float | None = None):
     """The Video tab's choices as the :class:`impasto.jobs.clip_job.ClipJob` the CLI would build
     (its defaults are the clip's: frame iterations, keyframes' holes), writing into the studio's folder."""
-    from dataclasses import replace
-
     from impasto.core.clips import VideoSettings
     from impasto.jobs.clip_job import ClipJob
     from impasto.methods import Request
@@ -78,7 +78,7 @@ def create_video(studio: Studio, clip: str | None, method: str, model: str | Non
     except KeyboardInterrupt:  # Stop: the frames painted so far become the clip
         yield from stopped_clip(studio, job, frames, paintings, time.monotonic() - began)
         return
-    job.record(report, studio.history, paintings)
+    keep_in_history(studio, job, report, paintings)
     keyed = f" ({len(report.keyframes)} keyframes)" if report.keyframes else ""
     yield (progress_html(1, 1, f"done: {report.frames} frames{keyed}, {report.seconds:.1f} s, audio {report.audio}"),
            str(report.output))
@@ -99,23 +99,43 @@ def stopped_clip(studio: Studio, job: Any, frames: Path, paintings: list[str] | 
         source = clips.open_clip(job.source)
         audio = clips.encode_video(done, Path(job.output), source, job.video_settings())
         report = clips.VideoReport(Path(job.output), len(done), 0, source.fps, seconds, audio)
-        job.record(report, studio.history, paintings, status="interrupted")
     except ImpastoError as exc:
         raise fail(exc) from None
     finally:
         shutil.rmtree(frames, ignore_errors=True)
+    painted = replace(job, clip=replace(job.clip, end=job.clip.start + len(done)))  # its command: these frames
+    keep_in_history(studio, painted, report, paintings, status="interrupted")
     yield progress_html(len(done), len(done), f"stopped: the {len(done)} frames painted so far"), str(job.output)
 
 
+def keep_in_history(studio: Studio, job: Any, report: Any, paintings: list[str] | None, status: str = "done") -> None:
+    """The clip joins the history; a failure there (a full disk) is logged, never hides the clip."""
+    try:
+        job.record(report, studio.history, paintings, status=status)
+    except Exception:  # noqa: BLE001 - the video is made; keeping a copy of it is secondary
+        logging.getLogger("impasto.studio").exception("the clip %s could not be kept in the history", job.output)
+
+
 def reopen_values(run: Any) -> dict[str, Any]:
-    """A recorded clip's inputs and settings as this tab's values."""
+    """A recorded clip's inputs and settings as this tab's values: only those the tab can hold (a
+    folder of frames, keyframes placed by ``auto``, a model the run did not use are left as they are)."""
     settings = run.settings
-    files = {item["role"]: str(run.folder / item["file"]) for item in run.inputs}
+    first: dict[str, str] = {}
+    for item in run.inputs:
+        first.setdefault(item["role"], str(run.folder / item["file"]))
     request, clip = settings.get("request") or {}, settings.get("clip") or {}
-    return {"clip": files.get("clip"), "method": run.method, "model": request.get("model"),
-            "style": files.get("style"), "size": request.get("size"), "coherent": clip.get("coherent", True),
-            "keyframes": int(settings.get("keyframes") or 0), "react": bool(settings.get("audio_react")),
-            "sound": files.get("sound"), "stroke": request.get("stroke_scale") or 0}
+    react = bool(settings.get("audio_react"))
+    values = {"method": run.method, "style": first.get("style"), "size": request.get("size"),
+              "coherent": clip.get("coherent", True), "react": react,
+              "sound": first.get("sound") if react else None, "stroke": request.get("stroke_scale") or 0}
+    if first.get("clip") and Path(first["clip"]).is_file():
+        values["clip"] = first["clip"]
+    if request.get("model"):
+        values["model"] = request["model"]
+    keys = settings.get("keyframes")
+    if keys is None or str(keys).isdigit():
+        values["keyframes"] = int(keys or 0)
+    return values
 
 
 #: The tab's controls a recorded clip fills, in :func:`reopen_values`' keys.
