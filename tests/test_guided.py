@@ -81,7 +81,7 @@ def test_guided_upsampling_keeps_the_paintings_own_texture_where_the_photo_is_fl
     small = images.resize(photo, (16, 16))
     painted = torch.rand(1, 3, 16, 16)
     out = guided.guided_upsample(painted, small, photo)
-    plain = torch.nn.functional.interpolate(painted, size=(64, 64), mode="bicubic", align_corners=False).clamp(0, 1)
+    plain = guided.guided_upsample(painted, small, photo, detail=0.0)  # the painting upsampled as it is
     assert torch.allclose(out, plain, atol=1e-5)
     # brought back down to the working size, the strokes are still there (bilinear would soften them)
     bilinear = torch.nn.functional.interpolate(painted, size=(64, 64), mode="bilinear", align_corners=False)
@@ -167,3 +167,14 @@ def test_a_stroke_scale_past_the_pixel_limit_is_an_error_naming_it():
     with pytest.raises(ImpastoError, match="pixel limit") as error:
         guided.working_size(300, 400, 0.0625, max_pixels=1_000_000)
     assert error.value.parameter == "stroke_scale"
+
+
+def test_upsampling_to_a_larger_picture_draws_no_lattice():
+    """512 -> 1920 px (a ratio of 3.75): every output pixel as sharp as the next, so no regular
+    pattern at the pixel lattice's periods (PyTorch's bicubic drew one at period 4)."""
+    from impasto.core import quality
+    from impasto.core.samples import paintings
+
+    small = images.resize(images.read_image(paintings()["the_scream"]), (288, 512))  # long straight strokes
+    up = guided._up(small, (1080, 1920)).clamp(0, 1)
+    assert quality.lattice_peak((up * 255).round() / 255) < 3.0

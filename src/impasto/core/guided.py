@@ -41,6 +41,9 @@ MIN_WORKING_SIDE = 32
 #: Guided upsampling's window radius (working-size pixels) and ridge term (in [0, 1] colour units squared).
 RADIUS = 2
 EPS = 1e-3
+#: The unsharp mask after upsampling: its blur (output pixels) and how much of the difference is added.
+SHARPEN_SIGMA = 1.5
+SHARPEN_AMOUNT = 1.0
 
 
 def check_stroke_scale(stroke_scale: float | None) -> None:
@@ -102,8 +105,36 @@ def affine_model(painted: torch.Tensor, guide: torch.Tensor, radius: int = RADIU
     return covariance / (variance + eps)
 
 
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """A Gaussian blur of ``x`` (N, C, H, W), separable, the image mirrored at its edges."""
+    radius = max(1, math.ceil(3 * sigma))
+    taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * sigma * sigma))
+    taps = (taps / taps.sum()).to(x.device)
+    channels = x.shape[1]
+    x = F.pad(x, (radius,) * 4, mode="reflect")
+    x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
+    return F.conv2d(x, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
+
+
 def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    """``x`` (N, C, h, w) brought up to ``size`` by Pillow's bicubic, plane by plane in float, then
+    given back its sharpness by an unsharp mask (:data:`SHARPEN_SIGMA`, :data:`SHARPEN_AMOUNT`).
+
+    Pillow's kernel (a = -0.5) is as sharp between the small image's pixels as on them; PyTorch's
+    bicubic (a = -0.75) and bilinear are not, and at a ratio like 512 -> 1920 that unevenness
+    repeats every few output pixels: a regular lattice over the whole picture.  The even kernel is
+    softer, so the unsharp mask, the same at every pixel, brings the strokes' edges back
+    (docs/figures.md, "Machine marks")."""
+    import numpy as np
+    from PIL import Image
+
+    planes = x.detach().float().cpu().numpy()
+    out = np.empty((*planes.shape[:2], *size), np.float32)
+    for index in np.ndindex(*planes.shape[:2]):
+        plane = Image.fromarray(np.ascontiguousarray(planes[index]), mode="F")
+        out[index] = np.asarray(plane.resize((size[1], size[0]), Image.Resampling.BICUBIC))
+    up = torch.from_numpy(out).to(x.device)
+    return up.add_(SHARPEN_AMOUNT * (up - _blur(up, SHARPEN_SIGMA)))
 
 
 def guided_upsample(painted: torch.Tensor, photo_small: torch.Tensor, photo: torch.Tensor,
@@ -114,13 +145,13 @@ def guided_upsample(painted: torch.Tensor, photo_small: torch.Tensor, photo: tor
     lost (``detail`` scales it; 0 is plain bicubic upsampling).  Clamped to [0, 1], float32."""
     size = tuple(photo.shape[-2:])
     # bicubic: bilinear upsampling softens the painting's own strokes (brought back down to the working
-    # size, its style distance to the painting rose by a third; docs/figures.md, "Machine marks")
-    out = F.interpolate(painted.float(), size=size, mode="bicubic", align_corners=False)
+    # size, it is further from the painting in style; docs/figures.md, "Machine marks")
+    out = _up(painted, size)
     if detail == 0:
         return out.clamp_(0, 1)
     small_guide = grey(photo_small)
     slope = affine_model(painted, small_guide, radius, eps)
-    lost = grey(photo) - _up(small_guide, size)  # the photo's detail finer than the small size
+    lost = grey(photo).to(out.device) - _up(small_guide, size)  # the photo's detail finer than the small size
     return out.addcmul_(_up(detail * slope, size), lost).clamp_(0, 1)
 
 
