@@ -105,17 +105,6 @@ def affine_model(painted: torch.Tensor, guide: torch.Tensor, radius: int = RADIU
     return covariance / (variance + eps)
 
 
-def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """A Gaussian blur of ``x`` (N, C, H, W), separable, the image mirrored at its edges."""
-    radius = max(1, math.ceil(3 * sigma))
-    taps = torch.exp(-torch.arange(-radius, radius + 1, dtype=torch.float32) ** 2 / (2 * sigma * sigma))
-    taps = (taps / taps.sum()).to(x.device)
-    channels = x.shape[1]
-    x = F.pad(x, (radius,) * 4, mode="reflect")
-    x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1), groups=channels)
-    return F.conv2d(x, taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1), groups=channels)
-
-
 def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``x`` (N, C, h, w) brought up to ``size`` by Pillow's bicubic, plane by plane in float, then
     given back its sharpness by an unsharp mask (:data:`SHARPEN_SIGMA`, :data:`SHARPEN_AMOUNT`).
@@ -125,6 +114,7 @@ def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     repeats every few output pixels: a regular lattice over the whole picture.  The even kernel is
     softer, so the unsharp mask, the same at every pixel, brings the strokes' edges back
     (docs/figures.md, "Machine marks")."""
+    import cv2
     import numpy as np
     from PIL import Image
 
@@ -132,9 +122,10 @@ def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     out = np.empty((*planes.shape[:2], *size), np.float32)
     for index in np.ndindex(*planes.shape[:2]):
         plane = Image.fromarray(np.ascontiguousarray(planes[index]), mode="F")
-        out[index] = np.asarray(plane.resize((size[1], size[0]), Image.Resampling.BICUBIC))
-    up = torch.from_numpy(out).to(x.device)
-    return up.add_(SHARPEN_AMOUNT * (up - _blur(up, SHARPEN_SIGMA)))
+        up = np.asarray(plane.resize((size[1], size[0]), Image.Resampling.BICUBIC))
+        blurred = cv2.GaussianBlur(up, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT_101)
+        out[index] = up + SHARPEN_AMOUNT * (up - blurred)
+    return torch.from_numpy(out).to(x.device)
 
 
 def guided_upsample(painted: torch.Tensor, photo_small: torch.Tensor, photo: torch.Tensor,
