@@ -14,7 +14,8 @@ from impasto.core import images
 from impasto.core.errors import ImpastoError
 from impasto.core.fields import CLUSTER, KEYFRAMES, SOUND, cluster_setting, setting, workers_setting
 from impasto.core.clips import FRAME_SUFFIXES, VideoReport, VideoSettings
-from impasto.jobs.command import changed_flags, model_name, name, option_flags, request_flags
+from impasto.jobs.command import (changed_flags, model_name, name, option_flags, painting_names, request_flags,
+                                  request_settings)
 from impasto.methods import Method, Request, Temporal
 
 #: Keyframes' holes: iterations of the frames between keyframes (iterative methods).
@@ -219,10 +220,7 @@ class ClipJob:
 
     def settings(self) -> dict[str, Any]:
         """The job's settings as plain data (the history keeps them)."""
-        request = dataclasses.asdict(self.request)
-        request.pop("masks")
-        request["model"] = model_name(self.request.model) if self.request.model is not None else None
-        options = request.pop("options")
+        request, options = request_settings(self.request)
         clip = {key: (os.fsdecode(value) if isinstance(value, os.PathLike) else value)
                 for key, value in dataclasses.asdict(self.clip).items()}
         return {"kind": self.kind, "method": self.method, "request": request, "options": options, "clip": clip,
@@ -245,16 +243,12 @@ class ClipJob:
         frame = next(made.frames(middle, middle + 1), None) or next(made.frames(0, 1))
         poster = clips.frame_tensor(frame[0], (made.height, made.width))
         styles = [images.as_tensor(style, self.request.max_pixels) for style in self.validate()[1]]
-        if paintings is None:
-            paintings = [Path(style).stem for style in self.styles if isinstance(style, (str, os.PathLike))]
-            if not paintings and self.request.model is not None:
-                paintings = [Path(self.request.model).stem]
+        paintings = painting_names(self.styles, self.request.model, paintings)
         limit = self.request.max_pixels
         inputs = [("style", style) for style in styles]
         inputs += [("mask", images.as_tensor(mask, limit).expand(1, 3, -1, -1)) for mask in self.request.masks or ()]
         files = [("clip", self.source)] + ([("sound", self.audio)] if self.audio is not None else [])
         files += [("keyframes", self.keyframe_dir)] if self.keyframe_dir is not None else []
-        settings = {**self.settings(), "paintings": [name.replace("_", " ") for name in paintings],
-                    "frames": report.frames}
+        settings = {**self.settings(), "paintings": paintings, "frames": report.frames}
         return history.record(method.name, poster, inputs, settings, status, report.seconds,
                               self.command(output=False, placeholders=True), files=files, made=report.output)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 
@@ -94,3 +94,22 @@ def model_name(model: Any) -> str:
     return path.stem if path.parent.resolve() == SHIPPED_DIR.resolve() else os.fsdecode(path)
 
 
+
+
+def request_settings(request: Request) -> tuple[dict[str, Any], Any]:
+    """A request as the history keeps it: (its fields as plain data, masks left out and a shipped
+    model by its name; the method's own settings apart)."""
+    kept = dataclasses.asdict(request)
+    kept.pop("masks")
+    kept["model"] = model_name(request.model) if request.model is not None else None
+    return kept, kept.pop("options")
+
+
+def painting_names(styles: Sequence[Any], model: Any, given: Sequence[str] | None = None) -> list[str]:
+    """The paintings a run's caption names: ``given`` (a front end's own names), else the style
+    files' names (images in memory have none), else the model's."""
+    names = list(given) if given is not None else \
+        [Path(style).stem for style in styles if isinstance(style, (str, os.PathLike))]
+    if not names and given is None and model is not None:
+        names = [Path(model).stem]
+    return [name.replace("_", " ") for name in names]

@@ -23,7 +23,8 @@ import torch
 from impasto.core import images
 from impasto.core.errors import ImpastoError
 from impasto.core.fields import cluster_setting, workers_setting
-from impasto.jobs.command import changed_flags, flag, model_name, name, option_flags, request_flags
+from impasto.jobs.command import (changed_flags, flag, model_name, name, option_flags, painting_names,
+                                  request_flags, request_settings)
 from impasto.methods import Method, Progress, Request, Result
 
 #: (method, device, size) painted by this process: the estimates tell a first painting from the next.
@@ -315,20 +316,13 @@ class ImageJob:
                   *[("mask", images.as_tensor(m, limit).expand(1, 3, -1, -1)) for m in (self.request.masks or ())]]
         command = self.command(output=False, placeholders=True)
         result = report.result
-        if paintings is None:
-            paintings = [Path(style).stem for style in self.styles if not isinstance(style, torch.Tensor)]
-            if not paintings and self.request.model is not None:
-                paintings = [Path(self.request.model).stem]
-        settings = {**self.settings(report), "paintings": [name.replace("_", " ") for name in paintings]}
+        settings = {**self.settings(report), "paintings": painting_names(self.styles, self.request.model, paintings)}
         return history.record(method.name, result.image, inputs, settings, result.stop_reason, report.seconds,
                               command)
 
     def settings(self, report: "ImageReport | None" = None) -> dict[str, Any]:
         """The job's settings as plain data (the history keeps them; :func:`from_settings` reads them back)."""
-        request = dataclasses.asdict(self.request)
-        request.pop("masks")
-        request["model"] = model_name(self.request.model) if self.request.model is not None else None
-        options = request.pop("options")
+        request, options = request_settings(self.request)
         kept = {"method": self.method, "request": request, "options": options,
                 "masks": len(self.request.masks or ())}
         if report is not None:
