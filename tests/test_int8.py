@@ -130,8 +130,8 @@ def test_where_the_file_chose_float_stylize_runs_its_float_network_and_says_so_o
     assert not any("quantized" in type(m).__module__ for m in model.network.modules())
     fast.FastModel(path, device="cpu")
     said = capsys.readouterr().err
-    assert said.count("runs its float network here") == 1 and "int8 measured slower" in said
-    assert "runs its float network on this CPU: int8 measured slower" in describe(path)
+    assert said.count("runs its float network here") == 1 and "int8 measured not clearly faster" in said
+    assert "runs its float network on this CPU: int8 measured not clearly faster" in describe(path)
     gradient_photo(64, 48).save(tmp_path / "photo.png")
     for name, model_path in (("int8", path), ("float", made["source"])):
         assert main(["stylize", "--model", str(model_path), str(tmp_path / "photo.png"), "-o",

@@ -155,6 +155,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
                            "must be the painting moved as much (no lattice tied to the pixel grid, steadier "
                            f"video; 0: off; default {fast_default['shift_weight']})")
     add_shift_share(fast, fast_default["shift_share"])
+    fast.add_argument("--edge-weight", type=non_negative_float, default=task_default("fast", "edge_weight"),
+                      help="weight of the edge-consistency loss: a photo's edge must be painted as its inside is "
+                           "(no frame along the sides; 0: off; default %(default)s)")
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
     fast.add_argument("--from-arbitrary", nargs="?", const="arbitrary", default=None, metavar="MODEL",

@@ -193,6 +193,26 @@ def shift_consistency(paint: Callable[[torch.Tensor], torch.Tensor], photo: torc
     return torch.mean((moved[inner] - expected[inner]) ** 2)
 
 
+def edge_consistency(paint: Callable[[torch.Tensor], torch.Tensor], photo: torch.Tensor, painted: torch.Tensor,
+                     inset: int = 32, band: int = 16) -> torch.Tensor:
+    """Mean squared difference, over the outer ``band`` px of a cut, between the painting of the photo
+    cut ``inset`` px in from every side and the photo's painting ``painted`` (held fixed) over the
+    same pixels.
+
+    A network sees its picture's edge only through its convolutions' padding, and can paint a frame
+    there (a dark or light band along a side, the same on every photo); inside the photo those pixels
+    have picture all around.  This term asks the cut's edge to be painted as the photo's inside is.
+    ``inset`` keeps the cut a multiple of the network's stride (8) and larger than its reach into the
+    padding, so the reference pixels are far from the photo's own edge.
+    """
+    h, w = photo.shape[-2:]
+    cut = paint(photo[..., inset:h - inset, inset:w - inset]).float()
+    expected = painted.detach().float()[..., inset:h - inset, inset:w - inset]
+    ring = torch.ones(cut.shape[-2:], dtype=torch.bool, device=cut.device)
+    ring[band:-band, band:-band] = False
+    return torch.mean((cut - expected)[..., ring] ** 2)
+
+
 def normalised(weights: Sequence[float], what: str) -> list[float]:
     """Non-negative weights scaled to sum to one (blend weights of several styles)."""
     weights = [float(w) for w in weights]

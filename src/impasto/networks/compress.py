@@ -348,28 +348,31 @@ INT8_MARGIN = 0.9
 
 def _startup_worker() -> None:
     """In a fresh process (``python -c``): load ``argv[1]`` as ``stylize`` does on the CPU, paint a
-    ``argv[2]`` px photo with the blend ``argv[3]`` (JSON) three times; print the seconds to the first
-    painting (from the start of loading) and the best of the next two, as JSON."""
+    ``argv[2]`` px photo with the blend ``argv[3]`` (JSON) three times; say "first" on a line of its
+    own as soon as the first painting is done (the parent times the launch to that line: the
+    interpreter, the imports, the file and the first image, as one photo's command costs), then print
+    the best of the next two paintings' seconds as JSON."""
     import json
     import sys
 
     side, mix = int(sys.argv[2]), json.loads(sys.argv[3])
     photo = torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
-    started = time.perf_counter()
     model = FastModel(sys.argv[1], device="cpu")
     model.stylize(photo, mix)
-    first = time.perf_counter()
+    print("first", flush=True)
     after = []
     for _ in range(2):
         began = time.perf_counter()
         model.stylize(photo, mix)
         after.append(time.perf_counter() - began)
-    print(json.dumps({"start_s": first - started, "next_s": min(after), "int8": model.int8}))
+    print(json.dumps({"next_s": min(after), "int8": model.int8}))
 
 
 def time_in_fresh_process(path: str | os.PathLike, side: int = 512, mix: Sequence[float] = (1.0,)) -> dict[str, Any]:
     """:func:`_startup_worker`'s figures for one model file (the float model, or an int8 file) painting
-    with the style blend ``mix``."""
+    with the style blend ``mix``: ``start_s``, the seconds from launching the process to its first
+    painting (what one photo's whole command costs, less reading and writing the photo), ``next_s``
+    per painting after it, and ``int8``, whether it ran its int8 network."""
     import json
     import subprocess
     import sys
@@ -381,18 +384,22 @@ def time_in_fresh_process(path: str | os.PathLike, side: int = 512, mix: Sequenc
     package_root = os.fspath(Path(impasto.__file__).resolve().parents[1])
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
     code = "from impasto.networks.compress import _startup_worker; _startup_worker()"
-    run = subprocess.run([sys.executable, "-c", code, os.fspath(path), str(side), json.dumps(list(mix))], capture_output=True, text=True,
-                         env=environment)
-    if run.returncode != 0:
-        raise ImpastoError(f"timing the model failed: {(run.stderr.strip().splitlines() or ['?'])[-1]}", path)
-    return json.loads(run.stdout.strip().splitlines()[-1])
+    started = time.perf_counter()
+    with subprocess.Popen([sys.executable, "-c", code, os.fspath(path), str(side), json.dumps(list(mix))],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment) as run:
+        first = run.stdout.readline()
+        start_s = time.perf_counter() - started
+        rest, errors = run.communicate()
+    if run.returncode != 0 or first.strip() != "first":
+        raise ImpastoError(f"timing the model failed: {(errors.strip().splitlines() or ['?'])[-1]}", path)
+    return {"start_s": start_s, **json.loads(rest.strip().splitlines()[-1])}
 
 
 def measure_startup(float_model: str | os.PathLike, int8_file: str | os.PathLike, mix: Sequence[float],
                     side: int = 512, rounds: int = STARTUP_ROUNDS) -> dict[str, Any]:
     """The float model and an int8 file as ``stylize`` runs them on this CPU, each in fresh processes
-    (alternated, ``rounds`` each; medians): seconds to the first ``side`` px image, loading included,
-    and per image after it; and the choice (int8 only where it is clearly faster, by
+    (alternated, ``rounds`` each; medians): seconds from launch to the first ``side`` px image (the
+    interpreter, the imports and the file included: one photo's command) and per image after it; and the choice (int8 only where it is clearly faster, by
     :data:`INT8_MARGIN`, for one photo and per photo after the first); both paint with the int8 file's blend ``mix``.  ``int8_file`` must run
     int8 here (its record says so)."""
     import statistics

@@ -44,7 +44,7 @@ class FastModel:
         self.quantized = config.get("quantized")
         self.device = resolve_device(device)
         #: an int8 file runs int8 only on a CPU where that is not slower, start-up included; elsewhere its
-        #: float network (a GPU, or a CPU where int8 measured slower: int8.int8_choice; said once)
+        #: float network (a GPU, or a CPU where int8 measured no clear gain: int8.int8_choice; said once)
         self.int8 = False
         if self.quantized:
             from impasto.networks import int8

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.core.losses import relative_content_loss, total_variation, training_style_loss
+from impasto.core.losses import edge_consistency, relative_content_loss, total_variation, training_style_loss
 from impasto.core.runtime import autocast, default_encoder
 from impasto.networks.training import ImageFolder, PaintingTask, random_flip, shift_term
 from impasto.networks.transformer import MULTIPLE, TransformerNet
@@ -33,6 +33,9 @@ STYLE_WEIGHTS = {"gram": DEFAULT_STYLE_WEIGHT, "swd": 10.0}
 #: Weight of the shift-consistency loss (:func:`impasto.core.losses.shift_consistency`) against the
 #: content loss; see "The 4 px lattice" in docs/archive/benchmarks-history.md.
 DEFAULT_SHIFT_WEIGHT = 100.0
+#: Weight of the edge-consistency loss (:func:`impasto.core.losses.edge_consistency`): off unless
+#: asked; a model re-made with it says so in its training record and PROVENANCE.
+DEFAULT_EDGE_WEIGHT = 0.0
 #: Share of each batch that the shift-consistency pass paints a second time (see "Training speed"
 #: in docs/archive/benchmarks-history.md).
 DEFAULT_SHIFT_SHARE = 1.0
@@ -51,7 +54,8 @@ class FastTask(PaintingTask):
                  width: float = 1.0, content_weight: float = 1.0, style_weight: float = DEFAULT_STYLE_WEIGHT,
                  tv_weight: float = 0.0, preview: torch.Tensor | None = None, output: str = "direct",
                  upsample: str = "nearest", shift_weight: float = DEFAULT_SHIFT_WEIGHT,
-                 shift_share: float = DEFAULT_SHIFT_SHARE, style_loss: str = "gram") -> None:
+                 shift_share: float = DEFAULT_SHIFT_SHARE, style_loss: str = "gram",
+                 edge_weight: float = DEFAULT_EDGE_WEIGHT) -> None:
         if not styles:
             raise ImpastoError("give at least one --style image")
         self.loss = training_style_loss(style_loss)
@@ -63,6 +67,7 @@ class FastTask(PaintingTask):
         self.output = output
         self.content_weight = content_weight
         self.tv_weight = tv_weight
+        self.edge_weight = edge_weight
         super().__init__(style_weight, shift_weight, shift_share, upsample)
         self.network = TransformerNet(len(styles), width, output=output, upsample=upsample).to(
             memory_format=torch.channels_last)
@@ -123,6 +128,11 @@ class FastTask(PaintingTask):
             terms["shift"] = self.shift_weight * shift_term(lambda moved, part: network(moved, mix[:part]), content,
                                                             output, batch_size, self.shift_share, rng, device, dtype)
             total = total + terms["shift"]
+        if self.edge_weight:
+            with autocast(device, dtype):
+                terms["edge"] = self.edge_weight * edge_consistency(
+                    lambda cut: network(cut.contiguous(memory_format=torch.channels_last), mix), content, output)
+            total = total + terms["edge"]
         return {"total": total, **{name: value.detach() for name, value in terms.items()}}
 
     def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
@@ -151,6 +161,7 @@ class FastTask(PaintingTask):
             "tv_weight": self.tv_weight,
             "shift_weight": self.shift_weight,
             "shift_share": self.shift_share,
+            "edge_weight": self.edge_weight,
             "content_layers": list(CONTENT_LAYERS),
             "style_layers": list(STYLE_LAYERS),
             "losses": "relative (each layer divided by its target's mean square)",

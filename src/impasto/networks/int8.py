@@ -20,7 +20,7 @@ saves on one photo; they still load, and run their float network unless asked ot
 
 **int8 runs only where it is not slower.**  It pays only on some CPUs (docs/figures.md), so an int8
 file also holds its float weights, ``compress`` times both as ``impasto stylize`` runs them (each in a
-fresh process, start-up and first image, then the images after it; the float side at the precision
+fresh process, from launch to the first image, then the images after it; the float side at the precision
 ``stylize`` picks on this CPU) and records its choice, and :func:`int8_choice` reads it.
 """
 
@@ -134,12 +134,12 @@ def int8_choice(config: dict[str, Any]) -> tuple[bool, str]:
     if measured.get("cpu") == here and measured.get("float_precision") == float_precision() and "choice" in measured:
         where = f"this kind of CPU ({here}, float in {measured['float_precision']})"
         if all(f"{side}_{what}" in measured for side in ("int8", "float") for what in ("s", "start_s")):
-            where += (f", {measured.get('side', '?')} px: start-up and first image {measured['int8_start_s']:.2f} s "
+            where += (f", {measured.get('side', '?')} px: from launch to the first image {measured['int8_start_s']:.2f} s "
                       f"against {measured['float_start_s']:.2f} s, then {measured['int8_s']:.3f} s against "
                       f"{measured['float_s']:.3f} s per image")
         if measured["choice"] == "int8":
             return True, f"int8 measured no slower on {where}"
-        return False, f"int8 measured slower on {where}"
+        return False, f"int8 measured not clearly faster on {where}"
     pays = here in INT8_PAYS_ON and float_precision() == "fp32"
     other = (f"measured on {measured['cpu']} with float in {measured.get('float_precision', '?')}"
              if measured.get("cpu") else "not measured")
