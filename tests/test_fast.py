@@ -357,6 +357,39 @@ def test_shift_consistency_costs_a_pattern_tied_to_the_pixel_grid():
         assert float(follows) < 1e-10 and float(tied) > 1e-3
 
 
+def test_edge_consistency_costs_a_frame_along_the_sides():
+    from impasto.core.losses import edge_consistency
+
+    photo = torch.rand(2, 3, 128, 96)
+
+    def follows_the_picture(image):
+        return 0.5 * image + 0.25 * image.roll(1, dims=-1)
+
+    def paints_a_frame(image):  # a dark band along every side, whatever the picture
+        out = follows_the_picture(image).clone()
+        out[..., :4, :] *= 0.5
+        out[..., -4:, :] *= 0.5
+        out[..., :, :4] *= 0.5
+        out[..., :, -4:] *= 0.5
+        return out
+
+    assert float(edge_consistency(follows_the_picture, photo, follows_the_picture(photo))) < 1e-3
+    assert float(edge_consistency(paints_a_frame, photo, paints_a_frame(photo))) > 1e-2
+    small = torch.rand(1, 3, 32, 32)  # cut less deep: 8 px in, a 4 px band
+    assert float(edge_consistency(paints_a_frame, small, paints_a_frame(small))) > 1e-2
+
+
+def test_the_edge_term_trains_the_network_only_when_asked(tmp_path):
+    task = _task(tmp_path)
+    with torch.no_grad():
+        assert "edge" not in task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)
+    task.edge_weight = 100.0
+    terms = task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)
+    assert float(terms["edge"]) > 0 and task.describe()["edge_weight"] == 100.0
+    terms["total"].backward()
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in task.network.parameters())
+
+
 def test_the_shift_term_is_part_of_training_unless_switched_off(tmp_path):
     task = _task(tmp_path)
     with torch.no_grad():

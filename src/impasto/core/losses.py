@@ -203,9 +203,12 @@ def edge_consistency(paint: Callable[[torch.Tensor], torch.Tensor], photo: torch
     there (a dark or light band along a side, the same on every photo); inside the photo those pixels
     have picture all around.  This term asks the cut's edge to be painted as the photo's inside is.
     ``inset`` keeps the cut a multiple of the network's stride (8) and larger than its reach into the
-    padding, so the reference pixels are far from the photo's own edge.
+    padding, so the reference pixels are far from the photo's own edge; a small photo (under four
+    insets on a side) is cut less deep, in steps of 8 px, and its band narrows to a quarter of the cut.
     """
     h, w = photo.shape[-2:]
+    inset = max(8, min(inset, min(h, w) // 4 // 8 * 8))
+    band = max(1, min(band, (min(h, w) - 2 * inset) // 4))
     cut = paint(photo[..., inset:h - inset, inset:w - inset]).float()
     expected = painted.detach().float()[..., inset:h - inset, inset:w - inset]
     ring = torch.ones(cut.shape[-2:], dtype=torch.bool, device=cut.device)
