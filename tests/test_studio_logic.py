@@ -598,16 +598,17 @@ def test_an_instant_preview_gives_way_to_a_render(tmp_path, monkeypatch):
     assert not studio.device.locked()
 
 
-def test_a_controls_change_sends_the_preview_a_small_copy_of_the_canvas_not_the_editor(tmp_path):
-    """The page sends the editor's full-size layers only when the canvas changes (upload, apply,
-    clear): a slider's, a style's or a method's change previews from the copy kept on the server."""
+def test_a_controls_change_sends_the_preview_a_small_copy_of_the_canvas_not_the_photo(tmp_path):
+    """The page hands the canvas over (the photo's upload and the brush's area) only when it changes
+    (a new photo, a stroke's end): a slider's, a style's or a method's change previews from the copy
+    kept on the server, and no server function takes the photo component itself."""
     import gradio as gr
 
     from impasto.studio import build
 
     app = build(Studio(tmp_path / "work"))
     by_id = {block.elem_id: block for block in app.blocks.values() if getattr(block, "elem_id", None)}
-    editor = by_id["content"]
+    photo = by_id["content"]
     controls = {by_id[name]._id: name for name in ("strength", "preserve", "mask-inside", "styles", "model",
                                                      "blend", "method")}
     previews = []
@@ -615,7 +616,7 @@ def test_a_controls_change_sends_the_preview_a_small_copy_of_the_canvas_not_the_
         triggers = [(block, event) for block, event in dependency.targets if block in controls]
         if not triggers:
             continue
-        assert editor not in dependency.inputs, (triggers, dependency.name)  # never the full canvas
+        assert photo not in dependency.inputs, (triggers, dependency.name)  # never the full canvas
         if by_id["preview"] in dependency.outputs:
             previews.append(dependency)
     assert previews, "a control's change repaints the preview"
@@ -623,39 +624,55 @@ def test_a_controls_change_sends_the_preview_a_small_copy_of_the_canvas_not_the_
         assert isinstance(dependency.inputs[0], gr.State)  # the small canvas
         assert {controls[block] for block, _ in dependency.targets} >= {"strength", "preserve", "styles", "method"}
     canvas = previews[0].inputs[0]
-    sent = [d for d in app.fns.values() if any(block == editor._id for block, _ in d.targets)
-            and {event for _, event in d.targets} & {"upload", "apply", "clear"}]
-    assert {event for d in sent for _, event in d.targets} >= {"upload", "apply", "clear"}
-    for dependency in sent:  # handed on by the page: a server function taking the editor would make Gradio's
-        assert dependency.fn is None and dependency.js  # page upload its layers again at every status message
+    sync = by_id["mask-sync"]
+    sent = [d for d in app.fns.values() if any((block, event) in ((photo._id, "change"), (sync._id, "click"))
+                                               for block, event in d.targets)]
+    assert {event for d in sent for _, event in d.targets} == {"change", "click"}
+    for dependency in sent:  # handed on by the page's script
+        assert dependency.fn is None and dependency.js and photo in dependency.inputs
         files = dependency.outputs[0]
         assert any(files in d.inputs and canvas in d.outputs for d in app.fns.values())  # the copy follows it
-    # Render and the mask's download take it the same way; only the box selection, which paints on it, takes
-    # the editor itself
-    assert [d.name for d in app.fns.values() if d.fn is not None and editor in d.inputs] == ["pick_corner"]
+    assert not [d.name for d in app.fns.values() if d.fn is not None and photo in d.inputs]
+
+
+def test_the_painted_area_travels_as_a_small_png_and_comes_back_at_the_photos_size():
+    from impasto.studio.canvas import MASK_SIDE, mask_from_url, mask_url
+
+    painted = np.zeros((1500, 2000), bool)
+    painted[300:900, 400:1200] = True
+    url = mask_url(painted)
+    from PIL import Image
+    import base64
+    import io
+
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as image:
+        assert image.size == (MASK_SIDE, 768) and image.mode == "RGBA"
+    back = mask_from_url(url, (1500, 2000))
+    assert back.shape == (1500, 2000) and (back == painted).mean() > 0.995
+    assert mask_url(np.zeros((10, 10), bool)) == "" and mask_from_url("", (10, 10)) is None
+    for bad in ("data:image/png;base64,!!!", "data:text/html;base64,PGI+", 42):
+        with pytest.raises(Exception, match="painted area could not be read"):
+            mask_from_url(bad, (10, 10))
 
 
 def test_the_canvas_is_read_from_the_pages_own_uploads_only(tmp_path):
-    from PIL import Image
-
-    from impasto.studio.canvas import sent_canvas
+    from impasto.studio.canvas import mask_url, sent_canvas
 
     studio = Studio(tmp_path / "work")
-    photo = studio.uploads / "abc" / "background.png"
+    photo = studio.uploads / "abc" / "photo.png"
     photo.parent.mkdir()
     gradient_photo(64, 48).save(photo)
-    layer = np.zeros((48, 64, 4), np.uint8)
-    layer[:, :20, 3] = 200
-    Image.fromarray(layer, "RGBA").save(photo.parent / "layer_0.png")
-    value = sent_canvas(studio, {"background": {"path": str(photo)}, "composite": None,
-                                 "layers": [{"path": str(photo.parent / "layer_0.png")}]})
-    assert value["background"].shape == (48, 64, 4) and (value["layers"][0][..., 3] > 0).sum() == 48 * 20
-    assert sent_canvas(studio, None) is None and sent_canvas(studio, {"background": None, "layers": []}) is None
+    painted = np.zeros((48, 64), bool)
+    painted[:, :20] = True
+    value = sent_canvas(studio, {"background": {"path": str(photo)}, "mask": mask_url(painted)})
+    assert value["background"].shape == (48, 64, 3) and (value["layers"][0][..., 3] > 0).sum() == 48 * 20
+    assert sent_canvas(studio, {"background": {"path": str(photo)}, "mask": ""})["layers"] == []
+    assert sent_canvas(studio, None) is None and sent_canvas(studio, {"background": None, "mask": ""}) is None
     outside = tmp_path / "elsewhere.png"
     gradient_photo(8, 8).save(outside)
     for path in (outside, studio.uploads / ".." / ".." / "elsewhere.png"):
         with pytest.raises(Exception, match="uploads"):
-            sent_canvas(studio, {"background": {"path": str(path)}, "layers": []})
+            sent_canvas(studio, {"background": {"path": str(path)}, "mask": ""})
 
 
 @pytest.mark.parametrize("styles, method, model, mask, inside", [

@@ -11,6 +11,7 @@ from typing import Sequence
 import PIL.Image
 
 from impasto.studio import camera_tab, create_tab, dream_tab, gallery_tab, video_tab
+from impasto.studio.canvas import BRUSH_SCRIPT
 from impasto.studio.common import MAX_PIXELS, Studio, gradio, model_label
 
 MAX_UPLOAD = "25mb"
@@ -28,9 +29,10 @@ SECURITY_HEADERS = (
 #: - each radio group is one Tab stop (arrow keys choose inside it) and the sliders' reset buttons
 #:   are left out of the Tab order, so Render is reached in a few presses;
 #: - a photo the browser cannot decode, or one over the studio's pixel limit, is named in a message at
-#:   upload that stays until dismissed, and never reaches the editor (nor the server): the page keeps
+#:   upload that stays until dismissed, and never reaches the canvas (nor the server): the page keeps
 #:   what it showed;
-#: - the camera's Start/Stop buttons drive the webcam component's own capture button.
+#: - the camera's Start/Stop buttons drive the webcam component's own capture button;
+#: - the Create tab's brush (:data:`impasto.studio.canvas.BRUSH_SCRIPT`).
 PAGE_SCRIPT = """<script>
 const IMPASTO_MAX_PIXELS = %d;
 document.addEventListener("keydown", (event) => {
@@ -70,7 +72,7 @@ document.addEventListener("change", (event) => {
   if (input.dataset.impastoChecked === "1") { delete input.dataset.impastoChecked; return; }
   const files = [...(input.files || [])];
   if (!files.length) return;
-  event.stopImmediatePropagation();  // the photo goes to the editor only once it is known to fit
+  event.stopImmediatePropagation();  // the photo goes to the canvas only once it is known to fit
   impastoPhotoMessage("");
   Promise.all(files.map((file) => createImageBitmap(file).then((bitmap) => {
     const [width, height] = [bitmap.width, bitmap.height], pixels = width * height;
@@ -184,7 +186,7 @@ def launch(app, studio: Studio, host: str = "127.0.0.1", port: int = 7860, extra
     middleware = [Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host, extra_hosts)),
                   Middleware(SecurityHeaders)]
     _, url, _ = app.launch(server_name=host, server_port=port, prevent_thread_lock=True, quiet=True,
-                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True, head=PAGE_SCRIPT,
+                           max_file_size=MAX_UPLOAD, footer_links=[], show_error=True, head=PAGE_SCRIPT + BRUSH_SCRIPT,
                            allowed_paths=[str(studio.history.folder)], app_kwargs={"middleware": middleware})
     return url
 

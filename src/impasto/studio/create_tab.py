@@ -13,17 +13,24 @@ import torch
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.studio.canvas import (BRUSH_COLOUR, BRUSH_OPACITY, before_after, box_mask, editor_parts, photo_size,
+from impasto.studio.canvas import (BRUSH_BAR, before_after, box_mask, editor_parts, mask_url, photo_size, read_photo,
                                    save_mask, sent_canvas, small_canvas)
 from impasto.studio.common import (COLOR_CHOICES, MAX_PIXELS, MORE, OFFERED, PAGE_CLOCK, Background, Pace, Studio,
                                    chosen_method, default_iterations, default_strength, fail, gradio,
                                    load_upload, method_choices, model_file, model_previews, preview_image,
                                    progress_html, readable_uploads, step_reports, stop)
 
-#: Before a job starts: bring the preview into view (it is below the fold on a laptop).
-#: Its last input is the page's clock: when Render was pressed (a Stop after it stops this job).
-SHOW_PREVIEW = ("(...args) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); "
-                "return [...args.slice(0, -1), Date.now()]; }")
+#: The canvas as the page hands it on (:func:`impasto.studio.canvas.sent_canvas`): the photo's
+#: upload and the brush's painted area.
+CANVAS = "(photo) => ({background: photo, mask: impastoMaskData()})"
+#: A new photo: its canvas starts with nothing painted (the brush's canvas is made anew for it).
+NEW_PHOTO = "(photo) => ({background: photo, mask: ''})"
+#: Before a job starts: the canvas, and the preview brought into view (it is below the fold on a
+#: laptop); the page's clock: when Render was pressed (a Stop after it stops this job).
+SHOW_PREVIEW = ("(photo, clock) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); "
+                "return [{background: photo, mask: impastoMaskData()}, Date.now()]; }")
+#: A painted area the server made (a box selection, a run brought back) goes onto the page's brush.
+SHOW_MASK = "(shown) => { impastoShowMask(shown?.url || ''); }"
 
 
 def style_blend(text: str, count: int | None) -> list[float] | None:
@@ -266,11 +273,14 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
     with gr.Tab("Create", id="create"):
         with gr.Row():
             with gr.Column():
-                tab.editor = gr.ImageEditor(label="Content photo (paint on it to choose where the style goes)",
-                                            type="numpy", elem_id="content", sources=["upload", "clipboard"],
-                                            brush=gr.Brush(colors=[(BRUSH_COLOUR, BRUSH_OPACITY)], default_size=24,
-                                                           color_mode="fixed"),
-                                            transforms=(), layers=False, height=420)
+                # the photo, with the page's own brush over it (impasto.studio.canvas.BRUSH_SCRIPT)
+                tab.photo = gr.Image(None, type="filepath", label="Content photo (paint on it to choose where the "
+                                     "style goes)", elem_id="content", sources=["upload", "clipboard"], height=420)
+                gr.HTML(BRUSH_BAR, elem_id="brush-bar")
+                tab.mask_sync = gr.Button("Hand the painted area over", elem_id="mask-sync",
+                                          elem_classes="impasto-hidden")  # clicked by the brush at a stroke's end
+                tab.mask_shown = gr.JSON(None, visible=False)  # an area the server made, for the brush
+                tab.photo_path = gr.State(None)  # the photo's file on the server
                 gr.HTML("", elem_id="photo-message")
                 with gr.Accordion("Select an object with a box (then refine it with the brush)", open=False,
                                   elem_id="box-select"):
@@ -385,9 +395,9 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     gr = gradio()
     from impasto.core.samples import paintings
 
-    # The canvas goes to a server function by a step on the page (the editor's uploaded files, named
-    # in canvas_files): once the editor is a server function's input, Gradio's page has it upload its
-    # layers again at each later event's every status message (seconds per preview on a slow machine).
+    # The canvas goes to a server function by a step on the page (the photo's upload and the brush's
+    # painted area, in canvas_files, :data:`CANVAS`): no server function takes the photo component,
+    # whose every input would decode the whole photo again.
     def read_canvas(sent):
         try:
             return sent_canvas(studio, sent)
@@ -431,34 +441,39 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     def show_estimate(method_v, size_v, iterations_v, own_v, photo_v, stroke_v) -> str:
         return estimate(studio, method_v, int(size_v), int(iterations_v), bool(own_v), photo_v, stroke_v or None)
 
-    tab.mask_button.click(None, tab.editor, tab.canvas_files, js="(value) => value").then(
+    tab.mask_button.click(None, tab.photo, tab.canvas_files, js=CANVAS).then(
         lambda sent: mask_download(read_canvas(sent)), tab.canvas_files, tab.mask_file, queue=False)
     tab.styles.upload(check_styles, tab.styles, tab.styles, show_progress="hidden")
     tab.builtin.select(add_painting, tab.styles, tab.styles, queue=False)
     estimated = [tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke]
     for control in (tab.method, tab.size, tab.iterations, tab.own_size, tab.photo_size, tab.stroke):
         control.change(show_estimate, estimated, tab.expected, queue=False)
-    # the canvas goes to the server only when it changes, and the preview keeps a small copy of it
+    # the canvas goes to the server only when it changes (a new photo, a stroke's end, an area shown
+    # by the server), and the preview keeps a small copy of it
     def new_photo(sent):
         editor_v = read_canvas(sent)
-        return photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v)
+        path = sent["background"]["path"] if editor_v is not None else None
+        return photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v), path
 
-    uploaded = tab.editor.upload(None, tab.editor, tab.canvas_files, js="(value) => value").then(
-        new_photo, tab.canvas_files, [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas], queue=False)
-    repainted = gr.on([tab.editor.apply, tab.editor.clear], None, tab.editor, tab.canvas_files,
-                      js="(value) => value").then(lambda sent: preview_canvas(read_canvas(sent)), tab.canvas_files,
-                                                  tab.canvas, queue=False)
+    photo_changed = tab.photo.change(None, tab.photo, tab.canvas_files, js=NEW_PHOTO).then(
+        new_photo, tab.canvas_files, [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas, tab.photo_path],
+        queue=False)
+    repainted = tab.mask_sync.click(None, tab.photo, tab.canvas_files, js=CANVAS).then(
+        lambda sent: preview_canvas(read_canvas(sent)), tab.canvas_files, tab.canvas, queue=False)
+    tab.mask_shown.change(None, tab.mask_shown, None, js=SHOW_MASK)
 
-    def pick_corner(editor_v, corner, event: gr.SelectData):
+    def pick_corner(path, corner, event: gr.SelectData):
         x, y = (int(v) for v in event.index)
         if corner is None:
-            return gr.update(), gr.update(), (x, y), f"First corner at {x},{y}: now click the opposite corner."
+            return gr.update(), (x, y), f"First corner at {x},{y}: now click the opposite corner."
         box = (min(corner[0], x), min(corner[1], y), max(corner[0], x), max(corner[1], y))
         try:
-            painted = box_mask(editor_v, box)
+            if path is None:
+                raise ImpastoError("add a content photo first (drop it on the canvas)")
+            painted = box_mask({"background": read_photo(path), "layers": []}, box)
         except ImpastoError as exc:
             raise fail(exc) from None
-        return painted, preview_canvas(painted), None, (
+        return {"url": mask_url(editor_parts(painted)[1]), "at": time.time()}, None, (
             f"Selected the object in the box {box[0]},{box[1]} to {box[2]},{box[3]}: refine it with the brush, or "
             "click two new corners.")
 
@@ -471,10 +486,9 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
                    trigger_mode="always_last", concurrency_id="preview", show_progress="hidden")
     gr.on([tab.strength.change, tab.blend.submit, tab.blend.blur, tab.preserve.change, tab.mask_inside.change,
            tab.styles.change, tab.model.change, tab.method.input], **preview)
-    uploaded.then(**preview)
+    photo_changed.then(**preview)
     repainted.then(**preview)
-    tab.box_photo.select(pick_corner, [tab.editor, tab.box_corner],
-                         [tab.editor, tab.canvas, tab.box_corner, tab.box_note])
+    tab.box_photo.select(pick_corner, [tab.photo_path, tab.box_corner], [tab.mask_shown, tab.box_corner, tab.box_note])
     tab.method.input(lambda name: method_panel(studio, name), tab.method, panel(tab), queue=False)
     tab.method.input(lambda name: None, tab.method, tab.more, queue=False)  # one method chosen, not two
     tab.more.input(lambda name: (method_update(name), *method_panel(studio, name)), tab.more,
@@ -487,7 +501,7 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     for control in (tab.method, tab.styles, tab.model):
         control.change(show_blend, [tab.method, tab.styles, tab.model], tab.blend, queue=False)
     tab.trained.select(pick_model, None, tab.model, queue=False)
-    tab.go.click(None, [tab.editor, tab.clock], [tab.canvas_files, tab.clock], js=SHOW_PREVIEW).then(
+    tab.go.click(None, [tab.photo, tab.clock], [tab.canvas_files, tab.clock], js=SHOW_PREVIEW).then(
         run_create, [tab.canvas_files, tab.styles, tab.blend, tab.method, tab.model, tab.size, tab.strength,
                      tab.iterations, tab.preserve, tab.mask_inside, gallery_state, tab.own_size, tab.session_state,
                      tab.stroke, tab.clock],

@@ -37,26 +37,21 @@ def reopen(studio: Studio, run_id: str | None) -> dict[str, Any] | None:
             "stroke_scale": request.get("stroke_scale"), "result": str(run.result)}
 
 
-def editor_value(studio: Studio, photo: str | None, mask: str | None) -> dict | None:
-    """The Create tab's canvas with a run's photo and, painted on it, the area its first mask covers
-    (in the brush's colour, so the brush refines it as if painted by hand)."""
-    if photo is None:
-        return None
-    layers = []
+def shown_mask(mask: str | None) -> dict:
+    """A run's first mask as the Create tab's brush shows it (in the brush's colour, so the brush
+    refines it as if painted by hand); none clears the brush."""
+    import time
+
+    from impasto.studio.canvas import mask_url
+
+    painted = None
     if mask is not None:
         import numpy as np
         import PIL.Image
 
-        from impasto.studio.canvas import BRUSH_RGBA
-
         with PIL.Image.open(mask) as image:
             painted = np.asarray(image.convert("L")) > 127
-        layer = np.zeros((*painted.shape, 4), np.uint8)
-        layer[painted] = BRUSH_RGBA
-        path = studio.new_path(".png", "impasto-mask-layer")
-        PIL.Image.fromarray(layer, "RGBA").save(path)
-        layers.append(str(path))
-    return {"background": photo, "layers": layers, "composite": None}
+    return {"url": mask_url(painted), "at": time.time()}
 
 
 def _own_size(run: Any, size: int) -> bool:
@@ -121,8 +116,8 @@ def wire(studio: Studio, app: Any, tab: SimpleNamespace, state: Any, create: Sim
 
     from impasto.studio.create_tab import panel
 
-    create_outputs = [create.method, create.size, create.preserve, create.blend, *panel(create), create.editor,
-                      create.styles, create.mask_inside, create.photo_size]
+    create_outputs = [create.method, create.size, create.preserve, create.blend, *panel(create), create.photo,
+                      create.mask_shown, create.styles, create.mask_inside, create.photo_size]
     dream_outputs = [] if dream is None else [dream.photo, dream.guide, dream.layer, dream.step_size, dream.octaves,
                                               dream.iterations, dream.size]
 
@@ -166,19 +161,19 @@ def wire(studio: Studio, app: Any, tab: SimpleNamespace, state: Any, create: Sim
         return (method_update(found["method"]), found["size"], found["preserve"], found["blend"],
                 *method_panel(studio, found["method"], found["strength"], found["iterations"], found["own_size"],
                               found["model"], found["stroke_scale"]),
-                editor_value(studio, photo, found["mask"]) or gr.update(), found["styles"] or gr.update(),
+                photo or gr.update(), shown_mask(found["mask"]) if photo else gr.update(),
+                found["styles"] or gr.update(),
                 "first", size)
 
     def result_as_photo(run_id: str | None):
         found = reopen(studio, run_id)
         if found is None:
             raise fail(ImpastoError("choose a result in the gallery first"))
-        return ({"background": found["result"], "layers": [], "composite": found["result"]},
-                gr.Tabs(selected="create"))
+        return found["result"], shown_mask(None), gr.Tabs(selected="create")
 
     tab.gallery.select(show_run, state, [tab.command, tab.chosen_run], queue=False)
     tab.reopen_button.click(reopen_run, tab.chosen_run, [*create_outputs, *dream_outputs, *video_outputs, tabs])
-    tab.again_button.click(result_as_photo, tab.chosen_run, [create.editor, tabs])
+    tab.again_button.click(result_as_photo, tab.chosen_run, [create.photo, create.mask_shown, tabs])
     tab.bundle_button.click(bundle_run, tab.chosen_run, tab.bundle_file)
     tab.delete_button.click(delete_run, [tab.chosen_run, tab.confirmed], [tab.gallery, state, tab.command,
                                                                           tab.chosen_run],
