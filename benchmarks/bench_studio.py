@@ -6,6 +6,7 @@ Run from the repository root (after `make install`):
     .venv/bin/python benchmarks/bench_studio.py --estimates --methods adain fast --sides 512 12mp
     .venv/bin/python benchmarks/bench_studio.py --clients 20                       # the load check
     .venv/bin/python benchmarks/bench_studio.py --preview --changes 5              # the instant preview
+    .venv/bin/python benchmarks/bench_studio.py --brush --strokes 5                # the brush
 
 ``--estimates``: for each method and size (a long side in px, or ``12mp``: a 4000x3000 photo at its
 own size), the Create tab's job (:class:`impasto.jobs.image_job.ImageJob`, the photo in memory) is
@@ -28,11 +29,15 @@ one built-in painting are uploaded, and after the first preview the strength sli
 ``--changes`` times; each change is timed from typing the slider's new value until the preview
 picture on the page is a new one.  The median and the longest are printed, with the server's own painting time
 (the preview's note) beside each.  ``--render-first``: the same after one small Render.
+
+``--brush``: on the same page, ``--strokes`` strokes of 20 moves are drawn on the photo; each move is
+timed until the page has handled the mouse event and until its next animation frame (drawn).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import socket
@@ -65,6 +70,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--preview", action="store_true", help="time the instant preview from the page")
     parser.add_argument("--changes", type=int, default=5, help="strength changes timed by --preview")
+    parser.add_argument("--brush", action="store_true", help="time the Create tab's brush on the photo")
+    parser.add_argument("--strokes", type=int, default=5, help="strokes of 20 moves timed by --brush")
     parser.add_argument("--render-first", action="store_true",
                         help="--preview after one Render (a small one), as a user who has rendered once")
     parser.add_argument("--photo", default=str(ROOT.parent / "shared" / "data" / "content" / "tubingen.jpg"))
@@ -73,6 +80,8 @@ def main() -> None:
         estimates(args)
     elif args.preview:
         preview_latency(args)
+    elif args.brush:
+        brush_latency(args)
     else:
         load_check(args)
 
@@ -219,20 +228,22 @@ def load_check(args: argparse.Namespace) -> None:
     (RESULTS / f"studio-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(summary, indent=2))
 
 
-def preview_latency(args: argparse.Namespace) -> None:
-    import re
-    import statistics
+@contextlib.contextmanager
+def studio_page(args: argparse.Namespace):
+    """(page, photo): a studio started in this process, opened in a headless Chromium (Debian's
+    package, driven by Playwright as in tests/test_studio.py), with the photo on the Create tab's
+    canvas; closed afterwards."""
+    import shutil
     import tempfile
 
     import numpy as np
     from PIL import Image
     from playwright.sync_api import sync_playwright
 
-    from impasto.core.samples import paintings
     from impasto.jobs.history import History
     from impasto.studio import Studio, build, launch
 
-    scratch = Path(tempfile.mkdtemp(prefix="impasto-bench-preview-"))
+    scratch = Path(tempfile.mkdtemp(prefix="impasto-bench-page-"))
     photo = Path(args.photo)
     if not photo.exists():  # a generated 1024x768 photo: a gradient with a disc
         yy, xx = np.mgrid[:768, :1024]
@@ -240,70 +251,115 @@ def preview_latency(args: argparse.Namespace) -> None:
         array[(yy - 384) ** 2 + (xx - 512) ** 2 < 200 ** 2] = (220, 30, 30)
         photo = scratch / "photo.png"
         Image.fromarray(array).save(photo)
-    painting = next(iter(paintings().values()))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     studio = Studio(None, history=History(scratch / "history"))
     app = build(studio)
     url = launch(app, studio, "127.0.0.1", port)
-    rows = []
     try:
         with sync_playwright() as p:
-            import shutil
-
-            chromium = shutil.which("chromium") or "/usr/bin/chromium"  # Debian's package, as the tests use
+            chromium = shutil.which("chromium") or "/usr/bin/chromium"
             browser = p.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"])
             page = browser.new_context(viewport={"width": 1280, "height": 1100}).new_page()
             page.set_default_timeout(120_000)
             page.goto(url)
             page.locator("#run").wait_for()
-            page.locator("#content button").first.wait_for()
+            page.locator("#content input[type=file]").wait_for(state="attached")
             page.wait_for_timeout(500)
             page.locator("#content input[type=file]").set_input_files(str(photo))
             page.locator("#content canvas").first.wait_for()
             page.wait_for_timeout(2000)
-            page.locator("#styles input[type=file]").set_input_files([str(painting)])
-            page.wait_for_function(f"() => document.querySelector('#styles')?.innerText.includes('{painting.stem}')")
-            page.wait_for_function("() => document.querySelector('#preview-note')?.innerText.includes('preview: ')")
-            page.wait_for_timeout(3000)  # the upload's and the styles' previews have both come back
-            if args.render_first:
-                for elem_id, value in (("size", 64), ("iterations", 5)):
-                    page.locator(f"#{elem_id} input[type=number]").fill(str(value))
-                    page.locator(f"#{elem_id} input[type=number]").press("Enter")
-                page.locator("#run").click()
-                page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')")
-                page.wait_for_timeout(2000)
-            source = "() => document.querySelector('#preview img')?.src"
-            box = page.locator("#strength input[type=number]")
-            for index in range(args.changes):
-                shown = page.evaluate(source)
-                began = time.perf_counter()  # typing the value already changes the slider
-                box.fill(f"{0.55 + 0.1 * (index % 5):.2f}")  # never the value it has
-                box.press("Enter")
-                page.wait_for_function(f"() => document.querySelector('#preview img')?.src !== {shown!r}")
-                seconds = time.perf_counter() - began
-                note = page.locator("#preview-note").inner_text()
-                found = re.search(r"in ([0-9.]+) s", note)
-                rows.append({"change": index + 1, "page_seconds": round(seconds, 3),
-                             "server_seconds": float(found.group(1)) if found else None,
-                             "size": (re.search(r"(\d+x\d+)", note) or [None])[0]})
-                print(json.dumps(rows[-1]), flush=True)
-                page.wait_for_timeout(1000)
+            yield page, photo
             browser.close()
     finally:
         app.close()
         studio.cleanup()
+
+
+def photo_label(photo: Path) -> str:
+    from PIL import Image
+
+    with Image.open(photo) as image:
+        return f"{photo.name} {image.size[0]}x{image.size[1]}"
+
+
+def preview_latency(args: argparse.Namespace) -> None:
+    import re
+    import statistics
+
+    from impasto.core.samples import paintings
+
+    painting = next(iter(paintings().values()))
+    rows = []
+    with studio_page(args) as (page, photo):
+        page.locator("#styles input[type=file]").set_input_files([str(painting)])
+        page.wait_for_function(f"() => document.querySelector('#styles')?.innerText.includes('{painting.stem}')")
+        page.wait_for_function("() => document.querySelector('#preview-note')?.innerText.includes('preview: ')")
+        page.wait_for_timeout(3000)  # the upload's and the styles' previews have both come back
+        if args.render_first:
+            for elem_id, value in (("size", 64), ("iterations", 5)):
+                page.locator(f"#{elem_id} input[type=number]").fill(str(value))
+                page.locator(f"#{elem_id} input[type=number]").press("Enter")
+            page.locator("#run").click()
+            page.wait_for_function("() => document.querySelector('#job-progress')?.innerText.includes('done')")
+            page.wait_for_timeout(2000)
+        source = "() => document.querySelector('#preview img')?.src"
+        box = page.locator("#strength input[type=number]")
+        for index in range(args.changes):
+            shown = page.evaluate(source)
+            began = time.perf_counter()  # typing the value already changes the slider
+            box.fill(f"{0.55 + 0.1 * (index % 5):.2f}")  # never the value it has
+            box.press("Enter")
+            page.wait_for_function(f"() => document.querySelector('#preview img')?.src !== {shown!r}")
+            seconds = time.perf_counter() - began
+            note = page.locator("#preview-note").inner_text()
+            found = re.search(r"in ([0-9.]+) s", note)
+            rows.append({"change": index + 1, "page_seconds": round(seconds, 3),
+                         "server_seconds": float(found.group(1)) if found else None,
+                         "size": (re.search(r"(\d+x\d+)", note) or [None])[0]})
+            print(json.dumps(rows[-1]), flush=True)
+            page.wait_for_timeout(1000)
     times = [row["page_seconds"] for row in rows]
-    summary = {"photo": f"{photo.name} {Image.open(photo).size[0]}x{Image.open(photo).size[1]}",
-               "render_first": args.render_first,
+    summary = {"photo": photo_label(photo), "render_first": args.render_first,
                "changes": len(times), "median_seconds": statistics.median(times), "max_seconds": max(times),
                "server_median_seconds": statistics.median(r["server_seconds"] or 0 for r in rows)}
     print(json.dumps(summary, indent=2))
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"studio-preview-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(
         json.dumps({"rows": rows, **summary}, indent=2))
+
+
+def brush_latency(args: argparse.Namespace) -> None:
+    """Each move of ``--strokes`` strokes of 20 moves on the photo, timed until the page has taken
+    it (the mouse event handled) and until it has drawn it (the next animation frame)."""
+    import statistics
+
+    frame = "() => new Promise((done) => requestAnimationFrame(() => done(performance.now())))"
+    handled, drawn = [], []
+    with studio_page(args) as (page, photo):
+        box = page.locator("#content canvas").first.bounding_box()
+        for stroke in range(args.strokes):
+            y = 0.2 + 0.6 * stroke / max(args.strokes - 1, 1)
+            page.mouse.move(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * y)
+            page.mouse.down()
+            for step in range(20):
+                began = time.perf_counter()
+                page.mouse.move(box["x"] + box["width"] * (0.1 + 0.04 * step), box["y"] + box["height"] * y)
+                handled.append(time.perf_counter() - began)
+                page.evaluate(frame)
+                drawn.append(time.perf_counter() - began)
+            page.mouse.up()
+            page.wait_for_timeout(1000)  # the stroke's end hands the area over; the preview follows
+    summary = {"photo": photo_label(photo), "moves": len(handled),
+               "handled_median_ms": round(1000 * statistics.median(handled), 1),
+               "handled_max_ms": round(1000 * max(handled), 1),
+               "drawn_median_ms": round(1000 * statistics.median(drawn), 1),
+               "drawn_max_ms": round(1000 * max(drawn), 1)}
+    print(json.dumps(summary, indent=2))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"studio-brush-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":
