@@ -83,9 +83,10 @@ def cmd_compress(args: argparse.Namespace) -> int:
         print(f"wrote {path} ({kind}, {size:.1f} MB{work}; inputs padded to multiples of {MULTIPLE})", file=sys.stderr)
         timing = model.config.get("int8_timing")
         if timing:
+            margin = timing.get("margin", 1.0)
             verdict = ("int8 runs here" if model.int8 else
-                       f"int8 does not take at most {timing.get('margin', 1.0):.2f}x float's time on both, so this file runs its float "
-                       "network on this kind of CPU")
+                       f"int8 does not take at most {margin:.2f}x float's time on both, so this file runs its "
+                       "float network on this kind of CPU")
             print(f"measured on this CPU ({timing['cpu']}), {timing['side']} px: from launch to the first image "
                   f"int8 {timing['int8_start_s']:.2f} s, float {timing['float_start_s']:.2f} s "
                   f"({timing['int8_start_s'] / timing['float_start_s']:.2f}x); then int8 {timing['int8_s']:.3f} s, "
