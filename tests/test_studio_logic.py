@@ -655,7 +655,7 @@ def test_the_painted_area_travels_as_a_small_png_and_comes_back_at_the_photos_si
             mask_from_url(bad, (10, 10))
 
 
-def test_the_canvas_is_read_from_the_pages_own_uploads_only(tmp_path):
+def test_the_canvas_is_read_from_the_pages_own_uploads_only(tmp_path, monkeypatch):
     from impasto.studio.canvas import mask_url, sent_canvas
 
     studio = Studio(tmp_path / "work")
@@ -668,6 +668,11 @@ def test_the_canvas_is_read_from_the_pages_own_uploads_only(tmp_path):
     assert value["background"].shape == (48, 64, 3) and (value["layers"][0][..., 3] > 0).sum() == 48 * 20
     assert sent_canvas(studio, {"background": {"path": str(photo)}, "mask": ""})["layers"] == []
     assert sent_canvas(studio, None) is None and sent_canvas(studio, {"background": None, "mask": ""}) is None
+    from impasto.studio import canvas
+
+    with pytest.raises(Exception, match="more than the studio takes"):  # dropped past the page's own check
+        monkeypatch.setattr(canvas, "MAX_PIXELS", 64 * 47)
+        sent_canvas(studio, {"background": {"path": str(photo)}, "mask": ""})
     outside = tmp_path / "elsewhere.png"
     gradient_photo(8, 8).save(outside)
     for path in (outside, studio.uploads / ".." / ".." / "elsewhere.png"):

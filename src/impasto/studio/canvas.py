@@ -96,6 +96,9 @@ def read_photo(path: str | Path) -> np.ndarray:
     path = Path(path)
     try:
         with PIL.Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImpastoError(f"{image.width} x {image.height} = {image.width * image.height:,} pixels, more than "
+                                   f"the studio takes ({MAX_PIXELS:,}); make it smaller first", path.name)
             return np.asarray(PIL.ImageOps.exif_transpose(image).convert("RGB"))
     except (OSError, ValueError, PIL.Image.DecompressionBombError):
         raise ImpastoError("the photo could not be read: add it again", path.name) from None
