@@ -68,9 +68,27 @@ def test_the_file_records_its_choice_and_holds_the_converted_network(made):
     graph = model.config["int8_graph"]
     assert {op for op, *_ in graph["nodes"]} <= {"input", "attr", "module", "function", "method", "output"}
     assert set(graph["modules"].values()) == {"conv", "instance_norm"}
-    assert any(value.dtype == torch.qint8 for key, value in model.state_dict.items() if key.startswith("int8."))
+    from impasto.networks.int8_graph import INT8_PACKED, int8_tensors
+
+    assert model.state_dict[INT8_PACKED].dtype == torch.uint8  # one blob: a file running float skips it
+    assert not any(key.startswith("int8.") for key in model.state_dict)
+    assert any(value.dtype == torch.qint8 for value in int8_tensors(model.state_dict).values())
     assert not any("activation_post_process" in key for key in model.state_dict)  # no observers: nothing to convert
     assert "int8 measured no slower" in describe(made["int8"]) and describe(made["source"]) == "a float model"
+
+
+def test_a_file_with_its_int8_tensors_unpacked_paints_the_same(made):
+    """Files written before the packed form kept each int8 tensor under ``int8.``: they still load."""
+    from impasto.networks.int8_graph import INT8_PACKED, int8_tensors
+
+    model = load_model(made["int8"])
+    state = {key: value for key, value in model.state_dict.items() if key != INT8_PACKED}
+    state.update({"int8." + key: value for key, value in int8_tensors(model.state_dict).items()})
+    old = made["folder"] / "unpacked-int8.pt"
+    save_model(old, dataclasses.replace(model, state_dict=state), half=False)
+    packed, unpacked = fast.FastModel(made["int8"], device="cpu"), fast.FastModel(old, device="cpu")
+    assert packed.int8 and unpacked.int8
+    assert torch.equal(packed.stylize(PHOTO, [0.0, 1.0]), unpacked.stylize(PHOTO, [0.0, 1.0]))
 
 
 def test_loading_repeats_no_calibration_preparation_tracing_or_conversion(made, monkeypatch):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -72,7 +73,9 @@ def _read_payload(path: Path) -> dict:
     if path.is_dir():
         raise ImpastoError("is a directory, not a model file", path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # an int8 file's tensors: PyTorch's note on its own API, not the user's
+            warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*deprecated", category=UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except OSError as exc:
         raise ImpastoError(f"cannot read the model file ({exc.strerror or exc})", path) from None
     except Exception:  # noqa: BLE001 - corrupt, truncated or foreign: the same problem for the user

@@ -35,8 +35,8 @@ import torch
 import torch.nn as nn
 
 from impasto.core.errors import ImpastoError
-from impasto.networks.int8_graph import (INT8_ENGINES, INT8_PREFIX, build_int8, encode_graph, engine, float_frozen,
-                                         swap_modules)
+from impasto.networks.int8_graph import (INT8_ENGINES, INT8_PACKED, build_int8, encode_graph, engine, float_frozen,
+                                         pack_int8, swap_modules)
 from impasto.networks.transformer import ConvNorm, TransformerNet
 
 #: The int8 recipe this impasto writes, by the tag a model file records; "int8-x86" (every layer in
@@ -222,7 +222,7 @@ def convert_int8(prepared: nn.Module, recipe: str) -> nn.Module:
 def freeze_int8(network: TransformerNet, mix: Sequence[float], calibrated: dict[str, torch.Tensor],
                 recipe: str = INT8_RECIPE) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """What an int8 file holds: the float network's weights (its blend built in: the network run
-    where int8 is slower) and, under ``int8.``, the converted int8 network's tensors; and the
+    where int8 is slower) and, packed in one tensor (``int8_packed``), the converted int8 network's tensors; and the
     converted network's graph (config ``int8_graph``).  ``calibrated``: :func:`calibrate_int8`'s state."""
     frozen = FrozenNet(network, mix).eval()
     prepared = prepare_int8(copy.deepcopy(frozen), recipe)
@@ -230,5 +230,5 @@ def freeze_int8(network: TransformerNet, mix: Sequence[float], calibrated: dict[
     converted = convert_int8(prepared, recipe)
     graph = encode_graph(converted, frozen)
     state = {key: value.detach().clone() for key, value in frozen.state_dict().items()}
-    state.update({INT8_PREFIX + key: value.detach().clone() for key, value in converted.state_dict().items()})
+    state[INT8_PACKED] = pack_int8({key: value.detach().clone() for key, value in converted.state_dict().items()})
     return state, graph
