@@ -699,7 +699,8 @@ def test_the_preview_follows_the_controls_at_screen_size_and_render_paints_the_m
 def test_the_brush_draws_on_a_light_canvas_of_its_own_and_sends_nothing_while_drawing(page, files):
     """The brush is a small 2D canvas over the photo: a stroke's moves draw on it with no request to
     the server; the stroke's end hands the area over once (its timing: bench_studio.py --brush)."""
-    _upload(page, files)
+    _upload(page, files, styles=())
+    page.wait_for_timeout(3000)  # the photo's own events have come back
     canvas = page.locator("#content canvas").first
     size = page.evaluate("() => { const c = document.querySelector('#content canvas'); "
                          "return [c.width, c.height, c.getContext('2d') !== null]; }")

@@ -376,6 +376,7 @@ def time_in_fresh_process(path: str | os.PathLike, side: int = 512, mix: Sequenc
     import json
     import subprocess
     import sys
+    import tempfile
     from pathlib import Path
 
     import impasto
@@ -384,14 +385,16 @@ def time_in_fresh_process(path: str | os.PathLike, side: int = 512, mix: Sequenc
     package_root = os.fspath(Path(impasto.__file__).resolve().parents[1])
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, environment.get("PYTHONPATH")]))
     code = "from impasto.networks.compress import _startup_worker; _startup_worker()"
-    started = time.perf_counter()
-    with subprocess.Popen([sys.executable, "-c", code, os.fspath(path), str(side), json.dumps(list(mix))],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=environment) as run:
-        first = run.stdout.readline()
-        start_s = time.perf_counter() - started
-        rest, errors = run.communicate()
-    if run.returncode != 0 or first.strip() != "first":
-        raise ImpastoError(f"timing the model failed: {(errors.strip().splitlines() or ['?'])[-1]}", path)
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: the child never waits on it
+        started = time.perf_counter()
+        with subprocess.Popen([sys.executable, "-c", code, os.fspath(path), str(side), json.dumps(list(mix))],
+                              stdout=subprocess.PIPE, stderr=errors, text=True, env=environment) as run:
+            first = run.stdout.readline()
+            start_s = time.perf_counter() - started
+            rest = run.stdout.read()
+        if run.returncode != 0 or first.strip() != "first":
+            errors.seek(0)
+            raise ImpastoError(f"timing the model failed: {(errors.read().strip().splitlines() or ['?'])[-1]}", path)
     return {"start_s": start_s, **json.loads(rest.strip().splitlines()[-1])}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import operator
 import os
+import pickle
 import warnings
 from typing import Any, Iterator
 
@@ -247,7 +248,7 @@ def build_int8(frozen: nn.Module, state: dict[str, torch.Tensor], graph: dict[st
             network = Int8Graph(frozen, graph, own)
             network.load_state_dict(own)
             swap_modules(network)
-    except (KeyError, RuntimeError, TypeError, ValueError, IndexError, EOFError, OSError) as exc:
+    except (KeyError, RuntimeError, TypeError, ValueError, IndexError, EOFError, OSError, pickle.UnpicklingError) as exc:
         raise ImpastoError(f"model weights do not fit the int8 network ({str(exc).splitlines()[0][:120]})",
                            path) from None
     return network.eval()

@@ -10,6 +10,7 @@ itself never travels again.  On the server a canvas is a dict, ``{"background": 
 uint8, "layers": [RGBA, ...]}``: the layers' painted pixels are the area."""
 
 import base64
+import functools
 import io
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,7 @@ def save_mask(studio: Studio, editor: Any) -> Path:
 
 
 def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """(photo RGB uint8, painted mask float in [0, 1] or None) from an ImageEditor value."""
+    """(photo RGB uint8, painted mask float in [0, 1] or None) from a canvas value."""
     if not value:
         return None, None
     background = value.get("background") if isinstance(value, dict) else value
@@ -78,8 +79,11 @@ def sent_canvas(studio: Studio, sent: Any) -> dict | None:
     path = item.get("path") if isinstance(item, dict) else None
     if not path:
         return None
-    path = Path(path).resolve()
-    if not path.is_relative_to(folder):
+    try:
+        path = Path(path).resolve() if isinstance(path, str) else None
+    except (OSError, ValueError):
+        path = None
+    if path is None or not path.is_relative_to(folder):
         raise ImpastoError("the canvas's files must be the page's own uploads")
     photo = read_photo(path)
     painted = mask_from_url(sent.get("mask"), photo.shape[:2])
@@ -92,14 +96,32 @@ def sent_canvas(studio: Studio, sent: Any) -> dict | None:
 
 
 def read_photo(path: str | Path) -> np.ndarray:
-    """The photo on the canvas as RGB uint8, turned as its camera said (as the page shows it)."""
+    """The photo on the canvas as RGB uint8 (read-only), turned as its camera said (as the page
+    shows it); the last few are kept, so that a stroke's end does not decode the photo again."""
     path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise ImpastoError("the photo could not be read: add it again", path.name) from None
+    photo = _decoded(str(path), stat.st_mtime_ns, stat.st_size)
+    height, width = photo.shape[:2]
+    if height * width > MAX_PIXELS:  # kept from before the limit was lowered
+        raise ImpastoError(f"{width} x {height} = {width * height:,} pixels, more than the studio takes "
+                           f"({MAX_PIXELS:,}); make it smaller first", path.name)
+    return photo
+
+
+@functools.lru_cache(maxsize=2)
+def _decoded(name: str, modified: int, size: int) -> np.ndarray:
+    path = Path(name)
     try:
         with PIL.Image.open(path) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImpastoError(f"{image.width} x {image.height} = {image.width * image.height:,} pixels, more than "
                                    f"the studio takes ({MAX_PIXELS:,}); make it smaller first", path.name)
-            return np.asarray(PIL.ImageOps.exif_transpose(image).convert("RGB"))
+            photo = np.asarray(PIL.ImageOps.exif_transpose(image).convert("RGB"))
+            photo.setflags(write=False)
+            return photo
     except (OSError, ValueError, PIL.Image.DecompressionBombError):
         raise ImpastoError("the photo could not be read: add it again", path.name) from None
 
@@ -113,7 +135,7 @@ def mask_from_url(url: Any, shape: tuple[int, int]) -> np.ndarray | None:
         raise ImpastoError("the painted area could not be read: paint it again")
     try:
         data = base64.b64decode(url[len(MASK_URL_PREFIX):], validate=True)
-        with PIL.Image.open(io.BytesIO(data)) as image:
+        with PIL.Image.open(io.BytesIO(data), formats=["PNG"]) as image:
             if max(image.size) > 2 * MASK_SIDE:
                 raise ValueError("too large")
             alpha = image.convert("RGBA").getchannel("A")
@@ -148,7 +170,7 @@ def small_canvas(editor: Any, side: int) -> tuple[torch.Tensor, torch.Tensor | N
 
     The photo is resized as a job resizes it (:func:`impasto.core.images.resize_max_side`) and the
     painted area as a method lays a mask on it (bilinear, :func:`impasto.core.masks.in_regions`), so
-    that a job of size ``side`` painted from them is the one painted from the editor's full canvas."""
+    that a job of size ``side`` painted from them is the one painted from the full canvas."""
     photo, painted = editor_parts(editor)
     if photo is None or photo.shape[0] * photo.shape[1] > MAX_PIXELS:
         return None
@@ -204,7 +226,7 @@ BRUSH_BAR = """<div class="impasto-brush-bar">
 #: ``impastoShowMask(url)`` puts an area the server made (a box selection, a run brought back) on it.
 BRUSH_SCRIPT = """<script>
 const impastoBrush = {size: 32, erase: false, painted: false, pending: null, canvas: null, img: null, src: null,
-  observer: null};
+  observer: null, saved: {src: null, url: ""}};
 function impastoBrushLayout() {
   const {canvas, img} = impastoBrush;
   if (!canvas || !img || !img.naturalWidth) return;
@@ -232,6 +254,7 @@ function impastoBrushDraw(url) {  // the area ``url`` on the canvas, then handed
     impastoBrush.painted = true;
     impastoMaskSync();
   };
+  picture.onerror = impastoMaskSync;  // the canvas is clear: the server hears so
   picture.src = url;
 }
 function impastoBrushStage() {
@@ -243,8 +266,9 @@ function impastoBrushStage() {
     return;
   }
   if (impastoBrush.img === img && impastoBrush.src === img.src && impastoBrush.canvas?.isConnected) return;
+  impastoBrush.canvas?.remove();  // never the last photo's area over (or sent for) a new one
+  Object.assign(impastoBrush, {canvas: null, img: null, src: null, painted: false});
   if (!img.complete || !img.naturalWidth) { img.addEventListener("load", impastoBrushStage, {once: true}); return; }
-  impastoBrush.canvas?.remove();
   impastoBrush.observer?.disconnect();
   const canvas = document.createElement("canvas"), side = %(side)d;
   const scale = Math.min(1, side / Math.max(img.naturalWidth, img.naturalHeight));
@@ -277,6 +301,8 @@ function impastoBrushStage() {
   };
   canvas.addEventListener("pointerdown", (event) => {
     event.preventDefault();
+    impastoBrush.size = Number(document.querySelector("#brush-size")?.value || impastoBrush.size);
+    impastoBrush.erase = Boolean(document.querySelector("#brush-erase")?.checked);
     canvas.setPointerCapture(event.pointerId);
     last = at(event);
     line(last, last);
@@ -296,9 +322,14 @@ function impastoBrushStage() {
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
   if (impastoBrush.pending !== null) { impastoBrushDraw(impastoBrush.pending); impastoBrush.pending = null; }
+  else if (impastoBrush.saved.src === img.src && impastoBrush.saved.url) {  // the page drew the photo again
+    impastoBrushDraw(impastoBrush.saved.url);
+  }
 }
 function impastoMaskData() {
-  return impastoBrush.canvas && impastoBrush.painted ? impastoBrush.canvas.toDataURL("image/png") : "";
+  const url = impastoBrush.canvas && impastoBrush.painted ? impastoBrush.canvas.toDataURL("image/png") : "";
+  if (impastoBrush.canvas) impastoBrush.saved = {src: impastoBrush.src, url};
+  return url;
 }
 function impastoShowMask(url) {
   impastoBrush.pending = url || "";
@@ -322,6 +353,7 @@ document.addEventListener("click", (event) => {
 });
 </script>
 <style>
+#content .image-frame img { object-fit: contain !important; object-position: center; }
 .impasto-brush { position: absolute; opacity: %(opacity)s; cursor: crosshair; touch-action: none; }
 .impasto-brush-bar { display: flex; gap: 1em; align-items: center; flex-wrap: wrap; }
 .impasto-hidden { display: none !important; }

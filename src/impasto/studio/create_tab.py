@@ -142,7 +142,7 @@ def create_job(editor: Any, style_files: list | None, blend_text: str, method: s
 def canvas_job(photo: Any, painted: Any, style_files: list | None, blend_text: str, method: str,
                model: str | None, size: int, strength: float, iterations: int, preserve: str, mask_inside: str,
                own_size: bool = False, stroke_scale: float | None = None):
-    """:func:`create_job` from the canvas's parts: the photo (the editor's RGB uint8 array, or a
+    """:func:`create_job` from the canvas's parts: the photo (the canvas's RGB uint8 array, or a
     ``(1, 3, H, W)`` float tensor) and the painted area (``(H, W)`` weights, or None)."""
     from impasto.jobs.image_job import ImageJob
     from impasto.methods import Request
@@ -336,7 +336,7 @@ def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespac
                                                     guess=False), elem_id="estimate")
                 tab.photo_size = gr.State(None)
                 tab.canvas = gr.State(None)  # the instant preview's small copy of the canvas
-                tab.canvas_files = gr.JSON(None, visible=False, elem_id="canvas-files")  # the canvas's uploads
+                tab.canvas_files = gr.JSON(None, visible=False, elem_id="canvas-files")  # the photo's upload, the area
                 with gr.Row():
                     tab.go = gr.Button("Render (Ctrl+Enter)", variant="primary", elem_id="run")
                     tab.halt = gr.Button("Stop", elem_id="stop")
@@ -455,11 +455,13 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
         path = sent["background"]["path"] if editor_v is not None else None
         return photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v), path
 
-    photo_changed = tab.photo.change(None, tab.photo, tab.canvas_files, js=NEW_PHOTO).then(
+    # one at a time, in the order the page sent them: the small copy is the last canvas sent
+    in_order = dict(concurrency_id="canvas", concurrency_limit=1, show_progress="hidden")
+    photo_changed = tab.photo.change(None, tab.photo, tab.canvas_files, js=NEW_PHOTO, trigger_mode="always_last").then(
         new_photo, tab.canvas_files, [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas, tab.photo_path],
-        queue=False)
-    repainted = tab.mask_sync.click(None, tab.photo, tab.canvas_files, js=CANVAS).then(
-        lambda sent: preview_canvas(read_canvas(sent)), tab.canvas_files, tab.canvas, queue=False)
+        **in_order)
+    repainted = tab.mask_sync.click(None, tab.photo, tab.canvas_files, js=CANVAS, trigger_mode="always_last").then(
+        lambda sent: preview_canvas(read_canvas(sent)), tab.canvas_files, tab.canvas, **in_order)
     tab.mask_shown.change(None, tab.mask_shown, None, js=SHOW_MASK)
 
     def pick_corner(path, corner, event: gr.SelectData):
@@ -481,7 +483,7 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
         return instant_preview(studio, canvas_v, styles_v, blend_v, method_v, model_v, strength_v, preserve_v, mask_v)
 
     tab.previewed = [tab.canvas, tab.styles, tab.blend, tab.method, tab.model, tab.strength, tab.preserve,
-                     tab.mask_inside]  # the canvas's small copy, never the editor: a slider sends next to nothing
+                     tab.mask_inside]  # the canvas's small copy, never the photo: a slider sends next to nothing
     preview = dict(fn=show_preview, inputs=tab.previewed, outputs=[tab.preview, tab.preview_note],
                    trigger_mode="always_last", concurrency_id="preview", show_progress="hidden")
     gr.on([tab.strength.change, tab.blend.submit, tab.blend.blur, tab.preserve.change, tab.mask_inside.change,

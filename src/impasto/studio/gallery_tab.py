@@ -49,8 +49,11 @@ def shown_mask(mask: str | None) -> dict:
         import numpy as np
         import PIL.Image
 
-        with PIL.Image.open(mask) as image:
-            painted = np.asarray(image.convert("L")) > 127
+        try:
+            with PIL.Image.open(mask) as image:
+                painted = np.asarray(image.convert("L")) > 127
+        except (OSError, ValueError, PIL.Image.DecompressionBombError):
+            painted = None  # a mask the history lost: the photo and settings come back without it
     return {"url": mask_url(painted), "at": time.time()}
 
 
