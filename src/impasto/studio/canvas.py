@@ -211,6 +211,18 @@ def before_after(editor: Any, result_path: str | None):
     return PIL.Image.fromarray(photo).resize(after.size, PIL.Image.LANCZOS), after
 
 
+#: The canvas as the page hands it on (:func:`impasto.studio.canvas.sent_canvas`): the photo's
+#: upload and the brush's painted area.
+CANVAS = "(photo) => ({background: photo, mask: impastoMaskData()})"
+#: A new photo: its canvas starts with nothing painted (the brush's canvas is made anew for it).
+NEW_PHOTO = "(photo) => ({background: photo, mask: ''})"
+#: Before a job starts: the canvas, and the preview brought into view (it is below the fold on a
+#: laptop); the page's clock: when Render was pressed (a Stop after it stops this job).
+SHOW_PREVIEW = ("(photo, clock) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); "
+                "return [{background: photo, mask: impastoMaskData()}, Date.now()]; }")
+#: A painted area the server made (a box selection, a run brought back) goes onto the page's brush.
+SHOW_MASK = "(shown) => { impastoShowMask(shown?.url || ''); }"
+
 #: The brush bar under the photo: the brush's size, the eraser, and a clear.
 BRUSH_BAR = """<div class="impasto-brush-bar">
 <label>Brush size <input type="range" id="brush-size" min="4" max="160" value="32"></label>

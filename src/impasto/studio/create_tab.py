@@ -13,25 +13,12 @@ import torch
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.studio.canvas import (BRUSH_BAR, before_after, box_mask, editor_parts, mask_url, photo_size, read_photo,
-                                   save_mask, sent_canvas, small_canvas)
+from impasto.studio.canvas import (BRUSH_BAR, CANVAS, NEW_PHOTO, SHOW_MASK, SHOW_PREVIEW, before_after, box_mask,
+                                   editor_parts, mask_url, photo_size, read_photo, save_mask, sent_canvas, small_canvas)
 from impasto.studio.common import (COLOR_CHOICES, MAX_PIXELS, MORE, OFFERED, PAGE_CLOCK, Background, Pace, Studio,
                                    chosen_method, default_iterations, default_strength, fail, gradio,
                                    load_upload, method_choices, model_file, model_previews, preview_image,
                                    progress_html, readable_uploads, step_reports, stop)
-
-#: The canvas as the page hands it on (:func:`impasto.studio.canvas.sent_canvas`): the photo's
-#: upload and the brush's painted area.
-CANVAS = "(photo) => ({background: photo, mask: impastoMaskData()})"
-#: A new photo: its canvas starts with nothing painted (the brush's canvas is made anew for it).
-NEW_PHOTO = "(photo) => ({background: photo, mask: ''})"
-#: Before a job starts: the canvas, and the preview brought into view (it is below the fold on a
-#: laptop); the page's clock: when Render was pressed (a Stop after it stops this job).
-SHOW_PREVIEW = ("(photo, clock) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); "
-                "return [{background: photo, mask: impastoMaskData()}, Date.now()]; }")
-#: A painted area the server made (a box selection, a run brought back) goes onto the page's brush.
-SHOW_MASK = "(shown) => { impastoShowMask(shown?.url || ''); }"
-
 
 def style_blend(text: str, count: int | None) -> list[float] | None:
     if not text or not text.strip():
