@@ -723,3 +723,25 @@ def test_the_brush_draws_on_a_light_canvas_of_its_own_and_sends_nothing_while_dr
             break
         page.wait_for_timeout(200)
     assert any("gradio_api" in url for url in requests)
+
+
+def _painted_share(page) -> float:
+    return page.evaluate("() => { const c = document.querySelector('#content canvas'); if (!c) return -1; const d = "
+                         "c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let n = 0; "
+                         "for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n / (c.width * c.height); }")
+
+
+def test_a_new_or_removed_and_added_again_photo_starts_with_nothing_painted(page, files):
+    _upload(page, files, styles=())
+    _paint_stroke(page)
+    assert _painted_share(page) > 0.005
+    page.locator("#content input[type=file]").set_input_files(str(files / "object.png"))
+    page.wait_for_function("() => document.querySelector('#content canvas')?.width === 160")  # object.png's canvas
+    assert _painted_share(page) == 0
+    _paint_stroke(page)
+    page.locator("#content button[aria-label='Remove Image']").click()
+    page.wait_for_function("() => !document.querySelector('#content canvas')")
+    page.locator("#content input[type=file]").set_input_files(str(files / "object.png"))
+    page.locator("#content canvas").first.wait_for()
+    page.wait_for_timeout(1000)
+    assert _painted_share(page) == 0

@@ -214,8 +214,9 @@ def before_after(editor: Any, result_path: str | None):
 #: The canvas as the page hands it on (:func:`impasto.studio.canvas.sent_canvas`): the photo's
 #: upload and the brush's painted area.
 CANVAS = "(photo) => ({background: photo, mask: impastoMaskData()})"
-#: A new photo: its canvas starts with nothing painted (the brush's canvas is made anew for it).
-NEW_PHOTO = "(photo) => ({background: photo, mask: ''})"
+#: A new photo: nothing painted on it (the brush's canvas is made anew for it); the same photo
+#: again (the page shows it at the same address): the area still painted on it.
+NEW_PHOTO = "(photo) => ({background: photo, mask: photo?.url ? impastoMaskData(photo.url) : ''})"
 #: Before a job starts: the canvas, and the preview brought into view (it is below the fold on a
 #: laptop); the page's clock: when Render was pressed (a Stop after it stops this job).
 SHOW_PREVIEW = ("(photo, clock) => { document.querySelector('#progress')?.scrollIntoView({behavior: 'smooth'}); "
@@ -238,7 +239,7 @@ BRUSH_BAR = """<div class="impasto-brush-bar">
 #: ``impastoShowMask(url)`` puts an area the server made (a box selection, a run brought back) on it.
 BRUSH_SCRIPT = """<script>
 const impastoBrush = {size: 32, erase: false, painted: false, pending: null, canvas: null, img: null, src: null,
-  observer: null, saved: {src: null, url: ""}};
+  observer: null};
 function impastoBrushLayout() {
   const {canvas, img} = impastoBrush;
   if (!canvas || !img || !img.naturalWidth) return;
@@ -334,14 +335,10 @@ function impastoBrushStage() {
   canvas.addEventListener("pointerup", end);
   canvas.addEventListener("pointercancel", end);
   if (impastoBrush.pending !== null) { impastoBrushDraw(impastoBrush.pending); impastoBrush.pending = null; }
-  else if (impastoBrush.saved.src === img.src && impastoBrush.saved.url) {  // the page drew the photo again
-    impastoBrushDraw(impastoBrush.saved.url);
-  }
 }
-function impastoMaskData() {
-  const url = impastoBrush.canvas && impastoBrush.painted ? impastoBrush.canvas.toDataURL("image/png") : "";
-  if (impastoBrush.canvas) impastoBrush.saved = {src: impastoBrush.src, url};
-  return url;
+function impastoMaskData(photoUrl) {  // photoUrl: only the area painted on that photo
+  if (photoUrl && photoUrl !== impastoBrush.src) return "";
+  return impastoBrush.canvas && impastoBrush.painted ? impastoBrush.canvas.toDataURL("image/png") : "";
 }
 function impastoShowMask(url) {
   impastoBrush.pending = url || "";
