@@ -670,7 +670,7 @@ def test_the_canvas_is_read_from_the_pages_own_uploads_only(tmp_path, monkeypatc
     assert sent_canvas(studio, None) is None and sent_canvas(studio, {"background": None, "mask": ""}) is None
     from impasto.studio import canvas
 
-    with pytest.raises(Exception, match="more than the studio takes"):  # dropped past the page's own check
+    with pytest.raises(Exception, match="pixels, more than the limit"):  # dropped past the page's own check
         monkeypatch.setattr(canvas, "MAX_PIXELS", 64 * 47)
         sent_canvas(studio, {"background": {"path": str(photo)}, "mask": ""})
     outside = tmp_path / "elsewhere.png"

@@ -94,8 +94,6 @@ def model_name(model: Any) -> str:
     return path.stem if path.parent.resolve() == SHIPPED_DIR.resolve() else os.fsdecode(path)
 
 
-
-
 def request_settings(request: Request) -> tuple[dict[str, Any], Any]:
     """A request as the history keeps it: (its fields as plain data, masks left out and a shipped
     model by its name; the method's own settings apart)."""

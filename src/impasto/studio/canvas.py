@@ -97,18 +97,12 @@ def sent_canvas(studio: Studio, sent: Any) -> dict | None:
 
 def read_photo(path: str | Path) -> np.ndarray:
     """The photo on the canvas as RGB uint8 (read-only), turned as its camera said (as the page
-    shows it); the last few are kept, so that a stroke's end does not decode the photo again."""
+    shows it), its size checked from the header first (:func:`impasto.core.images.image_size`); the
+    last few are kept, so that a stroke's end does not decode the photo again."""
     path = Path(path)
-    try:
-        stat = path.stat()
-    except OSError:
-        raise ImpastoError("the photo could not be read: add it again", path.name) from None
-    photo = _decoded(str(path), stat.st_mtime_ns, stat.st_size)
-    height, width = photo.shape[:2]
-    if height * width > MAX_PIXELS:  # kept from before the limit was lowered
-        raise ImpastoError(f"{width} x {height} = {width * height:,} pixels, more than the studio takes "
-                           f"({MAX_PIXELS:,}); make it smaller first", path.name)
-    return photo
+    images.image_size(path, MAX_PIXELS)
+    stat = path.stat()
+    return _decoded(str(path), stat.st_mtime_ns, stat.st_size)
 
 
 @functools.lru_cache(maxsize=2)
@@ -116,14 +110,11 @@ def _decoded(name: str, modified: int, size: int) -> np.ndarray:
     path = Path(name)
     try:
         with PIL.Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise ImpastoError(f"{image.width} x {image.height} = {image.width * image.height:,} pixels, more than "
-                                   f"the studio takes ({MAX_PIXELS:,}); make it smaller first", path.name)
             photo = np.asarray(PIL.ImageOps.exif_transpose(image).convert("RGB"))
-            photo.setflags(write=False)
-            return photo
     except (OSError, ValueError, PIL.Image.DecompressionBombError):
         raise ImpastoError("the photo could not be read: add it again", path.name) from None
+    photo.setflags(write=False)
+    return photo
 
 
 def mask_from_url(url: Any, shape: tuple[int, int]) -> np.ndarray | None:
