@@ -56,7 +56,7 @@ def editor_parts(value: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     background = np.asarray(background)
     if background.ndim == 2:
         background = np.stack([background] * 3, axis=-1)
-    photo = background[..., :3].astype(np.uint8)
+    photo = background[..., :3].astype(np.uint8, copy=False)
     mask = None
     for layer in (value.get("layers") or []) if isinstance(value, dict) else []:
         layer = np.asarray(layer)
