@@ -736,12 +736,16 @@ def test_a_new_or_removed_and_added_again_photo_starts_with_nothing_painted(page
     _paint_stroke(page)
     assert _painted_share(page) > 0.005
     page.locator("#content input[type=file]").set_input_files(str(files / "object.png"))
-    page.wait_for_function("() => document.querySelector('#content canvas')?.width === 160")  # object.png's canvas
+    settled = "() => document.querySelector('#content canvas')?.width === 160"  # object.png's canvas
+    page.wait_for_function(settled)
+    page.wait_for_timeout(1500)  # the page shows the photo from the browser, then from the server: a canvas each
+    page.wait_for_function(settled)
     assert _painted_share(page) == 0
     _paint_stroke(page)
     page.locator("#content button[aria-label='Remove Image']").click()
     page.wait_for_function("() => !document.querySelector('#content canvas')")
     page.locator("#content input[type=file]").set_input_files(str(files / "object.png"))
-    page.locator("#content canvas").first.wait_for()
-    page.wait_for_timeout(1000)
+    page.wait_for_function(settled)
+    page.wait_for_timeout(1500)
+    page.wait_for_function(settled)
     assert _painted_share(page) == 0
