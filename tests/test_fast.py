@@ -390,6 +390,35 @@ def test_the_edge_term_trains_the_network_only_when_asked(tmp_path):
     assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in task.network.parameters())
 
 
+def test_frame_light_costs_only_a_frame_beyond_the_photos_own():
+    from impasto.core import quality
+    from impasto.core.losses import frame_light
+
+    ramp = torch.linspace(0.3, 0.7, 128).view(1, 1, 1, 128).expand(2, 3, 96, 128).clone()
+    photo = ramp + 0.05 * torch.rand(2, 3, 96, 128)
+    dark_sides = photo.clone()
+    for side in (dark_sides[..., :8, :], dark_sides[..., -8:, :], dark_sides[..., :, :8], dark_sides[..., :, -8:]):
+        side *= 0.7
+    flatter = 0.5 + 0.5 * (photo - 0.5)  # less contrast than the photo, its light at the edges included
+    assert float(frame_light(photo, photo)) == 0.0
+    assert float(frame_light(flatter, photo)) == 0.0
+    assert float(frame_light(dark_sides, photo)) > 1e-3
+    # the same arithmetic as the measure of the benchmarks: a frame it sees costs, one it does not, not
+    assert quality.frame_score(dark_sides[:1]) > 5 > quality.frame_score(photo[:1])
+
+
+def test_the_frame_term_trains_the_network_only_when_asked(tmp_path):
+    task = _task(tmp_path)
+    task.content = ImageFolder(image_folder(tmp_path / "larger", 4, size=80), crop=64, shorter_side=80)
+    with torch.no_grad():
+        assert "frame" not in task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)
+    task.frame_weight = 1000.0
+    terms = task.losses(task.network, 2, random.Random(0), torch.device("cpu"), None)
+    assert float(terms["frame"]) > 0 and task.describe()["frame_weight"] == 1000.0
+    terms["total"].backward()
+    assert any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in task.network.parameters())
+
+
 def test_the_shift_term_is_part_of_training_unless_switched_off(tmp_path):
     task = _task(tmp_path)
     with torch.no_grad():

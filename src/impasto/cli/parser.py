@@ -158,6 +158,9 @@ def build_parser(light: bool = False) -> argparse.ArgumentParser:
     fast.add_argument("--edge-weight", type=non_negative_float, default=task_default("fast", "edge_weight"),
                       help="weight of the edge-consistency loss: a photo's edge must be painted as its inside is "
                            "(no frame along the sides; 0: off; default %(default)s)")
+    fast.add_argument("--frame-weight", type=non_negative_float, default=task_default("fast", "frame_weight"),
+                      help="weight of the frame-light loss: a side of the painting may be no lighter or darker "
+                           "than the next 8 px inward by more than the photo's side is (0: off; default %(default)s)")
     fast.add_argument("--preview-image", default=None, metavar="IMAGE",
                       help="photo to show in previews (default: a crop from --data)")
     fast.add_argument("--from-arbitrary", nargs="?", const="arbitrary", default=None, metavar="MODEL",

@@ -216,6 +216,37 @@ def edge_consistency(paint: Callable[[torch.Tensor], torch.Tensor], photo: torch
     return torch.mean((cut - expected)[..., ring] ** 2)
 
 
+def side_bands(grey: torch.Tensor, band: int = 8) -> torch.Tensor:
+    """Per side (top, bottom, left, right; the last dimension): the mean of the outer ``band`` px
+    rows or columns of ``grey`` (``(..., H, W)``) minus that of the next ``band`` px inward.  The
+    bands leave out the corners (``2 * band`` px at each end), which belong to two sides.  A
+    picture under ``6 * band`` px on a side has no bands to compare: zeros."""
+    h, w = grey.shape[-2:]
+    if min(h, w) <= 6 * band:
+        return grey.new_zeros((*grey.shape[:-2], 4))
+    rows, columns = slice(2 * band, h - 2 * band), slice(2 * band, w - 2 * band)
+    return torch.stack([
+        grey[..., :band, columns].mean((-2, -1)) - grey[..., band:2 * band, columns].mean((-2, -1)),
+        grey[..., h - band:, columns].mean((-2, -1)) - grey[..., h - 2 * band:h - band, columns].mean((-2, -1)),
+        grey[..., rows, :band].mean((-2, -1)) - grey[..., rows, band:2 * band].mean((-2, -1)),
+        grey[..., rows, w - band:].mean((-2, -1)) - grey[..., rows, w - 2 * band:w - band].mean((-2, -1)),
+    ], dim=-1)
+
+
+def frame_light(painted: torch.Tensor, photo: torch.Tensor, band: int = 8) -> torch.Tensor:
+    """How much more light or dark the painting's sides are than its next ``band`` px inward, beyond
+    what the photo's own sides are (:func:`side_bands` of the grey images, in 0..1; the excess
+    squared, mean over sides and images).
+
+    A painting that keeps the photo's layout keeps the photo's light falling off at its edges, and a
+    contrasted painting makes it stronger: a frame no painter meant.  The painting may have less of
+    it than the photo; only more costs."""
+    weights = painted.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+    painting = side_bands((painted.float() * weights).sum(1), band)
+    own = side_bands((photo.float() * weights).sum(1), band).detach()
+    return torch.mean(torch.relu(painting.abs() - own.abs()) ** 2)
+
+
 def normalised(weights: Sequence[float], what: str) -> list[float]:
     """Non-negative weights scaled to sum to one (blend weights of several styles)."""
     weights = [float(w) for w in weights]

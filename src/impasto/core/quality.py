@@ -42,7 +42,7 @@ from typing import Callable
 
 import torch
 
-from impasto.core.losses import resample_quantiles, shift_consistency
+from impasto.core.losses import resample_quantiles, shift_consistency, side_bands
 from impasto.core.runtime import default_encoder
 
 CONTENT_LAYER = "relu4_2"
@@ -230,19 +230,9 @@ def lattice_peak(image: torch.Tensor) -> float:
 
 def frame_sides(image: torch.Tensor, band: int = FRAME_BAND) -> dict[str, float]:
     """Per side (top, bottom, left, right): the mean grey level (0..255) of the outer ``band`` px
-    rows or columns minus that of the next ``band`` px inward (negative: a dark frame).  The bands
-    leave out the corners (``2 * band`` px at each end), which belong to two sides."""
-    grey = _grey255(image)
-    h, w = grey.shape
-    if min(h, w) <= 6 * band:
-        return {"top": 0.0, "bottom": 0.0, "left": 0.0, "right": 0.0}
-    rows, columns = slice(2 * band, h - 2 * band), slice(2 * band, w - 2 * band)
-    return {
-        "top": float(grey[:band, columns].mean() - grey[band:2 * band, columns].mean()),
-        "bottom": float(grey[h - band:, columns].mean() - grey[h - 2 * band:h - band, columns].mean()),
-        "left": float(grey[rows, :band].mean() - grey[rows, band:2 * band].mean()),
-        "right": float(grey[rows, w - band:].mean() - grey[rows, w - 2 * band:w - band].mean()),
-    }
+    rows or columns minus that of the next ``band`` px inward (negative: a dark frame; the corners
+    left out: :func:`impasto.core.losses.side_bands`)."""
+    return dict(zip(("top", "bottom", "left", "right"), side_bands(_grey255(image), band).tolist()))
 
 
 def frame_score(image: torch.Tensor, band: int = FRAME_BAND) -> float:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.core.losses import edge_consistency, relative_content_loss, total_variation, training_style_loss
+from impasto.core.losses import edge_consistency, frame_light, relative_content_loss, total_variation, training_style_loss
 from impasto.core.runtime import autocast, default_encoder
 from impasto.networks.training import ImageFolder, PaintingTask, random_flip, shift_term
 from impasto.networks.transformer import MULTIPLE, TransformerNet
@@ -36,6 +36,9 @@ DEFAULT_SHIFT_WEIGHT = 100.0
 #: Weight of the edge-consistency loss (:func:`impasto.core.losses.edge_consistency`): off unless
 #: asked; a model re-made with it says so in its training record and PROVENANCE.
 DEFAULT_EDGE_WEIGHT = 0.0
+#: Weight of the frame-light loss (:func:`impasto.core.losses.frame_light`): off unless asked, as
+#: the edge term.
+DEFAULT_FRAME_WEIGHT = 0.0
 #: Share of each batch that the shift-consistency pass paints a second time (see "Training speed"
 #: in docs/archive/benchmarks-history.md).
 DEFAULT_SHIFT_SHARE = 1.0
@@ -55,7 +58,7 @@ class FastTask(PaintingTask):
                  tv_weight: float = 0.0, preview: torch.Tensor | None = None, output: str = "direct",
                  upsample: str = "nearest", shift_weight: float = DEFAULT_SHIFT_WEIGHT,
                  shift_share: float = DEFAULT_SHIFT_SHARE, style_loss: str = "gram",
-                 edge_weight: float = DEFAULT_EDGE_WEIGHT) -> None:
+                 edge_weight: float = DEFAULT_EDGE_WEIGHT, frame_weight: float = DEFAULT_FRAME_WEIGHT) -> None:
         if not styles:
             raise ImpastoError("give at least one --style image")
         self.loss = training_style_loss(style_loss)
@@ -68,6 +71,7 @@ class FastTask(PaintingTask):
         self.content_weight = content_weight
         self.tv_weight = tv_weight
         self.edge_weight = edge_weight
+        self.frame_weight = frame_weight
         super().__init__(style_weight, shift_weight, shift_share, upsample)
         self.network = TransformerNet(len(styles), width, output=output, upsample=upsample).to(
             memory_format=torch.channels_last)
@@ -133,6 +137,9 @@ class FastTask(PaintingTask):
                 terms["edge"] = self.edge_weight * edge_consistency(
                     lambda cut: network(cut.contiguous(memory_format=torch.channels_last), mix), content, output)
             total = total + terms["edge"]
+        if self.frame_weight:
+            terms["frame"] = self.frame_weight * frame_light(output, content)
+            total = total + terms["frame"]
         return {"total": total, **{name: value.detach() for name, value in terms.items()}}
 
     def preview(self, network: nn.Module, device: torch.device) -> torch.Tensor:
@@ -162,6 +169,7 @@ class FastTask(PaintingTask):
             "shift_weight": self.shift_weight,
             "shift_share": self.shift_share,
             "edge_weight": self.edge_weight,
+            "frame_weight": self.frame_weight,
             "content_layers": list(CONTENT_LAYERS),
             "style_layers": list(STYLE_LAYERS),
             "losses": "relative (each layer divided by its target's mean square)",

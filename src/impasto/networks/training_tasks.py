@@ -99,7 +99,7 @@ def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorte
               style_weight: float | None = None, tv_weight: float = 0.0, network_output: str = "direct",
               upsample: str = "nearest", shift_weight: float | None = None, shift_share: float | None = None,
               preview_image: PathLike | None = None, from_arbitrary: str | None = None, adapt_all: bool = False,
-              style_loss: str | None = None, edge_weight: float = 0.0):
+              style_loss: str | None = None, edge_weight: float = 0.0, frame_weight: float = 0.0):
     """A feed-forward network for one painting or several (conditional norms); ``from_arbitrary``:
     start from the any-painting network's prediction for the painting and train only the norms
     (``adapt_all``: every weight), by default with the style loss and weight the network's last
@@ -135,7 +135,8 @@ def fast_task(data: PathLike, style: Sequence[PathLike], crop: int = 256, shorte
                                   upsample=upsample,
                                   shift_weight=fast_training.DEFAULT_SHIFT_WEIGHT if shift_weight is None else shift_weight,
                                   shift_share=fast_training.DEFAULT_SHIFT_SHARE if shift_share is None else shift_share,
-                                  style_loss=style_loss, edge_weight=edge_weight)
+                                  style_loss=style_loss, edge_weight=edge_weight,
+                                  frame_weight=frame_weight)
     if start is not None:
         from impasto.networks.arbitrary_training import start_adaptation
 
