@@ -61,7 +61,7 @@ class PalettePainter(StyleCodePainter):
         super().__init__(ChannelStatistics(), styles, request, Palette.default_strength)
         self.contrast = (request.options or PaletteSettings()).contrast
 
-    def style_side(self, content: torch.Tensor) -> int | None:
+    def style_side(self, height: int, width: int) -> int | None:
         return 64
 
     def render(self, content: torch.Tensor, codes: list) -> torch.Tensor:

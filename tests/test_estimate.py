@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,6 +63,53 @@ def test_a_first_painting_in_a_process_is_priced_from_first_paintings_where_ther
     assert fit(runs, "adain", cold=False).rate == pytest.approx(1.0 / 100 ** 2)
     assert fit(runs, "adain", cold=True).rate == pytest.approx(5.0 / 100 ** 2)
     assert fit(runs[:1], "adain", cold=True).rate == pytest.approx(1.0 / 100 ** 2)  # none cold: the others
+
+
+def test_a_repeat_priced_from_a_first_painting_alone_leaves_out_that_paintings_set_up():
+    """After one run (the process's first of its size), the same work again keeps its model and the
+    paintings' codes: the estimate is the painting alone, not the set-up as well."""
+    first = _run("arbitrary", 0.25, prepare=0.1, cold=True)
+    again = fit([first], "arbitrary", cold=False)
+    assert again.prepare == 0.0 and again.rate == pytest.approx(0.15 / 100 ** 2)
+    assert fit([first], "arbitrary", cold=True).prepare == pytest.approx(0.1)
+    assert fit([_run("arbitrary", 0.12, prepare=0.02), first], "arbitrary", cold=False).prepare == pytest.approx(0.02)
+
+
+def test_the_upsampling_of_a_repeat_is_learnt_from_repeats_where_there_are_some():
+    small = _run("adain", 0.512 * 0.512, side=512)  # 1 s per million painted pixels
+    first_big = _run("adain", 0.512 * 0.512 + 8.0, side=2000, cold=True)  # 2 s per million output pixels
+    big_again = _run("adain", 0.512 * 0.512 + 4.0, side=2000)  # 1 s per million
+    estimator = Estimator(FakeHistory([big_again, first_big, small]))
+    cold = paintings_work("adain", [(2000, 2000)])  # this process has not painted the size
+    warm = dataclasses.replace(cold, cold=False)
+    assert estimator.seconds(warm)[0] == pytest.approx(0.512 * 0.512 + 4.0, rel=1e-3)
+    assert estimator.seconds(cold)[0] == pytest.approx(0.512 * 0.512 + 8.0, rel=1e-3)
+    only_first = Estimator(FakeHistory([first_big, small]))
+    assert only_first.seconds(warm)[0] == pytest.approx(0.512 * 0.512 + 8.0, rel=1e-3)  # none warm: the first
+    never_small = Estimator(FakeHistory([first_big]))  # only ever brought up: its time holds the upsampling
+    assert never_small.seconds(cold)[0] == pytest.approx(0.512 * 0.512 + 8.0, rel=1e-3)
+
+
+def test_a_job_counts_the_paintings_codes_as_its_preparation(monkeypatch):
+    """The any-painting methods make a painting's code at its first photo; the job makes it before
+    painting and records it as preparation, so that a repeat (the code kept) is not priced with it."""
+    import torch
+
+    from impasto.jobs.image_job import ImageJob
+    from impasto.methods import Request
+    from impasto.methods.style_codes import StyleCodePainter, forget_codes
+
+    forget_codes()
+    events = []
+    real_code, real_paint = StyleCodePainter._code, StyleCodePainter.paint
+    monkeypatch.setattr(StyleCodePainter, "_code", lambda self, *a: events.append("code") or real_code(self, *a))
+    monkeypatch.setattr(StyleCodePainter, "paint",
+                        lambda self, *a, **k: events.append("paint") or real_paint(self, *a, **k))
+    style = torch.rand(1, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    photo = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(2))
+    report = ImageJob([photo], [style], method="adain", request=Request(size=None)).run()
+    assert events == ["code", "paint"]  # made before the painting began
+    assert 0 < report.prepare_seconds <= report.seconds
 
 
 def test_a_one_pass_method_paints_a_large_photo_at_its_working_size_then_brings_it_up():

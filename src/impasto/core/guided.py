@@ -120,11 +120,12 @@ def _up(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
     planes = x.detach().float().cpu().numpy()
     out = np.empty((*planes.shape[:2], *size), np.float32)
+    blurred = np.empty(size, np.float32)  # one buffer for every plane: a large output is not paged in again
     for index in np.ndindex(*planes.shape[:2]):
         plane = Image.fromarray(np.ascontiguousarray(planes[index]), mode="F")
         up = np.asarray(plane.resize((size[1], size[0]), Image.Resampling.BICUBIC))
-        blurred = cv2.GaussianBlur(up, (0, 0), SHARPEN_SIGMA, borderType=cv2.BORDER_REFLECT_101)
-        out[index] = up + SHARPEN_AMOUNT * (up - blurred)
+        cv2.GaussianBlur(up, (0, 0), SHARPEN_SIGMA, dst=blurred, borderType=cv2.BORDER_REFLECT_101)
+        cv2.addWeighted(up, 1 + SHARPEN_AMOUNT, blurred, -SHARPEN_AMOUNT, 0.0, dst=out[index])  # up + a (up - blur)
     return torch.from_numpy(out).to(x.device)
 
 

@@ -11,6 +11,7 @@ its own size).  Each is the median over the latest runs, so that one odd run doe
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 import time
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class Cost:
     rate: float
     upsample: float = 0.0
     runs: int = 0
+    lifted: bool = False  # ``rate`` learnt from runs that were brought up: it holds their upsampling
 
     def seconds(self, work: Work) -> float:
         each = self.rate * work.pixels * work.iterations + self.upsample * work.output_pixels
@@ -133,13 +135,19 @@ def fit(runs: Iterable[Any], method: str, device: str = "cpu", cold: bool | None
             done.append((work, float(run.seconds), prepare))
         if len(done) >= LATEST:
             break
-    if cold is not None and any(w.cold == cold for w, _, _ in done):
-        done = [item for item in done if item[0].cold == cold]
     if not done:
         return None
-    prepare = statistics.median(p for _, _, p in done[:RECENT])
-    plain = [(w, s, p) for w, s, p in done if not w.output_pixels] or done
-    rate = statistics.median(max(s - p, 0.0) / max(w.pixels * w.iterations, 1) for w, s, p in plain[:RECENT])
+    everything = done
+    if cold is not None and any(w.cold == cold for w, _, _ in done):
+        done = [item for item in done if item[0].cold == cold]
+        prepare = statistics.median(p for _, _, p in done[:RECENT])
+    else:  # a repeat of work the process has done keeps its set-up (the model, the paintings' codes)
+        prepare = 0.0 if cold is False else statistics.median(p for _, _, p in done[:RECENT])
+    plain = [(w, s, p) for w, s, p in done if not w.output_pixels] or \
+        [(w, s, p) for w, s, p in everything if not w.output_pixels]
+    rate = statistics.median(max(s - p, 0.0) / max(w.pixels * w.iterations, 1) for w, s, p in (plain or done)[:RECENT])
+    if not plain:  # only ever brought up: the rate holds the upsampling of those sizes
+        return Cost(prepare, rate, 0.0, len(done[:RECENT]), lifted=True)
     lifted = [max(s - p - rate * w.pixels * w.iterations, 0.0) / w.output_pixels
               for w, s, p in done[:RECENT] if w.output_pixels]
     upsample = statistics.median(lifted) if lifted else 0.0
@@ -150,18 +158,21 @@ def nested_prepare(settings: dict[str, Any]) -> float:
     return settings.get("prepare_seconds") or 0.0
 
 
-def upsample_rate(runs: Iterable[Any], device: str = "cpu") -> float | None:
+def upsample_rate(runs: Iterable[Any], device: str = "cpu", cold: bool | None = None) -> float | None:
     """Seconds per output pixel of bringing a one-pass painting up to its size, from any one-pass
-    method's runs (the guided upsampling is the same for all of them)."""
+    method's runs (the guided upsampling is the same for all of them); ``cold``: from the runs that
+    were (or were not) their process's first painting of the size, where there are such runs."""
     from impasto import methods
 
     found = []
     by_method: dict[str, Cost | None] = {}
     runs = list(runs)
-    for run in runs:
-        work = run_work(run)
-        if work is None or not work.output_pixels or work.device != device:
-            continue
+    lifting = [(run, run_work(run)) for run in runs]
+    lifting = [(run, work) for run, work in lifting
+               if work is not None and work.output_pixels and work.device == device]
+    if cold is not None and any(work.cold == cold for _, work in lifting):
+        lifting = [(run, work) for run, work in lifting if work.cold == cold]
+    for run, work in lifting:
         if work.method not in by_method:
             by_method[work.method] = fit([r for r in runs if run_work(r) is not None and
                                           not run_work(r).output_pixels], work.method, device)
@@ -200,14 +211,14 @@ class Estimator:
                     return None
                 self.guesses[key] = self.calibrate(method, device)
             cost = self.guesses[key]
-        if upsampled and not cost.upsample:
-            lifted = upsample_rate(runs, device)
+        if upsampled and not cost.upsample and not cost.lifted:
+            lifted = upsample_rate(runs, device, cold)
             if lifted is None:
                 key = ("upsample", device)
                 if key not in self.guesses:
                     self.guesses[key] = Cost(0.0, 0.0, self.calibrate_upsampling(device))
                 lifted = self.guesses[key].upsample
-            cost = Cost(cost.prepare, cost.rate, lifted, cost.runs)
+            cost = dataclasses.replace(cost, upsample=lifted)
         return cost
 
     def seconds(self, work: Work, guess: bool = True) -> tuple[float, bool] | None:

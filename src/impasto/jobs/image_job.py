@@ -206,8 +206,11 @@ class ImageJob:
             return report
         check_stop()
         painter = method.prepare(styles, self.request)  # the model, the styles and their statistics: once
+        single = targets is None or len(targets) == 1
+        if single and hasattr(painter, "ready"):  # what the photo would set up (a painting's code): preparation
+            painter.ready(*_pixels(sources[0], self.request))
         report.prepare_seconds = time.perf_counter() - started
-        if targets is None or len(targets) == 1:
+        if single:
             shape = (method.name, _device(self.request), _pixels(sources[0], self.request))
             report.cold = shape not in _PAINTED  # the first painting of its size in this process
             _PAINTED.add(shape)

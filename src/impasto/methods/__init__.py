@@ -132,7 +132,9 @@ class Temporal:
 
 
 class Painter(Protocol):
-    """A method made ready for one set of styles and options."""
+    """A method made ready for one set of styles and options.  A painter that sets something up at
+    its first photo of a size (a painting's code) may also have ``ready(height, width)``, which does
+    it at once: a job counts that time as preparation (:mod:`impasto.jobs.estimate`)."""
 
     def paint(self, content: images.ImageLike, on_step: Callable[[Progress], None] | None = None) -> Result:
         """Stylize one photo.  ``on_step`` sees each finished step (one for a one-pass method); if it

@@ -40,8 +40,8 @@ class AdaINPainter(StyleCodePainter):
         engine = adain.cached_engine(request.model, request.device, request.precision, request.compile)
         super().__init__(engine, styles, request, AdaINMethod.default_strength)
 
-    def style_side(self, content: torch.Tensor) -> int | None:
-        working = guided.working_size(*content.shape[-2:], self.request.stroke_scale, self.request.max_pixels)
+    def style_side(self, height: int, width: int) -> int | None:
+        working = guided.working_size(height, width, self.request.stroke_scale, self.request.max_pixels)
         return self.request.style_size(max(working))
 
     def render(self, content: torch.Tensor, codes: list[adain.StyleCode]) -> torch.Tensor:

@@ -50,7 +50,7 @@ class ArbitraryPainter(StyleCodePainter):
         engine = cached_model(request.model, request.device, request.precision, request.compile)
         super().__init__(engine, styles, request, Arbitrary.default_strength)
 
-    def style_side(self, content: torch.Tensor) -> int | None:
+    def style_side(self, height: int, width: int) -> int | None:
         return arbitrary.style_side(self.request.style_scale)
 
     def render(self, content: torch.Tensor, codes: list[torch.Tensor]) -> torch.Tensor:

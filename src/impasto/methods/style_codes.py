@@ -51,8 +51,8 @@ class StyleCodePainter:
         self._codes: dict[int | None, list[Any]] = {}
         self._digests: list[str] | None = None
 
-    def style_side(self, content: torch.Tensor) -> int | None:
-        """The longest side the paintings are read at for this photo (None: as they are)."""
+    def style_side(self, height: int, width: int) -> int | None:
+        """The longest side the paintings are read at for a photo of this size (None: as they are)."""
         raise NotImplementedError
 
     def render(self, content: torch.Tensor, codes: list[Any]) -> torch.Tensor:
@@ -62,7 +62,7 @@ class StyleCodePainter:
     def codes(self, content: torch.Tensor) -> list[Any]:
         """The paintings' codes, computed once per style size (with a colour mode: per photo, from
         the paintings matched to it, :func:`impasto.core.color.styles_for`)."""
-        side = self.style_side(content)
+        side = self.style_side(*content.shape[-2:])
         mode = self.request.preserve_color
         if not color.depends_on_photo(mode) and side in self._codes:
             return self._codes[side]  # every frame of a clip, every photo of a folder: no resizing again
@@ -73,6 +73,13 @@ class StyleCodePainter:
             self._digests = [images.digest(style) for style in self.styles]
         self._codes[side] = [self._code(style, digest, side) for style, digest in zip(self.styles, self._digests)]
         return self._codes[side]
+
+    def ready(self, height: int, width: int) -> None:
+        """The paintings' codes for a photo of this size, made now: a job counts them as its
+        preparation, not its painting (a colour mode makes them per photo, and a photo past the
+        pixel limit is refused when it is loaded: then nothing to do)."""
+        if not color.depends_on_photo(self.request.preserve_color) and height * width <= self.request.max_pixels:
+            self.codes(torch.empty(1, 3, height, width, device="meta"))  # its size only: nothing allocated
 
     def _code(self, style: torch.Tensor, digest: str, side: int | None) -> Any:
         """A painting's code, from the process-wide cache when this engine has made it before (a
