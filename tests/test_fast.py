@@ -358,7 +358,7 @@ def test_shift_consistency_costs_a_pattern_tied_to_the_pixel_grid():
 
 
 def test_edge_consistency_costs_a_frame_along_the_sides():
-    from impasto.core.losses import edge_consistency
+    from impasto.core.edges import edge_consistency
 
     photo = torch.rand(2, 3, 128, 96)
 
@@ -392,7 +392,7 @@ def test_the_edge_term_trains_the_network_only_when_asked(tmp_path):
 
 def test_frame_light_costs_only_a_frame_beyond_the_photos_own():
     from impasto.core import quality
-    from impasto.core.losses import frame_light
+    from impasto.core.edges import frame_light
 
     ramp = torch.linspace(0.3, 0.7, 128).view(1, 1, 1, 128).expand(2, 3, 96, 128).clone()
     photo = ramp + 0.05 * torch.rand(2, 3, 96, 128)

@@ -42,7 +42,8 @@ from typing import Callable
 
 import torch
 
-from impasto.core.losses import resample_quantiles, shift_consistency, side_bands
+from impasto.core.edges import side_bands
+from impasto.core.losses import resample_quantiles, shift_consistency
 from impasto.core.runtime import default_encoder
 
 CONTENT_LAYER = "relu4_2"
@@ -231,7 +232,7 @@ def lattice_peak(image: torch.Tensor) -> float:
 def frame_sides(image: torch.Tensor, band: int = FRAME_BAND) -> dict[str, float]:
     """Per side (top, bottom, left, right): the mean grey level (0..255) of the outer ``band`` px
     rows or columns minus that of the next ``band`` px inward (negative: a dark frame; the corners
-    left out: :func:`impasto.core.losses.side_bands`)."""
+    left out: :func:`impasto.core.edges.side_bands`)."""
     return dict(zip(("top", "bottom", "left", "right"), side_bands(_grey255(image), band).tolist()))
 
 

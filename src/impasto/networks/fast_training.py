@@ -13,7 +13,8 @@ import torch.nn.functional as F
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.core.losses import edge_consistency, frame_light, relative_content_loss, total_variation, training_style_loss
+from impasto.core.edges import edge_consistency, frame_light
+from impasto.core.losses import relative_content_loss, total_variation, training_style_loss
 from impasto.core.runtime import autocast, default_encoder
 from impasto.networks.training import ImageFolder, PaintingTask, random_flip, shift_term
 from impasto.networks.transformer import MULTIPLE, TransformerNet
@@ -33,10 +34,10 @@ STYLE_WEIGHTS = {"gram": DEFAULT_STYLE_WEIGHT, "swd": 10.0}
 #: Weight of the shift-consistency loss (:func:`impasto.core.losses.shift_consistency`) against the
 #: content loss; see "The 4 px lattice" in docs/archive/benchmarks-history.md.
 DEFAULT_SHIFT_WEIGHT = 100.0
-#: Weight of the edge-consistency loss (:func:`impasto.core.losses.edge_consistency`): off unless
+#: Weight of the edge-consistency loss (:func:`impasto.core.edges.edge_consistency`): off unless
 #: asked; a model re-made with it says so in its training record and PROVENANCE.
 DEFAULT_EDGE_WEIGHT = 0.0
-#: Weight of the frame-light loss (:func:`impasto.core.losses.frame_light`): off unless asked, as
+#: Weight of the frame-light loss (:func:`impasto.core.edges.frame_light`): off unless asked, as
 #: the edge term.
 DEFAULT_FRAME_WEIGHT = 0.0
 #: Share of each batch that the shift-consistency pass paints a second time (see "Training speed"
