@@ -86,15 +86,21 @@ def test_the_upsampling_of_a_repeat_is_learnt_from_repeats_where_there_are_some(
     assert estimator.seconds(cold)[0] == pytest.approx(0.512 * 0.512 + 8.0, rel=1e-3)
     only_first = Estimator(FakeHistory([first_big, small]))
     assert only_first.seconds(warm)[0] == pytest.approx(0.512 * 0.512 + 8.0, rel=1e-3)  # none warm: the first
-    never_small = Estimator(FakeHistory([first_big]))  # only ever brought up: its time holds the upsampling
+    # only ever brought up: the upsampling's share (here calibrated) taken off, so a size is priced as it is
+    never_small = Estimator(FakeHistory([first_big]), calibrate_upsampling=lambda d: 1e-6)
     assert never_small.seconds(cold)[0] == pytest.approx(0.512 * 0.512 + 8.0, rel=1e-3)
+    assert never_small.seconds(paintings_work("adain", [(512, 512)]))[0] == pytest.approx(0.512 * 0.512 + 4.0, rel=1e-3)
+    bigger = never_small.seconds(paintings_work("adain", [(4000, 4000)]))[0]
+    assert bigger == pytest.approx(0.512 * 0.512 + 4.0 + 16.0, rel=1e-3)
 
 
-def test_a_job_counts_the_paintings_codes_as_its_preparation(monkeypatch):
+def test_a_job_counts_the_paintings_codes_as_its_preparation(monkeypatch, tmp_path):
     """The any-painting methods make a painting's code at its first photo; the job makes it before
     painting and records it as preparation, so that a repeat (the code kept) is not priced with it."""
     import torch
 
+    from impasto.core import images
+    from impasto.core.errors import ImpastoError
     from impasto.jobs.image_job import ImageJob
     from impasto.methods import Request
     from impasto.methods.style_codes import StyleCodePainter, forget_codes
@@ -110,6 +116,16 @@ def test_a_job_counts_the_paintings_codes_as_its_preparation(monkeypatch):
     report = ImageJob([photo], [style], method="adain", request=Request(size=None)).run()
     assert events == ["code", "paint"]  # made before the painting began
     assert 0 < report.prepare_seconds <= report.seconds
+
+    events.clear()  # a photo that cannot be read, or one past the pixel limit: no code made before the message
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    big = tmp_path / "big.png"
+    images.save_image(torch.rand(1, 3, 300, 700), big)
+    for source, request in ((broken, Request(size=None)), (big, Request(size=100, max_pixels=100_000))):
+        with pytest.raises(ImpastoError):
+            ImageJob([source], [style], method="adain", request=request).run()
+    assert "code" not in events
 
 
 def test_a_one_pass_method_paints_a_large_photo_at_its_working_size_then_brings_it_up():

@@ -465,6 +465,28 @@ def test_the_video_estimate_prices_each_frame_at_the_clips_size(tmp_path):
     assert "9 frames of 32x24" in text and "about 8 s" in text and "first guess" in text  # 1 + 9 x 768 ms
 
 
+def test_a_clips_estimate_pays_a_first_paintings_set_up_once(tmp_path):
+    """A clip of a size this process has not painted is priced from first paintings: their set-up
+    (the model, the paintings' codes) once, then each frame."""
+    import torch
+
+    from impasto.jobs.image_job import ImageJob, ImageReport
+    from impasto.methods import Request, Result
+    from impasto.studio.video_tab import estimate_video
+    from test_video import make_clip, moving_frames
+
+    from impasto.jobs.history import History
+
+    source = make_clip(tmp_path / "in.mp4", moving_frames(9, 64, 48))
+    studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
+    studio.estimator.calibrate = lambda method, device: pytest.fail("priced from the recorded run")
+    job = ImageJob([torch.zeros(1, 3, 24, 32)], [torch.zeros(1, 3, 16, 16)], method="adain", request=Request(size=32))
+    result = Result(torch.zeros(1, 3, 24, 32), 1, 1, {}, "done", 0.7)
+    job.record(ImageReport("adain", 1, result=result, seconds=10.0, prepare_seconds=9.0, cold=True), studio.history)
+    text = estimate_video(studio, str(source), "adain", 32)
+    assert "about 18 s" in text and "first guess" not in text  # 9 s once, then 9 frames x 1 s
+
+
 @pytest.mark.slow
 def test_the_video_tab_paints_to_the_clips_sound_and_refuses_mixed_choices(tmp_path):
     from impasto.core import clips

@@ -80,9 +80,10 @@ def paintings_work(method: str, sizes: Iterable[tuple[int, int]], iterations: in
 
 def clip_work(job: Any, frames: int, height: int, width: int) -> Work:
     """The :class:`Work` of an :class:`impasto.jobs.clip_job.ClipJob` of ``frames`` frames of
-    ``height`` x ``width`` (the clip's, at the job's size): each frame a painting."""
+    ``height`` x ``width`` (the clip's, at the job's size): each frame a painting (cold where this
+    process has painted no photo of the size: its set-up is the clip's)."""
     from impasto.core import images
-    from impasto.jobs.image_job import _device
+    from impasto.jobs.image_job import _PAINTED, _device
 
     method = job.chosen()
     size = job.request.size
@@ -90,8 +91,9 @@ def clip_work(job: Any, frames: int, height: int, width: int) -> Work:
         height, width = images.scaled_size(height, width, size)
     working = _working(method.one_pass, height, width, job.request.stroke_scale)
     iterations = 1 if method.one_pass else int(job.temporal.iterations or getattr(method.options(), "iterations", 1))
-    return Work(method.name, working[0] * working[1], iterations,
-                height * width if working != (height, width) else 0, _device(job.request), frames)
+    device = _device(job.request)
+    return Work(method.name, working[0] * working[1], iterations, height * width if working != (height, width) else 0,
+                device, frames, cold=(method.name, device, (height, width)) not in _PAINTED)
 
 
 def _working(one_pass: bool, height: int, width: int, stroke_scale: float | None) -> tuple[int, int]:
@@ -123,10 +125,13 @@ def run_work(run: Any) -> Work | None:
                 cold=bool(settings.get("cold")))
 
 
-def fit(runs: Iterable[Any], method: str, device: str = "cpu", cold: bool | None = None) -> Cost | None:
+def fit(runs: Iterable[Any], method: str, device: str = "cpu", cold: bool | None = None,
+        upsample: float | None = None) -> Cost | None:
     """The cost of ``method`` on ``device`` from recorded runs (:class:`impasto.jobs.history.Run`,
     the latest first), or None when there is none to learn from.  ``cold``: from the runs that were
-    (or were not) their process's first painting of the size, where there are such runs."""
+    (or were not) their process's first painting of the size, where there are such runs.
+    ``upsample``: the seconds per output pixel of the upsampling, known from elsewhere, for a
+    method only ever brought up (without it, its rate holds the upsampling: ``Cost.lifted``)."""
     done = []
     for run in runs:
         work = run_work(run)
@@ -145,9 +150,12 @@ def fit(runs: Iterable[Any], method: str, device: str = "cpu", cold: bool | None
         prepare = 0.0 if cold is False else statistics.median(p for _, _, p in done[:RECENT])
     plain = [(w, s, p) for w, s, p in done if not w.output_pixels] or \
         [(w, s, p) for w, s, p in everything if not w.output_pixels]
-    rate = statistics.median(max(s - p, 0.0) / max(w.pixels * w.iterations, 1) for w, s, p in (plain or done)[:RECENT])
-    if not plain:  # only ever brought up: the rate holds the upsampling of those sizes
-        return Cost(prepare, rate, 0.0, len(done[:RECENT]), lifted=True)
+    if not plain:  # only ever brought up: the upsampling's share taken off with its known rate, else held
+        share = upsample or 0.0
+        rate = statistics.median(max(s - p - share * w.output_pixels, 0.0) / max(w.pixels * w.iterations, 1)
+                                 for w, s, p in done[:RECENT])
+        return Cost(prepare, rate, share, len(done[:RECENT]), lifted=upsample is None)
+    rate = statistics.median(max(s - p, 0.0) / max(w.pixels * w.iterations, 1) for w, s, p in plain[:RECENT])
     lifted = [max(s - p - rate * w.pixels * w.iterations, 0.0) / w.output_pixels
               for w, s, p in done[:RECENT] if w.output_pixels]
     upsample = statistics.median(lifted) if lifted else 0.0
@@ -211,14 +219,14 @@ class Estimator:
                     return None
                 self.guesses[key] = self.calibrate(method, device)
             cost = self.guesses[key]
-        if upsampled and not cost.upsample and not cost.lifted:
+        if cost.lifted or (upsampled and not cost.upsample):
             lifted = upsample_rate(runs, device, cold)
             if lifted is None:
                 key = ("upsample", device)
                 if key not in self.guesses:
                     self.guesses[key] = Cost(0.0, 0.0, self.calibrate_upsampling(device))
                 lifted = self.guesses[key].upsample
-            cost = dataclasses.replace(cost, upsample=lifted)
+            cost = fit(runs, method, device, cold, lifted) if cost.lifted else dataclasses.replace(cost, upsample=lifted)
         return cost
 
     def seconds(self, work: Work, guess: bool = True) -> tuple[float, bool] | None:

@@ -31,18 +31,25 @@ from impasto.methods import Method, Progress, Request, Result
 _PAINTED: set[tuple[str, str, tuple[int, int]]] = set()
 
 
+def _own_size(item: Any) -> tuple[int, int] | None:
+    """(height, width) of a photo: a tensor's, or a file's from its header (None: it cannot be read)."""
+    if isinstance(item, torch.Tensor):
+        return int(item.shape[-2]), int(item.shape[-1])
+    import PIL.Image
+
+    try:
+        with PIL.Image.open(item) as image:
+            return image.height, image.width
+    except (OSError, ValueError, PIL.Image.DecompressionBombError):
+        return None
+
+
 def _pixels(item: Any, request: Request) -> tuple[int, int]:
     """(height, width) the painting of ``item`` will have: the photo's, brought to ``request.size``."""
-    if isinstance(item, torch.Tensor):
-        height, width = item.shape[-2:]
-    else:
-        import PIL.Image
-
-        try:
-            with PIL.Image.open(item) as image:
-                width, height = image.size
-        except (OSError, ValueError, PIL.Image.DecompressionBombError):
-            return (request.size or 512,) * 2
+    own = _own_size(item)
+    if own is None:
+        return (request.size or 512,) * 2
+    height, width = own
     if request.size is None:
         return int(height), int(width)
     scale = request.size / max(height, width)
@@ -207,8 +214,9 @@ class ImageJob:
         check_stop()
         painter = method.prepare(styles, self.request)  # the model, the styles and their statistics: once
         single = targets is None or len(targets) == 1
-        if single and hasattr(painter, "ready"):  # what the photo would set up (a painting's code): preparation
-            painter.ready(*_pixels(sources[0], self.request))
+        own = _own_size(sources[0]) if single and hasattr(painter, "ready") else None
+        if own is not None and own[0] * own[1] <= self.request.max_pixels:  # else loading refuses it: no set-up
+            painter.ready(*_pixels(sources[0], self.request))  # what the photo would set up (a painting's code)
         report.prepare_seconds = time.perf_counter() - started
         if single:
             shape = (method.name, _device(self.request), _pixels(sources[0], self.request))

@@ -76,8 +76,8 @@ class StyleCodePainter:
 
     def ready(self, height: int, width: int) -> None:
         """The paintings' codes for a photo of this size, made now: a job counts them as its
-        preparation, not its painting (a colour mode makes them per photo, and a photo past the
-        pixel limit is refused when it is loaded: then nothing to do)."""
+        preparation, not its painting (nothing to do for a colour mode, which makes them per photo,
+        or for a size past the pixel limit, which loading refuses)."""
         if not color.depends_on_photo(self.request.preserve_color) and height * width <= self.request.max_pixels:
             self.codes(torch.empty(1, 3, height, width, device="meta"))  # its size only: nothing allocated
 

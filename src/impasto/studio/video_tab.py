@@ -163,7 +163,7 @@ def estimate_video(studio: Studio, clip: str | None, method: str, size: int, str
     if not chosen.one_pass:
         iterations = int(Temporal().iterations or getattr(chosen.options(), "iterations", 1))
     work = cost.paintings_work(method, [(height, width)], iterations, stroke_scale or None, studio.device_name)
-    work = cost.Work(work.method, work.pixels, work.iterations, work.output_pixels, work.device, frames)
+    work = replace(work, frames=frames)  # cold where no photo of the size was painted: its set-up once
     found = studio.estimator.seconds(work, guess)
     if found is None:
         return "time: measured after the first run of this method on this machine"
