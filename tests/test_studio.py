@@ -694,6 +694,8 @@ def test_the_preview_follows_the_controls_at_screen_size_and_render_paints_the_m
     seconds = float(re.search(r"in ([0-9.]+) s", text).group(1))
     assert seconds < 10, text  # well under a second on an idle machine (docs/figures.md); a loaded one is slower
     assert page.locator("#job-progress").inner_text().strip() == "ready"  # no render started
+    page.locator("#content button[aria-label='Remove Image']").click()  # the preview was of that photo
+    page.wait_for_function("() => !document.querySelector('#preview img')", timeout=30_000)
 
 
 def test_the_brush_draws_on_a_light_canvas_of_its_own_and_sends_nothing_while_drawing(page, files):

@@ -359,8 +359,7 @@ def method_update(name: str):
 def method_panel(studio: Studio, name: str, strength: float | None = None, iterations: int | None = None,
                  own_size: bool | None = None, model: str | None = None,
                  stroke_scale: float | None = None) -> tuple:
-    """Only what applies to the chosen method, set to its defaults or to the values given (a run
-    brought back from the gallery)."""
+    """Only what applies to the chosen method, at its defaults or the values given (a run from the gallery)."""
     gr = gradio()
     from impasto import methods
 
@@ -440,13 +439,14 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     def new_photo(sent):
         editor_v = read_canvas(sent)
         path = sent["background"]["path"] if editor_v is not None else None
-        return photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v), path
+        kept = gr.update() if editor_v is not None else None  # a removed photo takes its preview with it
+        return photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v), path, kept
 
     # one at a time, in the order the page sent them: the small copy is the last canvas sent
     in_order = dict(concurrency_id="canvas", concurrency_limit=1, show_progress="hidden")
     photo_changed = tab.photo.change(None, tab.photo, tab.canvas_files, js=NEW_PHOTO, trigger_mode="always_last").then(
-        new_photo, tab.canvas_files, [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas, tab.photo_path],
-        **in_order)
+        new_photo, tab.canvas_files,
+        [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas, tab.photo_path, tab.preview], **in_order)
     repainted = tab.mask_sync.click(None, tab.photo, tab.canvas_files, js=CANVAS, trigger_mode="always_last").then(
         lambda sent: preview_canvas(read_canvas(sent)), tab.canvas_files, tab.canvas, **in_order)
     tab.mask_shown.change(None, tab.mask_shown, None, js=SHOW_MASK)
