@@ -32,6 +32,36 @@ def _run(studio, editor, styles, method="optimize", **options):
                        args["mask_inside"], [], "session"))
 
 
+def test_the_estimate_adds_what_the_page_does_around_a_painting(tmp_path):
+    """The wait a user sees is the painting and the page's work around it (keeping the run, the
+    pictures sent): a render measures the latter, and the estimates add it, per output pixel."""
+    from impasto.jobs.estimate import Cost
+    from impasto.jobs.history import History
+    from impasto.studio import create_tab
+
+    style = tmp_path / "style.png"
+    stripes(48).save(style)
+    studio = Studio(tmp_path / "work", history=History(tmp_path / "history"))
+    studio.estimator.calibrate = lambda method, device: Cost(0.0, 1e-6)
+    assert "under a second" in create_tab.estimate(studio, "adain", 400, 1, photo_size=(300, 400))
+    studio.shown_after(3.0, 300 * 400)
+    assert "about 3 s" in create_tab.estimate(studio, "adain", 400, 1, photo_size=(300, 400))
+    assert studio.showing_seconds(600 * 800) == pytest.approx(12.0)  # four times the pixels
+    studio.showing.clear()
+    _run(studio, _editor(), [str(style)], method="adain")  # a 48x36 render: its page work measured
+    assert len(studio.showing) == 1 and studio.showing[0] >= 0
+
+
+def test_a_large_result_is_shown_at_screen_size():
+    """The page shows a picture at most SHOWN_SIDE on a side (the download link is the result file)."""
+    import torch
+
+    from impasto.studio.common import SHOWN_SIDE, preview_image
+
+    assert preview_image(torch.rand(1, 3, 1500, 2000)).size == (SHOWN_SIDE, SHOWN_SIDE * 3 // 4)
+    assert preview_image(torch.rand(1, 3, 300, 400)).size == (400, 300)
+
+
 def test_optimise_job_streams_previews_and_ends_with_a_file(tmp_path):
     style = tmp_path / "style.png"
     stripes(48).save(style)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
-from impasto.studio.common import MAX_PIXELS, Studio
+from impasto.studio.common import MAX_PIXELS, Studio, shown
 
 #: The brush: a see-through pink, so the photo shows through the painted area.
 BRUSH_COLOUR, BRUSH_OPACITY = "#ff40a0", 0.45
@@ -194,11 +194,12 @@ def box_mask(editor: Any, box: tuple[int, int, int, int]) -> dict:
 
 
 def before_after(editor: Any, result_path: str | None):
-    """(the photo at the result's size, the result) for the before/after slider; None while working."""
+    """(the photo at the result's size, the result) for the before/after slider, as the page shows
+    them (:func:`shown`); None while working."""
     photo, _ = editor_parts(editor)
     if photo is None or not result_path:
         return None
-    after = PIL.Image.open(result_path).convert("RGB")
+    after = shown(PIL.Image.open(result_path).convert("RGB"))
     return PIL.Image.fromarray(photo).resize(after.size, PIL.Image.LANCZOS), after
 
 

@@ -16,6 +16,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import PIL.Image
 import torch
 
 from impasto.core import images
@@ -26,6 +27,9 @@ from impasto.methods import REGISTRY
 
 MAX_PIXELS = 36_000_000  # per image: a 6000 x 6000 photo
 MODEL_PREVIEW_SIDE = 192  # px, the trained styles' pictures of the sample photo
+#: The longest side a result is shown at on the page: a larger picture would only cost its encoding
+#: and transfer while the page waits (the download is the full result).
+SHOWN_SIDE = 1280
 METHODS = tuple(REGISTRY)
 #: The methods offered first, by what they are good for: the instant style network (any painting),
 #: trained styles, then the slow ones for quality and for a painting's own textures.  The others
@@ -69,6 +73,16 @@ class Studio:
 
         self.device_name = str(resolve_device("auto"))
         self.estimator = Estimator(self.history)  # first guesses calibrated once per studio
+        self.showing: deque[float] = deque(maxlen=5)  # the latest renders' page work, seconds per output pixel
+
+    def shown_after(self, seconds: float, pixels: int) -> None:
+        """A render's time beyond its painting (reading the canvas, keeping the run, the pictures the
+        page is sent), measured by the handler: the estimates add it."""
+        self.showing.append(max(seconds, 0.0) / max(pixels, 1))
+
+    def showing_seconds(self, pixels: int) -> float:
+        """What the page's work around a painting of ``pixels`` will take (0 before any render)."""
+        return sorted(self.showing)[len(self.showing) // 2] * pixels if self.showing else 0.0
 
     def cleanup(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -361,4 +375,15 @@ PAGE_CLOCK = "(...args) => [...args.slice(0, -1), Date.now()]"
 
 
 def preview_image(image: torch.Tensor):
-    return images.tensor_to_pil(image.clamp(0, 1))
+    """A picture as the page shows it (:func:`shown`)."""
+    return shown(images.tensor_to_pil(image.clamp(0, 1)))
+
+
+def shown(picture: PIL.Image.Image) -> PIL.Image.Image:
+    """``picture`` as the page shows it: brought down to at most :data:`SHOWN_SIDE` on its longest
+    side (antialiased); the download is the full result."""
+    if max(picture.size) <= SHOWN_SIDE:
+        return picture
+    height, width = images.scaled_size(picture.height, picture.width, SHOWN_SIDE)
+    return picture.resize((width, height), PIL.Image.LANCZOS)
+

@@ -13,6 +13,7 @@ import torch
 
 from impasto.core import images
 from impasto.core.errors import ImpastoError
+from impasto.jobs import estimate as cost
 from impasto.studio.canvas import (BRUSH_BAR, CANVAS, NEW_PHOTO, SHOW_MASK, SHOW_PREVIEW, before_after, box_mask,
                                    editor_parts, mask_url, photo_size, read_photo, save_mask, sent_canvas, small_canvas)
 from impasto.studio.common import (COLOR_CHOICES, MAX_PIXELS, MORE, OFFERED, PAGE_CLOCK, Background, Pace, Studio,
@@ -55,8 +56,6 @@ def estimate(studio: Studio, method: str, size: int, iterations: int, own_size: 
     """How long a run will take on this machine (:mod:`impasto.jobs.estimate`): fitted on this
     machine's own runs of the method, a short calibration as the first guess; for the size that
     will be painted (the photo's own with ``own_size``; a 4:3 photo while there is none)."""
-    from impasto.jobs import estimate as cost
-
     height, width = photo_size or (3, 4)
     if own_size and photo_size:
         output = (height, width)
@@ -66,8 +65,8 @@ def estimate(studio: Studio, method: str, size: int, iterations: int, own_size: 
     found = studio.estimator.seconds(work, guess)
     if found is None:
         return "time: measured after the first run of this method on this machine"
-    seconds, guessed = found
-    return f"time: {cost.words(seconds, guessed)} for {output[1]}x{output[0]} on this machine"
+    seconds = found[0] + studio.showing_seconds(output[0] * output[1])  # and what the page does around it
+    return f"time: {cost.words(seconds, found[1])} for {output[1]}x{output[0]} on this machine"
 
 
 #: The instant preview's long side: a picture at screen size, painted as the controls change.
@@ -204,13 +203,12 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
 
     ``own_size``: the output at the photo's own resolution (``size`` is then ignored); ``clicked``:
     when Render was pressed, on the page's clock (a Stop after it ends the job, queued or not)."""
+    began = time.perf_counter()
     job = create_job(editor, style_files, blend_text, method, model, size, strength, iterations, preserve,
                      mask_inside, own_size, stroke_scale)
     try:
         chosen = job.chosen()
-        from impasto.jobs.estimate import work_of
-
-        expected = studio.estimator.seconds(work_of(job), guess=False)
+        expected = studio.estimator.seconds(cost.work_of(job), guess=False)
     except ImpastoError as exc:
         raise fail(exc) from None
     flag, on_step = step_reports(studio, session, clicked)
@@ -248,6 +246,7 @@ def create(studio: Studio, editor: Any, style_files: list | None, blend_text: st
     gradio().Info(f"{stop_note}: {w}x{h} in {seconds:.1f} s (kept in the gallery)")
     yield (preview_image(result), progress_html(1, 1, f"{stop_note} ({w}x{h}, {seconds:.1f} s)"), str(run.result),
            gallery, gallery)
+    studio.shown_after(time.perf_counter() - began - seconds, h * w)  # the page has taken the pictures
 
 
 def layout(studio: Studio, fast_models: list[tuple[str, str]]) -> SimpleNamespace:
