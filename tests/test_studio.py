@@ -168,6 +168,8 @@ def test_stylize_with_live_preview_then_download(page, files, tmp_path):
     saved = tmp_path / "result.png"
     info.value.save_as(saved)
     assert max(Image.open(saved).size) == 128
+    page.locator("#content input[type=file]").set_input_files(str(files / "object.png"))  # another photo:
+    page.wait_for_function("() => !document.querySelector('#download a')", timeout=30_000)  # not its download
 
 
 def test_stop_keeps_the_current_result(page, files):

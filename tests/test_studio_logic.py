@@ -596,6 +596,12 @@ def test_messages_name_only_what_the_studio_has(tmp_path):
         load_upload(str(huge), "style image")
     assert error.value.message.startswith("huge.png: ") and "--" not in error.value.message
     assert "make it smaller first" in error.value.message
+    from impasto.studio.create_tab import create
+
+    with pytest.raises(gr.Error) as error:  # Render with a photo and no painting
+        list(create(Studio(tmp_path / "work"), _editor(), [], "", "arbitrary", None, 48, 1.0, 1, "none", "first", [],
+                    "session"))
+    assert error.value.message == "add at least one painting"
 
 
 def test_a_dream_is_kept_in_the_history_and_comes_back_with_its_settings(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import queue
+import re
 import shutil
 import sys
 import tempfile
@@ -202,13 +203,14 @@ STUDIO_WORDS = (
     ("raise the limit with --max-pixels", f"the studio takes up to {MAX_PIXELS:,} pixels: make it smaller first"),
     ("lower --size or raise --max-pixels", "lower the size"),
     ("(raise the stroke scale or the pixel limit)", "(choose a larger brushwork size)"),
+    ("give the content photo (or folder) and at least one style image", "add at least one painting"),
 )
 
 
 def studio_words(message: str) -> str:
     for said, meant in STUDIO_WORDS:
         message = message.replace(said, meant)
-    return message
+    return re.sub(r" \(impasto [^)]*\)", "", message)  # a command's usage: the page has none
 
 
 def load_upload(path: str | None, what: str) -> torch.Tensor:

@@ -74,8 +74,7 @@ PREVIEW_SIDE = 384
 
 
 def preview_canvas(editor: Any) -> tuple | None:
-    """The canvas as the instant preview paints it (:func:`impasto.studio.canvas.small_canvas`):
-    kept on the server when the canvas changes, so that another control's change sends none of it."""
+    """The canvas as the instant preview paints it (:func:`small_canvas`), kept when the canvas changes."""
     return small_canvas(editor, PREVIEW_SIDE)
 
 
@@ -438,14 +437,16 @@ def wire(studio: Studio, tab: SimpleNamespace, fast_models: list[tuple[str, str]
     def new_photo(sent):
         editor_v = read_canvas(sent)
         path = sent["background"]["path"] if editor_v is not None else None
-        kept = gr.update() if editor_v is not None else None  # a removed photo takes its preview with it
-        return photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v), path, kept
+        kept = gr.update() if editor_v is not None else None  # a removed photo takes its preview with it, and
+        return (photo_size(editor_v), editor_parts(editor_v)[0], None, preview_canvas(editor_v), path, kept,
+                None, None)  # any photo change the last render's download and before/after (the gallery keeps it)
 
     # one at a time, in the order the page sent them: the small copy is the last canvas sent
     in_order = dict(concurrency_id="canvas", concurrency_limit=1, show_progress="hidden")
     photo_changed = tab.photo.change(None, tab.photo, tab.canvas_files, js=NEW_PHOTO, trigger_mode="always_last").then(
         new_photo, tab.canvas_files,
-        [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas, tab.photo_path, tab.preview], **in_order)
+        [tab.photo_size, tab.box_photo, tab.box_corner, tab.canvas, tab.photo_path, tab.preview, tab.download,
+         tab.compare], **in_order)
     repainted = tab.mask_sync.click(None, tab.photo, tab.canvas_files, js=CANVAS, trigger_mode="always_last").then(
         lambda sent: preview_canvas(read_canvas(sent)), tab.canvas_files, tab.canvas, **in_order)
     tab.mask_shown.change(None, tab.mask_shown, None, js=SHOW_MASK)
