@@ -14,6 +14,8 @@ from typing import Callable
 
 import torch
 
+from impasto.core.guided import grey
+
 
 def edge_consistency(paint: Callable[[torch.Tensor], torch.Tensor], photo: torch.Tensor, painted: torch.Tensor,
                      inset: int = 32, band: int = 16) -> torch.Tensor:
@@ -63,7 +65,6 @@ def frame_light(painted: torch.Tensor, photo: torch.Tensor, band: int = 8) -> to
     A painting that keeps the photo's layout keeps the photo's light falling off at its edges, and a
     contrasted painting makes it stronger: a frame no painter meant.  The painting may have less of
     it than the photo; only more costs."""
-    weights = painted.new_tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
-    painting = side_bands((painted.float() * weights).sum(1), band)
-    own = side_bands((photo.float() * weights).sum(1), band).detach()
+    painting = side_bands(grey(painted)[:, 0], band)
+    own = side_bands(grey(photo)[:, 0], band).detach()
     return torch.mean(torch.relu(painting.abs() - own.abs()) ** 2)

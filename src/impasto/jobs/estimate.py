@@ -174,16 +174,14 @@ def upsample_rate(runs: Iterable[Any], device: str = "cpu", cold: bool | None = 
 
     found = []
     by_method: dict[str, Cost | None] = {}
-    runs = list(runs)
-    lifting = [(run, run_work(run)) for run in runs]
-    lifting = [(run, work) for run, work in lifting
-               if work is not None and work.output_pixels and work.device == device]
+    works = [(run, run_work(run)) for run in runs]  # each run read once
+    plain = [run for run, work in works if work is not None and not work.output_pixels]
+    lifting = [(run, work) for run, work in works if work is not None and work.output_pixels and work.device == device]
     if cold is not None and any(work.cold == cold for _, work in lifting):
         lifting = [(run, work) for run, work in lifting if work.cold == cold]
     for run, work in lifting:
         if work.method not in by_method:
-            by_method[work.method] = fit([r for r in runs if run_work(r) is not None and
-                                          not run_work(r).output_pixels], work.method, device)
+            by_method[work.method] = fit(plain, work.method, device)
         cost = by_method[work.method]
         if cost is None or not methods.get(work.method).one_pass:
             continue
